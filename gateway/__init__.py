@@ -1,0 +1,1 @@
+"""clienttrack gateway: email-native secure payment requests."""

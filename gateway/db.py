@@ -1,0 +1,28 @@
+"""Opening the database and creating the schema on first start."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator
+
+from tortoise import Tortoise
+
+MODELS = ["gateway.models"]
+
+
+def tortoise_url(database_url: str) -> str:
+    # Tortoise turns URL query parameters into PRAGMAs; FULL makes every
+    # commit durable before we answer 250.
+    if database_url.startswith("sqlite://") and "?" not in database_url:
+        return database_url + "?synchronous=FULL"
+    return database_url
+
+
+@contextlib.asynccontextmanager
+async def opened(database_url: str) -> AsyncIterator[None]:
+    await Tortoise.init(db_url=tortoise_url(database_url), modules={"models": MODELS}, _enable_global_fallback=True)
+    try:
+        await Tortoise.generate_schemas(safe=True)
+        yield
+    finally:
+        await Tortoise.close_connections()

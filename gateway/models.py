@@ -1,0 +1,218 @@
+"""The data: firms, staff, payment requests, sealed files, queues, events.
+
+Money is always an integer of minor units beside its currency code.
+Nothing secret is stored in clear: raw and outbound mail are sealed under
+the master key, request content under a key wrapped by the client's
+password, and link tokens only as their SHA-256.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Level(str, Enum):
+    NONE = "none"
+    SEND = "send"
+    REPORT = "report"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+    def allows(self, needed: "Level") -> bool:
+        return self.rank >= needed.rank
+
+
+class RequestStatus(str, Enum):
+    SENT = "sent"
+    VIEWED = "viewed"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class InboundStatus(str, Enum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    QUARANTINED = "quarantined"
+
+
+class OutboundStatus(str, Enum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Firm(Model):
+    id = fields.IntField(primary_key=True)
+    domain = fields.CharField(max_length=253, unique=True)
+    name = fields.CharField(max_length=200)
+    currency = fields.CharField(max_length=3, default="CAD")
+    timezone = fields.CharField(max_length=64, default="America/Toronto")
+    country = fields.CharField(max_length=2, default="CA")
+    # Largest single request, in minor units of the firm's currency.
+    request_limit_minor = fields.BigIntField(default=10_000_000)
+    fee_by_default = fields.BooleanField(default=False)
+    notify_on_view = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "firm"
+
+    @property
+    def gateway_address(self) -> str:
+        return f"pay@{self.domain}"
+
+
+class Staff(Model):
+    id = fields.IntField(primary_key=True)
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="staff")
+    email = fields.CharField(max_length=254)
+    name = fields.CharField(max_length=200, default="")
+    level = fields.CharEnumField(Level, default=Level.SEND)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "staff"
+        unique_together = (("firm", "email"),)
+
+
+class PaymentRequest(Model):
+    id = fields.IntField(primary_key=True)
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="requests")
+    staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name="requests", null=True, on_delete=fields.SET_NULL
+    )
+    sender = fields.CharField(max_length=254)
+    invoice = fields.CharField(max_length=100, default="")
+    client_email = fields.CharField(max_length=254)
+    title = fields.CharField(max_length=300, default="")
+    amount_minor = fields.BigIntField()
+    currency = fields.CharField(max_length=3)
+    pass_fee = fields.BooleanField(default=False)
+    fee_minor = fields.BigIntField(null=True)
+    total_minor = fields.BigIntField(null=True)
+    status = fields.CharEnumField(RequestStatus, default=RequestStatus.SENT)
+    hint = fields.CharField(max_length=200, default="")
+    token_hash = fields.CharField(max_length=64, unique=True)
+    # The data key wrapped under the password-derived key, and how to derive it.
+    kdf = fields.JSONField()
+    wrapped_key = fields.BinaryField()
+    source_message_id = fields.CharField(max_length=998)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    viewed_at = fields.DatetimeField(null=True)
+    paid_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "payment_request"
+        unique_together = (("firm", "sender", "source_message_id"),)
+
+
+class SealedFile(Model):
+    """The message body (position 0) or an attachment, sealed in chunks."""
+
+    id = fields.IntField(primary_key=True)
+    request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
+        "models.PaymentRequest", related_name="files", on_delete=fields.CASCADE
+    )
+    position = fields.IntField()
+    is_body = fields.BooleanField(default=False)
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=127)
+    size = fields.BigIntField()
+    file_salt = fields.BinaryField()
+    chunk_count = fields.IntField()
+
+    class Meta:
+        table = "sealed_file"
+        unique_together = (("request", "position"),)
+
+
+class SealedChunk(Model):
+    id = fields.IntField(primary_key=True)
+    file: fields.ForeignKeyRelation[SealedFile] = fields.ForeignKeyField(
+        "models.SealedFile", related_name="chunks", on_delete=fields.CASCADE
+    )
+    index = fields.IntField()
+    data = fields.BinaryField()
+
+    class Meta:
+        table = "sealed_chunk"
+        unique_together = (("file", "index"),)
+
+
+class InboundMessage(Model):
+    """The inbound queue: a message accepted with 250, until processed."""
+
+    id = fields.CharField(max_length=32, primary_key=True)
+    status = fields.CharEnumField(InboundStatus, default=InboundStatus.QUEUED, db_index=True)
+    mail_from = fields.CharField(max_length=998)
+    rcpt_tos = fields.JSONField()
+    peer = fields.CharField(max_length=100, default="")
+    trusted_peer = fields.BooleanField(default=False)
+    size = fields.BigIntField()
+    # The raw message sealed under the master key; cleared once processed.
+    sealed_raw = fields.BinaryField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    outcome = fields.CharField(max_length=200, default="")
+    received_at = fields.DatetimeField()
+    lease_until = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "inbound_message"
+
+
+class OutboundMessage(Model):
+    """The outbound queue: mail to deliver to the relay or the Maildir."""
+
+    id = fields.IntField(primary_key=True)
+    status = fields.CharEnumField(OutboundStatus, default=OutboundStatus.QUEUED, db_index=True)
+    kind = fields.CharField(max_length=40)
+    mail_from = fields.CharField(max_length=254)
+    rcpt_to = fields.CharField(max_length=254)
+    subject = fields.CharField(max_length=998, default="")
+    # The rendered message sealed under the master key; cleared once sent.
+    sealed_message = fields.BinaryField(null=True)
+    # Who hears about it if delivery fails for good (empty: nobody, no loops).
+    notify_on_failure = fields.CharField(max_length=254, default="")
+    request: fields.ForeignKeyNullableRelation[PaymentRequest] = fields.ForeignKeyField(
+        "models.PaymentRequest", related_name="outbound", null=True, on_delete=fields.SET_NULL
+    )
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(db_index=True)
+    last_error = fields.TextField(default="")
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbound_message"
+
+
+class Event(Model):
+    """Who did what, when. Never holds a secret."""
+
+    id = fields.IntField(primary_key=True)
+    at = fields.DatetimeField()
+    firm: fields.ForeignKeyNullableRelation[Firm] = fields.ForeignKeyField(
+        "models.Firm", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    request: fields.ForeignKeyNullableRelation[PaymentRequest] = fields.ForeignKeyField(
+        "models.PaymentRequest", related_name="events", null=True, on_delete=fields.SET_NULL
+    )
+    actor = fields.CharField(max_length=254)
+    action = fields.CharField(max_length=60)
+    detail = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "event"

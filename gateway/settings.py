@@ -1,0 +1,210 @@
+"""Settings, read once at start and validated.
+
+Precedence, lowest first: built-in defaults, an optional TOML file
+(``--config`` or ``CLIENTTRACK_CONFIG``), ``CLIENTTRACK_*`` environment
+variables, command-line options. Secrets are wrapped in Starlette's
+``Secret`` so that printing the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from starlette.datastructures import Secret
+
+ENV_PREFIX = "CLIENTTRACK_"
+DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    base_url: str = ""
+    hostname: str = "clienttrack.localhost"
+    relay_url: Secret | None = None
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    demo: bool = False
+    payments: str = ""
+    stripe_secret_key: Secret | None = None
+    stripe_webhook_secret: Secret | None = None
+    stripe_api_base: str = ""
+    trusted_authserv_ids: tuple[str, ...] = ()
+    queue_workers: int = 2
+    outbox_max_attempts: int = 8
+    outbox_retry_base_seconds: float = 60.0
+    request_ttl_days: int = 30
+    kdf_memory_kib: int = 19 * 1024
+    kdf_iterations: int = 2
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite://{self.data_dir / 'clienttrack.db'}"
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.base_url or f"http://{self.web_host_for_url}:{self.web_port}").rstrip("/")
+
+    @property
+    def web_host_for_url(self) -> str:
+        return "localhost" if self.web_host in ("127.0.0.1", "0.0.0.0", "::", "::1") else self.web_host
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.data_dir / "master.key"
+
+    @property
+    def payment_provider(self) -> str:
+        """'sandbox', 'stripe' or 'none': never a test checkout by accident."""
+        if self.payments:
+            return self.payments
+        if self.stripe_secret_key is not None:
+            return "stripe"
+        return "sandbox" if self.demo else "none"
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {value!r}")
+
+
+def _as_int(name: str, value: Any, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: expected a whole number, got {value!r}") from None
+    if not low <= number <= high:
+        raise SettingsError(f"{name}: {number} is outside {low}..{high}")
+    return number
+
+
+def _as_secret(value: Any) -> Secret | None:
+    if value is None or value == "" or isinstance(value, Secret):
+        return value or None
+    return Secret(str(value))
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
+    if value and urlsplit(value).scheme not in schemes:
+        raise SettingsError(f"{name}: expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+    return value
+
+
+def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SettingsError(f"unknown setting: {', '.join(unknown)}")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key == "data_dir":
+            out[key] = Path(value)
+        elif key in ("smtp_port", "web_port"):
+            out[key] = _as_int(key, value, 0, 65535)
+        elif key == "max_message_size":
+            out[key] = _as_int(key, value, 1024, 1024**3)
+        elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
+            out[key] = _as_int(key, value, 1, 10_000)
+        elif key == "kdf_memory_kib":
+            out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
+        elif key == "outbox_retry_base_seconds":
+            try:
+                out[key] = float(value)
+            except ValueError:
+                raise SettingsError(f"{key}: expected a number of seconds, got {value!r}") from None
+        elif key == "demo":
+            out[key] = _as_bool(key, value)
+        elif key in ("relay_url", "stripe_secret_key", "stripe_webhook_secret"):
+            out[key] = _as_secret(value)
+        elif key == "trusted_authserv_ids":
+            items = value.split(",") if isinstance(value, str) else value
+            out[key] = tuple(i.strip() for i in items if i.strip())
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _validate(s: Settings) -> Settings:
+    _check_url("base_url", s.base_url, ("http", "https"))
+    _check_url("database_url", s.database_url, ("sqlite", "postgres", "asyncpg", "psycopg"))
+    if s.relay_url is not None:
+        _check_url("relay_url", str(s.relay_url), ("smtp", "smtps"))
+    if s.payments not in ("", "sandbox", "stripe", "none"):
+        raise SettingsError(f"payments: expected sandbox, stripe or none, got {s.payments!r}")
+    if s.payments == "stripe" and s.stripe_secret_key is None:
+        raise SettingsError("payments: stripe needs CLIENTTRACK_STRIPE_SECRET_KEY")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"log_level: expected DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
+    return s
+
+
+def load(
+    options: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike | None = None,
+) -> Settings:
+    """Build validated settings from a TOML file, the environment and options."""
+    environ = os.environ if environ is None else environ
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    config_file = options.pop("config", None) or config_file or environ.get(ENV_PREFIX + "CONFIG")
+    merged: dict[str, Any] = {}
+    if config_file:
+        try:
+            with open(config_file, "rb") as fh:
+                merged.update(tomllib.load(fh))
+        except FileNotFoundError:
+            raise SettingsError(f"config file not found: {config_file}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"config file {config_file}: {exc}") from None
+    known = {f.name for f in dataclasses.fields(Settings)}
+    for key, value in environ.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "CONFIG":
+            name = key[len(ENV_PREFIX):].lower()
+            if name in known:
+                merged[name] = value
+    merged.update(options)
+    return _validate(Settings(**_converted(merged)))
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"unknown timezone: {name!r}") from None
