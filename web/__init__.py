@@ -1,0 +1,1 @@
+"""The web side: the client's pages, webhooks, health, the demo outbox."""

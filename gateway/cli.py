@@ -1,0 +1,244 @@
+"""The `clienttrack` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any, Awaitable, Callable
+
+from gateway import db, directory, settings as settings_module
+from gateway.clock import system_clock
+from gateway.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
+from gateway.money import format_decimal, format_display
+from gateway.settings import Settings, SettingsError
+
+LEVELS = [level.value for level in Level]
+STATUSES = [status.value for status in RequestStatus]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="a TOML settings file (env: CLIENTTRACK_CONFIG)")
+    parser.add_argument("--data-dir", help="where the database, master key and outbox live (default ./data)")
+    parser.add_argument("--database-url", help="sqlite:///path or postgres://... (default: SQLite in the data dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clienttrack",
+        description="Secure payment requests by email. Every option also reads CLIENTTRACK_<NAME>.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the SMTP gateway, web app and queue workers")
+    _common(serve)
+    serve.add_argument("--demo", action="store_true", default=None, help="seed a demo firm, trust loopback senders, serve /demo/outbox")
+    serve.add_argument("--smtp-host")
+    serve.add_argument("--smtp-port", type=int)
+    serve.add_argument("--web-host")
+    serve.add_argument("--web-port", type=int)
+    serve.add_argument("--base-url", help="public address of the web app, used in links (default http://localhost:PORT)")
+    serve.set_defaults(run=cmd_serve)
+
+    firm = commands.add_parser("firm", help="manage firms").add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = firm.add_parser("add", help="add a firm; its gateway address is pay@DOMAIN")
+    _common(add)
+    add.add_argument("domain")
+    add.add_argument("--name", required=True)
+    add.add_argument("--currency", default="CAD")
+    add.add_argument("--timezone", default="America/Toronto")
+    add.set_defaults(run=cmd_firm_add)
+    firm_list = firm.add_parser("list", help="list firms")
+    _common(firm_list)
+    firm_list.set_defaults(run=cmd_firm_list)
+
+    staff = commands.add_parser("staff", help="manage who may do what").add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, helptext in (("add", "add a staff member"), ("set", "change a staff member's level")):
+        p = staff.add_parser(action, help=helptext)
+        _common(p)
+        p.add_argument("email")
+        p.add_argument("--firm", required=True, metavar="DOMAIN")
+        p.add_argument("--level", required=True, choices=LEVELS)
+        p.add_argument("--name", default="")
+        p.set_defaults(run=cmd_staff_add if action == "add" else cmd_staff_set)
+    remove = staff.add_parser("remove", help="remove a staff member")
+    _common(remove)
+    remove.add_argument("email")
+    remove.add_argument("--firm", required=True, metavar="DOMAIN")
+    remove.set_defaults(run=cmd_staff_remove)
+    staff_list = staff.add_parser("list", help="list staff and their levels")
+    _common(staff_list)
+    staff_list.add_argument("--firm", metavar="DOMAIN")
+    staff_list.set_defaults(run=cmd_staff_list)
+
+    requests = commands.add_parser("requests", help="payment requests").add_subparsers(dest="action", required=True, metavar="ACTION")
+    req_list = requests.add_parser("list", help="list payment requests, newest first")
+    _common(req_list)
+    req_list.add_argument("--firm", metavar="DOMAIN")
+    req_list.add_argument("--status", choices=STATUSES)
+    req_list.add_argument("--json", action="store_true", help="print JSON (amounts as decimal strings)")
+    req_list.set_defaults(run=cmd_requests_list)
+
+    outbox = commands.add_parser("outbox", help="outbound mail").add_subparsers(dest="action", required=True, metavar="ACTION")
+    out_list = outbox.add_parser("list", help="outbound mail and its delivery state")
+    _common(out_list)
+    out_list.add_argument("--json", action="store_true")
+    out_list.set_defaults(run=cmd_outbox_list)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = ("config", "data_dir", "database_url", "demo", "smtp_host", "smtp_port", "web_host", "web_port", "base_url")
+    return settings_module.load({name: getattr(args, name, None) for name in names})
+
+
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with db.opened(settings.database):
+        return await work()
+
+
+def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.service import serve
+
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_firm_add(args, settings) -> int:
+    async def work() -> int:
+        firm = await directory.add_firm(args.domain, args.name, currency=args.currency, timezone=args.timezone,
+                                        now=system_clock(), actor="cli")
+        print(f"Added {firm.name}: its gateway address is {firm.gateway_address}")
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_firm_list(args, settings) -> int:
+    async def work() -> int:
+        firms = await Firm.all().order_by("domain")
+        _print_table([[f.domain, f.name, f.currency, f.timezone] for f in firms], ["DOMAIN", "NAME", "CURRENCY", "TIMEZONE"])
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_staff_add(args, settings) -> int:
+    async def work() -> int:
+        firm = await directory.get_firm(args.firm)
+        staff = await directory.add_staff(firm, args.email, Level(args.level), now=system_clock(), actor="cli", name=args.name)
+        print(f"Added {staff.email} to {firm.domain} at level {staff.level.value}")
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_staff_set(args, settings) -> int:
+    async def work() -> int:
+        firm = await directory.get_firm(args.firm)
+        staff = await directory.set_level(firm, args.email, Level(args.level), now=system_clock(), actor="cli")
+        print(f"{staff.email} at {firm.domain} is now level {staff.level.value}")
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_staff_remove(args, settings) -> int:
+    async def work() -> int:
+        firm = await directory.get_firm(args.firm)
+        await directory.remove_staff(firm, args.email, now=system_clock(), actor="cli")
+        print(f"Removed {args.email} from {firm.domain}")
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_staff_list(args, settings) -> int:
+    async def work() -> int:
+        query = Staff.all().prefetch_related("firm")
+        if args.firm:
+            query = query.filter(firm=await directory.get_firm(args.firm))
+        rows = [[s.firm.domain, s.email, s.level.value] for s in await query.order_by("firm__domain", "email")]
+        _print_table(rows, ["FIRM", "EMAIL", "LEVEL"])
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def request_json(r: PaymentRequest) -> dict[str, Any]:
+    fee = r.fee_minor or 0
+    total = r.total_minor if r.total_minor is not None else r.amount_minor + fee
+    return {
+        "id": r.id,
+        "invoice": r.invoice,
+        "client": r.client_email,
+        "staff": r.sender,
+        "amount": format_decimal(r.amount_minor, r.currency),
+        "currency": r.currency,
+        "pass_fee": r.pass_fee,
+        "fee": format_decimal(fee, r.currency),
+        "total": format_decimal(total, r.currency),
+        "status": r.status.value,
+        "created_at": r.created_at.isoformat(),
+        "expires_at": r.expires_at.isoformat(),
+        "viewed_at": r.viewed_at.isoformat() if r.viewed_at else None,
+        "paid_at": r.paid_at.isoformat() if r.paid_at else None,
+    }
+
+
+def cmd_requests_list(args, settings) -> int:
+    async def work() -> int:
+        query = PaymentRequest.all()
+        if args.firm:
+            query = query.filter(firm=await directory.get_firm(args.firm))
+        if args.status:
+            query = query.filter(status=RequestStatus(args.status))
+        found = await query.order_by("-id")
+        if args.json:
+            print(json.dumps([request_json(r) for r in found], indent=2))
+        else:
+            rows = [[str(r.id), r.invoice, r.client_email, format_display(r.amount_minor, r.currency), r.status.value,
+                     r.created_at.strftime("%Y-%m-%d %H:%M")] for r in found]
+            _print_table(rows, ["ID", "INVOICE", "CLIENT", "AMOUNT", "STATUS", "CREATED (UTC)"])
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_outbox_list(args, settings) -> int:
+    async def work() -> int:
+        found = await OutboundMessage.all().order_by("-id")
+        if args.json:
+            print(json.dumps([{"id": m.id, "kind": m.kind, "to": m.rcpt_to, "subject": m.subject,
+                               "status": m.status.value, "attempts": m.attempts, "last_error": m.last_error,
+                               "created_at": m.created_at.isoformat()} for m in found], indent=2))
+        else:
+            rows = [[str(m.id), m.status.value, str(m.attempts), m.kind, m.rcpt_to, m.subject[:60]] for m in found]
+            _print_table(rows, ["ID", "STATE", "TRIES", "KIND", "TO", "SUBJECT"])
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except SettingsError as exc:
+        print(f"clienttrack: {exc}", file=sys.stderr)
+        return 2
+    level = settings.log_level.upper() if args.command == "serve" else "WARNING"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args, settings)
+    except directory.DirectoryError as exc:
+        print(f"clienttrack: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,472 @@
+"""Outbound mail: the client's secure payment request and the replies to staff.
+
+Every message is built here, from the templates in ``templates/email/``:
+a text part and an HTML alternative (autoescaped), UTF-8, with Date and
+Message-ID set. Nothing reads a clock behind the caller's back: each method
+takes ``now`` (an aware datetime) for the Date header.
+
+Header safety: every value that reaches a header or a one-line field of the
+body is first reduced to a single line (CR, LF and other control or line
+separator characters become a space; bidirectional overrides are dropped),
+and addresses go through :class:`email.headerregistry.Address`, so a display
+name with quotes or commas is quoted and one with non-ASCII text is RFC 2047
+encoded by the email package. A value can never add a header.
+
+The client's mail never carries the password or the attachments; the
+confirmation to the staff member carries a password only when the gateway
+made it (``pw=auto``) and the sender has to pass it on.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import re
+import textwrap
+import unicodedata
+from datetime import datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+__all__ = [
+    "Composer",
+    "DIRECTIVE_REFERENCE",
+    "EXAMPLE_SUBJECT",
+    "to_bytes",
+    "one_line",
+]
+
+PRODUCT = "clienttrack"
+GATEWAY_LOCAL_PART = "pay"
+
+# Shown in every rejection; it is one of the examples DESIGN.md says must work.
+EXAMPLE_SUBJECT = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
+
+# (ways to write it, what it does) — the short reference in a rejection.
+DIRECTIVE_REFERENCE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("to=jane@client.example",), "the client's email address (required)"),
+    (("amount=1250.00", "$1,250.00"), "the amount due (required)"),
+    (("currency=USD",), "only if it isn't your firm's usual currency"),
+    (("invoice=1042", "#1042"), "the invoice number"),
+    (("pw=Blue42", "pw=auto"), "the password the client types to open the email (required); "
+                              "pw=auto makes a strong one and tells only you"),
+    (('hint="Dog\'s name"',), "helps the client remember the password; must not contain it"),
+    (("+fee", "fee=no"), "add the card processing fee to the client's total, or not"),
+    (("expires=14d", "expires=2026-12-31"), "when the link stops working (default: 30 days)"),
+)
+
+TEXT_WIDTH = 76
+_SUBJECT_PART_MAX = 120
+
+_BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None
+)
+_BREAKING = {"Cc", "Zl", "Zp"}
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+
+
+# ---------------------------------------------------------------------------
+# Cleaning values
+
+
+def one_line(value: object) -> str:
+    """``value`` as a single line: control and line-separator characters
+    (CR, LF, NUL, U+2028, ...) become a space, bidi overrides are dropped,
+    runs of white space collapse to one space, ends are trimmed."""
+    text = str(value).translate(_BIDI_CONTROLS)
+    text = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
+    return " ".join(text.split())
+
+
+def _clean_lines(value: object) -> list[str]:
+    """A multi-line block as clean lines: line breaks are kept (as separate
+    lines), other control characters become spaces, leading indentation is kept."""
+    text = str(value).translate(_BIDI_CONTROLS).expandtabs(4)
+    lines = []
+    for raw in re.split(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]", text):
+        line = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in raw).rstrip()
+        indent = len(line) - len(line.lstrip(" "))
+        lines.append(" " * indent + " ".join(line.split()))
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _shorten(value: str, limit: int = _SUBJECT_PART_MAX) -> str:
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def _address(addr_spec: str, display_name: str = "") -> Address:
+    """An Address from untrusted parts; ValueError if it isn't one mailbox."""
+    spec = one_line(addr_spec)
+    try:
+        address = Address(display_name=one_line(display_name), addr_spec=spec)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise ValueError(f"not a usable email address: {spec!r}") from exc
+    if not address.username or not address.domain:
+        raise ValueError(f"not a usable email address: {spec!r}")
+    return address
+
+
+def _gateway_address(firm_domain: str, display_name: str = "") -> Address:
+    return _address(f"{GATEWAY_LOCAL_PART}@{one_line(firm_domain)}", display_name)
+
+
+def _message_id_ref(value: str) -> str:
+    """A usable ``<id@host>`` from an inbound Message-ID, or "" when there is none."""
+    value = one_line(value)
+    if not value:
+        return ""
+    match = _MSG_ID.search(value)
+    if match:
+        return match.group(0)
+    if re.fullmatch(r"[^<>\s]+@[^<>\s]+", value):
+        return f"<{value}>"
+    return ""
+
+
+def _checked_now(now: datetime) -> datetime:
+    if not isinstance(now, datetime):
+        raise TypeError("now must be a datetime")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware (a naive time gives an unknown-zone Date)")
+    return now
+
+
+def _checked_link(link: str) -> str:
+    link = "".join(one_line(link).split())
+    parts = urlsplit(link)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError(f"the link must be an http(s) URL, not {link!r}")
+    return link
+
+
+# ---------------------------------------------------------------------------
+# Plain text layout
+
+
+_PREFORMATTED = re.compile(r"^ {4}\S")
+_BULLET = re.compile(r"^(\s*(?:[-*•]|\d+[.)])\s+)")
+_LABEL = re.compile(r"^(\s*[A-Z][A-Za-z ]{0,20}:\s{2,})\S")
+
+
+def _wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+    """Wrap long prose lines of a rendered text part. Lines indented by
+    exactly four spaces are preformatted (examples to copy) and lines holding
+    a URL are left whole, so neither is ever broken. A wrapped bullet or
+    "Label:  value" line continues under its text."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if len(line) <= width or _PREFORMATTED.match(line) or "://" in line:
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip(" "))]
+        hang = _BULLET.match(line) or _LABEL.match(line)
+        subsequent = " " * len(hang.group(1)) if hang else indent
+        out.extend(
+            textwrap.wrap(
+                line,
+                width=width,
+                initial_indent="",
+                subsequent_indent=subsequent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [""]
+        )
+    return "\n".join(out).strip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------------
+
+
+class Composer:
+    """Builds outbound messages from the ``templates/email`` templates."""
+
+    def __init__(self, templates_dir: Path, *, hostname: str):
+        hostname = str(hostname).strip()
+        if not _HOSTNAME.match(hostname):
+            raise ValueError(f"not a usable host name for Message-IDs: {hostname!r}")
+        self.hostname = hostname
+        self._env = Environment(
+            loader=FileSystemLoader(str(templates_dir)),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+
+    # -- the client's mail -------------------------------------------------
+
+    def client_request(
+        self,
+        *,
+        firm_name: str,
+        firm_domain: str,
+        staff_email: str,
+        staff_name: str,
+        client_email: str,
+        title: str,
+        invoice: str,
+        amount: str,
+        hint: str,
+        link: str,
+        expires_on: str,
+        now: datetime,
+    ) -> EmailMessage:
+        """The secure payment request to the client. Takes no password and no
+        attachments, so it cannot carry either."""
+        firm = one_line(firm_name)
+        title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
+        hint, expires_on = one_line(hint), one_line(expires_on)
+        staff = _address(staff_email, staff_name)
+        client = _address(client_email)
+        link = _checked_link(link)
+
+        label = _shorten(title) if title else (f"Invoice {invoice}" if invoice else "")
+        subject = f"Secure payment request from {firm}: " + (f"{label} — {amount}" if label else amount)
+
+        rows = []
+        if title:
+            rows.append(("Regarding", title))
+        if invoice:
+            rows.append(("Invoice", invoice))
+        rows.append(("Amount due", amount))
+        rows.append(("Link expires", expires_on))
+
+        what = f"Invoice {invoice}" if invoice else "Payment"
+        context = dict(
+            firm_name=firm,
+            subject=subject,
+            preheader=f"{what}: {amount} due. Open it with the password {firm} gave you.",
+            rows=rows,
+            hint=hint,
+            link=link,
+            expires_on=expires_on,
+            staff_name=one_line(staff_name) or staff.addr_spec,
+            staff_email=staff.addr_spec,
+        )
+        return self._build(
+            "client_request",
+            context,
+            now=now,
+            sender=_gateway_address(firm_domain, firm),
+            to=client,
+            reply_to=staff,
+            subject=subject,
+            auto_submitted="auto-generated",
+        )
+
+    # -- replies to the staff member -----------------------------------------
+
+    def confirmation(
+        self,
+        *,
+        firm_name: str,
+        firm_domain: str,
+        staff_email: str,
+        client_email: str,
+        title: str,
+        invoice: str,
+        amount: str,
+        hint: str,
+        expires_on: str,
+        attachment_names: list[str],
+        generated_password: str | None,
+        in_reply_to: str,
+        request_ref: str,
+        now: datetime,
+    ) -> EmailMessage:
+        """Tells the sender the request went out; with ``pw=auto`` it is the
+        only place the generated password ever appears."""
+        firm = one_line(firm_name)
+        client = _address(client_email)
+        title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
+        hint, expires_on, ref = one_line(hint), one_line(expires_on), one_line(request_ref)
+        if generated_password is not None:
+            if not generated_password or not generated_password.isprintable() or generated_password != generated_password.strip():
+                raise ValueError("generated_password must be printable, without surrounding spaces")
+
+        what = f"Invoice {_shorten(invoice, 60)}" if invoice else f"payment request for {amount}"
+        subject = f"Sent: {what} to {client.addr_spec}"
+
+        names = [n for n in (one_line(n) for n in attachment_names) if n]
+        rows = [("Client", client.addr_spec)]
+        if invoice:
+            rows.append(("Invoice", invoice))
+        rows.append(("Amount", amount))
+        if title:
+            rows.append(("Regarding", title))
+        rows.append(("Password hint", hint or "(none)"))
+        rows.append(("Link expires", expires_on))
+        rows.append(("Attachments", ", ".join(names) if names else "none"))
+        if ref:
+            rows.append(("Reference", ref))
+
+        key = invoice if invoice and " " not in invoice else ref
+        gateway = _gateway_address(firm_domain)
+        commands = []
+        if key:
+            commands = [
+                (f"status {key}", "see where it stands"),
+                (f"remind {key}", "send the client the link again"),
+                (f"cancel {key}", "withdraw the request"),
+            ]
+        context = dict(
+            firm_name=firm,
+            subject=subject,
+            preheader=f"{amount} requested from {client.addr_spec}.",
+            client_email=client.addr_spec,
+            rows=rows,
+            generated_password=generated_password,
+            gateway_address=gateway.addr_spec,
+            commands=commands,
+        )
+        return self._build(
+            "confirmation",
+            context,
+            now=now,
+            sender=_gateway_address(firm_domain, PRODUCT),
+            to=_address(staff_email),
+            subject=subject,
+            auto_submitted="auto-replied",
+            in_reply_to=in_reply_to,
+        )
+
+    def rejection(
+        self,
+        *,
+        firm_domain: str,
+        staff_email: str,
+        original_subject_safe: str,
+        errors: list[tuple[str, str]],
+        in_reply_to: str,
+        now: datetime,
+        firm_name: str = "",
+    ) -> EmailMessage:
+        """Names each wrong directive and shows a subject that works.
+        ``original_subject_safe`` must already be stripped of secrets."""
+        gateway = _gateway_address(firm_domain)
+        problems = [(one_line(d), one_line(m)) for d, m in errors]
+        problems = [(d, m) for d, m in problems if d or m]
+        n = len(problems)
+        subject = (
+            f"Not sent: {n} {'problem' if n == 1 else 'problems'} in your payment request"
+            if n
+            else "Not sent: please check your payment request"
+        )
+        context = dict(
+            firm_name=one_line(firm_name) or gateway.domain,
+            subject=subject,
+            preheader="Nothing went to the client. Here is what to fix.",
+            original_subject=_shorten(one_line(original_subject_safe), 200),
+            errors=problems,
+            example=EXAMPLE_SUBJECT,
+            reference=DIRECTIVE_REFERENCE,
+            gateway_address=gateway.addr_spec,
+        )
+        return self._build(
+            "rejection",
+            context,
+            now=now,
+            sender=_gateway_address(firm_domain, PRODUCT),
+            to=_address(staff_email),
+            subject=subject,
+            auto_submitted="auto-replied",
+            in_reply_to=in_reply_to,
+        )
+
+    def notice(
+        self,
+        *,
+        firm_domain: str,
+        to: str,
+        subject: str,
+        paragraphs: list[str],
+        in_reply_to: str = "",
+        now: datetime,
+        firm_name: str = "",
+    ) -> EmailMessage:
+        """A short reply from the gateway (help, delivery failures, ...).
+        Line breaks inside a paragraph are kept; lines indented by exactly
+        four spaces are never re-wrapped in the text part."""
+        gateway = _gateway_address(firm_domain)
+        subject = _shorten(one_line(subject), 200) or "A message from clienttrack"
+        blocks = [lines for lines in (_clean_lines(p) for p in paragraphs) if lines]
+        context = dict(
+            firm_name=one_line(firm_name) or gateway.domain,
+            subject=subject,
+            preheader=(blocks[0][0].strip() if blocks else subject),
+            paragraphs=blocks,
+        )
+        return self._build(
+            "notice",
+            context,
+            now=now,
+            sender=_gateway_address(firm_domain, PRODUCT),
+            to=_address(to),
+            subject=subject,
+            auto_submitted="auto-replied",
+            in_reply_to=in_reply_to,
+        )
+
+    # -- assembly ---------------------------------------------------------------
+
+    def render(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
+        """(text, html) for template ``name``; text is wrapped for mail."""
+        text = self._env.get_template(f"{name}.txt").render(**context)
+        html = self._env.get_template(f"{name}.html").render(**context)
+        return _wrap_text(text), html
+
+    def _build(
+        self,
+        name: str,
+        context: dict[str, Any],
+        *,
+        now: datetime,
+        sender: Address,
+        to: Address,
+        subject: str,
+        auto_submitted: str,
+        reply_to: Address | None = None,
+        in_reply_to: str = "",
+    ) -> EmailMessage:
+        text, html = self.render(name, context)
+        msg = EmailMessage()
+        msg["From"] = sender
+        msg["To"] = to
+        if reply_to is not None:
+            msg["Reply-To"] = reply_to
+        msg["Subject"] = one_line(subject)
+        msg["Date"] = format_datetime(_checked_now(now))
+        msg["Message-ID"] = make_msgid(domain=self.hostname)
+        ref = _message_id_ref(in_reply_to)
+        if ref:
+            msg["In-Reply-To"] = ref
+            msg["References"] = ref
+        msg["Auto-Submitted"] = auto_submitted
+        if auto_submitted == "auto-replied":
+            # Exchange/Outlook: no out-of-office or other automatic answers back.
+            msg["X-Auto-Response-Suppress"] = "All"
+        msg["MIME-Version"] = "1.0"
+        msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+        return msg
+
+
+def to_bytes(msg: EmailMessage) -> bytes:
+    """The message as it goes on the wire: CRLF line endings, 7-bit headers
+    (non-ASCII as RFC 2047 encoded words)."""
+    return msg.as_bytes(policy=email.policy.SMTP)
+

@@ -1,0 +1,94 @@
+"""What the rules look at: the parsed mail plus what the database says
+about its sender. Loaded once, before the chain runs, so rules stay pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Callable
+
+from gateway import directives
+from gateway.mailparse import ParsedMail
+from gateway.models import Firm, Level, PaymentRequest, Staff
+
+
+@dataclass
+class MailContext:
+    queue_id: str
+    envelope_from: str
+    trusted_peer: bool
+    firm: Firm | None
+    staff: Staff | None
+    admins: list[str]
+    already_processed: bool
+    now: datetime
+    request_ttl_days: int
+    generate_password: Callable[[], str]
+    message: ParsedMail
+    reasons: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, rule: str, reason: str) -> None:
+        self.reasons.append((rule, reason))
+
+    @property
+    def level(self) -> Level:
+        return self.staff.level if self.staff else Level.NONE
+
+    @cached_property
+    def command(self) -> directives.Command | None:
+        return directives.parse_command(self.message.subject)
+
+    @cached_property
+    def parsed_request(self) -> directives.PaymentDirectives | directives.DirectivesRejected:
+        assert self.firm is not None
+        try:
+            return directives.parse_request(
+                self.message.subject,
+                self.message.text,
+                firm_currency=self.firm.currency,
+                limit_minor=self.firm.request_limit_minor,
+                default_fee=self.firm.fee_by_default,
+                now=self.now,
+                default_ttl_days=self.request_ttl_days,
+                generate_password=self.generate_password,
+            )
+        except directives.DirectivesRejected as rejected:
+            return rejected
+
+
+async def load(
+    message: ParsedMail,
+    *,
+    queue_id: str,
+    envelope_from: str,
+    rcpt_domain: str,
+    trusted_peer: bool,
+    now: datetime,
+    request_ttl_days: int,
+    generate_password: Callable[[], str],
+) -> MailContext:
+    firm = await Firm.get_or_none(domain=rcpt_domain)
+    staff = None
+    admins: list[str] = []
+    already = False
+    if firm is not None:
+        staff = await Staff.get_or_none(firm=firm, email=message.from_address) if message.from_address else None
+        admins = await Staff.filter(firm=firm, level=Level.ADMIN).order_by("email").values_list("email", flat=True)
+        if message.message_id and message.from_address:
+            already = await PaymentRequest.exists(
+                firm=firm, sender=message.from_address, source_message_id=message.message_id
+            )
+    return MailContext(
+        queue_id=queue_id,
+        envelope_from=envelope_from,
+        trusted_peer=trusted_peer,
+        firm=firm,
+        staff=staff,
+        admins=list(admins),
+        already_processed=already,
+        now=now,
+        request_ttl_days=request_ttl_days,
+        generate_password=generate_password,
+        message=message,
+    )

@@ -1,0 +1,30 @@
+"""What the runners, handlers and web app share, built once at start."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Callable, TypeVar
+
+from gateway.clock import Clock
+from gateway.compose import Composer
+from gateway.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    master_key: bytes
+    clock: Clock
+    composer: Composer
+    # Key derivation takes ~20 MiB a go: a small pool bounds memory and CPU.
+    crypto_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "crypto"))
+    inbound_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def in_crypto_pool(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.crypto_pool, partial(fn, *args))

@@ -1,0 +1,109 @@
+"""Firms and their staff: adding, changing, listing. Used by the command
+line, the demo seed and the admin mail commands alike."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from email.utils import parseaddr
+
+from gateway import events
+from gateway.models import Firm, Level, Staff
+from gateway.money import CURRENCY_DECIMALS
+from gateway.settings import zone
+
+DEMO_DOMAIN = "demo.localhost"
+DEMO_FIRM_NAME = "Demo Accounting"
+DEMO_STAFF = "staff@demo.localhost"
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+
+
+class DirectoryError(ValueError):
+    """A firm or staff change that cannot be made; the message says why."""
+
+
+def clean_domain(domain: str) -> str:
+    domain = domain.strip().lower().rstrip(".")
+    if not _DOMAIN.match(domain):
+        raise DirectoryError(f"not a domain name: {domain!r} (for example firm.example.ca)")
+    return domain
+
+
+def clean_email(address: str) -> str:
+    name, addr = parseaddr(address.strip())
+    local, at, domain = addr.rpartition("@")
+    if not at or not local or name or addr != address.strip():
+        raise DirectoryError(f"not an email address: {address!r}")
+    return f"{local}@{clean_domain(domain)}".lower()
+
+
+def parse_level(text: str) -> Level:
+    try:
+        return Level(text.strip().lower())
+    except ValueError:
+        raise DirectoryError(f"unknown level {text!r}: choose none, send, report or admin") from None
+
+
+async def get_firm(domain: str) -> Firm:
+    firm = await Firm.get_or_none(domain=clean_domain(domain))
+    if firm is None:
+        raise DirectoryError(f"no firm with domain {domain!r} (add it with: clienttrack firm add {domain} --name NAME)")
+    return firm
+
+
+async def add_firm(domain: str, name: str, *, currency: str, timezone: str, now: datetime, actor: str) -> Firm:
+    domain = clean_domain(domain)
+    currency = currency.strip().upper()
+    if currency not in CURRENCY_DECIMALS:
+        raise DirectoryError(f"unknown currency {currency!r}")
+    zone(timezone)
+    if not name.strip():
+        raise DirectoryError("a firm needs a name (--name)")
+    if await Firm.exists(domain=domain):
+        raise DirectoryError(f"firm {domain} exists already")
+    firm = await Firm.create(domain=domain, name=name.strip(), currency=currency, timezone=timezone, created_at=now)
+    await events.record(now, actor, "firm.added", firm=firm, domain=domain)
+    return firm
+
+
+async def add_staff(firm: Firm, email: str, level: Level, *, now: datetime, actor: str, name: str = "") -> Staff:
+    email = clean_email(email)
+    if await Staff.exists(firm=firm, email=email):
+        raise DirectoryError(f"{email} is already staff of {firm.domain} (change the level with: staff set)")
+    staff = await Staff.create(firm=firm, email=email, level=level, name=name, created_at=now)
+    await events.record(now, actor, "staff.added", firm=firm, email=email, level=level.value)
+    return staff
+
+
+async def get_staff(firm: Firm, email: str) -> Staff:
+    staff = await Staff.get_or_none(firm=firm, email=clean_email(email))
+    if staff is None:
+        raise DirectoryError(f"{email} is not staff of {firm.domain}")
+    return staff
+
+
+async def set_level(firm: Firm, email: str, level: Level, *, now: datetime, actor: str) -> Staff:
+    staff = await get_staff(firm, email)
+    before = staff.level
+    staff.level = level
+    await staff.save(update_fields=["level"])
+    await events.record(now, actor, "staff.level", firm=firm, email=staff.email, before=before.value, after=level.value)
+    return staff
+
+
+async def remove_staff(firm: Firm, email: str, *, now: datetime, actor: str) -> None:
+    staff = await get_staff(firm, email)
+    await staff.delete()
+    await events.record(now, actor, "staff.removed", firm=firm, email=staff.email)
+
+
+async def seed_demo(now: datetime) -> Firm:
+    """The demo firm and its admin, made once."""
+    firm = await Firm.get_or_none(domain=DEMO_DOMAIN)
+    if firm is None:
+        firm = await add_firm(DEMO_DOMAIN, DEMO_FIRM_NAME, currency="CAD", timezone="America/Toronto",
+                              now=now, actor="demo")
+    if not await Staff.exists(firm=firm, email=DEMO_STAFF):
+        await add_staff(firm, DEMO_STAFF, Level.ADMIN, now=now, actor="demo", name="Demo Staff")
+    return firm

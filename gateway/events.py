@@ -1,0 +1,24 @@
+"""The event log: who did what, when. Callers never pass secrets in detail."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from gateway.models import Event, Firm, PaymentRequest
+
+log = logging.getLogger("clienttrack.events")
+
+
+async def record(
+    at: datetime,
+    actor: str,
+    action: str,
+    *,
+    firm: Firm | None = None,
+    request: PaymentRequest | None = None,
+    **detail: Any,
+) -> Event:
+    log.info("%s %s %s", actor, action, " ".join(f"{k}={v}" for k, v in detail.items()))
+    return await Event.create(at=at, actor=actor, action=action, firm=firm, request=request, detail=detail)

@@ -1,0 +1,144 @@
+"""Accepted: seal the body and attachments, make the payment request,
+mail the client and confirm to the sender."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gateway import events, inbound, outbox, vault
+from gateway.context import MailContext
+from gateway.deps import Deps
+from gateway.directives import PaymentDirectives
+from gateway.models import InboundMessage, PaymentRequest, SealedChunk, SealedFile
+from gateway.money import format_display
+
+log = logging.getLogger("clienttrack.request")
+
+BODY_FILENAME = "message.txt"
+
+
+@dataclass(frozen=True)
+class SealedItem:
+    filename: str
+    content_type: str
+    size: int
+    salt: bytes
+    chunks: list[bytes]
+
+
+def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) -> SealedItem:
+    salt = vault.new_file_salt()
+    return SealedItem(filename, content_type, len(data), salt, vault.seal_chunks(data_key, salt, data))
+
+
+def key_aad(token_hash: str) -> bytes:
+    return b"request-key:" + token_hash.encode()
+
+
+async def create_request(deps: Deps, queued: InboundMessage, context: MailContext) -> None:
+    d: PaymentDirectives = context.parsed_request
+    firm, staff, message = context.firm, context.staff, context.message
+    settings = deps.settings
+    token = vault.new_token()
+    token_hash = vault.token_hash(token)
+    data_key = vault.new_data_key()
+    params = vault.new_kdf_params(settings.kdf_memory_kib, settings.kdf_iterations)
+    wrapped = await deps.in_crypto_pool(vault.wrap_with_password, d.password, data_key, params, key_aad(token_hash))
+    items = [await deps.in_crypto_pool(seal_item, data_key, BODY_FILENAME, "text/plain", d.message.encode())]
+    for attachment in message.attachments:
+        items.append(
+            await deps.in_crypto_pool(seal_item, data_key, attachment.filename, attachment.content_type, attachment.data)
+        )
+
+    now = context.now
+    amount = format_display(d.amount_minor, d.currency)
+    link = f"{settings.public_base_url}/r/{token}"
+    client_mail = deps.composer.client_request(
+        firm_name=firm.name,
+        firm_domain=firm.domain,
+        staff_email=staff.email,
+        staff_name=staff.name,
+        client_email=d.client,
+        title=d.title,
+        invoice=d.invoice,
+        amount=amount,
+        hint=d.hint,
+        link=link,
+        expires_on=d.expires_at.date().isoformat(),
+        now=now,
+    )
+    try:
+        async with in_transaction():
+            request = await PaymentRequest.create(
+                firm=firm,
+                staff=staff,
+                sender=message.from_address,
+                invoice=d.invoice,
+                client_email=d.client,
+                title=d.title,
+                amount_minor=d.amount_minor,
+                currency=d.currency,
+                pass_fee=d.pass_fee,
+                hint=d.hint,
+                token_hash=token_hash,
+                kdf=params.to_json(),
+                wrapped_key=wrapped,
+                source_message_id=message.message_id or f"<queue-{queued.id}>",
+                created_at=now,
+                expires_at=d.expires_at,
+            )
+            await _store_items(request, items)
+            confirmation = deps.composer.confirmation(
+                firm_name=firm.name,
+                firm_domain=firm.domain,
+                staff_email=staff.email,
+                client_email=d.client,
+                title=d.title,
+                invoice=d.invoice,
+                amount=amount,
+                hint=d.hint,
+                expires_on=d.expires_at.date().isoformat(),
+                attachment_names=[a.filename for a in message.attachments],
+                generated_password=d.password if d.password_generated else None,
+                in_reply_to=message.message_id,
+                request_ref=f"R{request.id}",
+                now=now,
+            )
+            await outbox.enqueue(
+                client_mail, master_key=deps.master_key, kind="client-request", now=now,
+                request=request, notify_on_failure=staff.email,
+            )
+            await outbox.enqueue(confirmation, master_key=deps.master_key, kind="confirmation", now=now, request=request)
+            await events.record(
+                now, staff.email, "request.created", firm=firm, request=request,
+                invoice=d.invoice, client=d.client, amount=amount, attachments=len(message.attachments),
+                queue_id=queued.id,
+            )
+            await inbound.finish(queued, f"request R{request.id}", now)
+    except IntegrityError:
+        # Another runner made it from the same message first: nothing to add.
+        log.info("queue %s: duplicate of an existing request", queued.id)
+        await inbound.finish(queued, "duplicate", now)
+        return
+    deps.outbox_wake.set()
+
+
+async def _store_items(request: PaymentRequest, items: list[SealedItem]) -> None:
+    for position, item in enumerate(items):
+        sealed = await SealedFile.create(
+            request=request,
+            position=position,
+            is_body=position == 0,
+            filename=item.filename,
+            content_type=item.content_type,
+            size=item.size,
+            file_salt=item.salt,
+            chunk_count=len(item.chunks),
+        )
+        await SealedChunk.bulk_create(
+            [SealedChunk(file=sealed, index=i, data=chunk) for i, chunk in enumerate(item.chunks)]
+        )

@@ -1,0 +1,141 @@
+"""The outbound queue: mail is committed with the change that caused it,
+then delivered by the outbox runner to the relay or the Maildir.
+
+Messages are stored sealed under the master key (a confirmation may carry
+a generated password) and the body is dropped once delivered. Temporary
+failures are retried with exponential backoff; a permanent failure, or
+running out of attempts, tells the staff member who caused the mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import parseaddr
+
+from gateway import vault
+from gateway.clock import Clock
+from gateway.compose import Composer, to_bytes
+from gateway.models import OutboundMessage, OutboundStatus, PaymentRequest
+from gateway.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
+
+log = logging.getLogger("clienttrack.outbox")
+
+FAILURE_NOTICE = "delivery-failure"
+
+
+def _aad(rcpt_to: str) -> bytes:
+    return f"outbound:{rcpt_to}".encode()
+
+
+async def enqueue(
+    message: EmailMessage,
+    *,
+    master_key: bytes,
+    kind: str,
+    now: datetime,
+    request: PaymentRequest | None = None,
+    notify_on_failure: str = "",
+) -> OutboundMessage:
+    """Queue one message; call inside the transaction that caused it."""
+    rcpt_to = parseaddr(str(message["To"]))[1]
+    mail_from = parseaddr(str(message["From"]))[1]
+    return await OutboundMessage.create(
+        kind=kind,
+        mail_from=mail_from,
+        rcpt_to=rcpt_to,
+        subject=str(message["Subject"] or "")[:998],
+        sealed_message=vault.seal_with_master(master_key, to_bytes(message), _aad(rcpt_to)),
+        notify_on_failure=notify_on_failure,
+        request=request,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+class OutboxRunner:
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        composer: Composer,
+        master_key: bytes,
+        clock: Clock,
+        wake: asyncio.Event,
+        max_attempts: int,
+        retry_base_seconds: float,
+    ) -> None:
+        self.transport = transport
+        self.composer = composer
+        self.master_key = master_key
+        self.clock = clock
+        self.wake = wake
+        self.max_attempts = max_attempts
+        self.retry_base_seconds = retry_base_seconds
+
+    async def run(self, stopping: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        while not stopping.is_set():
+            self.wake.clear()
+            delivered = await self.deliver_due()
+            if not delivered:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), idle_seconds)
+                except TimeoutError:
+                    pass
+
+    async def deliver_due(self, batch: int = 20) -> int:
+        due = await OutboundMessage.filter(
+            status=OutboundStatus.QUEUED, next_attempt_at__lte=self.clock()
+        ).order_by("next_attempt_at", "id").limit(batch)
+        for item in due:
+            await self.deliver(item)
+        return len(due)
+
+    async def deliver(self, item: OutboundMessage) -> None:
+        now = self.clock()
+        raw = vault.open_with_master(self.master_key, item.sealed_message, _aad(item.rcpt_to))
+        attempts = item.attempts + 1
+        try:
+            note = await self.transport.deliver(raw, item.mail_from, item.rcpt_to)
+        except TemporaryFailure as exc:
+            if attempts >= self.max_attempts:
+                await self._give_up(item, attempts, f"gave up after {attempts} attempts: {exc}")
+                return
+            delay = retry_delay(attempts, self.retry_base_seconds)
+            await OutboundMessage.filter(id=item.id).update(
+                attempts=attempts, last_error=str(exc)[:2000], next_attempt_at=now + timedelta(seconds=delay)
+            )
+            log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, exc, delay)
+            return
+        except PermanentFailure as exc:
+            await self._give_up(item, attempts, str(exc))
+            return
+        await OutboundMessage.filter(id=item.id).update(
+            status=OutboundStatus.SENT, attempts=attempts, sent_at=now, sealed_message=None, last_error=note[:2000]
+        )
+        log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
+
+    async def _give_up(self, item: OutboundMessage, attempts: int, reason: str) -> None:
+        now = self.clock()
+        await OutboundMessage.filter(id=item.id).update(
+            status=OutboundStatus.FAILED, attempts=attempts, last_error=reason[:2000], sealed_message=None
+        )
+        log.error("outbound %s %s to %s failed: %s", item.id, item.kind, item.rcpt_to, reason)
+        # Never tell anyone about a failed failure notice: that way lies a loop.
+        if not item.notify_on_failure or item.kind == FAILURE_NOTICE:
+            return
+        notice = self.composer.notice(
+            firm_domain=item.mail_from.rpartition("@")[2],
+            to=item.notify_on_failure,
+            subject=f"Undelivered: {item.subject}",
+            paragraphs=[
+                f"We could not deliver the message \"{item.subject}\" to {item.rcpt_to}.",
+                f"The receiving server said: {reason}",
+                "Please check the address and send the request again.",
+            ],
+            now=now,
+        )
+        await enqueue(notice, master_key=self.master_key, kind=FAILURE_NOTICE, now=now)
+        self.wake.set()

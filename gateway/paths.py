@@ -1,0 +1,6 @@
+"""Where the project's non-Python files live (installed editable, as make does)."""
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_ROOT / "templates"

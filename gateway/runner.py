@@ -1,0 +1,94 @@
+"""The queue runner: claim a queued message, parse it, run the chain,
+hand it to a handler. A message that fails MAX_ATTEMPTS times (an
+exception, or the process dying while it held the lease) is quarantined
+and logged; it is never dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from datetime import timedelta
+
+from gateway import chains, context as mail_context, events, inbound, mailparse
+from gateway.chains import Action
+from gateway.deps import Deps
+from gateway.directives import generate_password
+from gateway.handlers.command import run_command
+from gateway.handlers.reply import reject_with_reply
+from gateway.handlers.request import create_request
+from gateway.models import InboundMessage
+from gateway.smtp import gateway_domain
+
+log = logging.getLogger("clienttrack.runner")
+
+LEASE = timedelta(minutes=5)
+RETRY_AFTER = timedelta(seconds=30)
+
+
+class QueueRunner:
+    def __init__(self, deps: Deps, lease: timedelta = LEASE, retry_after: timedelta = RETRY_AFTER) -> None:
+        self.deps = deps
+        self.lease = lease
+        self.retry_after = retry_after
+
+    async def run(self, stopping: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        wake = self.deps.inbound_wake
+        while not stopping.is_set():
+            wake.clear()
+            if not await self.process_next():
+                try:
+                    await asyncio.wait_for(wake.wait(), idle_seconds)
+                except TimeoutError:
+                    pass
+
+    async def process_next(self) -> bool:
+        """Process one message if one is due; False when the queue is idle."""
+        queued = await inbound.claim(self.deps.clock(), self.lease)
+        if queued is None:
+            return False
+        if queued.attempts > inbound.MAX_ATTEMPTS:
+            await self._quarantine(queued, f"claimed {queued.attempts} times without finishing (the runner died)")
+            return True
+        try:
+            await self.process(queued)
+        except Exception:
+            error = traceback.format_exc()
+            log.error("queue %s: attempt %d failed:\n%s", queued.id, queued.attempts, error)
+            if queued.attempts >= inbound.MAX_ATTEMPTS:
+                await self._quarantine(queued, error)
+            else:
+                await inbound.release(queued, error, self.deps.clock() + self.retry_after)
+        return True
+
+    async def process(self, queued: InboundMessage) -> None:
+        deps = self.deps
+        raw = inbound.open_raw(queued, deps.master_key)
+        message = await asyncio.to_thread(mailparse.parse, raw)
+        context = await mail_context.load(
+            message,
+            queue_id=queued.id,
+            envelope_from=queued.mail_from,
+            rcpt_domain=gateway_domain(queued.rcpt_tos[0]) or "",
+            trusted_peer=queued.trusted_peer,
+            now=deps.clock(),
+            request_ttl_days=deps.settings.request_ttl_days,
+            generate_password=generate_password,
+        )
+        decision = chains.run(chains.INCOMING, message, context)
+        log.info("queue %s from %s: %s %s", queued.id, message.from_address, decision.action.value,
+                 "; ".join(reason for _, reason in context.reasons))
+        if decision.action is Action.ACCEPT:
+            await create_request(deps, queued, context)
+        elif decision.action is Action.COMMAND:
+            await run_command(deps, queued, context)
+        elif decision.action is Action.REPLY:
+            await reject_with_reply(deps, queued, context, decision.rule)
+        else:
+            await inbound.finish(queued, f"discarded by {decision.rule}", context.now)
+
+    async def _quarantine(self, queued: InboundMessage, error: str) -> None:
+        now = self.deps.clock()
+        await inbound.quarantine(queued, error, now)
+        await events.record(now, "system", "inbound.quarantined", queue_id=queued.id, attempts=queued.attempts)
+        log.error("queue %s quarantined after %d attempts", queued.id, queued.attempts)

@@ -1,0 +1,149 @@
+"""`clienttrack serve`: the SMTP gateway, the web app and the queue
+runners, in one process and one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import uvicorn
+
+from gateway import db, vault
+from gateway.clock import Clock, system_clock
+from gateway.compose import Composer
+from gateway.deps import Deps
+from gateway.directory import DEMO_DOMAIN, DEMO_STAFF, seed_demo
+from gateway.outbox import OutboxRunner
+from gateway.paths import TEMPLATES_DIR
+from gateway.runner import QueueRunner
+from gateway.settings import Settings
+from gateway.smtp import Admission, protocol_factory
+from gateway.transport import transport_for
+from web.app import create_app
+
+log = logging.getLogger("clienttrack.service")
+
+
+@dataclass
+class Running:
+    deps: Deps
+    smtp_port: int
+    web_port: int
+    stopping: asyncio.Event
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[Running]:
+    """Start everything; stop it all on exit. Port 0 picks a free port."""
+    # aiosmtpd logs every DATA line at DEBUG: subjects carry passwords.
+    logging.getLogger("mail.log").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    master_key = vault.load_or_create_master_key(settings.master_key_path)
+    async with db.opened(settings.database):
+        if settings.demo:
+            await seed_demo(clock())
+        transport = transport_for(
+            str(settings.relay_url) if settings.relay_url else None, settings.outbox_dir, settings.hostname
+        )
+        stopping = asyncio.Event()
+        smtp_sock = _listen(settings.smtp_host, settings.smtp_port)
+        web_sock = _listen(settings.web_host, settings.web_port)
+        # Port 0 asked for any free port: links must carry the one we got.
+        settings = dataclasses.replace(
+            settings, smtp_port=smtp_sock.getsockname()[1], web_port=web_sock.getsockname()[1]
+        )
+        deps = Deps(settings, master_key, clock, Composer(TEMPLATES_DIR / "email", hostname=settings.hostname))
+        admission = Admission(settings, master_key, clock, deps.inbound_wake)
+        smtp_server = await asyncio.get_running_loop().create_server(
+            protocol_factory(settings, admission), sock=smtp_sock
+        )
+        web = uvicorn.Server(
+            uvicorn.Config(create_app(deps), lifespan="off", access_log=False, log_config=None, server_header=False)
+        )
+        outbox_runner = OutboxRunner(
+            transport=transport, composer=deps.composer, master_key=master_key, clock=clock,
+            wake=deps.outbox_wake, max_attempts=settings.outbox_max_attempts,
+            retry_base_seconds=settings.outbox_retry_base_seconds,
+        )
+        queue_runner = QueueRunner(deps)
+        tasks = [asyncio.create_task(web.serve(sockets=[web_sock]), name="web")]
+        tasks += [asyncio.create_task(queue_runner.run(stopping), name=f"queue-{i}")
+                  for i in range(settings.queue_workers)]
+        tasks.append(asyncio.create_task(outbox_runner.run(stopping), name="outbox"))
+        while not web.started:
+            if tasks[0].done():
+                await tasks[0]  # raises what stopped the web server starting
+                raise RuntimeError("the web server stopped while starting")
+            await asyncio.sleep(0.01)
+        try:
+            yield Running(deps, settings.smtp_port, settings.web_port, stopping)
+        finally:
+            stopping.set()
+            deps.inbound_wake.set()
+            deps.outbox_wake.set()
+            smtp_server.close()
+            web.should_exit = True
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await smtp_server.wait_closed()
+            await transport.close()
+            deps.crypto_pool.shutdown(wait=True)
+
+
+def banner(settings: Settings, gw: Running) -> str:
+    base = settings.public_base_url
+    smtp = f"{settings.smtp_host}:{gw.smtp_port}"
+    lines = [
+        "",
+        f"clienttrack gateway is running{' (demo)' if settings.demo else ''}.",
+        f"  SMTP   {smtp}",
+        f"  Web    {base}/healthz",
+        f"  Data   {settings.data_dir.resolve()}",
+    ]
+    if settings.demo:
+        subject = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="First pet" +fee'
+        lines += [
+            f"  Outbox {base}/demo/outbox  (every mail the gateway sends lands here)",
+            "",
+            f"Demo firm: Demo Accounting, pay@{DEMO_DOMAIN}; staff {DEMO_STAFF} (admin).",
+            "Send a sample payment request from another terminal, with swaks:",
+            "",
+            f"  swaks --server {smtp} --from {DEMO_STAFF} --to pay@{DEMO_DOMAIN} \\",
+            f"    --header 'Subject: {subject}' \\",
+            "    --body 'Hello Jane, your invoice is attached.' --attach-name invoice-1042.pdf --attach @README.md",
+            "",
+            "or with plain Python:",
+            "",
+            "  python3 -c \"import smtplib; from email.message import EmailMessage; m = EmailMessage(); "
+            f"m['From'] = '{DEMO_STAFF}'; m['To'] = 'pay@{DEMO_DOMAIN}'; "
+            f"m['Subject'] = '{subject.replace('$', chr(92) + '$').replace(chr(34), chr(92) + chr(34))}'; "
+            "m.set_content('Hello Jane, your invoice is attached.'); "
+            "m.add_attachment(b'%PDF-1.4 sample invoice', maintype='application', subtype='pdf', "
+            "filename='invoice-1042.pdf'); "
+            f"smtplib.SMTP('{settings.smtp_host}', {gw.smtp_port}).send_message(m)\"",
+            "",
+            f"Then open {base}/demo/outbox, open the mail to jane@client.example and click \"View your email\".",
+            "The password is Blue42.",
+        ]
+    lines.append("Stop with Ctrl-C.")
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings) -> None:
+    async with running(settings) as gw:
+        print(banner(settings, gw), flush=True)
+        await gw.stopping.wait()

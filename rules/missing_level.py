@@ -1,0 +1,17 @@
+"""A sender may only do what their permission level allows."""
+
+from __future__ import annotations
+
+from gateway.commands import level_needed
+
+name = "missing-level"
+description = "Reply to a sender whose permission level is too low for what they asked."
+
+
+def check(message, context) -> bool:
+    needed = level_needed(context.command)
+    if context.level.allows(needed):
+        return False
+    what = f"the {context.command.name} command" if context.command else "sending payment requests"
+    context.record(name, f"{what} needs level {needed.value}; {message.from_address} has {context.level.value}")
+    return True

@@ -1,0 +1,101 @@
+"""Shared fixtures: a real gateway (SMTP + web + runners) on loopback ports,
+with its own data directory, and helpers to send mail and read the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import shutil
+import smtplib
+from email.message import EmailMessage
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from gateway import settings as settings_module
+from gateway.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
+from gateway.service import Running, running
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DATA = Path(__file__).resolve().parent / "data"
+DEMO_STAFF = "staff@demo.localhost"
+GATEWAY = "pay@demo.localhost"
+
+
+def need_tool(name: str) -> str:
+    """The path of a system tool. A missing one fails the test, never skips
+    it: .ci/run installs them all (apt-get install the same by hand)."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run .ci/run, or apt-get install it")
+    return path
+
+
+def make_settings(tmp_path: Path, **overrides) -> settings_module.Settings:
+    options = {
+        "data_dir": tmp_path / "data",
+        "demo": True,
+        "smtp_port": 0,
+        "web_port": 0,
+        "queue_workers": 2,
+        "outbox_retry_base_seconds": 0.05,
+        **overrides,
+    }
+    return settings_module.load(options, environ={})
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running(make_settings(tmp_path)) as gw:
+        yield gw
+
+
+def request_mail(subject: str, *, sender: str = DEMO_STAFF, body: str = "Hello Jane,\nyour invoice is attached.\n",
+                 attachments: list[tuple[str, str, bytes]] = ()) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = GATEWAY
+    message["Subject"] = subject
+    message["Message-ID"] = email.utils.make_msgid(domain="demo.localhost")
+    message.set_content(body)
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message
+
+
+async def send(gw: Running, message: EmailMessage, *, sender: str | None = None,
+               rcpt: str | None = None) -> dict:
+    """Send with smtplib from a thread, as a separate client would."""
+    def deliver() -> dict:
+        with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=30) as client:
+            return client.send_message(message, from_addr=sender, to_addrs=[rcpt] if rcpt else None)
+    return await asyncio.to_thread(deliver)
+
+
+async def settled(timeout: float = 20.0) -> None:
+    """Wait until the inbound queue is empty and the outbox has nothing due."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        busy = await InboundMessage.filter(status__in=[InboundStatus.QUEUED, InboundStatus.PROCESSING]).count()
+        pending = await OutboundMessage.filter(status=OutboundStatus.QUEUED).count()
+        if not busy and not pending:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the gateway did not settle in time")
+
+
+def outbox_mails(gw: Running) -> list[email.message.EmailMessage]:
+    folder = gw.deps.settings.outbox_dir / "new"
+    if not folder.exists():
+        return []
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        for path in sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    ]
+
+
+def mails_to(gw: Running, address: str) -> list[email.message.EmailMessage]:
+    return [m for m in outbox_mails(gw) if address in str(m["To"])]

@@ -1,0 +1,427 @@
+"""Outbound mail: headers, parts, escaping, header injection, secrets."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import inspect
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from gateway.compose import EXAMPLE_SUBJECT, Composer, to_bytes
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
+HOSTNAME = "gw.clienttrack.test"
+NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+
+# The password the staff member chose. It exists only here: nothing in the
+# composer takes a chosen password, so it must never show up anywhere.
+CHOSEN_PASSWORD = "Tr0ub4dor-Zebra-77"
+GENERATED_PASSWORD = "k7Q-pv9x-M2rT-wq4H"
+LINK = "https://pay.clienttrack.test/r/Zx81kQmP0aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"
+INJECT = "\r\nBcc: evil@x"
+
+
+@pytest.fixture
+def composer() -> Composer:
+    return Composer(TEMPLATES, hostname=HOSTNAME)
+
+
+def request_args(**overrides):
+    args = dict(
+        firm_name="Smith & Jones Accounting",
+        firm_domain="smith.clienttrack.test",
+        staff_email="anna@smith.example",
+        staff_name="Anna Lee",
+        client_email="jane@client.example",
+        title="",
+        invoice="1042",
+        amount="$1,250.00 CAD",
+        hint="Dog's name",
+        link=LINK,
+        expires_on="1 April 2026",
+        now=NOW,
+    )
+    args.update(overrides)
+    return args
+
+
+def confirmation_args(**overrides):
+    args = dict(
+        firm_name="Smith & Jones Accounting",
+        firm_domain="smith.clienttrack.test",
+        staff_email="anna@smith.example",
+        client_email="jane@client.example",
+        title="",
+        invoice="1042",
+        amount="$1,250.00 CAD",
+        hint="Dog's name",
+        expires_on="1 April 2026",
+        attachment_names=["invoice-1042.pdf", "statement.pdf"],
+        generated_password=None,
+        in_reply_to="<CAB123@mail.smith.example>",
+        request_ref="R-7",
+        now=NOW,
+    )
+    args.update(overrides)
+    return args
+
+
+def rejection_args(**overrides):
+    args = dict(
+        firm_domain="smith.clienttrack.test",
+        staff_email="anna@smith.example",
+        original_subject_safe="Invoice 1042 $1,250.00 to=jane pw=***",
+        errors=[
+            ("to=", '"jane" is not an email address'),
+            ("amount", "the amount must be more than zero"),
+        ],
+        in_reply_to="<CAB123@mail.smith.example>",
+        now=NOW,
+    )
+    args.update(overrides)
+    return args
+
+
+def parts(msg: EmailMessage) -> tuple[str, str]:
+    """(text, html) with the HTML entities decoded, for content checks."""
+    text = msg.get_body(("plain",)).get_content()
+    markup = msg.get_body(("html",)).get_content()
+    return text, markup
+
+
+def roundtrip(msg: EmailMessage) -> EmailMessage:
+    return email.message_from_bytes(to_bytes(msg), policy=email.policy.default)
+
+
+def every_message(composer: Composer) -> list[EmailMessage]:
+    return [
+        composer.client_request(**request_args()),
+        composer.confirmation(**confirmation_args()),
+        composer.confirmation(**confirmation_args(generated_password=GENERATED_PASSWORD)),
+        composer.rejection(**rejection_args()),
+        composer.notice(
+            firm_domain="smith.clienttrack.test",
+            to="anna@smith.example",
+            subject="How to send a payment request",
+            paragraphs=["Write the directives in the subject.", "Example:\n    " + EXAMPLE_SUBJECT],
+            in_reply_to="<CAB9@mail.smith.example>",
+            now=NOW,
+        ),
+    ]
+
+
+# -- the client's mail ----------------------------------------------------------
+
+
+def test_client_request_headers(composer):
+    msg = composer.client_request(**request_args())
+    sender = msg["From"].addresses[0]
+    assert sender.display_name == "Smith & Jones Accounting"
+    assert sender.addr_spec == "pay@smith.clienttrack.test"
+    reply_to = msg["Reply-To"].addresses[0]
+    assert reply_to.addr_spec == "anna@smith.example"
+    assert reply_to.display_name == "Anna Lee"
+    assert msg["To"].addresses[0].addr_spec == "jane@client.example"
+    assert msg["Subject"] == "Secure payment request from Smith & Jones Accounting: Invoice 1042 — $1,250.00 CAD"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["MIME-Version"] == "1.0"
+    assert msg["In-Reply-To"] is None
+
+
+def test_client_request_subject_uses_title(composer):
+    msg = composer.client_request(**request_args(title="March bookkeeping"))
+    assert msg["Subject"] == "Secure payment request from Smith & Jones Accounting: March bookkeeping — $1,250.00 CAD"
+    text, markup = parts(msg)
+    assert "March bookkeeping" in text and "March bookkeeping" in markup
+    assert "1042" in text and "1042" in markup
+
+
+def test_client_request_content(composer):
+    msg = composer.client_request(**request_args())
+    text, markup = parts(msg)
+    for body in (text, html.unescape(markup)):
+        body = " ".join(body.split())  # the text part is wrapped
+        assert LINK in body
+        assert "$1,250.00 CAD" in body
+        assert "Password hint:" in body and "Dog's name" in body
+        assert "View your email" in body
+        assert "Smith & Jones Accounting" in body
+        assert "1042" in body
+        assert "1 April 2026" in body
+        assert "never ask for your card details" in body
+        assert "given to you separately" in body
+        assert "Anna Lee" in body
+        assert "Sent securely by clienttrack on behalf of Smith & Jones Accounting" in body
+    assert f'href="{LINK}"' in markup
+
+
+def test_client_request_has_no_attachments_and_no_password(composer):
+    # Structurally: there is nothing to pass a password or a file through.
+    params = inspect.signature(Composer.client_request).parameters
+    assert not any("pass" in name or name in ("pw", "attachments") for name in params)
+    msg = composer.client_request(**request_args())
+    assert list(msg.iter_attachments()) == []
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    raw = to_bytes(msg)
+    for secret in (CHOSEN_PASSWORD, GENERATED_PASSWORD):
+        assert secret.encode() not in raw
+        assert all(secret not in body for body in parts(msg))
+
+
+def test_client_request_rejects_non_http_link(composer):
+    with pytest.raises(ValueError):
+        composer.client_request(**request_args(link="javascript:alert(1)"))
+
+
+def test_display_name_with_quotes_and_commas_is_quoted(composer):
+    firm = 'Smith, Jones & "Partners"'
+    msg = composer.client_request(**request_args(firm_name=firm, staff_name="Lee, Anna"))
+    back = roundtrip(msg)
+    assert back["From"].addresses[0].display_name == firm
+    assert back["From"].addresses[0].addr_spec == "pay@smith.clienttrack.test"
+    assert len(back["From"].addresses) == 1
+    assert back["Reply-To"].addresses[0].display_name == "Lee, Anna"
+    assert len(back["Reply-To"].addresses) == 1
+
+
+# -- replies to the staff member -------------------------------------------------
+
+
+def test_confirmation_without_generated_password(composer):
+    msg = composer.confirmation(**confirmation_args())
+    assert msg["Subject"] == "Sent: Invoice 1042 to jane@client.example"
+    assert msg["To"].addresses[0].addr_spec == "anna@smith.example"
+    assert msg["From"].addresses[0].addr_spec == "pay@smith.clienttrack.test"
+    text, markup = parts(msg)
+    for body in (text, html.unescape(markup)):
+        body = " ".join(body.split())
+        assert "jane@client.example" in body
+        assert "$1,250.00 CAD" in body
+        assert "invoice-1042.pdf" in body and "statement.pdf" in body
+        assert "R-7" in body
+        assert "by phone" in body
+        # No password of any kind: neither a value nor a password block.
+        assert "Password for the client".lower() not in body.lower()
+        assert CHOSEN_PASSWORD not in body
+        assert GENERATED_PASSWORD not in body
+    assert CHOSEN_PASSWORD.encode() not in to_bytes(msg)
+
+
+def test_generated_password_appears_only_in_the_confirmation(composer):
+    conf = composer.confirmation(**confirmation_args(generated_password=GENERATED_PASSWORD))
+    text, markup = parts(conf)
+    assert GENERATED_PASSWORD in text and GENERATED_PASSWORD in markup
+    assert "by phone" in text
+    assert GENERATED_PASSWORD not in str(conf["Subject"])
+    client = composer.client_request(**request_args())
+    assert GENERATED_PASSWORD.encode() not in to_bytes(client)
+    rejection = composer.rejection(**rejection_args())
+    assert GENERATED_PASSWORD.encode() not in to_bytes(rejection)
+
+
+def test_confirmation_without_invoice(composer):
+    msg = composer.confirmation(**confirmation_args(invoice=""))
+    assert msg["Subject"] == "Sent: payment request for $1,250.00 CAD to jane@client.example"
+    text, _ = parts(msg)
+    assert "status R-7" in text
+
+
+def test_rejection_lists_each_error_and_the_example(composer):
+    msg = composer.rejection(**rejection_args())
+    assert msg["Subject"] == "Not sent: 2 problems in your payment request"
+    assert msg["Auto-Submitted"] == "auto-replied"
+    text, markup = parts(msg)
+    for body in (text, html.unescape(markup)):
+        body = " ".join(body.split())
+        assert '"jane" is not an email address' in body
+        assert "the amount must be more than zero" in body
+        assert "to=" in body and "amount" in body
+        assert EXAMPLE_SUBJECT in body
+        assert "Invoice 1042 $1,250.00 to=jane pw=***" in body
+        for key in ("to=", "amount=", "$1,250.00", "currency=", "invoice=", "#1042", "pw=auto",
+                    "hint=", "+fee", "fee=no", "expires=14d"):
+            assert key in body, key
+    # The example is a line of its own in the text part, never wrapped.
+    text = parts(msg)[0]
+    assert "    " + EXAMPLE_SUBJECT in text.splitlines()
+
+
+def test_rejection_with_one_error(composer):
+    msg = composer.rejection(**rejection_args(errors=[("pw", "a password is required")]))
+    assert msg["Subject"] == "Not sent: 1 problem in your payment request"
+    assert "a password is required" in parts(msg)[0]
+
+
+def test_notice(composer):
+    msg = composer.notice(
+        firm_domain="smith.clienttrack.test",
+        to="anna@smith.example",
+        subject="Help",
+        paragraphs=["First paragraph.", "Second <b>paragraph</b>."],
+        now=NOW,
+    )
+    assert msg["In-Reply-To"] is None and msg["References"] is None
+    assert msg["Auto-Submitted"] == "auto-replied"
+    text, markup = parts(msg)
+    assert "First paragraph." in text and "Second <b>paragraph</b>." in text
+    assert "Second &lt;b&gt;paragraph&lt;/b&gt;." in markup
+
+
+def test_replies_thread_and_are_auto_replied(composer):
+    for msg in every_message(composer)[1:]:
+        assert msg["Auto-Submitted"] == "auto-replied"
+        assert msg["In-Reply-To"].startswith("<CAB")
+        assert msg["References"] == msg["In-Reply-To"]
+
+
+def test_in_reply_to_without_brackets_is_wrapped(composer):
+    msg = composer.confirmation(**confirmation_args(in_reply_to="abc@mail.example"))
+    assert msg["In-Reply-To"] == "<abc@mail.example>"
+
+
+# -- every message ------------------------------------------------------------------
+
+
+def test_common_headers(composer):
+    for msg in every_message(composer):
+        assert msg["Date"] == format_datetime(NOW)
+        assert msg["Message-ID"].startswith("<") and msg["Message-ID"].endswith(f"@{HOSTNAME}>")
+        assert msg["MIME-Version"] == "1.0"
+        assert msg.get_content_type() == "multipart/alternative"
+        plain, rich = msg.get_payload()
+        assert plain.get_content_type() == "text/plain" and plain.get_content_charset() == "utf-8"
+        assert rich.get_content_type() == "text/html" and rich.get_content_charset() == "utf-8"
+
+
+def test_message_ids_are_unique(composer):
+    ids = {composer.client_request(**request_args())["Message-ID"] for _ in range(5)}
+    assert len(ids) == 5
+
+
+def test_naive_now_is_refused(composer):
+    with pytest.raises(ValueError):
+        composer.client_request(**request_args(now=datetime(2026, 3, 2, 9, 30)))
+
+
+def test_bad_hostname_is_refused():
+    with pytest.raises(ValueError):
+        Composer(TEMPLATES, hostname="gw.example\r\nBcc: evil@x")
+
+
+def test_to_bytes_uses_crlf_only(composer):
+    for msg in every_message(composer):
+        raw = to_bytes(msg)
+        assert b"\r\n" in raw
+        assert b"\n" not in raw.replace(b"\r\n", b"")
+        assert b"\r" not in raw.replace(b"\r\n", b"")
+
+
+def test_text_part_lines_are_short(composer):
+    for msg in every_message(composer):
+        for line in parts(msg)[0].splitlines():
+            if "://" not in line and line.strip() != EXAMPLE_SUBJECT:
+                assert len(line) <= 78, line
+
+
+def test_non_ascii_roundtrip(composer):
+    msg = composer.client_request(
+        **request_args(firm_name="Comptabilité Tremblay", title="Facture — mars", hint="Prénom du chien")
+    )
+    raw = to_bytes(msg)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    head.decode("ascii")  # headers are 7-bit: RFC 2047 encoded words
+    assert b"=?utf-8?" in head
+    back = email.message_from_bytes(raw, policy=email.policy.default)
+    assert back["Subject"] == "Secure payment request from Comptabilité Tremblay: Facture — mars — $1,250.00 CAD"
+    assert back["Subject"] == msg["Subject"]
+    assert back["From"].addresses[0].display_name == "Comptabilité Tremblay"
+    text, markup = parts(back)
+    assert "Prénom du chien" in text and "Prénom du chien" in markup
+    assert "Facture — mars" in text
+
+
+# -- header injection and escaping ------------------------------------------------------
+
+
+def test_header_injection_adds_no_header(composer):
+    msg = composer.client_request(
+        **request_args(
+            firm_name="Smith" + INJECT,
+            staff_name="Anna" + INJECT,
+            title="March" + INJECT,
+            hint="Dog" + INJECT,
+            invoice="1042" + INJECT,
+            amount="$1,250.00" + INJECT,
+            expires_on="1 April 2026" + INJECT,
+        )
+    )
+    assert msg["Bcc"] is None
+    expected = ["From", "To", "Reply-To", "Subject", "Date", "Message-ID", "Auto-Submitted", "MIME-Version",
+                "Content-Type"]
+    assert msg.keys() == expected
+    raw = to_bytes(msg)
+    assert not any(line.lower().startswith(b"bcc:") for line in raw.split(b"\r\n"))
+    back = email.message_from_bytes(raw, policy=email.policy.default)
+    assert back.keys() == expected
+    assert back["Bcc"] is None
+    assert back["From"].addresses[0].display_name == "Smith Bcc: evil@x"
+    assert len(back["To"].addresses) == 1
+    # The body text cannot be given fake lines either.
+    text, _ = parts(back)
+    assert "Password hint: Dog Bcc: evil@x" in text
+
+
+def test_header_injection_in_replies(composer):
+    conf = composer.confirmation(
+        **confirmation_args(
+            firm_name="Smith" + INJECT, title="March" + INJECT, hint="Dog" + INJECT,
+            invoice="1042" + INJECT, request_ref="R-7" + INJECT, in_reply_to="<a@b>" + INJECT,
+            attachment_names=["a.pdf" + INJECT],
+        )
+    )
+    rej = composer.rejection(
+        **rejection_args(original_subject_safe="Invoice 1042" + INJECT, errors=[("to" + INJECT, "bad" + INJECT)],
+                         in_reply_to="<a@b>" + INJECT)
+    )
+    note = composer.notice(firm_domain="smith.clienttrack.test", to="anna@smith.example",
+                           subject="Help" + INJECT, paragraphs=["x" + INJECT], in_reply_to="<a@b>" + INJECT, now=NOW)
+    for msg in (conf, rej, note):
+        keys = msg.keys()
+        back = roundtrip(msg)
+        assert back.keys() == keys
+        assert "Bcc" not in keys and back["Bcc"] is None
+        assert back["In-Reply-To"] == "<a@b>"
+
+
+@pytest.mark.parametrize("field", ["client_email", "staff_email", "firm_domain"])
+def test_injection_through_an_address_is_refused(composer, field):
+    value = "pay.example" if field == "firm_domain" else "jane@client.example"
+    with pytest.raises(ValueError):
+        composer.client_request(**request_args(**{field: value + INJECT}))
+
+
+def test_html_is_escaped(composer):
+    nasty = '<script>alert("x")</script>'
+    msg = composer.client_request(**request_args(title=nasty, hint=nasty, firm_name='A "B" <i>C</i>'))
+    text, markup = parts(msg)
+    assert "<script>" not in markup and "<i>" not in markup
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in markup
+    assert "A &#34;B&#34; &lt;i&gt;C&lt;/i&gt;" in markup
+    # The text part is not HTML: it shows the value as typed.
+    assert f"Password hint: {nasty}" in text
+    assert "&lt;" not in text and "&#34;" not in text
+
+
+def test_html_layout(composer):
+    for msg in every_message(composer):
+        markup = parts(msg)[1]
+        assert "<style" not in markup  # mail clients drop <style>: inline CSS only
+        assert "max-width:600px" in markup
+        assert "Sent securely by clienttrack on behalf of" in markup
+        assert 'name="viewport"' in markup
