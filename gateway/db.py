@@ -7,7 +7,7 @@ from typing import AsyncIterator
 
 from tortoise import Tortoise
 
-MODELS = ["gateway.models"]
+MODELS = ["gateway.models", "gateway.payments.models"]
 
 
 def tortoise_url(database_url: str) -> str:

@@ -62,6 +62,11 @@ class Firm(Model):
     request_limit_minor = fields.BigIntField(default=10_000_000)
     fee_by_default = fields.BooleanField(default=False)
     notify_on_view = fields.BooleanField(default=True)
+    # Payments: the firm's Stripe connected account, ready once charges_enabled.
+    stripe_account_id = fields.CharField(max_length=64, default="")
+    payments_ready = fields.BooleanField(default=False)
+    # Account names used by the accounting exports (IIF, Sage), by role.
+    ledger_accounts = fields.JSONField(default=dict)
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -111,6 +116,16 @@ class PaymentRequest(Model):
     expires_at = fields.DatetimeField()
     viewed_at = fields.DatetimeField(null=True)
     paid_at = fields.DatetimeField(null=True)
+    # Filled in by the payment provider.
+    provider = fields.CharField(max_length=20, default="")
+    provider_ref = fields.CharField(max_length=100, default="", db_index=True)
+    provider_fee_minor = fields.BigIntField(null=True)
+    application_fee_minor = fields.BigIntField(null=True)
+    refunded_minor = fields.BigIntField(default=0)
+    card_funding = fields.CharField(max_length=20, default="")
+    deposit_date = fields.DateField(null=True)
+    # Why a payment event could not be applied (amount mismatch...): for a person to look at.
+    flagged = fields.CharField(max_length=300, default="")
 
     class Meta:
         table = "payment_request"

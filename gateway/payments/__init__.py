@@ -1,0 +1,1 @@
+"""Payments: providers (sandbox, Stripe), the card-fee policy, webhooks."""

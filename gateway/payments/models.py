@@ -1,0 +1,1 @@
+"""Payment tables of their own (webhook events...)."""
