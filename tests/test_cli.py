@@ -1,0 +1,71 @@
+"""The `clienttrack` command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gateway.service import running
+from tests.conftest import make_settings, request_mail, send, settled
+
+CLI = [str(Path(sys.executable).with_name("clienttrack"))]
+
+
+def run(data_dir: Path, *words: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *words, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
+
+
+def test_firm_and_staff_management(tmp_path):
+    added = run(tmp_path, "firm", "add", "smith-cpa.example", "--name", "Smith CPA")
+    assert added.returncode == 0, added.stderr
+    assert "pay@smith-cpa.example" in added.stdout
+    assert run(tmp_path, "staff", "add", "Ann@Smith-CPA.example", "--firm", "smith-cpa.example",
+               "--level", "send").returncode == 0
+    assert run(tmp_path, "staff", "set", "ann@smith-cpa.example", "--firm", "smith-cpa.example",
+               "--level", "report").returncode == 0
+    listed = run(tmp_path, "staff", "list", "--firm", "smith-cpa.example")
+    assert "ann@smith-cpa.example" in listed.stdout and "report" in listed.stdout
+    assert run(tmp_path, "staff", "remove", "ann@smith-cpa.example", "--firm", "smith-cpa.example").returncode == 0
+    assert "ann@" not in run(tmp_path, "staff", "list").stdout
+
+
+def test_mistakes_get_clear_errors(tmp_path):
+    missing = run(tmp_path, "staff", "add", "a@b.example", "--firm", "nowhere.example", "--level", "send")
+    assert missing.returncode == 1 and "no firm with domain" in missing.stderr
+    assert run(tmp_path, "firm", "add", "x.example", "--name", "X").returncode == 0
+    twice = run(tmp_path, "firm", "add", "x.example", "--name", "X")
+    assert twice.returncode == 1 and "exists already" in twice.stderr
+    bad_currency = run(tmp_path, "firm", "add", "y.example", "--name", "Y", "--currency", "XYZ")
+    assert bad_currency.returncode == 1 and "unknown currency" in bad_currency.stderr
+    bad_level = run(tmp_path, "staff", "add", "a@x.example", "--firm", "x.example", "--level", "boss")
+    assert bad_level.returncode == 2 and "invalid choice" in bad_level.stderr
+    bad_url = subprocess.run([*CLI, "requests", "list", "--database-url", "mysql://x"], capture_output=True, text=True)
+    assert bad_url.returncode == 2 and "database_url" in bad_url.stderr
+
+
+async def test_requests_and_outbox_lists(tmp_path):
+    settings = make_settings(tmp_path)
+    async with running(settings) as gw:
+        await send(gw, request_mail("Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 +fee"))
+        await settled()
+    listed = run(settings.data_dir, "requests", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [item] = json.loads(listed.stdout)
+    assert item["invoice"] == "1042" and item["client"] == "jane@client.example"
+    assert (item["amount"], item["currency"], item["status"]) == ("1250.00", "CAD", "sent")
+    assert {"id", "fee", "total", "created_at", "paid_at"} <= item.keys()
+    table = run(settings.data_dir, "requests", "list", "--status", "paid")
+    assert "jane@" not in table.stdout
+    outbox = run(settings.data_dir, "outbox", "list")
+    assert "jane@client.example" in outbox.stdout and "sent" in outbox.stdout
+
+
+def test_settings_come_from_the_environment(tmp_path):
+    import os
+
+    env = {**os.environ, "CLIENTTRACK_DATA_DIR": str(tmp_path / "from-env")}
+    done = subprocess.run([*CLI, "firm", "add", "e.example", "--name", "E"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "from-env" / "clienttrack.db").exists()

@@ -1,0 +1,138 @@
+"""The outbound queue against a real SMTP relay on loopback: retries with
+backoff, gives up on a permanent failure and tells the staff member."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from gateway import db, outbox, vault
+from gateway.compose import Composer, to_bytes
+from gateway.models import OutboundMessage, OutboundStatus
+from gateway.paths import TEMPLATES_DIR
+from gateway.transport import MaildirTransport, RelayTransport
+from tests.test_runner import Clock
+
+START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+MASTER = vault.new_data_key()
+
+
+class Relay:
+    """A relay that answers RCPT from a script of replies, then 250."""
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = replies
+        self.delivered: list[bytes] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if self.replies:
+            return self.replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.delivered.append(envelope.original_content)
+        return "250 2.0.0 queued"
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        yield
+
+
+async def start_relay(handler: Relay) -> tuple[asyncio.AbstractServer, int]:
+    server = await asyncio.get_running_loop().create_server(
+        lambda: SMTP(handler, hostname="relay.test"), "127.0.0.1", 0
+    )
+    return server, server.sockets[0].getsockname()[1]
+
+
+def make_runner(transport, clock) -> outbox.OutboxRunner:
+    return outbox.OutboxRunner(
+        transport=transport, composer=Composer(TEMPLATES_DIR / "email", hostname="gw.test"),
+        master_key=MASTER, clock=clock, wake=asyncio.Event(), max_attempts=4, retry_base_seconds=60,
+    )
+
+
+async def queue_notice(clock, to="jane@client.example", notify="staff@demo.localhost"):
+    composer = Composer(TEMPLATES_DIR / "email", hostname="gw.test")
+    message = composer.notice(firm_domain="demo.localhost", to=to, subject="Your request",
+                              paragraphs=["Hello."], now=clock())
+    return await outbox.enqueue(message, master_key=MASTER, kind="client-request", now=clock(),
+                                notify_on_failure=notify), message
+
+
+async def test_temporary_failures_back_off_then_deliver(store):
+    handler = Relay(["451 4.3.0 try later", "451 4.3.0 try later"])
+    server, port = await start_relay(handler)
+    clock = Clock(START)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock)
+    item, message = await queue_notice(clock)
+    delays = []
+    for _ in range(2):
+        await runner.deliver_due()
+        item = await OutboundMessage.get(id=item.id)
+        assert item.status is OutboundStatus.QUEUED and "451" in item.last_error
+        delays.append((item.next_attempt_at - clock()).total_seconds())
+        assert await runner.deliver_due() == 0  # not due yet
+        clock.now = item.next_attempt_at
+    assert delays[1] > delays[0] * 1.5  # exponential
+    await runner.deliver_due()
+    item = await OutboundMessage.get(id=item.id)
+    assert item.status is OutboundStatus.SENT and item.sealed_message is None
+    assert handler.delivered == [to_bytes(message)]
+    server.close()
+
+
+async def test_a_permanent_failure_tells_the_staff_member(store, tmp_path):
+    handler = Relay(["550 5.1.1 no such user"])
+    server, port = await start_relay(handler)
+    clock = Clock(START)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock)
+    item, _ = await queue_notice(clock)
+    await runner.deliver_due()
+    item = await OutboundMessage.get(id=item.id)
+    assert item.status is OutboundStatus.FAILED and "550" in item.last_error
+    notice = await OutboundMessage.get(kind=outbox.FAILURE_NOTICE)
+    assert notice.rcpt_to == "staff@demo.localhost"
+    await runner.deliver_due()
+    assert "jane@client.example" in handler.delivered[0].decode()
+    server.close()
+
+
+async def test_a_failure_notice_that_fails_is_not_reported_again(store):
+    handler = Relay(["550 nope", "550 nope"])
+    server, port = await start_relay(handler)
+    clock = Clock(START)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock)
+    await queue_notice(clock)
+    await runner.deliver_due()
+    await runner.deliver_due()
+    assert await OutboundMessage.filter(status=OutboundStatus.FAILED).count() == 2
+    assert await OutboundMessage.all().count() == 2
+    server.close()
+
+
+async def test_running_out_of_attempts_gives_up(store):
+    clock = Clock(START)
+    runner = make_runner(RelayTransport("smtp://127.0.0.1:9?timeout=1", hostname="gw.test"), clock)
+    item, _ = await queue_notice(clock, notify="")
+    for _ in range(4):
+        await runner.deliver_due()
+        clock.now += timedelta(days=1)
+    item = await OutboundMessage.get(id=item.id)
+    assert item.status is OutboundStatus.FAILED and item.attempts == 4
+    assert "gave up" in item.last_error
+
+
+async def test_maildir_delivery_writes_the_exact_message(store, tmp_path):
+    clock = Clock(START)
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock)
+    item, message = await queue_notice(clock)
+    await runner.deliver_due()
+    [path] = (tmp_path / "outbox" / "new").iterdir()
+    assert path.read_bytes() == to_bytes(message)

@@ -1,0 +1,125 @@
+"""The queue runner: crashes are retried, then quarantined; a restart
+resumes; nothing answered 250 is ever lost."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from gateway import db, inbound, vault
+from gateway.compose import Composer
+from gateway.deps import Deps
+from gateway.directory import seed_demo
+from gateway.models import Event, InboundMessage, InboundStatus, PaymentRequest
+from gateway.paths import TEMPLATES_DIR
+from gateway.runner import QueueRunner
+from gateway.service import running
+from tests.conftest import GATEWAY, DEMO_STAFF, make_settings, request_mail, settled
+
+START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def world(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    clock = Clock(START)
+    async with db.opened(settings.database):
+        await seed_demo(clock())
+        deps = Deps(settings, vault.new_data_key(), clock, Composer(TEMPLATES_DIR / "email", hostname="gw.test"))
+        yield deps, clock
+        deps.crypto_pool.shutdown()
+
+
+async def enqueue(deps, subject="Invoice 7 $10.00 to=jane@client.example pw=Blue42") -> str:
+    raw = request_mail(subject).as_bytes()
+    return await inbound.enqueue(raw, master_key=deps.master_key, mail_from=DEMO_STAFF, rcpt_tos=[GATEWAY],
+                                 peer="127.0.0.1", trusted_peer=True, now=deps.clock())
+
+
+async def test_a_message_that_crashes_three_times_is_quarantined_not_lost(world, monkeypatch):
+    deps, clock = world
+    queue_id = await enqueue(deps)
+
+    async def crash(*args):
+        raise RuntimeError("handler bug")
+
+    monkeypatch.setattr("gateway.runner.create_request", crash)
+    runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
+    for attempt in range(1, 4):
+        assert await runner.process_next()
+        queued = await InboundMessage.get(id=queue_id)
+        assert queued.attempts == attempt
+        assert "handler bug" in queued.last_error
+        clock.now += timedelta(seconds=31)
+    assert queued.status is InboundStatus.QUARANTINED
+    assert queued.sealed_raw is not None  # kept for an operator
+    assert await Event.filter(action="inbound.quarantined").count() == 1
+    assert not await runner.process_next()
+
+
+async def test_a_failed_attempt_waits_before_the_retry(world, monkeypatch):
+    deps, clock = world
+    await enqueue(deps)
+
+    async def crash(*args):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr("gateway.runner.create_request", crash)
+    runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
+    assert await runner.process_next()
+    assert not await runner.process_next()  # not due yet
+    monkeypatch.undo()
+    clock.now += timedelta(seconds=31)
+    assert await runner.process_next()
+    assert await PaymentRequest.all().count() == 1
+
+
+async def test_a_message_whose_runner_died_is_claimed_again_after_its_lease(world):
+    deps, clock = world
+    queue_id = await enqueue(deps)
+    lease = timedelta(minutes=5)
+    died_holding = await inbound.claim(clock(), lease)  # the process dies here
+    assert died_holding.id == queue_id
+    runner = QueueRunner(deps, lease=lease)
+    assert not await runner.process_next()  # still leased
+    clock.now += lease + timedelta(seconds=1)
+    assert await runner.process_next()
+    assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.DONE
+    assert await PaymentRequest.all().count() == 1
+
+
+async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
+    deps, clock = world
+    queue_id = await enqueue(deps)
+    lease = timedelta(minutes=5)
+    for _ in range(3):
+        assert await inbound.claim(clock(), lease)
+        clock.now += lease + timedelta(seconds=1)
+    assert await QueueRunner(deps, lease=lease).process_next()
+    assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.QUARANTINED
+
+
+async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(parents=True)
+    master_key = vault.load_or_create_master_key(settings.master_key_path)
+    async with db.opened(settings.database):
+        await seed_demo(START)
+        for n in range(3):
+            raw = request_mail(f"Invoice {n} $10.00 to=jane@client.example pw=Blue42").as_bytes()
+            await inbound.enqueue(raw, master_key=master_key, mail_from=DEMO_STAFF, rcpt_tos=[GATEWAY],
+                                  peer="127.0.0.1", trusted_peer=True, now=START)
+    async with running(settings) as gw:
+        await settled()
+        assert await PaymentRequest.all().count() == 3
+        assert gw.deps.settings.data_dir == settings.data_dir

@@ -1,0 +1,69 @@
+"""Settings: read once, validated, secrets never printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import SettingsError, load
+
+
+def test_defaults_need_no_configuration():
+    settings = load({}, environ={})
+    assert settings.smtp_port == 2525 and settings.web_port == 8000
+    assert settings.database == "sqlite://data/clienttrack.db"
+    assert settings.max_message_size == 25 * 1024 * 1024
+    assert settings.payment_provider == "none"
+    assert settings.public_base_url == "http://localhost:8000"
+
+
+def test_precedence_is_file_then_environment_then_options(tmp_path):
+    config = tmp_path / "clienttrack.toml"
+    config.write_text('smtp_port = 2600\nweb_port = 8100\nbase_url = "https://pay.example.ca"\n')
+    settings = load({"web_port": 8200}, environ={"CLIENTTRACK_CONFIG": str(config), "CLIENTTRACK_SMTP_PORT": "2700"})
+    assert (settings.smtp_port, settings.web_port) == (2700, 8200)
+    assert settings.public_base_url == "https://pay.example.ca"
+
+
+def test_secrets_never_print():
+    settings = load({}, environ={
+        "CLIENTTRACK_STRIPE_SECRET_KEY": "sk_test_supersecret",
+        "CLIENTTRACK_RELAY_URL": "smtp://user:hunter2@relay.example:587",
+    })
+    assert "sk_test_supersecret" not in repr(settings) and "hunter2" not in repr(settings)
+    assert str(settings.stripe_secret_key) == "sk_test_supersecret"
+    assert settings.payment_provider == "stripe"
+
+
+def test_demo_turns_on_the_sandbox_and_nothing_else_does():
+    assert load({"demo": True}, environ={}).payment_provider == "sandbox"
+    assert load({}, environ={"CLIENTTRACK_PAYMENTS": "sandbox"}).payment_provider == "sandbox"
+    assert load({}, environ={"CLIENTTRACK_DEMO": "false"}).payment_provider == "none"
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"CLIENTTRACK_SMTP_PORT": "http"}, "smtp_port: expected a whole number"),
+    ({"CLIENTTRACK_WEB_PORT": "70000"}, "web_port: 70000 is outside"),
+    ({"CLIENTTRACK_BASE_URL": "pay.example.ca"}, "base_url: expected a URL"),
+    ({"CLIENTTRACK_RELAY_URL": "http://relay"}, "relay_url: expected a URL starting with smtp://"),
+    ({"CLIENTTRACK_DEMO": "maybe"}, "demo: expected true or false"),
+    ({"CLIENTTRACK_PAYMENTS": "paypal"}, "payments: expected sandbox, stripe or none"),
+    ({"CLIENTTRACK_PAYMENTS": "stripe"}, "stripe needs CLIENTTRACK_STRIPE_SECRET_KEY"),
+    ({"CLIENTTRACK_KDF_MEMORY_KIB": "1024"}, "kdf_memory_kib"),
+    ({"CLIENTTRACK_CONFIG": "/nonexistent.toml"}, "config file not found"),
+])
+def test_wrong_settings_are_named(environ, message):
+    with pytest.raises(SettingsError, match=message):
+        load({}, environ=environ)
+
+
+def test_unknown_keys_in_the_file_are_refused(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("smtp_prot = 25\n")
+    with pytest.raises(SettingsError, match="unknown setting: smtp_prot"):
+        load({}, environ={}, config_file=config)
+
+
+def test_data_dir_is_a_path():
+    assert load({}, environ={"CLIENTTRACK_DATA_DIR": "/srv/ct"}).data_dir == Path("/srv/ct")
