@@ -124,7 +124,7 @@ def banner(settings: Settings, gw: Running) -> str:
             "",
             f"  swaks --server {smtp} --from {DEMO_STAFF} --to pay@{DEMO_DOMAIN} \\",
             f"    --header 'Subject: {subject}' \\",
-            "    --body 'Hello Jane, your invoice is attached.' --attach-name invoice-1042.pdf --attach @README.md",
+            "    --body 'Hello Jane, your invoice is attached.' --attach-type application/pdf --attach-name invoice-1042.pdf --attach @tests/data/invoice-1042.pdf",
             "",
             "or with plain Python:",
             "",
