@@ -238,7 +238,7 @@ class Composer:
         subject = f"Secure payment request from {firm}: " + (f"{label} — {amount}" if label else amount)
 
         rows = []
-        if title:
+        if title and title.lower() != f"invoice {invoice}".lower():
             rows.append(("Regarding", title))
         if invoice:
             rows.append(("Invoice", invoice))
@@ -306,7 +306,7 @@ class Composer:
         if invoice:
             rows.append(("Invoice", invoice))
         rows.append(("Amount", amount))
-        if title:
+        if title and title.lower() != f"invoice {invoice}".lower():
             rows.append(("Regarding", title))
         rows.append(("Password hint", hint or "(none)"))
         rows.append(("Link expires", expires_on))
