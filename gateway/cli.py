@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--web-host")
     serve.add_argument("--web-port", type=int)
     serve.add_argument("--base-url", help="public address of the web app, used in links (default http://localhost:PORT)")
+    serve.add_argument("--roles", help="run only some of smtp,web,queue,outbox in this process (default: all)")
     serve.set_defaults(run=cmd_serve)
 
     firm = commands.add_parser("firm", help="manage firms").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("config", "data_dir", "database_url", "demo", "smtp_host", "smtp_port", "web_host", "web_port", "base_url")
+    names = ("config", "data_dir", "database_url", "demo", "smtp_host", "smtp_port", "web_host", "web_port", "base_url", "roles")
     return settings_module.load({name: getattr(args, name, None) for name in names})
 
 

@@ -11,10 +11,11 @@ MODELS = ["gateway.models", "gateway.payments.models"]
 
 
 def tortoise_url(database_url: str) -> str:
-    # Tortoise turns URL query parameters into PRAGMAs; FULL makes every
-    # commit durable before we answer 250.
+    # Tortoise turns URL query parameters into PRAGMAs. FULL makes every
+    # commit durable before we answer 250; the busy timeout lets processes
+    # that split the roles wait for each other's write lock.
     if database_url.startswith("sqlite://") and "?" not in database_url:
-        return database_url + "?synchronous=FULL"
+        return database_url + "?synchronous=FULL&busy_timeout=5000"
     return database_url
 
 

@@ -9,7 +9,8 @@ import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
-from typing import AsyncIterator
+from functools import partial
+from typing import AsyncIterator, Awaitable, Callable
 
 import uvicorn
 
@@ -49,59 +50,86 @@ def _listen(host: str, port: int) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[Running]:
-    """Start everything; stop it all on exit. Port 0 picks a free port."""
+    """Start the roles the settings ask for (all by default); stop them all
+    on exit. Port 0 picks a free port."""
     # aiosmtpd logs every DATA line at DEBUG: subjects carry passwords.
     logging.getLogger("mail.log").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     master_key = vault.load_or_create_master_key(settings.master_key_path)
+    roles = set(settings.roles)
     async with db.opened(settings.database):
         if settings.demo:
             await seed_demo(clock())
-        transport = transport_for(
-            str(settings.relay_url) if settings.relay_url else None, settings.outbox_dir, settings.hostname
-        )
-        stopping = asyncio.Event()
-        smtp_sock = _listen(settings.smtp_host, settings.smtp_port)
-        web_sock = _listen(settings.web_host, settings.web_port)
+        smtp_sock = _listen(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None
+        web_sock = _listen(settings.web_host, settings.web_port) if "web" in roles else None
         # Port 0 asked for any free port: links must carry the one we got.
         settings = dataclasses.replace(
-            settings, smtp_port=smtp_sock.getsockname()[1], web_port=web_sock.getsockname()[1]
+            settings,
+            smtp_port=smtp_sock.getsockname()[1] if smtp_sock else settings.smtp_port,
+            web_port=web_sock.getsockname()[1] if web_sock else settings.web_port,
         )
         deps = Deps(settings, master_key, clock, Composer(TEMPLATES_DIR / "email", hostname=settings.hostname))
-        admission = Admission(settings, master_key, clock, deps.inbound_wake)
-        smtp_server = await asyncio.get_running_loop().create_server(
-            protocol_factory(settings, admission), sock=smtp_sock
-        )
-        web = uvicorn.Server(
-            uvicorn.Config(create_app(deps), lifespan="off", access_log=False, log_config=None, server_header=False)
-        )
-        outbox_runner = OutboxRunner(
-            transport=transport, composer=deps.composer, master_key=master_key, clock=clock,
-            wake=deps.outbox_wake, max_attempts=settings.outbox_max_attempts,
-            retry_base_seconds=settings.outbox_retry_base_seconds,
-        )
-        queue_runner = QueueRunner(deps)
-        tasks = [asyncio.create_task(web.serve(sockets=[web_sock]), name="web")]
-        tasks += [asyncio.create_task(queue_runner.run(stopping), name=f"queue-{i}")
-                  for i in range(settings.queue_workers)]
-        tasks.append(asyncio.create_task(outbox_runner.run(stopping), name="outbox"))
-        while not web.started:
-            if tasks[0].done():
-                await tasks[0]  # raises what stopped the web server starting
-                raise RuntimeError("the web server stopped while starting")
-            await asyncio.sleep(0.01)
+        stopping = asyncio.Event()
+        tasks: list[asyncio.Task] = []
+        closers: list[Callable[[], Awaitable[None]]] = []
+        if smtp_sock:
+            admission = Admission(settings, master_key, clock, deps.inbound_wake)
+            smtp_server = await asyncio.get_running_loop().create_server(
+                protocol_factory(settings, admission), sock=smtp_sock
+            )
+            closers.append(_closer(smtp_server))
+        if web_sock:
+            web = uvicorn.Server(uvicorn.Config(
+                create_app(deps), lifespan="off", access_log=False, log_config=None, server_header=False
+            ))
+            tasks.append(asyncio.create_task(web.serve(sockets=[web_sock]), name="web"))
+            await _started(web, tasks[-1])
+            closers.append(partial(_stop_web, web))
+        if "queue" in roles:
+            queue_runner = QueueRunner(deps)
+            tasks += [asyncio.create_task(queue_runner.run(stopping, settings.poll_seconds), name=f"queue-{i}")
+                      for i in range(settings.queue_workers)]
+        if "outbox" in roles:
+            transport = transport_for(
+                str(settings.relay_url) if settings.relay_url else None, settings.outbox_dir, settings.hostname
+            )
+            outbox_runner = OutboxRunner(
+                transport=transport, composer=deps.composer, master_key=master_key, clock=clock,
+                wake=deps.outbox_wake, max_attempts=settings.outbox_max_attempts,
+                retry_base_seconds=settings.outbox_retry_base_seconds,
+            )
+            tasks.append(asyncio.create_task(outbox_runner.run(stopping, settings.poll_seconds), name="outbox"))
+            closers.append(transport.close)
         try:
             yield Running(deps, settings.smtp_port, settings.web_port, stopping)
         finally:
             stopping.set()
             deps.inbound_wake.set()
             deps.outbox_wake.set()
-            smtp_server.close()
-            web.should_exit = True
+            for close in closers:
+                await close()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await smtp_server.wait_closed()
-            await transport.close()
             deps.crypto_pool.shutdown(wait=True)
+
+
+async def _started(web: uvicorn.Server, task: asyncio.Task) -> None:
+    while not web.started:
+        if task.done():
+            await task  # raises what stopped the web server starting
+            raise RuntimeError("the web server stopped while starting")
+        await asyncio.sleep(0.01)
+
+
+async def _stop_web(web: uvicorn.Server) -> None:
+    web.should_exit = True
+
+
+def _closer(server: asyncio.AbstractServer) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        server.close()
+        await server.wait_closed()
+
+    return close
 
 
 def banner(settings: Settings, gw: Running) -> str:

@@ -22,6 +22,7 @@ from starlette.datastructures import Secret
 
 ENV_PREFIX = "CLIENTTRACK_"
 DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
+ROLES = ("smtp", "web", "queue", "outbox")
 
 
 class SettingsError(ValueError):
@@ -46,7 +47,11 @@ class Settings:
     stripe_webhook_secret: Secret | None = None
     stripe_api_base: str = ""
     trusted_authserv_ids: tuple[str, ...] = ()
+    # Which parts this process runs; split them over processes to use more cores.
+    roles: tuple[str, ...] = ROLES
     queue_workers: int = 2
+    # How often idle runners look for work another process queued.
+    poll_seconds: float = 0.2
     outbox_max_attempts: int = 8
     outbox_retry_base_seconds: float = 60.0
     request_ttl_days: int = 30
@@ -137,7 +142,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 1, 10_000)
         elif key == "kdf_memory_kib":
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
-        elif key == "outbox_retry_base_seconds":
+        elif key in ("outbox_retry_base_seconds", "poll_seconds"):
             try:
                 out[key] = float(value)
             except ValueError:
@@ -146,6 +151,12 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_bool(key, value)
         elif key in ("relay_url", "stripe_secret_key", "stripe_webhook_secret"):
             out[key] = _as_secret(value)
+        elif key == "roles":
+            items = value.split(",") if isinstance(value, str) else value
+            out[key] = tuple(i.strip().lower() for i in items if i.strip())
+            wrong = sorted(set(out[key]) - set(ROLES))
+            if wrong or not out[key]:
+                raise SettingsError(f"roles: expected some of {', '.join(ROLES)}, got {value!r}")
         elif key == "trusted_authserv_ids":
             items = value.split(",") if isinstance(value, str) else value
             out[key] = tuple(i.strip() for i in items if i.strip())

@@ -1,0 +1,79 @@
+"""Helpers shared by the benchmarks: free ports, a gateway in its own
+process, waiting for a port, percentiles."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTTRACK = str(Path(sys.executable).with_name("clienttrack"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextmanager
+def process(args: list[str], port: int, env: dict | None = None) -> Iterator[subprocess.Popen]:
+    """Start a server process, wait until it listens, stop it afterwards."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})}, cwd=ROOT)
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def gateway(data_dir: Path, smtp_port: int, web_port: int, split: bool = False) -> Iterator[None]:
+    """`clienttrack serve --demo`, in one process, or split in two: SMTP and
+    web in one, the queue and outbox runners in the other (a second core)."""
+    serve = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data_dir),
+             "--smtp-port", str(smtp_port), "--web-port", str(web_port)]
+    env = {"CLIENTTRACK_LOG_LEVEL": "WARNING"}
+    if not split:
+        with process(serve, smtp_port, env=env):
+            wait_for_port(web_port)
+            yield
+        return
+    with process([*serve, "--roles", "smtp,web"], smtp_port, env=env):
+        wait_for_port(web_port)
+        runners = subprocess.Popen([*serve, "--roles", "queue,outbox"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, env={**os.environ, **env}, cwd=ROOT)
+        try:
+            yield
+        finally:
+            runners.send_signal(signal.SIGINT)
+            runners.wait(timeout=20)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
