@@ -17,6 +17,8 @@ from gateway.models import Firm, Level, PaymentRequest, Staff
 class MailContext:
     queue_id: str
     envelope_from: str
+    # The From address that admission authenticated (senderauth.strict_from).
+    sender: str
     trusted_peer: bool
     firm: Firm | None
     staff: Staff | None
@@ -60,6 +62,7 @@ class MailContext:
 async def load(
     message: ParsedMail,
     *,
+    sender: str,
     queue_id: str,
     envelope_from: str,
     rcpt_domain: str,
@@ -73,15 +76,14 @@ async def load(
     admins: list[str] = []
     already = False
     if firm is not None:
-        staff = await Staff.get_or_none(firm=firm, email=message.from_address) if message.from_address else None
+        staff = await Staff.get_or_none(firm=firm, email=sender) if sender else None
         admins = await Staff.filter(firm=firm, level=Level.ADMIN).order_by("email").values_list("email", flat=True)
-        if message.message_id and message.from_address:
-            already = await PaymentRequest.exists(
-                firm=firm, sender=message.from_address, source_message_id=message.message_id
-            )
+        if message.message_id and sender:
+            already = await PaymentRequest.exists(firm=firm, sender=sender, source_message_id=message.message_id)
     return MailContext(
         queue_id=queue_id,
         envelope_from=envelope_from,
+        sender=sender,
         trusted_peer=trusted_peer,
         firm=firm,
         staff=staff,

@@ -10,7 +10,7 @@ import logging
 import traceback
 from datetime import timedelta
 
-from gateway import chains, context as mail_context, events, inbound, mailparse
+from gateway import chains, context as mail_context, events, inbound, mailparse, senderauth
 from gateway.chains import Action
 from gateway.deps import Deps
 from gateway.directives import generate_password
@@ -24,6 +24,15 @@ log = logging.getLogger("clienttrack.runner")
 
 LEASE = timedelta(minutes=5)
 RETRY_AFTER = timedelta(seconds=30)
+
+
+def authenticated_sender(raw: bytes) -> str:
+    """The From address admission authenticated, read by the same strict
+    parser (not mail-parser's looser one), so both steps agree on who sent it."""
+    try:
+        return senderauth.strict_from(raw)
+    except senderauth.FromError:
+        return ""
 
 
 class QueueRunner:
@@ -67,6 +76,7 @@ class QueueRunner:
         message = await asyncio.to_thread(mailparse.parse, raw)
         context = await mail_context.load(
             message,
+            sender=authenticated_sender(raw),
             queue_id=queued.id,
             envelope_from=queued.mail_from,
             rcpt_domain=gateway_domain(queued.rcpt_tos[0]) or "",
@@ -76,7 +86,7 @@ class QueueRunner:
             generate_password=generate_password,
         )
         decision = chains.run(chains.INCOMING, message, context)
-        log.info("queue %s from %s: %s %s", queued.id, message.from_address, decision.action.value,
+        log.info("queue %s from %s: %s %s", queued.id, context.sender, decision.action.value,
                  "; ".join(reason for _, reason in context.reasons))
         if decision.action is Action.ACCEPT:
             await create_request(deps, queued, context)

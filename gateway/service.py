@@ -14,7 +14,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import uvicorn
 
-from gateway import db, vault
+from gateway import db, senderauth, vault
 from gateway.clock import Clock, system_clock
 from gateway.compose import Composer
 from gateway.deps import Deps
@@ -49,9 +49,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, clock: Clock = system_clock) -> AsyncIterator[Running]:
+async def running(
+    settings: Settings, clock: Clock = system_clock, resolve: senderauth.Resolver | None = None
+) -> AsyncIterator[Running]:
     """Start the roles the settings ask for (all by default); stop them all
-    on exit. Port 0 picks a free port."""
+    on exit. Port 0 picks a free port; `resolve` replaces DNS (for tests)."""
     # aiosmtpd logs every DATA line at DEBUG: subjects carry passwords.
     logging.getLogger("mail.log").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +75,7 @@ async def running(settings: Settings, clock: Clock = system_clock) -> AsyncItera
         tasks: list[asyncio.Task] = []
         closers: list[Callable[[], Awaitable[None]]] = []
         if smtp_sock:
-            admission = Admission(settings, master_key, clock, deps.inbound_wake)
+            admission = Admission(settings, master_key, clock, deps.inbound_wake, resolve or senderauth.dns_resolver())
             smtp_server = await asyncio.get_running_loop().create_server(
                 protocol_factory(settings, admission), sock=smtp_sock
             )

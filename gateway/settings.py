@@ -9,7 +9,6 @@ variables, command-line options. Secrets are wrapped in Starlette's
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -205,13 +204,6 @@ def load(
                 merged[name] = value
     merged.update(options)
     return _validate(Settings(**_converted(merged)))
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def zone(name: str) -> ZoneInfo:

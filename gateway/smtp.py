@@ -3,8 +3,11 @@
 Runs aiosmtpd's protocol class on the application's own event loop (the
 database connection lives in contextvars, so the threaded Controller could
 not reach it). The gateway never relays: a RCPT that is not a firm's
-gateway address gets 550. The message is sealed and committed to the
-inbound queue before the 250, whose text carries the queue id.
+gateway address gets 550. The From header is authenticated
+(gateway/senderauth.py) and must be one of the firm's staff, else 550 (or
+451 when DNS fails) and no mail goes back to anyone. The message is sealed
+and committed to the inbound queue before the 250, whose text carries the
+queue id.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway import inbound
+from gateway import inbound, senderauth
 from gateway.clock import Clock
-from gateway.models import Firm
-from gateway.settings import Settings, is_loopback
+from gateway.models import Firm, Staff
+from gateway.settings import Settings
 
 log = logging.getLogger("clienttrack.smtp")
 
@@ -37,11 +40,19 @@ def gateway_domain(address: str) -> str | None:
 class Admission:
     """aiosmtpd handler: decides RCPT and commits DATA to the inbound queue."""
 
-    def __init__(self, settings: Settings, master_key: bytes, clock: Clock, on_queued: asyncio.Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        master_key: bytes,
+        clock: Clock,
+        on_queued: asyncio.Event,
+        resolve: senderauth.Resolver,
+    ) -> None:
         self.settings = settings
         self.master_key = master_key
         self.clock = clock
         self.on_queued = on_queued
+        self.resolve = resolve
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -57,23 +68,43 @@ class Admission:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         peer_host = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        raw = envelope.original_content or envelope.content
         try:
+            verdict = await senderauth.authenticate(
+                raw,
+                peer_host=peer_host,
+                trust_loopback=self.settings.demo,
+                trusted_authserv_ids=self.settings.trusted_authserv_ids,
+                resolve=self.resolve,
+            )
+            refusal = verdict.smtp_reply if not verdict.ok else await self._refuse_stranger(verdict, envelope)
+            if refusal:
+                log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, refusal)
+                return refusal
             queue_id = await inbound.enqueue(
-                envelope.original_content or envelope.content,
+                raw,
                 master_key=self.master_key,
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=list(envelope.rcpt_tos),
                 peer=peer_host,
-                trusted_peer=self.settings.demo and is_loopback(peer_host),
+                trusted_peer=verdict.method == "trusted-peer",
                 now=self.clock(),
             )
         except Exception:
             # Nothing was committed, so the client keeps the message and retries.
-            log.exception("could not queue a message from %s", peer_host)
+            log.exception("could not check or queue a message from %s", peer_host)
             return "451 4.3.0 Temporary failure, please try again later"
-        log.info("queued %s from=%s size=%d peer=%s", queue_id, envelope.mail_from, len(envelope.content), peer_host)
+        log.info("queued %s from=%s by=%s size=%d peer=%s",
+                 queue_id, verdict.from_address, verdict.method, len(raw), peer_host)
         self.on_queued.set()
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def _refuse_stranger(self, verdict: senderauth.Verdict, envelope: Envelope) -> str:
+        """550 unless the authenticated sender is on the firm's staff list."""
+        domain = gateway_domain(envelope.rcpt_tos[0])
+        if await Staff.exists(firm__domain=domain, email=verdict.from_address):
+            return ""
+        return f"550 5.7.1 {verdict.from_address} may not send to pay@{domain}: not on the firm's staff list"
 
 
 def protocol_factory(settings: Settings, handler: Admission):

@@ -13,5 +13,5 @@ def check(message, context) -> bool:
     if context.level.allows(needed):
         return False
     what = f"the {context.command.name} command" if context.command else "sending payment requests"
-    context.record(name, f"{what} needs level {needed.value}; {message.from_address} has {context.level.value}")
+    context.record(name, f"{what} needs level {needed.value}; {context.sender} has {context.level.value}")
     return True

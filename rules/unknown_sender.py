@@ -12,6 +12,6 @@ def check(message, context) -> bool:
         context.record(name, "no such firm")
         return True
     if context.staff is None:
-        context.record(name, f"{message.from_address or 'no From address'} is not staff of {context.firm.domain}")
+        context.record(name, f"{context.sender or 'no valid From address'} is not staff of {context.firm.domain}")
         return True
     return False

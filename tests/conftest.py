@@ -8,6 +8,7 @@ import email
 import email.policy
 import shutil
 import smtplib
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 from typing import AsyncIterator
@@ -66,13 +67,18 @@ def request_mail(subject: str, *, sender: str = DEMO_STAFF, body: str = "Hello J
     return message
 
 
+# Clients get threads of their own: the server in this same process uses the
+# default executor, and clients blocking it would starve the server.
+CLIENT_THREADS = ThreadPoolExecutor(32, "smtp-client")
+
+
 async def send(gw: Running, message: EmailMessage, *, sender: str | None = None,
                rcpt: str | None = None) -> dict:
     """Send with smtplib from a thread, as a separate client would."""
     def deliver() -> dict:
         with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=30) as client:
             return client.send_message(message, from_addr=sender, to_addrs=[rcpt] if rcpt else None)
-    return await asyncio.to_thread(deliver)
+    return await asyncio.get_running_loop().run_in_executor(CLIENT_THREADS, deliver)
 
 
 async def settled(timeout: float = 20.0) -> None:

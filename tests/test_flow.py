@@ -106,13 +106,6 @@ async def test_a_redelivered_message_makes_one_request(gateway):
     assert len(mails_to(gateway, "jane@client.example")) == 1
 
 
-async def test_unknown_sender_gets_no_reply_and_nothing_is_made(gateway):
-    await send(gateway, request_mail(SUBJECT, sender="stranger@elsewhere.example"))
-    await settled()
-    assert await PaymentRequest.all().count() == 0
-    assert outbox_mails(gateway) == []
-
-
 async def test_auto_replies_are_never_answered(gateway):
     message = request_mail("Out of office")
     message["Auto-Submitted"] = "auto-replied"

@@ -81,3 +81,88 @@ async def test_size_limit_is_advertised(gateway):
 
     size = await asyncio.to_thread(smtp_dialogue, gateway.smtp_port, ehlo)
     assert int(size) == 25 * 1024 * 1024
+
+
+async def test_unknown_sender_gets_550_and_no_mail_goes_back(gateway):
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await send(gateway, request_mail(SUBJECT, sender="stranger@elsewhere.example"))
+    assert refused.value.smtp_code == 550 and b"not on the firm's staff list" in refused.value.smtp_error
+    assert await InboundMessage.all().count() == 0
+
+
+def rsa_key() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, public
+
+
+@pytest.fixture
+async def production_gateway(tmp_path):
+    """Not --demo: loopback is not trusted; DNS answers from a dict, or times out."""
+    import base64
+
+    from gateway import db, directory, senderauth
+    from gateway.clock import system_clock
+    from gateway.service import running
+
+    private, public = rsa_key()
+    records = {"sel._domainkey.smith-cpa.example": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)}
+
+    async def resolve(name: str):
+        if "timeout" in name:
+            raise senderauth.DnsFailure("DNS timed out")
+        return records.get(name.rstrip("."))
+
+    settings = make_settings(tmp_path, demo=False)
+    async with running(settings, resolve=resolve) as gw:
+        firm = await directory.add_firm("smith-cpa.example", "Smith CPA", currency="CAD",
+                                        timezone="America/Toronto", now=system_clock(), actor="test")
+        await directory.add_staff(firm, "ann@smith-cpa.example", directory.Level.SEND, now=system_clock(), actor="test")
+        yield gw, private
+
+
+def signed(message, private: bytes, domain: str = "smith-cpa.example", selector: bytes = b"sel") -> bytes:
+    import dkim
+
+    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    return dkim.sign(raw, selector, domain.encode(), private, include_headers=[b"from", b"to", b"subject"]) + raw
+
+
+async def send_raw(gw, raw: bytes, sender: str, rcpt: str):
+    def deliver():
+        with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=30) as client:
+            return client.sendmail(sender, [rcpt], raw)
+    return await asyncio.to_thread(deliver)
+
+
+async def test_without_demo_loopback_is_not_trusted(production_gateway):
+    gw, _ = production_gateway
+    message = request_mail(SUBJECT, sender="ann@smith-cpa.example")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await send_raw(gw, message.as_bytes(), "ann@smith-cpa.example", "pay@smith-cpa.example")
+    assert refused.value.smtp_code == 550 and b"5.7.1" in refused.value.smtp_error
+    assert await InboundMessage.all().count() == 0
+
+
+async def test_an_aligned_dkim_signature_is_accepted(production_gateway):
+    gw, private = production_gateway
+    message = request_mail(SUBJECT, sender="ann@smith-cpa.example")
+    del message["To"]
+    message["To"] = "pay@smith-cpa.example"
+    assert await send_raw(gw, signed(message, private), "ann@smith-cpa.example", "pay@smith-cpa.example") == {}
+    assert await InboundMessage.all().count() == 1
+
+
+async def test_a_dns_failure_answers_451_never_250(production_gateway):
+    gw, private = production_gateway
+    message = request_mail(SUBJECT, sender="ann@smith-cpa.example")
+    with pytest.raises(smtplib.SMTPDataError) as deferred:
+        await send_raw(gw, signed(message, private, selector=b"timeout"), "ann@smith-cpa.example",
+                       "pay@smith-cpa.example")
+    assert deferred.value.smtp_code == 451
+    assert await InboundMessage.all().count() == 0

@@ -31,7 +31,7 @@ async def run_command(deps: Deps, queued: InboundMessage, context: MailContext) 
     message, now = context.message, context.now
     reply = deps.composer.notice(
         firm_domain=context.firm.domain,
-        to=message.from_address,
+        to=context.sender,
         subject=f"Help: {context.firm.gateway_address}",
         paragraphs=help_paragraphs(context),
         in_reply_to=message.message_id,
@@ -39,7 +39,7 @@ async def run_command(deps: Deps, queued: InboundMessage, context: MailContext) 
     )
     async with in_transaction():
         await outbox.enqueue(reply, master_key=deps.master_key, kind="command-reply", now=now)
-        await events.record(now, message.from_address, "command", firm=context.firm, command=context.command.name,
+        await events.record(now, context.sender, "command", firm=context.firm, command=context.command.name,
                             queue_id=queued.id)
         await inbound.finish(queued, f"command {context.command.name}", now)
     deps.outbox_wake.set()

@@ -25,7 +25,7 @@ async def reject_with_reply(deps: Deps, queued: InboundMessage, context: MailCon
         may = ", ".join(EXAMPLES[name] for name in allowed_commands(context.level)) or "nothing yet"
         reply = deps.composer.notice(
             firm_domain=firm.domain,
-            to=message.from_address,
+            to=context.sender,
             subject=f"Re: {safe_subject(context)}",
             paragraphs=[
                 f"Your permission level for {firm.name} is \"{context.level.value}\"; "
@@ -40,7 +40,7 @@ async def reject_with_reply(deps: Deps, queued: InboundMessage, context: MailCon
         rejected: DirectivesRejected = context.parsed_request
         reply = deps.composer.rejection(
             firm_domain=firm.domain,
-            staff_email=message.from_address,
+            staff_email=context.sender,
             original_subject_safe=safe_subject(context),
             errors=[(e.directive, e.message) for e in rejected.errors],
             in_reply_to=message.message_id,
@@ -48,7 +48,7 @@ async def reject_with_reply(deps: Deps, queued: InboundMessage, context: MailCon
         )
     async with in_transaction():
         await outbox.enqueue(reply, master_key=deps.master_key, kind="rejection", now=now)
-        await events.record(now, message.from_address, "request.rejected", firm=firm, rule=rule,
+        await events.record(now, context.sender, "request.rejected", firm=firm, rule=rule,
                             reasons=[reason for _, reason in context.reasons], queue_id=queued.id)
         await inbound.finish(queued, f"rejected by {rule}", now)
     deps.outbox_wake.set()

@@ -76,7 +76,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
             request = await PaymentRequest.create(
                 firm=firm,
                 staff=staff,
-                sender=message.from_address,
+                sender=context.sender,
                 invoice=d.invoice,
                 client_email=d.client,
                 title=d.title,

@@ -1,0 +1,605 @@
+"""Sender authentication before the 250 (gateway.senderauth), offline.
+
+Keys are made here, messages are signed with dkimpy, and the DKIM key
+records come from an in-memory resolver; the real dnspython resolver is
+tested against a tiny DNS server on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import time
+
+import dkim
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rrset
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gateway.senderauth import (
+    DnsFailure,
+    FromError,
+    Verdict,
+    aligned,
+    authenticate,
+    dns_resolver,
+    organizational_domain,
+    strict_from,
+)
+
+FIRM = "firm.example"
+TRUSTED_ID = "mx.firm.example"
+BODY = "Hello Jane,\r\nyour invoice is attached.\r\n"
+
+
+# --------------------------------------------------------------------------
+# Keys, messages, a fake resolver
+# --------------------------------------------------------------------------
+
+
+class Key:
+    """An RSA key pair as dkimpy wants it: PKCS#1 PEM and a DNS TXT record."""
+
+    def __init__(self, private: rsa.RSAPrivateKey) -> None:
+        self.pem = private.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        der = private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+
+
+def _probable_prime(bits: int) -> int:
+    """A random prime (Miller-Rabin, 40 rounds): cryptography will not
+    generate RSA keys under 1024 bits, and we need short ones to refuse."""
+    while True:
+        n = secrets.randbits(bits) | (3 << (bits - 2)) | 1
+        d, r = n - 1, 0
+        while d % 2 == 0:
+            d, r = d // 2, r + 1
+        for _ in range(40):
+            x = pow(secrets.randbelow(n - 3) + 2, d, n)
+            if x in (1, n - 1):
+                continue
+            for _ in range(r - 1):
+                x = pow(x, 2, n)
+                if x == n - 1:
+                    break
+            else:
+                break
+        else:
+            return n
+
+
+def short_key(bits: int) -> Key:
+    e = 65537
+    while True:
+        p, q = _probable_prime(bits // 2), _probable_prime(bits // 2)
+        if p != q and (p - 1) % e and (q - 1) % e:
+            break
+    d = pow(e, -1, (p - 1) * (q - 1))
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q),
+        rsa.RSAPublicNumbers(e, p * q),
+    )
+    return Key(numbers.private_key())
+
+
+@pytest.fixture(scope="module")
+def firm_key() -> Key:
+    return Key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+@pytest.fixture(scope="module")
+def other_key() -> Key:
+    return Key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def message(from_: str = f"Jane Doe <jane@{FIRM}>", body: str = BODY, headers: tuple[str, ...] = ()) -> bytes:
+    lines = [
+        *headers,
+        f"From: {from_}",
+        f"To: pay@{FIRM}",
+        "Subject: Invoice 1042 $1,250.00 to=bob@client.example pw=Blue42",
+        "Date: Mon, 04 May 2026 10:00:00 -0400",
+        f"Message-ID: <1042@{FIRM}>",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+
+def signed(raw: bytes, key: Key, domain: str = FIRM, selector: str = "sel", **options) -> bytes:
+    header = dkim.sign(
+        raw, selector.encode(), domain.encode(), key.pem,
+        include_headers=[b"from", b"to", b"subject", b"date", b"message-id"], **options,
+    )
+    return header + raw
+
+
+class FakeDns:
+    """An in-memory Resolver: name -> record bytes, None, or an exception."""
+
+    def __init__(self, records: dict[str, bytes | None | Exception] | None = None) -> None:
+        self.records = records or {}
+        self.lookups: list[str] = []
+
+    async def __call__(self, name: str) -> bytes | None:
+        self.lookups.append(name)
+        answer = self.records.get(name)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def check(raw: bytes, dns: FakeDns | None = None, *, peer: str = "203.0.113.5", trust_loopback: bool = False,
+                trusted: tuple[str, ...] = (TRUSTED_ID,)) -> Verdict:
+    return await authenticate(
+        raw, peer_host=peer, trust_loopback=trust_loopback, trusted_authserv_ids=trusted, resolve=dns or FakeDns()
+    )
+
+
+def refused(verdict: Verdict, *words: str) -> None:
+    assert not verdict.ok and verdict.method == ""
+    assert verdict.smtp_reply.startswith("550 5.7.1 "), verdict.smtp_reply
+    for word in words:
+        assert word in verdict.smtp_reply, verdict.smtp_reply
+    assert "\r" not in verdict.smtp_reply and "\n" not in verdict.smtp_reply
+
+
+# --------------------------------------------------------------------------
+# DKIM
+# --------------------------------------------------------------------------
+
+
+async def test_valid_aligned_dkim_passes(firm_key):
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    verdict = await check(signed(message(), firm_key), dns)
+    assert verdict == Verdict(True, "", f"jane@{FIRM}", "dkim", verdict.reason)
+    assert f"d={FIRM}" in verdict.reason
+    assert dns.lookups == [f"sel._domainkey.{FIRM}"]
+
+
+async def test_from_address_is_lower_cased(firm_key):
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    verdict = await check(signed(message("Jane <Jane.Doe@Firm.Example>"), firm_key), dns)
+    assert verdict.ok and verdict.from_address == "jane.doe@firm.example"
+
+
+async def test_parent_domain_signature_aligns_with_subdomain_from(firm_key):
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    verdict = await check(signed(message(f"jane@mail.{FIRM}"), firm_key, domain=FIRM), dns)
+    assert verdict.ok and verdict.method == "dkim" and verdict.from_address == f"jane@mail.{FIRM}"
+
+
+async def test_subdomain_signature_aligns_with_parent_from(firm_key):
+    dns = FakeDns({f"sel._domainkey.mail.{FIRM}": firm_key.record})
+    verdict = await check(signed(message(f"jane@{FIRM}"), firm_key, domain=f"mail.{FIRM}"), dns)
+    assert verdict.ok and verdict.method == "dkim"
+
+
+async def test_signature_of_another_domain_is_refused_without_a_lookup(other_key):
+    dns = FakeDns({"sel._domainkey.evil.example": other_key.record})
+    verdict = await check(signed(message(), other_key, domain="evil.example"), dns)
+    refused(verdict, f"aligned with {FIRM}", "evil.example")
+    assert verdict.from_address == f"jane@{FIRM}"
+    assert dns.lookups == []  # an unaligned signature cannot help, so no DNS for it
+
+
+async def test_each_signature_is_checked_not_just_the_first(firm_key, other_key):
+    raw = signed(signed(message(), firm_key), other_key, domain="list.example")  # the foreign one is on top
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    verdict = await check(raw, dns)
+    assert verdict.ok and verdict.method == "dkim"
+
+
+async def test_tampered_body_is_refused(firm_key):
+    raw = signed(message(), firm_key).replace(b"your invoice", b"pay to IBAN X")
+    verdict = await check(raw, FakeDns({f"sel._domainkey.{FIRM}": firm_key.record}))
+    refused(verdict, "body hash mismatch")
+
+
+async def test_tampered_signed_header_is_refused(firm_key):
+    raw = signed(message(), firm_key).replace(b"pw=Blue42", b"pw=Red99")
+    verdict = await check(raw, FakeDns({f"sel._domainkey.{FIRM}": firm_key.record}))
+    refused(verdict, "does not verify")
+
+
+async def test_body_length_tag_is_refused_even_when_it_would_verify(firm_key):
+    raw = signed(message(), firm_key, length=True) + b"\r\namount=9999.00 to=mallory@evil.example\r\n"
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: firm_key.record)  # dkimpy alone says pass
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    verdict = await check(raw, dns)
+    refused(verdict, "l=")
+    assert dns.lookups == []
+
+
+async def test_unsigned_message_is_refused():
+    verdict = await check(message())
+    refused(verdict, f"no valid DKIM signature aligned with {FIRM}", "not signed")
+    assert verdict.from_address == f"jane@{FIRM}"
+
+
+@pytest.mark.parametrize("bits", [512, 768])
+async def test_short_key_is_refused(bits):
+    key = short_key(bits)
+    raw = signed(message(), key)
+    assert dkim.verify(raw, dnsfunc=lambda name, timeout=5: key.record, minkey=bits)  # the signature itself is good
+    verdict = await check(raw, FakeDns({f"sel._domainkey.{FIRM}": key.record}))
+    refused(verdict, f"{bits}-bit key is too short")
+
+
+async def test_rsa_sha1_signature_is_refused(firm_key):
+    raw = signed(message(), firm_key, signature_algorithm=b"rsa-sha1")
+    verdict = await check(raw, FakeDns({f"sel._domainkey.{FIRM}": firm_key.record}))
+    refused(verdict, "rsa-sha1")
+
+
+async def test_signature_that_does_not_cover_from_is_refused(firm_key):
+    raw = signed(message(), firm_key).replace(b"h=from : to", b"h=to", 1)
+    assert b"h=to : subject" in raw
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    refused(await check(raw, dns), "From header is not signed")
+    assert dns.lookups == []
+
+
+async def test_header_line_dkimpy_cannot_read_is_refused(firm_key):
+    raw = b":no name\r\n" + signed(message(), firm_key)  # the stdlib skips it, dkimpy refuses it
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    refused(await check(raw, dns), "cannot be read for DKIM")
+
+
+async def test_missing_key_record_is_refused(firm_key):
+    verdict = await check(signed(message(), firm_key), FakeDns({}))
+    refused(verdict, f"no DKIM key published at sel._domainkey.{FIRM}")
+
+
+async def test_dns_timeout_answers_451(firm_key):
+    dns = FakeDns({f"sel._domainkey.{FIRM}": DnsFailure("DNS timed out")})
+    verdict = await check(signed(message(), firm_key), dns)
+    assert not verdict.ok and verdict.method == ""
+    assert verdict.smtp_reply == "451 4.7.5 Could not check the sender's DKIM key (DNS timed out), try again later"
+    assert verdict.from_address == f"jane@{FIRM}"
+
+
+async def test_dns_failure_does_not_matter_when_another_signature_passes(firm_key, other_key):
+    raw = signed(signed(message(), firm_key, selector="good"), other_key, selector="slow")
+    dns = FakeDns({f"good._domainkey.{FIRM}": firm_key.record, f"slow._domainkey.{FIRM}": DnsFailure("DNS timed out")})
+    verdict = await check(raw, dns)
+    assert verdict.ok and "s=good" in verdict.reason
+    assert sorted(dns.lookups) == [f"good._domainkey.{FIRM}", f"slow._domainkey.{FIRM}"]
+
+
+async def test_dns_failure_wins_over_a_failed_signature(firm_key, other_key):
+    # The unchecked signature might pass: the sender's server should retry.
+    raw = signed(signed(message(), firm_key, selector="slow"), other_key, selector="bad")
+    dns = FakeDns({f"bad._domainkey.{FIRM}": firm_key.record, f"slow._domainkey.{FIRM}": DnsFailure("DNS timed out")})
+    assert (await check(raw, dns)).smtp_reply.startswith("451 4.7.5 ")
+
+
+async def test_a_resolver_bug_is_not_an_answer(firm_key):
+    dns = FakeDns({f"sel._domainkey.{FIRM}": RuntimeError("bug")})
+    with pytest.raises(RuntimeError):
+        await check(signed(message(), firm_key), dns)
+
+
+# --------------------------------------------------------------------------
+# Authentication-Results from our own MX
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        f"dkim=pass header.d={FIRM} header.s=sel",
+        f"dkim=pass (2048-bit key) header.d=mail.{FIRM}",
+        f"spf=fail smtp.mailfrom=x@evil.example; dmarc=pass (p=reject) header.from={FIRM}",
+    ],
+)
+async def test_trusted_authentication_results_pass(result):
+    raw = message(headers=(f"Authentication-Results: {TRUSTED_ID.upper()}; {result}",))
+    dns = FakeDns()
+    verdict = await check(raw, dns)
+    assert verdict.ok and verdict.method == "authres" and verdict.from_address == f"jane@{FIRM}"
+    assert dns.lookups == []
+
+
+async def test_authentication_results_from_an_untrusted_id_are_ignored():
+    result = f"dkim=pass header.d={FIRM}; dmarc=pass header.from={FIRM}"
+    raw = message(headers=(f"Authentication-Results: mx.evil.example; {result}",))
+    refused(await check(raw), "not signed")
+
+
+async def test_authentication_results_are_ignored_when_no_id_is_trusted():
+    raw = message(headers=(f"Authentication-Results: {TRUSTED_ID}; dkim=pass header.d={FIRM}",))
+    refused(await check(raw, trusted=()))
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        "dkim=pass header.d=evil.example",
+        "dmarc=pass header.from=evil.example",
+        f"dmarc=pass header.from=mail.{FIRM}",  # describes another From
+        f"dkim=fail header.d={FIRM}; dmarc=fail header.from={FIRM}",
+        f"dkim=pass header.i=@{FIRM}",  # no header.d
+    ],
+)
+async def test_trusted_authentication_results_that_do_not_pass_for_this_from(result):
+    raw = message(headers=(f"Authentication-Results: {TRUSTED_ID}; {result}",))
+    refused(await check(raw))
+
+
+async def test_unreadable_authentication_results_are_ignored():
+    raw = message(headers=(f"Authentication-Results: {TRUSTED_ID}; dkim pass d {FIRM}",))
+    refused(await check(raw))
+
+
+# --------------------------------------------------------------------------
+# Strict From
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f'"boss@{FIRM}" <evil@evil.example>',
+        f"boss@{FIRM} <evil@evil.example>",
+        f"=?utf-8?q?boss=40{FIRM}?= <evil@evil.example>",
+        f'"boss\uff20{FIRM}" <evil@evil.example>',  # fullwidth at sign
+        f"evil@evil.example (boss@{FIRM})",
+        f"boss@{FIRM} (evil@evil.example)",
+        f"Jane Doe (Accounting) <jane@{FIRM}>",
+        f"=?utf-8?q?boss=40{FIRM}?=@evil.example",
+        f"alice@{FIRM})<evil@evil.example>",
+    ],
+)
+async def test_display_name_and_comment_tricks_are_refused(firm_key, value):
+    # Even a perfectly signed message of the firm is refused: the From is ambiguous.
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    verdict = await check(signed(message(value), firm_key), dns)
+    refused(verdict, "550 5.7.1 From header: ")
+    assert verdict.from_address == "" and dns.lookups == []
+
+
+async def test_two_from_headers_are_refused(firm_key):
+    raw = signed(message(headers=("From: evil@evil.example",)), firm_key)
+    verdict = await check(raw, FakeDns({f"sel._domainkey.{FIRM}": firm_key.record}))
+    refused(verdict, "From header: 2 From headers")
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (f"jane@{FIRM}, evil@evil.example", "2 addresses"),
+        (f"Staff: jane@{FIRM};", "group"),
+        ("", "0 addresses"),
+        ("undisclosed", "malformed"),
+        (f'"jane doe"@{FIRM}', "dot-atom"),
+        ("jane@[192.0.2.1]", "host name"),
+        ("jane@localhost", "host name"),
+        (f"jane@{FIRM}.", "malformed"),
+        (f"jane=?utf-8?q?x?=@{FIRM}", "encoded-word"),
+        ("jane@firm\u3002example", "host name"),  # an ideographic full stop
+    ],
+)
+async def test_from_that_is_not_one_plain_mailbox_is_refused(value, words):
+    refused(await check(message(value)), "From header: ", words)
+
+
+async def test_missing_from_is_refused():
+    raw = b"To: pay@firm.example\r\nSubject: hi\r\n\r\nbody\r\n"
+    refused(await check(raw), "From header: missing")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From : boss@firm.example\r\nFrom: jane@firm.example\r\n\r\nbody\r\n",
+        b"To: pay@firm.example\r\nFrom boss@firm.example\r\nFrom: jane@firm.example\r\n\r\nbody\r\n",
+        b"From: jane@firm.example\r\nnot a header\r\nFrom: boss@firm.example\r\n\r\nbody\r\n",
+        b" From: boss@firm.example\r\nFrom: jane@firm.example\r\n\r\nbody\r\n",
+    ],
+)
+def test_header_lines_the_stdlib_would_skip_are_refused(raw):
+    with pytest.raises(FromError, match="not a header"):
+        strict_from(raw)
+
+
+def test_a_bare_cr_is_a_line_break_for_the_from_count():
+    with pytest.raises(FromError, match="2 From headers"):
+        strict_from(b"From: jane@firm.example\rFrom: boss@evil.example\r\n\r\nbody\r\n")
+
+
+def test_from_that_is_not_utf8_is_refused():
+    with pytest.raises(FromError, match="UTF-8"):
+        strict_from(b"From: J\xe9r\xf4me <jerome@firm.example>\r\n\r\nbody\r\n")
+
+
+@pytest.mark.parametrize(
+    "value, address",
+    [
+        ("jane@firm.example", "jane@firm.example"),
+        ("<jane@firm.example>", "jane@firm.example"),
+        ('"Doe, Jane (Accounting)" <Jane.Doe@Firm.Example>', "jane.doe@firm.example"),
+        ("=?utf-8?q?J=C3=A9r=C3=B4me?= <jerome+pay@firm.example>", "jerome+pay@firm.example"),
+        ("Jérôme <jérôme@firm.example>", "jérôme@firm.example"),
+        ("Jane <jane@exämple.ca>", "jane@exämple.ca"),
+    ],
+)
+def test_plain_mailboxes_are_accepted(value, address):
+    assert strict_from(f"From: {value}\r\nSubject: x\r\n\r\nbody\r\n".encode()) == address
+
+
+# --------------------------------------------------------------------------
+# Loopback trust (--demo)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+async def test_loopback_is_trusted_with_the_flag(peer):
+    verdict = await check(message(), peer=peer, trust_loopback=True)
+    assert verdict.ok and verdict.method == "trusted-peer" and verdict.from_address == f"jane@{FIRM}"
+
+
+@pytest.mark.parametrize("peer", ["127.0.0.1", "::1"])
+async def test_loopback_is_not_trusted_without_the_flag(peer):
+    refused(await check(message(), peer=peer, trust_loopback=False), "not signed")
+
+
+@pytest.mark.parametrize(
+    "peer", ["203.0.113.5", "10.0.0.1", "192.168.1.2", "::ffff:10.0.0.1", "fe80::1", "localhost", ""]
+)
+async def test_other_peers_are_not_trusted_even_with_the_flag(peer):
+    refused(await check(message(), peer=peer, trust_loopback=True), "not signed")
+
+
+async def test_loopback_trust_still_needs_a_strict_from():
+    spoofed = message(f'"boss@{FIRM}" <evil@evil.example>')
+    refused(await check(spoofed, peer="127.0.0.1", trust_loopback=True), "From header")
+
+
+# --------------------------------------------------------------------------
+# Alignment
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "domain, org",
+    [
+        ("firm.example", "firm.example"),
+        ("a.b.firm.example", "firm.example"),
+        ("mail.firm.co.uk", "firm.co.uk"),
+        ("firm.com.au", "firm.com.au"),
+        ("mail.firm.qc.ca", "firm.qc.ca"),
+        ("mail.firm.ca", "firm.ca"),
+        ("demo.localhost", "demo.localhost"),
+    ],
+)
+def test_organizational_domain(domain, org):
+    assert organizational_domain(domain) == org
+
+
+@pytest.mark.parametrize(
+    "d, from_domain, expected",
+    [
+        ("firm.example", "firm.example", True),
+        ("firm.example", "mail.firm.example", True),
+        ("mail.firm.example", "firm.example", True),
+        ("a.firm.example", "b.firm.example", True),
+        ("evil.example", "firm.example", False),
+        ("firmexample", "firm.example", False),
+        ("evil.co.uk", "firm.co.uk", False),
+        ("co.uk", "firm.co.uk", False),
+        ("evil.on.ca", "firm.on.ca", False),
+    ],
+)
+def test_relaxed_alignment(d, from_domain, expected):
+    assert aligned(d, from_domain) is expected
+
+
+# --------------------------------------------------------------------------
+# The real resolver, against a DNS server on loopback
+# --------------------------------------------------------------------------
+
+LONG_RECORD = b"v=DKIM1; k=rsa; p=" + b"A" * 400  # more than one 255-byte string
+
+
+class TinyDns(asyncio.DatagramProtocol):
+    """Answers TXT queries by the first label: "key" has a record, "missing"
+    is NXDOMAIN, "broken" is SERVFAIL, anything else gets no answer."""
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        query = dns.message.from_wire(data)
+        qname = query.question[0].name
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        first = qname.labels[0]
+        if first == b"key":
+            strings = [LONG_RECORD[i : i + 255] for i in range(0, len(LONG_RECORD), 255)]
+            text = " ".join('"' + s.decode() + '"' for s in strings)
+            response.answer.append(dns.rrset.from_text(qname, 300, "IN", "TXT", text))
+        elif first == b"missing":
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        elif first == b"broken":
+            response.set_rcode(dns.rcode.SERVFAIL)
+        else:
+            return
+        self.transport.sendto(response.to_wire(), addr)
+
+
+@pytest.fixture
+async def tiny_dns():
+    loop = asyncio.get_running_loop()
+    transport, _protocol = await loop.create_datagram_endpoint(TinyDns, local_addr=("127.0.0.1", 0))
+    yield transport.get_extra_info("sockname")[1]
+    transport.close()
+
+
+async def test_real_resolver_joins_the_strings_of_a_record(tiny_dns):
+    resolve = dns_resolver(2.0, nameservers=["127.0.0.1"], port=tiny_dns)
+    assert await resolve(f"key._domainkey.{FIRM}") == LONG_RECORD
+
+
+async def test_real_resolver_gives_none_for_nxdomain(tiny_dns):
+    resolve = dns_resolver(2.0, nameservers=["127.0.0.1"], port=tiny_dns)
+    assert await resolve(f"missing._domainkey.{FIRM}") is None
+
+
+async def test_real_resolver_raises_on_servfail(tiny_dns):
+    resolve = dns_resolver(2.0, nameservers=["127.0.0.1"], port=tiny_dns)
+    with pytest.raises(DnsFailure):
+        await resolve(f"broken._domainkey.{FIRM}")
+
+
+async def test_real_resolver_times_out_quickly(tiny_dns):
+    resolve = dns_resolver(0.5, nameservers=["127.0.0.1"], port=tiny_dns)
+    started = time.monotonic()
+    with pytest.raises(DnsFailure, match="timed out"):
+        await resolve(f"silent._domainkey.{FIRM}")
+    assert time.monotonic() - started < 2.0
+
+
+async def test_real_resolver_fails_quickly_on_a_closed_port(tiny_dns):
+    # Take a port that was just free (and still is: nothing else listens on it).
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    port = transport.get_extra_info("sockname")[1]
+    transport.close()
+    resolve = dns_resolver(1.0, nameservers=["127.0.0.1"], port=port)
+    started = time.monotonic()
+    with pytest.raises(DnsFailure):
+        await resolve(f"key._domainkey.{FIRM}")
+    assert time.monotonic() - started < 2.0
+
+
+async def test_real_resolver_end_to_end(firm_key):
+    """authenticate() with dns_resolver() and a DNS server serving a real key."""
+
+    class KeyServer(TinyDns):
+        def datagram_received(self, data: bytes, addr) -> None:
+            query = dns.message.from_wire(data)
+            response = dns.message.make_response(query)
+            record = firm_key.record
+            strings = " ".join('"' + record[i : i + 255].decode() + '"' for i in range(0, len(record), 255))
+            response.answer.append(dns.rrset.from_text(query.question[0].name, 300, "IN", "TXT", strings))
+            self.transport.sendto(response.to_wire(), addr)
+
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(KeyServer, local_addr=("127.0.0.1", 0))
+    try:
+        resolve = dns_resolver(2.0, nameservers=["127.0.0.1"], port=transport.get_extra_info("sockname")[1])
+        verdict = await authenticate(
+            signed(message(), firm_key), peer_host="203.0.113.5", trust_loopback=False,
+            trusted_authserv_ids=(), resolve=resolve,
+        )
+    finally:
+        transport.close()
+    assert verdict.ok and verdict.method == "dkim"
