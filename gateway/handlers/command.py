@@ -1,45 +1,61 @@
-"""Mail commands. `help` tells the sender what they may do, with examples;
-a command word we do not know yet also gets the help reply."""
+"""Run a mail command and answer it: the command's effects, the reply, the
+notices to the people it affects and the inbound message's completion are
+committed together."""
 
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
 from gateway import events, inbound, outbox
-from gateway.commands import EXAMPLES, allowed_commands
 from gateway.context import MailContext
 from gateway.deps import Deps
+from gateway.handlers.reply import safe_subject
+from gateway.mailcommands import CommandError, Outcome, Run
+from gateway.mailcommands.cancel import run_cancel
+from gateway.mailcommands.help import run_help
+from gateway.mailcommands.status import run_status
+from gateway.mailcommands.users import run_grant, run_revoke, run_users
 from gateway.models import InboundMessage
 
-REQUEST_EXAMPLE = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
-
-
-def help_paragraphs(context: MailContext) -> list[str]:
-    firm, level = context.firm, context.level
-    lines = [f"You are \"{level.value}\" at {firm.name}."]
-    if level.allows(level.SEND):
-        lines.append(
-            f"To request a payment, write to {firm.gateway_address} with the invoice attached and, in the subject: "
-            f"{REQUEST_EXAMPLE}"
-        )
-    lines.append("Commands you can use (the subject's first word): "
-                 + "; ".join(EXAMPLES[name] for name in allowed_commands(level)) + ".")
-    return lines
+COMMANDS: dict[str, Callable[[Run], Awaitable[Outcome]]] = {
+    "help": run_help,
+    "status": run_status,
+    "cancel": run_cancel,
+    "users": run_users,
+    "grant": run_grant,
+    "revoke": run_revoke,
+}
 
 
 async def run_command(deps: Deps, queued: InboundMessage, context: MailContext) -> None:
-    message, now = context.message, context.now
-    reply = deps.composer.notice(
-        firm_domain=context.firm.domain,
-        to=context.sender,
-        subject=f"Help: {context.firm.gateway_address}",
-        paragraphs=help_paragraphs(context),
-        in_reply_to=message.message_id,
-        now=now,
-    )
+    name, now, firm = context.command.name, context.now, context.firm
+    run = Run(deps, context)
     async with in_transaction():
+        try:
+            # A savepoint: a command refused half-way leaves nothing behind.
+            async with in_transaction():
+                command = COMMANDS.get(name)
+                outcome = await command(run) if command else await run_help(run, unknown=name)
+        except CommandError as refused:
+            outcome = Outcome(f"Not done: {safe_subject(context)}", [str(refused)])
+            await events.record(now, context.sender, "command.refused", firm=firm, command=name,
+                                reason=str(refused)[:200], queue_id=queued.id)
+        else:
+            await events.record(now, context.sender, "command", firm=firm, command=name, queue_id=queued.id)
+        reply = deps.composer.notice(firm_domain=firm.domain, firm_name=firm.name, to=context.sender,
+                                     subject=outcome.subject, paragraphs=outcome.paragraphs,
+                                     in_reply_to=context.message.message_id, now=now)
+        for filename, content_type, data in outcome.attachments:
+            maintype, _, subtype = content_type.partition("/")
+            reply.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         await outbox.enqueue(reply, master_key=deps.master_key, kind="command-reply", now=now)
-        await events.record(now, context.sender, "command", firm=context.firm, command=context.command.name,
-                            queue_id=queued.id)
-        await inbound.finish(queued, f"command {context.command.name}", now)
+        for notice in outcome.notices:
+            told = deps.composer.notice(firm_domain=firm.domain, firm_name=firm.name, to=notice.to,
+                                        subject=notice.subject, paragraphs=notice.paragraphs, now=now)
+            await outbox.enqueue(told, master_key=deps.master_key, kind="command-notice", now=now)
+        for message, kind in outcome.mails:
+            await outbox.enqueue(message, master_key=deps.master_key, kind=kind, now=now)
+        await inbound.finish(queued, f"command {name}", now)
     deps.outbox_wake.set()

@@ -25,6 +25,7 @@ async def reject_with_reply(deps: Deps, queued: InboundMessage, context: MailCon
         may = ", ".join(EXAMPLES[name] for name in allowed_commands(context.level)) or "nothing yet"
         reply = deps.composer.notice(
             firm_domain=firm.domain,
+            firm_name=firm.name,
             to=context.sender,
             subject=f"Re: {safe_subject(context)}",
             paragraphs=[
@@ -41,6 +42,7 @@ async def reject_with_reply(deps: Deps, queued: InboundMessage, context: MailCon
         reply = deps.composer.rejection(
             firm_domain=firm.domain,
             staff_email=context.sender,
+            firm_name=firm.name,
             original_subject_safe=safe_subject(context),
             errors=[(e.directive, e.message) for e in rejected.errors],
             in_reply_to=message.message_id,

@@ -1,0 +1,49 @@
+"""Mail commands: the subject's first word names one. Each command is an
+async function that reads the sender's context and returns what to say;
+the command handler (gateway/handlers/command.py) commits its effects, the
+reply and any notices to the people it affects in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from gateway.context import MailContext
+from gateway.deps import Deps
+
+
+class CommandError(Exception):
+    """The command cannot be done; the message tells the sender why and how."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    to: str
+    subject: str
+    paragraphs: list[str]
+
+
+@dataclass
+class Outcome:
+    subject: str
+    paragraphs: list[str]
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
+    # Told to the people the command affects (a colleague granted a level...).
+    notices: list[Notice] = field(default_factory=list)
+    # Other mail the command sends (a reminder to the client...).
+    mails: list[tuple[EmailMessage, str]] = field(default_factory=list)  # (message, kind)
+
+
+@dataclass(frozen=True)
+class Run:
+    deps: Deps
+    context: MailContext
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.context.command.args
+
+    def arg(self, index: int, what: str, example: str) -> str:
+        if len(self.args) <= index:
+            raise CommandError(f"Say which {what}, for example: {example}")
+        return self.args[index]

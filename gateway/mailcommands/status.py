@@ -1,0 +1,43 @@
+"""status [INVOICE]: one request's history, or the latest 20 as a table.
+Level send sees its own requests; report and admin see the firm's."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from gateway.mailcommands import Outcome, Run
+from gateway.mailcommands.lookup import one_request, visible
+from gateway.models import Event, Level
+from gateway.money import format_display
+
+LATEST = 20
+
+
+async def run_status(run: Run) -> Outcome:
+    zone = ZoneInfo(run.context.firm.timezone)
+    if run.args:
+        request = await one_request(run, run.args[0], all_at=Level.REPORT)
+        history = await Event.filter(request=request).order_by("at", "id")
+        lines = [f"    {e.at.astimezone(zone):%Y-%m-%d %H:%M}  {e.action.removeprefix('request.'):<10} {e.actor}"
+                 for e in history]
+        return Outcome(
+            f"Status: invoice {request.invoice or 'R' + str(request.id)}",
+            [
+                f"R{request.id}, invoice {request.invoice or '-'}, to {request.client_email}: "
+                f"{format_display(request.amount_minor, request.currency)}, {request.status.value}.",
+                "History (" + str(zone) + "):\n" + "\n".join(lines),
+            ],
+        )
+    latest = await visible(run, all_at=Level.REPORT).order_by("-id").limit(LATEST)
+    if not latest:
+        return Outcome("Status: no requests yet", ["There are no payment requests yet."])
+    rows = [f"    {'REF':<7} {'INVOICE':<10} {'CLIENT':<28} {'AMOUNT':>18}  {'STATUS':<9} CREATED"]
+    rows += [
+        f"    R{r.id:<6} {r.invoice[:10]:<10} {r.client_email[:28]:<28} "
+        f"{format_display(r.amount_minor, r.currency):>18}  {r.status.value:<9} {r.created_at.astimezone(zone):%Y-%m-%d}"
+        for r in latest
+    ]
+    whose = "the firm's" if run.context.level.allows(Level.REPORT) else "your"
+    return Outcome(f"Status: {whose} latest requests",
+                   [f"The latest {len(latest)} of {whose} requests, newest first:", "\n".join(rows),
+                    "Send \"status 1042\" for one request's history."])

@@ -1,0 +1,129 @@
+"""Mail commands at each permission level, over real SMTP (demo gateway:
+loopback senders are trusted, staff@demo.localhost is the admin)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from gateway import directory
+from gateway.models import Firm, Level, PaymentRequest, RequestStatus, Staff
+from tests.conftest import DEMO_STAFF, mails_to, outbox_mails, request_mail, send, settled
+from tests.test_flow import only_link
+
+ADMIN = DEMO_STAFF
+SENDER = "sam@demo.localhost"
+REPORTER = "rita@demo.localhost"
+NOBODY = "nora@demo.localhost"
+
+
+@pytest.fixture
+async def firm(gateway):
+    demo = await Firm.get(domain="demo.localhost")
+    now = gateway.deps.clock()
+    for email, level in ((SENDER, Level.SEND), (REPORTER, Level.REPORT), (NOBODY, Level.NONE)):
+        await directory.add_staff(demo, email, level, now=now, actor="test")
+    return demo
+
+
+async def mail(gw, subject: str, sender: str) -> str:
+    """Send `subject` as `sender`; the text of the one reply they get."""
+    before = len(mails_to(gw, sender))
+    await send(gw, request_mail(subject, sender=sender))
+    await settled()
+    replies = mails_to(gw, sender)
+    assert len(replies) == before + 1, [str(m["Subject"]) for m in replies]
+    return " ".join(replies[-1].get_body(("plain",)).get_content().split())
+
+
+async def request(gw, sender: str, invoice: str, client: str = "jane@client.example") -> None:
+    await mail(gw, f"Invoice {invoice} $10.00 to={client} pw=Blue42", sender)
+
+
+@pytest.mark.parametrize("sender, can, cannot", [
+    (NOBODY, ["help"], ["status", "report csv", "grant"]),
+    (SENDER, ["status 1042", "cancel 1042", "remind 1042"], ["report csv", "grant", "refund"]),
+    (REPORTER, ["report csv last-month", "status 1042"], ["grant", "refund"]),
+    (ADMIN, ["grant colleague@firm.example send", "revoke", "refund 1042", "setup payments"], []),
+])
+async def test_help_lists_what_each_level_may_do(gateway, firm, sender, can, cannot):
+    body = await mail(gateway, "help", sender)
+    for example in can:
+        assert example in body
+    for example in cannot:
+        assert example not in body
+
+
+@pytest.mark.parametrize("subject, sender, needed", [
+    ("Invoice 1 $10.00 to=jane@client.example pw=Blue42", NOBODY, "send"),
+    ("status", NOBODY, "send"),
+    ("users", SENDER, "admin"),
+    ("grant x@demo.localhost send", REPORTER, "admin"),
+    ("revoke sam@demo.localhost", SENDER, "admin"),
+    ("cancel 1", NOBODY, "send"),
+])
+async def test_a_sender_without_the_level_is_told_which_level_and_who_the_admins_are(
+        gateway, firm, subject, sender, needed):
+    body = await mail(gateway, subject, sender)
+    assert f'needs level "{needed}"' in body and ADMIN in body
+    assert await PaymentRequest.all().count() == 0
+
+
+async def test_status_shows_own_requests_at_send_and_all_at_report(gateway, firm):
+    await request(gateway, SENDER, "501")
+    await request(gateway, ADMIN, "502")
+    own = await mail(gateway, "status", SENDER)
+    assert "501" in own and "502" not in own
+    everyone = await mail(gateway, "status", REPORTER)
+    assert "501" in everyone and "502" in everyone
+    history = await mail(gateway, "status 501", SENDER)
+    assert "created" in history and "jane@client.example" in history
+    assert "no request of yours with invoice 502" in await mail(gateway, "status 502", SENDER)
+
+
+async def test_cancel_own_or_any_as_admin_and_the_link_stops_working(gateway, firm):
+    await request(gateway, SENDER, "601")
+    link = only_link(mails_to(gateway, "jane@client.example")[-1])
+    assert "no request of yours with invoice 601" in await mail(gateway, "cancel 601", REPORTER)
+    body = await mail(gateway, "cancel 601", ADMIN)
+    assert "is cancelled" in body
+    assert (await PaymentRequest.get(invoice="601")).status is RequestStatus.CANCELLED
+    [told] = [m for m in mails_to(gateway, SENDER) if "Cancelled" in str(m["Subject"])]
+    assert ADMIN in told.get_body(("plain",)).get_content()
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(link)).status_code == 410
+    assert "cannot be cancelled" in await mail(gateway, "cancel 601", SENDER)
+
+
+async def test_grant_then_revoke_a_colleague(gateway, firm):
+    colleague = "cole@demo.localhost"
+    body = await mail(gateway, f"grant {colleague} send", ADMIN)
+    assert f"{colleague} now has level \"send\"" in body
+    [welcome] = mails_to(gateway, colleague)
+    assert "send" in str(welcome["Subject"])
+    await mail(gateway, "Invoice 77 $10.00 to=bob@client.example pw=Blue42", colleague)
+    assert len(mails_to(gateway, "bob@client.example")) == 1
+
+    await mail(gateway, f"revoke {colleague}", ADMIN)
+    assert "removed" in mails_to(gateway, colleague)[-1].get_body(("plain",)).get_content()
+    import smtplib
+
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await send(gateway, request_mail("Invoice 78 $10.00 to=bob@client.example pw=Blue42", sender=colleague))
+    assert refused.value.smtp_code == 550
+
+
+async def test_users_lists_everyone_and_the_last_admin_cannot_be_removed(gateway, firm):
+    body = await mail(gateway, "users", ADMIN)
+    for email in (ADMIN, SENDER, REPORTER, NOBODY):
+        assert email in body
+    assert "only admin" in await mail(gateway, f"revoke {ADMIN}", ADMIN)
+    assert "only admin" in await mail(gateway, f"grant {ADMIN} send", ADMIN)
+    assert await Staff.get(email=ADMIN).values_list("level", flat=True) == Level.ADMIN
+
+
+async def test_grant_with_a_wrong_level_names_it(gateway, firm):
+    body = await mail(gateway, "grant x@demo.localhost boss", ADMIN)
+    assert "unknown level 'boss'" in body.lower() and "none, send, report or admin" in body
+    assert not await Staff.exists(email="x@demo.localhost")
+    assert len(outbox_mails(gateway)) == 1
