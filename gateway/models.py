@@ -36,6 +36,10 @@ class RequestStatus(str, Enum):
     REFUNDED = "refunded"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    # Set by the payment webhooks (gateway/payments): part of a paid request
+    # given back, and a chargeback opened by the client's bank.
+    PARTIALLY_REFUNDED = "partially_refunded"
+    DISPUTED = "disputed"
 
 
 class InboundStatus(str, Enum):
@@ -108,6 +112,9 @@ class PaymentRequest(Model):
     status = fields.CharEnumField(RequestStatus, default=RequestStatus.SENT)
     hint = fields.CharField(max_length=200, default="")
     token_hash = fields.CharField(max_length=64, unique=True)
+    # The link token sealed under the master key, so `remind` can send the
+    # same link again; the database alone cannot open it.
+    sealed_token = fields.BinaryField(null=True)
     # The data key wrapped under the password-derived key, and how to derive it.
     kdf = fields.JSONField()
     wrapped_key = fields.BinaryField()
@@ -171,6 +178,8 @@ class InboundMessage(Model):
     id = fields.CharField(max_length=32, primary_key=True)
     status = fields.CharEnumField(InboundStatus, default=InboundStatus.QUEUED, db_index=True)
     mail_from = fields.CharField(max_length=998)
+    # The From address admission authenticated: rate limits count by it.
+    sender = fields.CharField(max_length=254, default="", db_index=True)
     rcpt_tos = fields.JSONField()
     peer = fields.CharField(max_length=100, default="")
     trusted_peer = fields.BooleanField(default=False)
@@ -231,3 +240,42 @@ class Event(Model):
 
     class Meta:
         table = "event"
+
+
+class UnlockGuard(Model):
+    """Password tries on one request: what stops guessing. Apart from the
+    request row, so unlocking never contends with the payment side's writes."""
+
+    id = fields.IntField(primary_key=True)
+    request: fields.OneToOneRelation[PaymentRequest] = fields.OneToOneField(
+        "models.PaymentRequest", related_name="unlock_guard", on_delete=fields.CASCADE
+    )
+    # Wrong passwords in a row, counting tries still being checked, so that
+    # tries made at the same moment cannot slip past the limit together.
+    failures = fields.IntField(default=0)
+    # Locks since the last right password: each one lasts twice the last.
+    locks = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    # The hourly cap, whatever the address: tries since window_start.
+    window_start = fields.DatetimeField(null=True)
+    window_tries = fields.IntField(default=0)
+
+    class Meta:
+        table = "unlock_guard"
+
+
+class ClientSession(Model):
+    """An unlocked request in one browser. Holds the data key sealed under
+    the master key (never the password) and the session id only as its
+    SHA-256, so the table alone opens nothing."""
+
+    id_hash = fields.CharField(max_length=64, primary_key=True)
+    request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
+        "models.PaymentRequest", related_name="sessions", on_delete=fields.CASCADE
+    )
+    sealed_key = fields.BinaryField()
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "client_session"

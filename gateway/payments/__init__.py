@@ -1,1 +1,13 @@
-"""Payments: providers (sandbox, Stripe), the card-fee policy, webhooks."""
+"""Payments: providers (sandbox, Stripe), the card-fee policy, webhooks.
+
+* :mod:`.fees` — the card-fee rules per country and the gross-up quote.
+* :mod:`.provider` — the provider interface, shared types, ``provider_for``.
+* :mod:`.sandbox` / :mod:`.stripe_provider` — the two providers.
+* :mod:`.ledger` — applies what a provider reports to requests (paid,
+  failed, refunded, disputed, deposited), with receipts and notices.
+* :mod:`.webhooks` / :mod:`.web_routes` — ``POST /stripe/webhook`` and the
+  Connect onboarding URLs; :mod:`.connect` — firm onboarding.
+* :mod:`.receipts` — the thank-you text and the mails.
+
+See README.md in this folder.
+"""

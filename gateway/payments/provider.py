@@ -1,0 +1,275 @@
+"""The payment-provider interface, its shared types, and the choice of one.
+
+Two providers implement :class:`PaymentProvider`: ``sandbox`` (a TEST
+checkout with Stripe's test card numbers, no money moves) and ``stripe``
+(the official SDK, direct charges on the firm's connected account). With
+neither, :class:`NoProvider` says online payment is not set up.
+
+:func:`provider_for` follows ``settings.payment_provider``, which is
+'sandbox' only under ``--demo`` or ``CLIENTTRACK_PAYMENTS=sandbox``: a
+gateway started without --demo and without Stripe keys never lets anyone
+"pay" with a test card.
+
+A provider talks to the outside world and reports what it saw as a
+:class:`PaymentState` (a snapshot of one payment). It never changes a
+request's status itself: :mod:`gateway.payments.ledger` applies snapshots,
+the same way whether they come from a webhook, the return page or the
+sandbox checkout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from gateway.clock import Clock, system_clock
+from gateway.models import Firm, PaymentRequest, RequestStatus
+from gateway.payments import fees
+from gateway.payments.config import PaymentsConfig
+
+# A client may pay these (FAILED: the last attempt was declined; try again).
+PAYABLE = frozenset({RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED})
+# Money arrived at some point.
+PAID_FAMILY = frozenset({RequestStatus.PAID, RequestStatus.PARTIALLY_REFUNDED, RequestStatus.REFUNDED,
+                         RequestStatus.DISPUTED})
+REFUNDABLE = frozenset({RequestStatus.PAID, RequestStatus.PARTIALLY_REFUNDED})
+
+
+class PaymentError(Exception):
+    """A payment step that cannot go ahead; ``str()`` is fit for the client."""
+
+
+class PaymentsNotSetUp(PaymentError):
+    pass
+
+
+class NotPayable(PaymentError):
+    pass
+
+
+class AlreadyPaid(NotPayable):
+    pass
+
+
+class NotRefundable(PaymentError):
+    pass
+
+
+class ProviderError(PaymentError):
+    """The provider could not be reached or refused the call; try again later."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One request's payment at the provider (a Stripe PaymentIntent)."""
+
+    provider: str
+    intent_id: str
+    # For Stripe.js (the Payment Element); "" for the sandbox.
+    client_secret: str
+    status: str
+    amount_minor: int
+    currency: str
+    account: str = ""
+    publishable_key: str = ""
+
+
+@dataclass(frozen=True)
+class PayAttempt:
+    """What the pay page sends when the client presses Pay."""
+
+    # The province the client says they are billed in ("QC", "Quebec"...).
+    province: str | None = None
+    # Sandbox: the typed card number.
+    card_number: str = ""
+    # Stripe: a ConfirmationToken from stripe.createConfirmationToken (the
+    # Payment Element), or a PaymentMethod id (server-side confirmation).
+    confirmation_token: str = ""
+    payment_method: str = ""
+    # Stripe: where 3-D Secure or Klarna redirects come back to.
+    return_url: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """A snapshot of one payment as the provider sees it now."""
+
+    provider: str
+    intent_id: str
+    # Stripe's PaymentIntent status: requires_payment_method, requires_confirmation,
+    # requires_action, processing, succeeded, canceled.
+    status: str
+    amount_minor: int
+    amount_received_minor: int
+    currency: str
+    request_id: int | None = None
+    funding: str = "unknown"
+    province: str | None = None
+    charge_id: str = ""
+    paid_at: datetime | None = None
+    provider_fee_minor: int | None = None
+    application_fee_minor: int | None = None
+    refunded_minor: int = 0
+    disputed: bool = False
+    failure_message: str = ""
+    account: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded" and self.amount_received_minor > 0
+
+
+@dataclass(frozen=True)
+class ConfirmOutcome:
+    # "succeeded", "processing", "requires_action" (Stripe.js handles the
+    # next step with intent.client_secret) or "declined" (try another card).
+    outcome: str
+    message: str
+    intent: Intent
+    quote: fees.FeeQuote
+    state: PaymentState | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    amount_minor: int
+    status: str
+    state: PaymentState | None = None
+
+
+@dataclass(frozen=True)
+class OnboardingLink:
+    account_id: str
+    url: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account_id: str
+    charges_enabled: bool
+    details_submitted: bool = False
+    payouts_enabled: bool = False
+
+
+@runtime_checkable
+class PaymentProvider(Protocol):
+    name: str
+    config: PaymentsConfig
+    # True for the sandbox: every page and mail about it says TEST.
+    test_mode: bool
+
+    async def create_or_get_intent(self, request: PaymentRequest) -> Intent:
+        """The request's one payment intent, created on first use and reused
+        after. Raises AlreadyPaid / NotPayable / PaymentsNotSetUp."""
+
+    async def confirm(self, request: PaymentRequest, attempt: PayAttempt) -> ConfirmOutcome:
+        """Charge the client: sets the amount for the card's funding type
+        (the fee rules) and confirms. A decline is an outcome, not an error."""
+
+    async def retrieve(self, request: PaymentRequest) -> PaymentState | None:
+        """The request's payment as the provider sees it now (None: none yet)."""
+
+    async def refund(self, request: PaymentRequest, amount_minor: int | None = None) -> RefundResult:
+        """Give back ``amount_minor`` (everything left when None)."""
+
+
+class NoProvider:
+    """Online payment is not set up: requests still go out, nobody can pay."""
+
+    name = "none"
+    test_mode = False
+    MESSAGE = "Online payment is not set up yet: please contact the firm to pay this request."
+
+    def __init__(self, config: PaymentsConfig | None = None, message: str = MESSAGE) -> None:
+        self.config = config or PaymentsConfig()
+        self.message = message
+
+    async def create_or_get_intent(self, request: PaymentRequest) -> Intent:
+        raise PaymentsNotSetUp(self.message)
+
+    async def confirm(self, request: PaymentRequest, attempt: PayAttempt) -> ConfirmOutcome:
+        raise PaymentsNotSetUp(self.message)
+
+    async def retrieve(self, request: PaymentRequest) -> PaymentState | None:
+        return None
+
+    async def refund(self, request: PaymentRequest, amount_minor: int | None = None) -> RefundResult:
+        raise PaymentsNotSetUp("Online payment is not set up, so there is nothing to refund online.")
+
+
+def provider_for(settings: Any, *, config: PaymentsConfig | None = None, clock: Clock = system_clock,
+                 stripe_client: Any = None) -> PaymentProvider:
+    """The provider ``settings.payment_provider`` names: the sandbox only when
+    it says 'sandbox' (``--demo`` or CLIENTTRACK_PAYMENTS=sandbox), Stripe
+    when 'stripe' (its secret key is set), otherwise :class:`NoProvider`."""
+    config = config or PaymentsConfig.from_settings(settings)
+    kind = settings.payment_provider
+    if kind == "sandbox":
+        from gateway.payments.sandbox import SandboxProvider
+
+        return SandboxProvider(config, clock=clock)
+    if kind == "stripe":
+        if settings.stripe_secret_key is None:
+            return NoProvider(config)
+        from gateway.payments.stripe_provider import StripeProvider
+
+        return StripeProvider(str(settings.stripe_secret_key), api_base=settings.stripe_api_base or "",
+                              config=config, client=stripe_client, clock=clock)
+    return NoProvider(config)
+
+
+# -- helpers the providers share ------------------------------------------------
+
+
+async def firm_of(request: PaymentRequest) -> Firm:
+    firm = getattr(request, "firm", None)
+    if isinstance(firm, Firm):
+        return firm
+    firm = await Firm.get(id=request.firm_id)
+    request.firm = firm
+    return firm
+
+
+def check_payable(request: PaymentRequest, now: datetime | None = None) -> None:
+    if request.status in PAID_FAMILY:
+        raise AlreadyPaid("This request has already been paid.")
+    if request.status is RequestStatus.CANCELLED:
+        raise NotPayable("This request was cancelled by the firm.")
+    if request.status is RequestStatus.EXPIRED or (now is not None and request.expires_at <= now):
+        raise NotPayable("This request has expired: please contact the firm.")
+    if request.status not in PAYABLE:
+        raise NotPayable("This request cannot be paid online.")
+    if request.flagged:
+        raise NotPayable("A payment for this request is being checked by the firm: please contact them.")
+
+
+def quote_for_request(request: PaymentRequest, firm: Firm, config: PaymentsConfig, *,
+                      funding: str, province: str | None) -> fees.FeeQuote:
+    """The fee quote for this request, card and client, under the firm's rules."""
+    return fees.quote_for(request.amount_minor, request.currency, pass_fee=request.pass_fee, funding=funding,
+                          province=province, rate=config.card_fee_rate, fixed_minor=config.card_fee_fixed_minor,
+                          country=firm.country)
+
+
+def allowed_totals(request: PaymentRequest, firm: Firm, config: PaymentsConfig, *,
+                   funding: str, province: str | None) -> set[int]:
+    """The amounts that settle the request for a card of ``funding``: the
+    amount itself (the firm absorbs the fee) or the amount plus the fee the
+    rules allow. Anything else is a mismatch."""
+    quote = quote_for_request(request, firm, config, funding=funding, province=province)
+    return {request.amount_minor, quote.total_minor}
+
+
+async def application_fee_for(request: PaymentRequest, config: PaymentsConfig) -> int:
+    """The platform's fee on this request: none on the firm's first
+    ``application_fee_free_requests`` requests."""
+    if not config.application_fee_on:
+        return 0
+    ordinal = await PaymentRequest.filter(firm_id=request.firm_id, id__lte=request.id).count()
+    if ordinal <= config.application_fee_free_requests:
+        return 0
+    return config.application_fee(request.amount_minor)

@@ -1,0 +1,226 @@
+"""Test helpers for the payment code (used by tests/test_payments_*.py).
+
+* :func:`local_stripe` — localstripe (a dev dependency) served in this
+  event loop on 127.0.0.1 only, with a fresh, memory-only state: its store
+  is cleared and its pickle (``/tmp/localstripe.pickle``, a fixed path) is
+  neither read nor written.
+* :class:`RecordedStripe` — a tiny Stripe API on 127.0.0.1 answering
+  recorded Stripe responses (``tests/data/stripe/*.json``) for what
+  localstripe lacks (Connect, ConfirmationTokens, payout listings), and
+  recording each call (path, form, ``Stripe-Account``, ``Idempotency-Key``).
+* :func:`serve` — a Starlette app under uvicorn on 127.0.0.1 in this loop.
+* rows and deps for DB-backed tests, and :func:`sign` for webhook bodies.
+
+Nothing here runs in production; localstripe is imported only when used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import secrets
+import socket
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import stripe
+import uvicorn
+from aiohttp import web
+from starlette.applications import Starlette
+
+from gateway import settings as settings_module
+from gateway.clock import Clock, system_clock
+from gateway.compose import Composer
+from gateway.deps import Deps
+from gateway.models import Firm, Level, PaymentRequest, Staff
+from gateway.paths import TEMPLATES_DIR
+
+WEBHOOK_SECRET = "whsec_test_clienttrack_0123456789"
+
+
+def make_deps(tmp_path: Path, *, clock: Clock = system_clock, **settings: Any) -> Deps:
+    options = {"data_dir": tmp_path / "data", "web_port": 0, "smtp_port": 0, **settings}
+    loaded = settings_module.load(options, environ={})
+    return Deps(loaded, secrets.token_bytes(32), clock, Composer(TEMPLATES_DIR / "email", hostname=loaded.hostname))
+
+
+async def make_firm(now: datetime, *, domain: str = "firm.example", name: str = "Maple Accounting",
+                    country: str = "CA", currency: str = "CAD", account: str = "acct_local",
+                    ready: bool = True) -> tuple[Firm, Staff]:
+    firm = await Firm.create(domain=domain, name=name, country=country, currency=currency,
+                             stripe_account_id=account, payments_ready=ready, created_at=now)
+    staff = await Staff.create(firm=firm, email=f"staff@{domain}", name="Sam Staff", level=Level.ADMIN,
+                               created_at=now)
+    return firm, staff
+
+
+async def make_request(firm: Firm, staff: Staff, now: datetime, *, amount_minor: int = 10_000,
+                       currency: str = "CAD", pass_fee: bool = True, invoice: str = "1042",
+                       client: str = "jane@client.example", **fields: Any) -> PaymentRequest:
+    values: dict[str, Any] = dict(
+        firm=firm, staff=staff, sender=staff.email, invoice=invoice, client_email=client,
+        amount_minor=amount_minor, currency=currency, pass_fee=pass_fee,
+        token_hash=secrets.token_hex(32), kdf={}, wrapped_key=b"",
+        source_message_id=f"<{secrets.token_hex(8)}@{firm.domain}>",
+        created_at=now, expires_at=now + timedelta(days=30),
+    )
+    return await PaymentRequest.create(**{**values, **fields})
+
+
+def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """A Stripe-Signature header, made by the SDK's own helper."""
+    return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
+
+
+def _listen() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port) in this loop; yields its base URL."""
+    sock = _listen()
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await task
+            raise RuntimeError("uvicorn stopped while starting")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@contextlib.asynccontextmanager
+async def _aiohttp_site(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def local_stripe() -> AsyncIterator[str]:
+    """localstripe on 127.0.0.1, fresh, in memory; yields its base URL."""
+    with warnings.catch_warnings():  # its module-level routes are plain functions
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from localstripe import resources, server, webhooks
+
+    store = resources.store
+    store.clear()
+    store.dump_to_disk = lambda: None  # type: ignore[method-assign]  # no /tmp/localstripe.pickle
+    webhooks._webhooks.clear()
+    # A fresh Application with localstripe's routes and middlewares (its
+    # module-level app can be started only once).
+    app = web.Application(middlewares=list(server.app.middlewares))
+    for resource in server.app.router.resources():
+        for route in resource:
+            app.router.add_route(route.method, resource.canonical, _async_handler(route.handler))
+    app.on_response_prepare.append(server.add_cors_headers)
+    try:
+        async with _aiohttp_site(app) as url:
+            yield url
+    finally:
+        # Drop webhook deliveries still scheduled (localstripe sends each a second later).
+        for task in asyncio.all_tasks():
+            if getattr(task.get_coro(), "__qualname__", "") == "_send_webhook" and not task.done():
+                task.cancel()
+        webhooks._webhooks.clear()
+        store.clear()
+        del store.dump_to_disk
+
+
+def _async_handler(handler: Any) -> Any:
+    """localstripe has plain-function handlers, which aiohttp deprecates."""
+    if asyncio.iscoroutinefunction(handler):
+        return handler
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        return handler(request)
+
+    return wrapped
+
+
+async def register_local_webhook(base_url: str, name: str, url: str, secret: str = WEBHOOK_SECRET,
+                                 events: list[str] | None = None) -> None:
+    import aiohttp
+
+    form = [("url", url), ("secret", secret)] + [("events[]", e) for e in events or []]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{base_url}/_config/webhooks/{name}", data=form) as answer:
+            answer.raise_for_status()
+
+
+# -- recorded Stripe responses ----------------------------------------------------------
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    form: dict[str, str]
+    query: dict[str, str]
+    account: str
+    idempotency_key: str
+
+
+@dataclass
+class RecordedStripe:
+    """A Stripe API that answers recorded responses and records the calls.
+
+    ``routes`` maps ``"METHOD /v1/path"`` (``{id}`` matches one path part)
+    to a JSON file name in ``data_dir`` or to a dict."""
+
+    data_dir: Path
+    routes: dict[str, Any] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+
+    def load(self, name: str) -> dict:
+        return json.loads((self.data_dir / name).read_text())
+
+    def answer(self, route: str, response: str | dict, status: int = 200) -> None:
+        self.routes[route] = (response, status)
+
+    def calls_to(self, method: str, path_pattern: str) -> list[Call]:
+        rx = re.compile("^" + re.escape(path_pattern).replace(r"\{id\}", "[^/]+") + "$")
+        return [c for c in self.calls if c.method == method and rx.match(c.path)]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        form = {k: v for k, v in (await request.post()).items()} if request.method == "POST" else {}
+        self.calls.append(Call(request.method, request.path, {k: str(v) for k, v in form.items()},
+                               dict(request.query), request.headers.get("Stripe-Account", ""),
+                               request.headers.get("Idempotency-Key", "")))
+        for route, (response, status) in self.routes.items():
+            method, pattern = route.split(" ", 1)
+            rx = "^" + re.escape(pattern).replace(r"\{id\}", "[^/]+") + "$"
+            if method == request.method and re.match(rx, request.path):
+                body = self.load(response) if isinstance(response, str) else response
+                return web.json_response(body, status=status, headers={"Request-Id": "req_recorded"})
+        return web.json_response({"error": {"type": "invalid_request_error",
+                                            "message": f"Unrecorded call: {request.method} {request.path}"}},
+                                 status=404)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[str]:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        async with _aiohttp_site(app) as url:
+            yield url

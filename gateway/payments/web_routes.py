@@ -1,0 +1,112 @@
+"""The payment routes of the web app.
+
+Mount with ``routes += payments.web_routes.routes()`` in ``web/app.py``;
+they use ``request.app.state.deps`` as the other routes do, and the provider
+in ``app.state.payment_provider`` (built from the settings on first use when
+unset).
+
+* ``POST /stripe/webhook`` — 200 when processed, a duplicate or ignored;
+  400 for a bad or stale signature or a body that is not a Stripe event
+  (nothing changes); 413 when too large; 500 when processing failed (Stripe
+  retries).
+* ``GET /stripe/connect/refresh?t=`` — a fresh onboarding link (303 to Stripe).
+* ``GET /stripe/connect/return?t=`` — back from onboarding: the firm is
+  ready once Stripe says ``charges_enabled``.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from gateway.models import Firm
+from gateway.payments import connect, webhooks
+from gateway.payments.config import webhook_secrets
+from gateway.payments.provider import PaymentError, PaymentProvider, provider_for
+
+
+def payment_provider(app: Starlette) -> PaymentProvider:
+    provider = getattr(app.state, "payment_provider", None)
+    if provider is None:
+        deps = app.state.deps
+        provider = provider_for(deps.settings, clock=deps.clock)
+        app.state.payment_provider = provider
+    return provider
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def stripe_webhook(request: Request) -> Response:
+    deps = request.app.state.deps
+    body = await _bounded_body(request, webhooks.MAX_BODY_BYTES)
+    if body is None:
+        return JSONResponse({"outcome": "too large"}, status_code=413)
+    result = await webhooks.handle(
+        body,
+        request.headers.get("stripe-signature"),
+        secrets=webhook_secrets(deps.settings),
+        deps=deps,
+        provider=payment_provider(request.app),
+    )
+    return JSONResponse({"outcome": result.outcome}, status_code=result.status)
+
+
+async def _firm_from_token(request: Request) -> Firm | None:
+    deps = request.app.state.deps
+    firm_id = connect.read_token(deps.master_key, request.query_params.get("t", ""), deps.clock())
+    return await Firm.get_or_none(id=firm_id) if firm_id is not None else None
+
+
+async def connect_refresh(request: Request) -> Response:
+    deps = request.app.state.deps
+    firm = await _firm_from_token(request)
+    if firm is None:
+        return PlainTextResponse("This setup link is not valid any more: send \"setup payments\" again.",
+                                 status_code=404)
+    try:
+        link = await connect.start_onboarding(firm, payment_provider(request.app),
+                                              base_url=deps.settings.public_base_url, master_key=deps.master_key,
+                                              now=deps.clock(), actor="stripe (refresh)")
+    except PaymentError as exc:
+        return PlainTextResponse(str(exc), status_code=503)
+    return RedirectResponse(link.url, status_code=303)
+
+
+async def connect_return(request: Request) -> Response:
+    deps = request.app.state.deps
+    firm = await _firm_from_token(request)
+    if firm is None:
+        return PlainTextResponse("This setup link is not valid any more: send \"setup payments\" again.",
+                                 status_code=404)
+    try:
+        status = await connect.finish_onboarding(firm, payment_provider(request.app), now=deps.clock(),
+                                                 actor="stripe (return)", base_url=deps.settings.public_base_url)
+    except PaymentError as exc:
+        return PlainTextResponse(str(exc), status_code=503)
+    if status.charges_enabled:
+        text = f"{firm.name} is ready to take payments: your payment requests now carry a Pay button."
+    else:
+        text = (f"Thank you. Stripe has not enabled payments for {firm.name} yet (it may still be checking "
+                "your details). We will switch payments on as soon as it does; to finish the sign-up, "
+                "send \"setup payments\" again.")
+    return PlainTextResponse(text)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
+        Route(connect.REFRESH_PATH, connect_refresh, methods=["GET"]),
+        Route(connect.RETURN_PATH, connect_return, methods=["GET"]),
+    ]
