@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
@@ -45,6 +46,15 @@ class Settings:
     stripe_secret_key: Secret | None = None
     stripe_webhook_secret: Secret | None = None
     stripe_api_base: str = ""
+    stripe_publishable_key: str = ""
+    stripe_connect_webhook_secret: Secret | None = None
+    # The card fee a `+fee` request passes on, and the platform's own fee
+    # (off by default; a firm's first requests are free of it).
+    card_fee_rate: str = "0.029"
+    card_fee_fixed_minor: int = 50
+    application_fee_rate: str = "0"
+    application_fee_fixed_minor: int = 0
+    application_fee_free_requests: int = 5
     trusted_authserv_ids: tuple[str, ...] = ()
     # Which parts this process runs; split them over processes to use more cores.
     roles: tuple[str, ...] = ROLES
@@ -57,7 +67,6 @@ class Settings:
     kdf_memory_kib: int = 19 * 1024
     kdf_iterations: int = 2
     log_level: str = "INFO"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def database(self) -> str:
@@ -110,6 +119,17 @@ def _as_int(name: str, value: Any, low: int, high: int) -> int:
     return number
 
 
+def _as_rate(name: str, value: Any) -> str:
+    """A fraction like "0.029", kept as text for Decimal: never a float."""
+    try:
+        rate = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise SettingsError(f"{name}: expected a decimal fraction like 0.029, got {value!r}") from None
+    if not Decimal(0) <= rate < Decimal("0.5"):
+        raise SettingsError(f"{name}: {rate} is outside 0..0.5 (write 2.9% as 0.029)")
+    return str(rate)
+
+
 def _as_secret(value: Any) -> Secret | None:
     if value is None or value == "" or isinstance(value, Secret):
         return value or None
@@ -123,7 +143,7 @@ def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
 
 
 def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
-    known = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    known = {f.name for f in dataclasses.fields(Settings)}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise SettingsError(f"unknown setting: {', '.join(unknown)}")
@@ -148,7 +168,11 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
                 raise SettingsError(f"{key}: expected a number of seconds, got {value!r}") from None
         elif key == "demo":
             out[key] = _as_bool(key, value)
-        elif key in ("relay_url", "stripe_secret_key", "stripe_webhook_secret"):
+        elif key in ("card_fee_fixed_minor", "application_fee_fixed_minor", "application_fee_free_requests"):
+            out[key] = _as_int(key, value, 0, 10_000_000)
+        elif key in ("card_fee_rate", "application_fee_rate"):
+            out[key] = _as_rate(key, value)
+        elif key in ("relay_url", "stripe_secret_key", "stripe_webhook_secret", "stripe_connect_webhook_secret"):
             out[key] = _as_secret(value)
         elif key == "roles":
             items = value.split(",") if isinstance(value, str) else value

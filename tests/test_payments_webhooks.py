@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import json
 import random
 import time
@@ -283,11 +282,9 @@ async def test_no_secret_configured_means_400(tmp_path):
 async def connected(tmp_path):
     fake = RecordedStripe(RECORDED)
     async with db.opened(f"sqlite://{tmp_path}/t.db"), fake.running() as stripe_url:
+        # The Connect endpoint has its own secret.
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_recorded", stripe_api_base=stripe_url,
-                         stripe_webhook_secret="whsec_platform_endpoint")
-        # The Connect endpoint has its own secret (a setting still to add: read from extra meanwhile).
-        deps = dataclasses.replace(deps, settings=dataclasses.replace(
-            deps.settings, extra={"stripe_connect_webhook_secret": WEBHOOK_SECRET}))
+                         stripe_webhook_secret="whsec_platform_endpoint", stripe_connect_webhook_secret=WEBHOOK_SECRET)
         provider = StripeProvider("sk_test_recorded", api_base=stripe_url, max_network_retries=0)
         async with serve(app_for(deps, provider)) as url:
             firm, staff = await make_firm(now(), account=ACCOUNT)

@@ -1,9 +1,6 @@
-"""Payment settings that gateway/settings.py does not have yet.
-
-Each is read from the Settings object when it grows a field of that name
-(``CLIENTTRACK_CARD_FEE_RATE`` and so on, like every other setting), else
-from ``settings.extra``, else the default below. Until then, pass a
-:class:`PaymentsConfig` to the providers yourself.
+"""Payment settings, as the providers use them. They come from
+gateway/settings.py (``CLIENTTRACK_CARD_FEE_RATE`` and so on, like every
+other setting), validated there at start:
 
 ==============================  ==========  ===========================================
 setting                         default     meaning
@@ -66,22 +63,14 @@ class PaymentsConfig:
 
     @classmethod
     def from_settings(cls, settings: Any) -> "PaymentsConfig":
-        extra = getattr(settings, "extra", None) or {}
-
-        def pick(name: str, default: Any) -> Any:
-            value = getattr(settings, name, None)
-            if value is None or value == "":
-                value = extra.get(name)
-            return default if value is None or value == "" else value
-
         return cls(
-            card_fee_rate=_decimal("card_fee_rate", pick("card_fee_rate", DEFAULT_RATE)),
-            card_fee_fixed_minor=_int("card_fee_fixed_minor", pick("card_fee_fixed_minor", DEFAULT_FIXED_MINOR)),
-            application_fee_rate=_decimal("application_fee_rate", pick("application_fee_rate", "0")),
-            application_fee_fixed_minor=_int("application_fee_fixed_minor", pick("application_fee_fixed_minor", 0)),
+            card_fee_rate=_decimal("card_fee_rate", settings.card_fee_rate),
+            card_fee_fixed_minor=_int("card_fee_fixed_minor", settings.card_fee_fixed_minor),
+            application_fee_rate=_decimal("application_fee_rate", settings.application_fee_rate),
+            application_fee_fixed_minor=_int("application_fee_fixed_minor", settings.application_fee_fixed_minor),
             application_fee_free_requests=_int("application_fee_free_requests",
-                                               pick("application_fee_free_requests", 5)),
-            publishable_key=str(pick("stripe_publishable_key", "")),
+                                               settings.application_fee_free_requests),
+            publishable_key=settings.stripe_publishable_key,
         )
 
 
@@ -89,10 +78,9 @@ def webhook_secrets(settings: Any) -> list[str]:
     """The signing secrets our webhook endpoint accepts: the platform
     endpoint's and, for events on the firms' connected accounts (direct
     charges, payouts), the Connect endpoint's."""
-    extra = getattr(settings, "extra", None) or {}
     out = []
     for name in ("stripe_webhook_secret", "stripe_connect_webhook_secret"):
-        value = getattr(settings, name, None) or extra.get(name)
+        value = getattr(settings, name)
         if value is not None and str(value).strip():
             out.append(str(value).strip())
     return out
