@@ -10,6 +10,7 @@ from typing import Any, Callable, TypeVar
 
 from gateway.clock import Clock
 from gateway.compose import Composer
+from gateway.payments.provider import PaymentProvider, provider_for
 from gateway.settings import Settings
 
 T = TypeVar("T")
@@ -25,6 +26,12 @@ class Deps:
     crypto_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "crypto"))
     inbound_wake: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # The sandbox, Stripe or nothing, as the settings say; built once.
+    payments: PaymentProvider | None = None
+
+    def __post_init__(self) -> None:
+        if self.payments is None:
+            self.payments = provider_for(self.settings, clock=self.clock)
 
     async def in_crypto_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.crypto_pool, partial(fn, *args))

@@ -68,7 +68,7 @@ async def test_the_refresh_url_mints_a_fresh_link(site):
     assert answer.headers["location"] == "https://connect.stripe.com/setup/s/acct_1QcT7yPf3kZ2mN8a/Jq3rS8tU2vWx"
     assert forged.status_code == 404
     assert len(fake.calls_to("POST", "/v1/account_links")) == 1
-    assert isinstance(app.state.payment_provider, StripeProvider)
+    assert isinstance(app.state.deps.payments, StripeProvider)
 
 
 async def test_the_return_url_marks_the_firm_ready_once_charges_are_enabled(site):

@@ -6,6 +6,8 @@ Stripe events."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import copy
 import json
@@ -47,10 +49,9 @@ def now() -> datetime:
 
 
 def app_for(deps, provider) -> Starlette:
-    """What web/app.py will do: our routes, app.state.deps (and the provider)."""
+    """What web/app.py does: our routes and app.state.deps, here with the given provider."""
     app = Starlette(routes=routes())
-    app.state.deps = deps
-    app.state.payment_provider = provider
+    app.state.deps = dataclasses.replace(deps, payments=provider)
     return app
 
 

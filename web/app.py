@@ -7,16 +7,27 @@ from pathlib import Path
 import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from gateway.deps import Deps
+from gateway.payments import web_routes as payment_routes
 from gateway.paths import TEMPLATES_DIR
-from web import client, demo, health
+from web import demo, health, pay
+from web.accesslog import AccessLog
+from web.client import ClientPages, translator
+from web.i18n import LANGUAGE_NAMES, LanguageMiddleware
+from web.limits import Limits
 from web.security import SecurityHeaders
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _i18n(request: Request) -> dict:
+    return {"t": translator(request), "language_names": LANGUAGE_NAMES}
 
 
 def templates() -> Jinja2Templates:
@@ -24,16 +35,35 @@ def templates() -> Jinja2Templates:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        # Templates do not change while serving: no stat() of each one per page.
+        auto_reload=False,
     )
-    return Jinja2Templates(env=env)
+    return Jinja2Templates(env=env, context_processors=[_i18n])
 
 
-def create_app(deps: Deps) -> Starlette:
-    routes: list[Route | Mount] = [*health.routes(), *client.routes()]
+def create_app(deps: Deps, limits: Limits | None = None) -> Starlette:
+    https = deps.settings.public_base_url.startswith("https:")
+    pages = ClientPages(deps, templates(), limits or Limits())
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return pages.not_found(request)
+
+    routes: list[Route | Mount] = [
+        *health.routes(), *pages.routes(), *pay.routes(pages), *payment_routes.routes(),
+    ]
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     if deps.settings.demo:
         routes += demo.routes()
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, https=deps.settings.public_base_url.startswith("https:"))])
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(SecurityHeaders, https=https),
+            Middleware(LanguageMiddleware, secure=https),
+        ],
+        exception_handlers={404: not_found},
+    )
     app.state.deps = deps
-    app.state.templates = templates()
+    app.state.templates = pages.templates
+    app.state.pages = pages
     return app

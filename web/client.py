@@ -1,34 +1,336 @@
-"""The client's pages, starting with the unlock page at /r/<token>."""
+"""The client's pages under /r/<token>.
+
+GET shows the unlock form, or the message once this browser has unlocked
+it; POST unlocks; /files/<n> downloads an attachment; /lock ends the
+session; /pay is the payment page (web/pay.py).
+
+Guessing is resisted in layers, cheapest first: the CSRF check, a
+per-address throttle, the per-request lock and hourly cap (in the
+database), then Argon2id in the crypto pool behind a gate that bounds how
+many derivations run or wait. An unknown token costs what a known one does:
+the same lookups on GET, and a derivation on POST.
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+from tortoise.transactions import in_transaction
 
-from gateway import vault
-from gateway.models import PaymentRequest, RequestStatus
-from gateway.money import format_display
+from gateway import events, sealed, vault
+from gateway.deps import Deps
+from gateway.models import Firm, PaymentRequest, RequestStatus, SealedFile
+from gateway.settings import zone
+from web import downloads, lockout, notify
+from web.csrf import Csrf
+from web.i18n import DEFAULT, Translator
+from web.limits import Limits
+from web.sessions import Sessions
+from web.throttle import AddressThrottle, Busy, DerivationGate
 
-
-async def find_request(token: str) -> PaymentRequest | None:
-    return await PaymentRequest.get_or_none(token_hash=vault.token_hash(token)).prefetch_related("firm", "staff")
-
-
-async def unlock_page(request: Request) -> Response:
-    templates = request.app.state.templates
-    deps = request.app.state.deps
-    found = await find_request(request.path_params["token"])
-    if found is None:
-        return templates.TemplateResponse(request, "pages/not_found.html", {}, status_code=404)
-    if found.status is RequestStatus.CANCELLED or found.expires_at <= deps.clock():
-        return templates.TemplateResponse(request, "pages/gone.html", {"req": found}, status_code=410)
-    return templates.TemplateResponse(
-        request,
-        "pages/unlock.html",
-        {"req": found, "amount": format_display(found.amount_minor, found.currency)},
-    )
+# Our forms hold a password and a CSRF token: anything bigger is not ours.
+MAX_FORM_BYTES = 8192
+GONE = (RequestStatus.CANCELLED, RequestStatus.EXPIRED)
 
 
-def routes() -> list[Route]:
-    return [Route("/r/{token}", unlock_page)]
+def translator(request: Request) -> Translator:
+    return Translator(getattr(request.state, "lang", DEFAULT))
+
+
+async def small_form(request: Request) -> FormData | None:
+    """The url-encoded form, or None past MAX_FORM_BYTES or 16 fields (read
+    no further)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        return FormData(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=16))
+    except ValueError:
+        return None
+
+
+def _restates_invoice(title: str, invoice: str) -> bool:
+    """True for a title like "Invoice 1042" beside invoice 1042: shown
+    twice, it would read as two different things."""
+    if not invoice:
+        return False
+    words = re.sub(r"[^0-9a-z]", "", title.casefold())
+    number = re.sub(r"[^0-9a-z]", "", invoice.casefold())
+    return words in (number, f"invoice{number}", f"inv{number}", f"facture{number}")
+
+
+class ClientPages:
+    def __init__(self, deps: Deps, templates: Jinja2Templates, limits: Limits) -> None:
+        settings = deps.settings
+        https = settings.public_base_url.startswith("https:")
+        self.deps = deps
+        self.templates = templates
+        self.limits = limits
+        self.csrf = Csrf(deps.master_key, base_url=settings.public_base_url, secure=https)
+        self.sessions = Sessions(deps.master_key, idle=limits.session_idle, secure=https)
+        self.throttle = AddressThrottle(limits.address_burst, limits.address_refill_seconds, limits.address_table_size)
+        self.gate = DerivationGate(limits.derivation_slots, limits.max_waiting)
+        # What an unknown token's try costs: a derivation like a real one.
+        self._decoy = vault.new_kdf_params(settings.kdf_memory_kib, settings.kdf_iterations)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/r/{token}", self.show, methods=["GET"]),
+            Route("/r/{token}", self.unlock, methods=["POST"]),
+            Route("/r/{token}/files/{position:int}", self.download, methods=["GET"]),
+            Route("/r/{token}/lock", self.lock, methods=["POST"]),
+        ]
+
+    # -- looking a request up -------------------------------------------------
+
+    async def find(self, token: str) -> PaymentRequest | None:
+        """The request with its firm (not its staff: see with_staff).
+
+        Raw SQL: on the page a flood would hit, building this query through
+        the ORM cost ten times running it. Inlining is safe here because a
+        token hash is always 64 hex digits and a firm id an int. An unknown
+        token pays for the firm lookup too, so it answers in the same time.
+        """
+        token_hash = vault.token_hash(token)
+        found = await PaymentRequest.raw(f"SELECT * FROM payment_request WHERE token_hash = '{token_hash}'")
+        firm_id = found[0].firm_id if found else 0
+        firm = await Firm.raw(f"SELECT * FROM firm WHERE id = {int(firm_id)}")
+        if not found:
+            return None
+        found[0].firm = firm[0]
+        return found[0]
+
+    async def with_staff(self, found: PaymentRequest) -> PaymentRequest:
+        """Loads who sent the request: the pages that name them, and the
+        notices to them, need it; the unlock form does not."""
+        await found.fetch_related("staff")
+        return found
+
+    def is_gone(self, found: PaymentRequest, now: datetime) -> bool:
+        return found.status in GONE or found.expires_at <= now
+
+    async def unlocked(self, request: Request) -> tuple[PaymentRequest, bytes] | Response:
+        """The request and its data key if this browser has it open; else
+        the page to answer with (not found, gone, or back to the form)."""
+        token = request.path_params["token"]
+        now = self.deps.clock()
+        found = await self.find(token)
+        if found is None:
+            return self.not_found(request)
+        if self.is_gone(found, now):
+            return await self.gone(request, found)
+        data_key = await self.sessions.data_key(request, found, now)
+        if data_key is None:
+            return RedirectResponse(f"/r/{token}", status_code=303)
+        return found, data_key
+
+    # -- pages ----------------------------------------------------------------
+
+    def _summary(self, request: Request, found: PaymentRequest) -> dict:
+        t = translator(request)
+        expires = found.expires_at.astimezone(zone(found.firm.timezone)).date()
+        return {
+            "req": found,
+            "regarding": "" if _restates_invoice(found.title, found.invoice) else found.title,
+            "token": request.path_params["token"],
+            "amount": t.amount(found.amount_minor, found.currency),
+            "expires": t.date(expires),
+        }
+
+    def not_found(self, request: Request) -> Response:
+        return self.templates.TemplateResponse(request, "pages/not_found.html", {}, status_code=404)
+
+    async def gone(self, request: Request, found: PaymentRequest) -> Response:
+        t = translator(request)
+        await self.with_staff(found)
+        expired_on = t.date(found.expires_at.astimezone(zone(found.firm.timezone)).date())
+        # Whom to ask for a new link: the staff member, or the address that sent it.
+        contact = found.staff.email if found.staff else found.sender
+        return self.templates.TemplateResponse(
+            request, "pages/gone.html", {"req": found, "expired_on": expired_on, "contact": contact},
+            status_code=410,
+        )
+
+    def form_page(self, request: Request, found: PaymentRequest, *, notice: str = "", status: int = 200,
+                  retry_after: int | None = None, good_news: bool = False) -> Response:
+        token = request.path_params["token"]
+        cookie, new = self.csrf.cookie_for(request)
+        context = {
+            **self._summary(request, found),
+            "notice": notice,
+            "good_news": good_news,
+            "csrf_token": self.csrf.token(cookie, f"unlock:{vault.token_hash(token)}"),
+        }
+        headers = {"retry-after": str(retry_after)} if retry_after else None
+        response = self.templates.TemplateResponse(request, "pages/unlock.html", context, status_code=status,
+                                                   headers=headers)
+        if new:
+            self.csrf.set_cookie(response, cookie)
+        return response
+
+    async def message_page(self, request: Request, found: PaymentRequest, data_key: bytes) -> Response:
+        t = translator(request)
+        files = await SealedFile.filter(request_id=found.id).order_by("position")
+        body = next((f for f in files if f.is_body), None)
+        text = (await sealed.read_all(body, data_key)).decode("utf-8", "replace").strip() if body else ""
+        cookie, new = self.csrf.cookie_for(request)
+        paid_on = ""
+        if found.paid_at is not None:
+            paid_on = t.date(found.paid_at.astimezone(zone(found.firm.timezone)).date())
+        context = {
+            **self._summary(request, found),
+            "body": text,
+            "files": [f for f in files if not f.is_body],
+            "paid_on": paid_on,
+            "csrf_token": self.csrf.token(cookie, f"lock:{found.token_hash}"),
+        }
+        response = self.templates.TemplateResponse(request, "pages/message.html", context)
+        if new:
+            self.csrf.set_cookie(response, cookie)
+        return response
+
+    # -- endpoints ------------------------------------------------------------
+
+    async def show(self, request: Request) -> Response:
+        now = self.deps.clock()
+        found = await self.find(request.path_params["token"])
+        if found is None:
+            return self.not_found(request)
+        if self.is_gone(found, now):
+            return await self.gone(request, found)
+        data_key = await self.sessions.data_key(request, found, now)
+        if data_key is None:
+            return self.form_page(request, found)
+        return await self.message_page(request, found, data_key)
+
+    async def unlock(self, request: Request) -> Response:
+        t = translator(request)
+        token = request.path_params["token"]
+        form = await small_form(request)
+        if form is None:
+            return Response(status_code=413)
+        now = self.deps.clock()
+        found = await self.find(token)
+        if found is not None and self.is_gone(found, now):
+            return await self.gone(request, found)
+        if not self.csrf.valid(request, form, f"unlock:{vault.token_hash(token)}"):
+            if found is None:
+                return self.not_found(request)
+            return self.form_page(request, found, notice=t("form_expired"), status=403)
+        password = form.get("password")
+        if not isinstance(password, str) or not password:
+            if found is None:
+                return self.not_found(request)
+            return self.form_page(request, found, notice=t("empty_password"), status=400)
+
+        address = request.client.host if request.client else ""
+        wait = self.throttle.take(address, now.timestamp())
+        if wait:
+            if found is None:
+                return self.not_found(request)
+            return self.form_page(request, found, notice=t("too_fast", wait=t.wait(wait)), status=429,
+                                  retry_after=int(wait))
+        if found is None:
+            try:
+                await self.gate.run(self.deps.in_crypto_pool, vault.derive_kek, password, self._decoy)
+            except Busy:
+                return self.busy(request)
+            return self.not_found(request)
+        return await self._try_password(request, found, password, address, now)
+
+    async def _try_password(self, request: Request, found: PaymentRequest, password: str, address: str,
+                            now: datetime) -> Response:
+        t = translator(request)
+        await self.with_staff(found)
+        refused = await lockout.reserve(found.id, now, self.limits)
+        if refused is not None:
+            return self.locked_page(request, found, refused.until, now)
+        try:
+            data_key = await self.gate.run(self.deps.in_crypto_pool, sealed.unlock, found, password)
+        except Busy:
+            await lockout.release(found.id)
+            return self.busy(request)
+        except vault.WrongPassword:
+            now = self.deps.clock()
+            wrong = await lockout.record_wrong(self.deps, found, now, self.limits)
+            if wrong.locked_until is not None:
+                return self.locked_page(request, found, wrong.locked_until, now)
+            return self.form_page(request, found, notice=t.plural("wrong", wrong.tries_left), status=403)
+        now = self.deps.clock()
+        await lockout.record_right(found.id)
+        self.throttle.give_back(address, now.timestamp())
+        session_id = await self.sessions.start(request, found, data_key, now)
+        await self._first_view(found, now)
+        response = RedirectResponse(f"/r/{request.path_params['token']}", status_code=303)
+        self.sessions.set_cookie(response, session_id)
+        return response
+
+    def locked_page(self, request: Request, found: PaymentRequest, until: datetime, now: datetime) -> Response:
+        t = translator(request)
+        seconds = (until - now).total_seconds()
+        notice = f"{t('locked', wait=t.wait(seconds))} {t('locked_help', firm=found.firm.name)}"
+        return self.form_page(request, found, notice=notice, status=429, retry_after=max(1, int(seconds)))
+
+    def busy(self, request: Request) -> Response:
+        t = translator(request)
+        return self.templates.TemplateResponse(
+            request, "pages/notice.html", {"title": t("busy_title"), "message": t("busy")}, status_code=503,
+            headers={"retry-after": str(Busy.retry_after)},
+        )
+
+    def refused(self, request: Request) -> Response:
+        t = translator(request)
+        return self.templates.TemplateResponse(
+            request, "pages/notice.html", {"title": t("refused_title"), "message": t("refused")}, status_code=403
+        )
+
+    async def _first_view(self, found: PaymentRequest, now: datetime) -> None:
+        """The first unlock marks the request viewed and tells the staff
+        member, if the firm wants to know; the conditional update makes
+        sure that happens once, whichever browser gets there first."""
+        async with in_transaction():
+            first = await PaymentRequest.filter(id=found.id, status=RequestStatus.SENT) \
+                .update(status=RequestStatus.VIEWED, viewed_at=now)
+            if not first:
+                return
+            await events.record(now, found.client_email, "request.viewed", firm=found.firm, request=found)
+            if found.firm.notify_on_view:
+                await notify.viewed(self.deps, found, now)
+        self.deps.outbox_wake.set()
+
+    async def download(self, request: Request) -> Response:
+        opened = await self.unlocked(request)
+        if isinstance(opened, Response):
+            return opened
+        found, data_key = opened
+        file = await SealedFile.get_or_none(
+            request_id=found.id, position=request.path_params["position"], is_body=False
+        )
+        if file is None:
+            return self.not_found(request)
+        return downloads.response(file, data_key)
+
+    async def lock(self, request: Request) -> Response:
+        """Lock the message again (end this browser's session)."""
+        t = translator(request)
+        form = await small_form(request)
+        if form is None:
+            return Response(status_code=413)
+        found = await self.find(request.path_params["token"])
+        if found is None:
+            return self.not_found(request)
+        if not self.csrf.valid(request, form, f"lock:{found.token_hash}"):
+            return self.refused(request)
+        await self.sessions.end(request)
+        response = self.form_page(request, found, notice=t("locked_again"), good_news=True)
+        self.sessions.clear_cookie(response)
+        return response

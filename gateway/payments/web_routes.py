@@ -1,9 +1,7 @@
 """The payment routes of the web app.
 
-Mount with ``routes += payments.web_routes.routes()`` in ``web/app.py``;
-they use ``request.app.state.deps`` as the other routes do, and the provider
-in ``app.state.payment_provider`` (built from the settings on first use when
-unset).
+Mounted by ``web/app.py``; they use ``request.app.state.deps`` as the
+other routes do, and its payment provider ``deps.payments``.
 
 * ``POST /stripe/webhook`` — 200 when processed, a duplicate or ignored;
   400 for a bad or stale signature or a body that is not a Stripe event
@@ -24,16 +22,11 @@ from starlette.routing import Route
 from gateway.models import Firm
 from gateway.payments import connect, webhooks
 from gateway.payments.config import webhook_secrets
-from gateway.payments.provider import PaymentError, PaymentProvider, provider_for
+from gateway.payments.provider import PaymentError, PaymentProvider
 
 
 def payment_provider(app: Starlette) -> PaymentProvider:
-    provider = getattr(app.state, "payment_provider", None)
-    if provider is None:
-        deps = app.state.deps
-        provider = provider_for(deps.settings, clock=deps.clock)
-        app.state.payment_provider = provider
-    return provider
+    return app.state.deps.payments
 
 
 async def _bounded_body(request: Request, limit: int) -> bytes | None:

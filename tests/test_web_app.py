@@ -1,0 +1,38 @@
+"""The assembled app: unknown paths, and a flood of tries answered 503."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from web.app import create_app
+from web.limits import Limits
+from tests.web_support import base_url, csrf_token, make_request
+
+pytest_plugins = ["tests.web_fixtures"]
+
+
+async def test_an_unknown_path_gets_the_friendly_not_found_page(clocked):
+    async with httpx.AsyncClient(base_url=base_url(clocked)) as http:
+        page = await http.get("/r/abc/unknown/deeper")
+    assert page.status_code == 404 and "contact the firm" in page.text
+
+
+async def test_tries_beyond_the_waiting_room_are_told_to_come_back(clocked):
+    made = await make_request(clocked.deps)
+    app = create_app(clocked.deps, Limits(derivation_slots=1, max_waiting=1, address_burst=50))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url(clocked)) as http:
+        token = csrf_token(await http.get(made.path))
+        answers = await asyncio.gather(*(
+            http.post(made.path, data={"password": f"wrong{n}", "csrf_token": token}) for n in range(4)))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses[:2] == [403, 403] and statuses[2:] == [503, 503], statuses
+    busy = next(a for a in answers if a.status_code == 503)
+    assert busy.headers["retry-after"] == "5" and "try again" in busy.text
+
+
+async def test_the_payment_routes_are_mounted(clocked):
+    async with httpx.AsyncClient(base_url=base_url(clocked)) as http:
+        unsigned = await http.post("/stripe/webhook", content=b"{}")
+    assert unsigned.status_code == 400
