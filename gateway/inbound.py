@@ -33,6 +33,8 @@ async def enqueue(
     *,
     master_key: bytes,
     mail_from: str,
+    sender: str,
+    firm_domain: str,
     rcpt_tos: list[str],
     peer: str,
     trusted_peer: bool,
@@ -43,6 +45,8 @@ async def enqueue(
     await InboundMessage.create(
         id=queue_id,
         mail_from=mail_from,
+        sender=sender,
+        firm_domain=firm_domain,
         rcpt_tos=rcpt_tos,
         peer=peer,
         trusted_peer=trusted_peer,
@@ -51,6 +55,16 @@ async def enqueue(
         received_at=now,
     )
     return queue_id
+
+
+async def accepted_since(since: datetime, *, sender: str = "", firm_domain: str = "") -> int:
+    """Messages accepted since `since` from this sender, or for this firm."""
+    query = InboundMessage.filter(received_at__gte=since)
+    if sender:
+        query = query.filter(sender=sender)
+    if firm_domain:
+        query = query.filter(firm_domain=firm_domain)
+    return await query.count()
 
 
 def open_raw(message: InboundMessage, master_key: bytes) -> bytes:

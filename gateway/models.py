@@ -178,8 +178,9 @@ class InboundMessage(Model):
     id = fields.CharField(max_length=32, primary_key=True)
     status = fields.CharEnumField(InboundStatus, default=InboundStatus.QUEUED, db_index=True)
     mail_from = fields.CharField(max_length=998)
-    # The From address admission authenticated: rate limits count by it.
+    # Who sent it to which firm, as admission authenticated: rate limits count by them.
     sender = fields.CharField(max_length=254, default="", db_index=True)
+    firm_domain = fields.CharField(max_length=253, default="", db_index=True)
     rcpt_tos = fields.JSONField()
     peer = fields.CharField(max_length=100, default="")
     trusted_peer = fields.BooleanField(default=False)

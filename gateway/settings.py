@@ -59,6 +59,9 @@ class Settings:
     # Which parts this process runs; split them over processes to use more cores.
     roles: tuple[str, ...] = ROLES
     queue_workers: int = 2
+    # Messages accepted an hour, beyond which SMTP answers 451 (try later).
+    sender_hourly_limit: int = 200
+    firm_hourly_limit: int = 2000
     # How often idle runners look for work another process queued.
     poll_seconds: float = 0.2
     outbox_max_attempts: int = 8
@@ -157,7 +160,8 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 0, 65535)
         elif key == "max_message_size":
             out[key] = _as_int(key, value, 1024, 1024**3)
-        elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
+        elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations",
+                     "sender_hourly_limit", "firm_hourly_limit"):
             out[key] = _as_int(key, value, 1, 10_000)
         elif key == "kdf_memory_kib":
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)

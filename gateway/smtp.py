@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -77,7 +78,11 @@ class Admission:
                 trusted_authserv_ids=self.settings.trusted_authserv_ids,
                 resolve=self.resolve,
             )
-            refusal = verdict.smtp_reply if not verdict.ok else await self._refuse_stranger(verdict, envelope)
+            domain = gateway_domain(envelope.rcpt_tos[0])
+            refusal = verdict.smtp_reply if not verdict.ok else (
+                await self._refuse_stranger(verdict.from_address, domain)
+                or await self._defer_flood(verdict.from_address, domain)
+            )
             if refusal:
                 log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, refusal)
                 return refusal
@@ -85,6 +90,8 @@ class Admission:
                 raw,
                 master_key=self.master_key,
                 mail_from=envelope.mail_from or "",
+                sender=verdict.from_address,
+                firm_domain=domain,
                 rcpt_tos=list(envelope.rcpt_tos),
                 peer=peer_host,
                 trusted_peer=verdict.method == "trusted-peer",
@@ -99,12 +106,21 @@ class Admission:
         self.on_queued.set()
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
-    async def _refuse_stranger(self, verdict: senderauth.Verdict, envelope: Envelope) -> str:
+    async def _refuse_stranger(self, sender: str, domain: str) -> str:
         """550 unless the authenticated sender is on the firm's staff list."""
-        domain = gateway_domain(envelope.rcpt_tos[0])
-        if await Staff.exists(firm__domain=domain, email=verdict.from_address):
+        if await Staff.exists(firm__domain=domain, email=sender):
             return ""
-        return f"550 5.7.1 {verdict.from_address} may not send to pay@{domain}: not on the firm's staff list"
+        return f"550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list"
+
+    async def _defer_flood(self, sender: str, domain: str) -> str:
+        """451 past the hourly limits: a runaway script or a stolen mailbox
+        waits, and a real sender's server simply retries later."""
+        since = self.clock() - timedelta(hours=1)
+        if await inbound.accepted_since(since, sender=sender) >= self.settings.sender_hourly_limit:
+            return f"451 4.7.1 Too many messages from {sender} this hour, try again later"
+        if await inbound.accepted_since(since, firm_domain=domain) >= self.settings.firm_hourly_limit:
+            return f"451 4.7.1 Too many messages for pay@{domain} this hour, try again later"
+        return ""
 
 
 def protocol_factory(settings: Settings, handler: Admission):

@@ -166,3 +166,30 @@ async def test_a_dns_failure_answers_451_never_250(production_gateway):
                        "pay@smith-cpa.example")
     assert deferred.value.smtp_code == 451
     assert await InboundMessage.all().count() == 0
+
+
+async def test_past_the_hourly_limit_a_sender_gets_451_and_can_retry_later(tmp_path):
+    from gateway.service import running
+
+    async with running(make_settings(tmp_path, sender_hourly_limit=3)) as gw:
+        for n in range(3):
+            assert await send(gw, request_mail(f"help {n}")) == {}
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            await send(gw, request_mail("help"))
+        assert deferred.value.smtp_code == 451 and b"Too many messages" in deferred.value.smtp_error
+        assert await InboundMessage.all().count() == 3
+
+
+async def test_past_the_firm_limit_every_sender_waits(tmp_path):
+    from gateway import directory
+    from gateway.models import Firm, Level
+    from gateway.service import running
+
+    async with running(make_settings(tmp_path, firm_hourly_limit=2)) as gw:
+        firm = await Firm.get(domain="demo.localhost")
+        await directory.add_staff(firm, "sam@demo.localhost", Level.SEND, now=gw.deps.clock(), actor="test")
+        await send(gw, request_mail("help"))
+        await send(gw, request_mail("help", sender="sam@demo.localhost"))
+        with pytest.raises(smtplib.SMTPDataError) as deferred:
+            await send(gw, request_mail("help", sender="sam@demo.localhost"))
+        assert deferred.value.smtp_code == 451 and b"pay@demo.localhost" in deferred.value.smtp_error
