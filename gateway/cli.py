@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--currency", default="CAD")
     add.add_argument("--timezone", default="America/Toronto")
     add.set_defaults(run=cmd_firm_add)
+    connect = firm.add_parser("connect-stripe", help="create the firm's Stripe account; print its onboarding link")
+    _common(connect)
+    connect.add_argument("domain")
+    connect.set_defaults(run=cmd_firm_connect_stripe)
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)
     firm_list.set_defaults(run=cmd_firm_list)
@@ -122,6 +126,25 @@ def cmd_firm_add(args, settings) -> int:
         firm = await directory.add_firm(args.domain, args.name, currency=args.currency, timezone=args.timezone,
                                         now=system_clock(), actor="cli")
         print(f"Added {firm.name}: its gateway address is {firm.gateway_address}")
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_firm_connect_stripe(args, settings) -> int:
+    from gateway import vault
+    from gateway.payments import connect
+    from gateway.payments.provider import PaymentError, provider_for
+
+    async def work() -> int:
+        firm = await directory.get_firm(args.domain)
+        master_key = vault.load_or_create_master_key(settings.master_key_path)
+        try:
+            link = await connect.start_onboarding(firm, provider_for(settings), base_url=settings.public_base_url,
+                                                  master_key=master_key, now=system_clock(), actor="cli")
+        except PaymentError as exc:
+            print(f"clienttrack: {exc}", file=sys.stderr)
+            return 1
+        print("\n\n".join(connect.setup_reply(firm, link)))
         return 0
     return asyncio.run(_with_db(settings, work))
 

@@ -69,3 +69,9 @@ def test_settings_come_from_the_environment(tmp_path):
     done = subprocess.run([*CLI, "firm", "add", "e.example", "--name", "E"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "from-env" / "clienttrack.db").exists()
+
+
+def test_connect_stripe_without_stripe_keys_says_how_to_set_them(tmp_path):
+    assert run(tmp_path, "firm", "add", "x.example", "--name", "X").returncode == 0
+    done = run(tmp_path, "firm", "connect-stripe", "x.example")
+    assert done.returncode == 1 and "CLIENTTRACK_STRIPE_SECRET_KEY" in done.stderr

@@ -127,3 +127,43 @@ async def test_grant_with_a_wrong_level_names_it(gateway, firm):
     assert "unknown level 'boss'" in body.lower() and "none, send, report or admin" in body
     assert not await Staff.exists(email="x@demo.localhost")
     assert len(outbox_mails(gateway)) == 1
+
+
+async def test_remind_sends_the_same_link_once_a_day(gateway, firm):
+    await request(gateway, SENDER, "701")
+    [first] = mails_to(gateway, "jane@client.example")
+    body = await mail(gateway, "remind 701", SENDER)
+    assert "sent the request for invoice 701 again" in body
+    first_mail, again = mails_to(gateway, "jane@client.example")
+    assert only_link(again) == only_link(first)
+    assert "once a day" in await mail(gateway, "remind 701", SENDER)
+    assert len(mails_to(gateway, "jane@client.example")) == 2
+
+
+async def pay_in_sandbox(gw, invoice: str) -> PaymentRequest:
+    from gateway.payments import ledger
+    from gateway.payments.provider import PayAttempt
+
+    request = await PaymentRequest.get(invoice=invoice)
+    await ledger.pay(request, PayAttempt(card_number="4242 4242 4242 4242"), gw.deps.payments, gw.deps)
+    await settled()
+    return await PaymentRequest.get(invoice=invoice)
+
+
+async def test_refund_in_full_or_in_part_as_admin(gateway, firm):
+    await request(gateway, SENDER, "801")
+    assert "only a paid request can be refunded" in await mail(gateway, "refund 801", ADMIN)
+    paid = await pay_in_sandbox(gateway, "801")
+    assert paid.status is RequestStatus.PAID
+    assert 'needs level "admin"' in await mail(gateway, "refund 801", SENDER)
+    assert "The amount to refund" in await mail(gateway, "refund 801 1.234", ADMIN)
+    assert "$4.00 CAD of invoice 801 is being refunded" in await mail(gateway, "refund 801 4.00", ADMIN)
+    assert (await PaymentRequest.get(invoice="801")).status is RequestStatus.PARTIALLY_REFUNDED
+    assert "$6.00 CAD of invoice 801 is being refunded" in await mail(gateway, "refund 801", ADMIN)
+    assert (await PaymentRequest.get(invoice="801")).status is RequestStatus.REFUNDED
+
+
+async def test_setup_payments_needs_stripe_and_says_so(gateway, firm):
+    body = await mail(gateway, "setup payments", ADMIN)
+    assert "Stripe is not set up on this gateway" in body
+    assert "Did you mean" in await mail(gateway, "setup paymnts", ADMIN)

@@ -15,6 +15,8 @@ from gateway.handlers.reply import safe_subject
 from gateway.mailcommands import CommandError, Outcome, Run
 from gateway.mailcommands.cancel import run_cancel
 from gateway.mailcommands.help import run_help
+from gateway.mailcommands.payments import run_refund, run_setup
+from gateway.mailcommands.remind import run_remind
 from gateway.mailcommands.status import run_status
 from gateway.mailcommands.users import run_grant, run_revoke, run_users
 from gateway.models import InboundMessage
@@ -23,6 +25,9 @@ COMMANDS: dict[str, Callable[[Run], Awaitable[Outcome]]] = {
     "help": run_help,
     "status": run_status,
     "cancel": run_cancel,
+    "remind": run_remind,
+    "refund": run_refund,
+    "setup": run_setup,
     "users": run_users,
     "grant": run_grant,
     "revoke": run_revoke,

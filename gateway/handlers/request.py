@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway import events, inbound, outbox, vault
+from gateway import clientmail, events, inbound, outbox, vault
 from gateway.context import MailContext
 from gateway.deps import Deps
 from gateway.directives import PaymentDirectives
@@ -56,21 +57,6 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
 
     now = context.now
     amount = format_display(d.amount_minor, d.currency)
-    link = f"{settings.public_base_url}/r/{token}"
-    client_mail = deps.composer.client_request(
-        firm_name=firm.name,
-        firm_domain=firm.domain,
-        staff_email=staff.email,
-        staff_name=staff.name,
-        client_email=d.client,
-        title=d.title,
-        invoice=d.invoice,
-        amount=amount,
-        hint=d.hint,
-        link=link,
-        expires_on=d.expires_at.date().isoformat(),
-        now=now,
-    )
     try:
         async with in_transaction():
             request = await PaymentRequest.create(
@@ -85,6 +71,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 pass_fee=d.pass_fee,
                 hint=d.hint,
                 token_hash=token_hash,
+                sealed_token=clientmail.seal_token(deps.master_key, token),
                 kdf=params.to_json(),
                 wrapped_key=wrapped,
                 source_message_id=message.message_id or f"<queue-{queued.id}>",
@@ -92,6 +79,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 expires_at=d.expires_at,
             )
             await _store_items(request, items)
+            client_mail = clientmail.compose(deps, request, firm, staff, token, now)
             confirmation = deps.composer.confirmation(
                 firm_name=firm.name,
                 firm_domain=firm.domain,
@@ -101,7 +89,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 invoice=d.invoice,
                 amount=amount,
                 hint=d.hint,
-                expires_on=d.expires_at.date().isoformat(),
+                expires_on=d.expires_at.astimezone(ZoneInfo(firm.timezone)).date().isoformat(),
                 attachment_names=[a.filename for a in message.attachments],
                 generated_password=d.password if d.password_generated else None,
                 in_reply_to=message.message_id,

@@ -29,6 +29,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from gateway.clock import Clock, system_clock
 from gateway.models import PaymentRequest
+from gateway.money import format_display
 from gateway.payments import fees
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import (
@@ -164,7 +165,8 @@ class SandboxProvider:
         remaining = total - request.refunded_minor
         amount = remaining if amount_minor is None else amount_minor
         if not 0 < amount <= remaining:
-            raise NotRefundable(f"A refund must be more than zero and at most {remaining} minor units.")
+            raise NotRefundable("A refund must be more than zero and at most "
+                                f"{format_display(remaining, request.currency)}, what is left to refund.")
         refunded = request.refunded_minor + amount
         state = PaymentState(
             provider=self.name, intent_id=request.provider_ref or self.intent_id(request), status="succeeded",

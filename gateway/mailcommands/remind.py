@@ -1,0 +1,38 @@
+"""remind INVOICE: send the client's mail again, with the same link; at
+most once a day a request, so a client is never flooded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gateway import clientmail, events
+from gateway.mailcommands import CommandError, Outcome, Run
+from gateway.mailcommands.lookup import one_request
+from gateway.models import Event, Level, RequestStatus, Staff
+
+REMINDABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
+ONCE_A = timedelta(days=1)
+
+
+async def run_remind(run: Run) -> Outcome:
+    word = run.arg(0, "invoice to remind the client of", "remind 1042")
+    ctx = run.context
+    request = await one_request(run, word, all_at=Level.ADMIN)
+    if request.status not in REMINDABLE:
+        raise CommandError(f"Invoice {word} is {request.status.value}: there is nothing to remind the client of.")
+    if request.expires_at <= ctx.now:
+        raise CommandError(f"Invoice {word}'s link has expired; send a new request instead.")
+    last = await Event.filter(request=request, action="request.reminded").order_by("-at").first()
+    if last is not None and ctx.now - last.at < ONCE_A:
+        raise CommandError(f"{request.client_email} was reminded of invoice {word} on "
+                           f"{last.at:%Y-%m-%d at %H:%M} UTC; a reminder can go once a day.")
+    if request.sealed_token is None:
+        raise CommandError(f"Invoice {word} was made before reminders existed; send a new request instead.")
+    staff = await Staff.get_or_none(firm=ctx.firm, email=request.sender)
+    token = clientmail.open_token(run.deps.master_key, request)
+    mail = clientmail.compose(run.deps, request, ctx.firm, staff, token, ctx.now)
+    await events.record(ctx.now, ctx.sender, "request.reminded", firm=ctx.firm, request=request)
+    return Outcome(f"Reminded: invoice {word}",
+                   [f"{request.client_email} has been sent the request for invoice {word} again, "
+                    "with the same link and password hint."],
+                   mails=[(mail, "client-reminder")])
