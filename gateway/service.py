@@ -14,7 +14,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import uvicorn
 
-from gateway import db, senderauth, vault
+from gateway import db, housekeeping, senderauth, vault
 from gateway.clock import Clock, system_clock
 from gateway.compose import Composer
 from gateway.deps import Deps
@@ -93,6 +93,7 @@ async def running(
             queue_runner = QueueRunner(deps)
             tasks += [asyncio.create_task(queue_runner.run(stopping, settings.poll_seconds), name=f"queue-{i}")
                       for i in range(settings.queue_workers)]
+            tasks.append(asyncio.create_task(housekeeping.run(clock, stopping), name="housekeeping"))
         if "outbox" in roles:
             transport = transport_for(
                 str(settings.relay_url) if settings.relay_url else None, settings.outbox_dir, settings.hostname

@@ -1,0 +1,41 @@
+"""Periodic upkeep: requests past their expiry become `expired`, so that
+reports and `status` say so. (The pages already refuse them by date; client
+sessions are purged by web/sessions.py as new ones start.)"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from gateway import events
+from gateway.clock import Clock
+from gateway.models import PaymentRequest, RequestStatus
+
+log = logging.getLogger("clienttrack.housekeeping")
+
+EXPIRABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
+
+
+async def expire_requests(now: datetime) -> int:
+    expired = 0
+    for request in await PaymentRequest.filter(status__in=EXPIRABLE, expires_at__lte=now):
+        # Conditional: a payment landing at the same moment wins.
+        if await PaymentRequest.filter(id=request.id, status__in=EXPIRABLE).update(status=RequestStatus.EXPIRED):
+            await events.record(now, "system", "request.expired", request=request)
+            expired += 1
+    return expired
+
+
+async def run(clock: Clock, stopping: asyncio.Event, every_seconds: float = 60.0) -> None:
+    while not stopping.is_set():
+        try:
+            expired = await expire_requests(clock())
+            if expired:
+                log.info("%d requests expired", expired)
+        except Exception:
+            log.exception("housekeeping failed; trying again in %.0fs", every_seconds)
+        try:
+            await asyncio.wait_for(stopping.wait(), every_seconds)
+        except TimeoutError:
+            pass

@@ -1,0 +1,32 @@
+"""Requests past their expiry are marked expired; paid ones are left alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from gateway import db, housekeeping
+from gateway.models import Event, Firm, PaymentRequest, RequestStatus
+from tests.test_runner import START
+
+
+async def make_request(firm, n: int, status: RequestStatus, expires_in: timedelta) -> PaymentRequest:
+    return await PaymentRequest.create(
+        firm=firm, sender="s@firm.example", client_email="c@client.example", amount_minor=1000, currency="CAD",
+        status=status, token_hash=f"{n:064x}", kdf={}, wrapped_key=b"", source_message_id=f"<{n}@x>",
+        created_at=START - timedelta(days=30), expires_at=START + expires_in,
+    )
+
+
+async def test_expiry_marks_open_requests_only(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        firm = await Firm.create(domain="firm.example", name="F", created_at=START)
+        past = await make_request(firm, 1, RequestStatus.SENT, -timedelta(minutes=1))
+        viewed = await make_request(firm, 2, RequestStatus.VIEWED, -timedelta(days=1))
+        paid = await make_request(firm, 3, RequestStatus.PAID, -timedelta(days=1))
+        future = await make_request(firm, 4, RequestStatus.SENT, timedelta(days=1))
+        assert await housekeeping.expire_requests(START) == 2
+        statuses = {r.id: r.status for r in await PaymentRequest.all()}
+        assert statuses == {past.id: RequestStatus.EXPIRED, viewed.id: RequestStatus.EXPIRED,
+                            paid.id: RequestStatus.PAID, future.id: RequestStatus.SENT}
+        assert await Event.filter(action="request.expired").count() == 2
+        assert await housekeeping.expire_requests(START) == 0
