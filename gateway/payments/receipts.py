@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.compose import Composer
+from gateway.compose import Composer, one_line
 from gateway.models import Firm, PaymentRequest
 from gateway.money import format_display
 
@@ -92,18 +94,37 @@ def _rows(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"{label}: {value}" for label, value in rows if value)
 
 
+def _from_the_firm(message: EmailMessage, firm: Firm, staff_email: str) -> EmailMessage:
+    """Mail to the client comes from the firm, like the request it answers
+    ("Demo Accounting" <pay@DOMAIN>), and a reply reaches the staff member."""
+    try:
+        sender = Address(display_name=one_line(firm.name), addr_spec=f"pay@{one_line(firm.domain)}")
+        del message["From"]
+        message["From"] = sender
+        if staff_email and "Reply-To" not in message:
+            message["Reply-To"] = Address(addr_spec=one_line(staff_email))
+    except (ValueError, IndexError, HeaderParseError):  # keep the composer's own From
+        pass
+    return message
+
+
 def receipt(composer: Composer, request: PaymentRequest, firm: Firm, *, fee_text: str, staff_email: str,
             now: datetime) -> EmailMessage:
-    """The client's receipt."""
-    page = thank_you(request, firm, fee_text=fee_text)
+    """The client's receipt (the card-fee rule that applied is one of its lines)."""
+    page = thank_you(request, firm, fee_text=fee_text if request.pass_fee or request.fee_minor else "")
     paragraphs = [f"Thank you. {page.headline}."]
     if page.test_mode:
         paragraphs.insert(0, TEST_NOTE)
-    paragraphs.append(_rows(list(page.lines) + [("Paid with", _paid_with(request))]))
+    rows: list[tuple[str, str]] = []
+    for label, value in page.lines:
+        rows.append((label, value))
+        if label == "Total paid":
+            rows.append(("Paid with", _paid_with(request)))
+    paragraphs.append(_rows(rows))
     paragraphs.append(f"Keep this email as your receipt. Questions about the invoice: write to {staff_email}.")
     subject = f"{'[TEST] ' if page.test_mode else ''}Receipt: {_money(request.total_minor, request)} paid to {firm.name}"
-    return composer.notice(firm_domain=firm.domain, to=request.client_email, subject=subject,
-                           paragraphs=paragraphs, now=now, firm_name=firm.name)
+    return _from_the_firm(composer.notice(firm_domain=firm.domain, to=request.client_email, subject=subject,
+                                          paragraphs=paragraphs, now=now, firm_name=firm.name), firm, staff_email)
 
 
 def paid_notice(composer: Composer, request: PaymentRequest, firm: Firm, *, to: str, now: datetime) -> EmailMessage:
@@ -146,8 +167,8 @@ def refund_receipt(composer: Composer, request: PaymentRequest, firm: Firm, *, a
     if test:
         paragraphs.insert(0, TEST_NOTE)
     subject = f"{'[TEST] ' if test else ''}Refund: {_money(amount_minor, request)} from {firm.name}"
-    return composer.notice(firm_domain=firm.domain, to=request.client_email, subject=subject,
-                           paragraphs=paragraphs, now=now, firm_name=firm.name)
+    return _from_the_firm(composer.notice(firm_domain=firm.domain, to=request.client_email, subject=subject,
+                                          paragraphs=paragraphs, now=now, firm_name=firm.name), firm, staff_email)
 
 
 def refund_notice(composer: Composer, request: PaymentRequest, firm: Firm, *, amount_minor: int, to: str,
