@@ -56,7 +56,9 @@ def gateway(data_dir: Path, smtp_port: int, web_port: int, split: bool = False) 
     web in one, the queue and outbox runners in the other (a second core)."""
     serve = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data_dir),
              "--smtp-port", str(smtp_port), "--web-port", str(web_port)]
-    env = {"CLIENTTRACK_LOG_LEVEL": "WARNING"}
+    # One sender sends thousands here: lift the hourly limits (their query still runs).
+    env = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
+           "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
     if not split:
         with process(serve, smtp_port, env=env):
             wait_for_port(web_port)

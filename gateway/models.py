@@ -179,8 +179,8 @@ class InboundMessage(Model):
     status = fields.CharEnumField(InboundStatus, default=InboundStatus.QUEUED, db_index=True)
     mail_from = fields.CharField(max_length=998)
     # Who sent it to which firm, as admission authenticated: rate limits count by them.
-    sender = fields.CharField(max_length=254, default="", db_index=True)
-    firm_domain = fields.CharField(max_length=253, default="", db_index=True)
+    sender = fields.CharField(max_length=254, default="")
+    firm_domain = fields.CharField(max_length=253, default="")
     rcpt_tos = fields.JSONField()
     peer = fields.CharField(max_length=100, default="")
     trusted_peer = fields.BooleanField(default=False)
@@ -196,6 +196,8 @@ class InboundMessage(Model):
 
     class Meta:
         table = "inbound_message"
+        # The hourly limits count a firm's recent messages on every DATA.
+        indexes = (("firm_domain", "received_at"),)
 
 
 class OutboundMessage(Model):

@@ -115,10 +115,10 @@ class Admission:
     async def _defer_flood(self, sender: str, domain: str) -> str:
         """451 past the hourly limits: a runaway script or a stolen mailbox
         waits, and a real sender's server simply retries later."""
-        since = self.clock() - timedelta(hours=1)
-        if await inbound.accepted_since(since, sender=sender) >= self.settings.sender_hourly_limit:
+        mine, total = await inbound.accepted_since(self.clock() - timedelta(hours=1), firm_domain=domain, sender=sender)
+        if mine >= self.settings.sender_hourly_limit:
             return f"451 4.7.1 Too many messages from {sender} this hour, try again later"
-        if await inbound.accepted_since(since, firm_domain=domain) >= self.settings.firm_hourly_limit:
+        if total >= self.settings.firm_hourly_limit:
             return f"451 4.7.1 Too many messages for pay@{domain} this hour, try again later"
         return ""
 
