@@ -160,9 +160,10 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 0, 65535)
         elif key == "max_message_size":
             out[key] = _as_int(key, value, 1024, 1024**3)
-        elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations",
-                     "sender_hourly_limit", "firm_hourly_limit"):
+        elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
             out[key] = _as_int(key, value, 1, 10_000)
+        elif key in ("sender_hourly_limit", "firm_hourly_limit"):
+            out[key] = _as_int(key, value, 1, 100_000_000)
         elif key == "kdf_memory_kib":
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
         elif key in ("outbox_retry_base_seconds", "poll_seconds"):
