@@ -12,8 +12,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from tortoise.expressions import Case, F, Q, When
-from tortoise.functions import Count, Sum
+from tortoise.expressions import F, Q
 
 from gateway import vault
 from gateway.models import InboundMessage, InboundStatus
@@ -56,15 +55,6 @@ async def enqueue(
         received_at=now,
     )
     return queue_id
-
-
-async def accepted_since(since: datetime, *, firm_domain: str, sender: str) -> tuple[int, int]:
-    """Messages accepted for this firm since `since`: from this sender, and
-    from everyone (one query: it runs on every DATA)."""
-    [counts] = await InboundMessage.filter(firm_domain=firm_domain, received_at__gte=since).annotate(
-        total=Count("id"), mine=Sum(Case(When(sender=sender, then=1), default=0))
-    ).values("mine", "total")
-    return counts["mine"] or 0, counts["total"]
 
 
 def open_raw(message: InboundMessage, master_key: bytes) -> bytes:

@@ -19,9 +19,8 @@ from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway import inbound, senderauth
+from gateway import hotpath, inbound, senderauth
 from gateway.clock import Clock
-from gateway.models import Firm, Staff
 from gateway.settings import Settings
 
 log = logging.getLogger("clienttrack.smtp")
@@ -59,7 +58,7 @@ class Admission:
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         domain = gateway_domain(address)
-        if domain is None or not await Firm.exists(domain=domain):
+        if domain is None or not await hotpath.firm_exists(domain):
             return f"550 5.1.1 <{address}>: no such gateway address here (this server does not relay)"
         known = {gateway_domain(r) for r in envelope.rcpt_tos}
         if known and domain not in known:
@@ -79,10 +78,7 @@ class Admission:
                 resolve=self.resolve,
             )
             domain = gateway_domain(envelope.rcpt_tos[0])
-            refusal = verdict.smtp_reply if not verdict.ok else (
-                await self._refuse_stranger(verdict.from_address, domain)
-                or await self._defer_flood(verdict.from_address, domain)
-            )
+            refusal = verdict.smtp_reply if not verdict.ok else await self._check_sender(verdict.from_address, domain)
             if refusal:
                 log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, refusal)
                 return refusal
@@ -106,16 +102,13 @@ class Admission:
         self.on_queued.set()
         return f"250 2.0.0 Ok: queued as {queue_id}"
 
-    async def _refuse_stranger(self, sender: str, domain: str) -> str:
-        """550 unless the authenticated sender is on the firm's staff list."""
-        if await Staff.exists(firm__domain=domain, email=sender):
-            return ""
-        return f"550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list"
-
-    async def _defer_flood(self, sender: str, domain: str) -> str:
-        """451 past the hourly limits: a runaway script or a stolen mailbox
-        waits, and a real sender's server simply retries later."""
-        mine, total = await inbound.accepted_since(self.clock() - timedelta(hours=1), firm_domain=domain, sender=sender)
+    async def _check_sender(self, sender: str, domain: str) -> str:
+        """550 unless the authenticated sender is on the firm's staff list;
+        451 past the hourly limits (a runaway script or a stolen mailbox
+        waits, and a real sender's server simply retries later)."""
+        staff, mine, total = await hotpath.admission(domain, sender, self.clock() - timedelta(hours=1))
+        if not staff:
+            return f"550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list"
         if mine >= self.settings.sender_hourly_limit:
             return f"451 4.7.1 Too many messages from {sender} this hour, try again later"
         if total >= self.settings.firm_hourly_limit:
