@@ -51,16 +51,23 @@ def process(args: list[str], port: int, env: dict | None = None) -> Iterator[sub
 
 
 @contextmanager
-def gateway(data_dir: Path, smtp_port: int, web_port: int, split: bool = False) -> Iterator[None]:
-    """`clienttrack serve --demo`, in one process, or split in two: SMTP and
-    web in one, the queue and outbox runners in the other (a second core)."""
+def gateway(data_dir: Path, smtp_port: int, web_port: int, shape: str = "one process") -> Iterator[None]:
+    """`clienttrack serve --demo` in one of three shapes: "one process";
+    "two processes" (SMTP and web in one, the runners in the other); or
+    "admission only" (SMTP and web, the queue held for runners started later,
+    as Postfix's HOLD measures its own acceptance)."""
     serve = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data_dir),
              "--smtp-port", str(smtp_port), "--web-port", str(web_port)]
     # One sender sends thousands here: lift the hourly limits (their query still runs).
     env = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
            "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
-    if not split:
+    if shape == "one process":
         with process(serve, smtp_port, env=env):
+            wait_for_port(web_port)
+            yield
+        return
+    if shape == "admission only":
+        with process([*serve, "--roles", "smtp,web"], smtp_port, env=env):
             wait_for_port(web_port)
             yield
         return

@@ -85,6 +85,9 @@ import dns.name
 import dns.resolver
 
 MIN_KEY_BITS = 1024
+# Header sections up to this size are parsed on the event loop (a thread
+# hand-off costs more); bigger ones in a worker thread.
+INLINE_HEADER_BYTES = 64 * 1024
 MAX_SIGNATURES = 5
 ACCEPTED_ALGORITHMS = frozenset({b"rsa-sha256", b"ed25519-sha256"})
 
@@ -167,8 +170,15 @@ def strict_from(raw: bytes) -> str:
     return _strict_from(_header_section(raw))
 
 
+def _header_bytes(raw: bytes) -> bytes:
+    """The header section and its blank line: the parser stops there anyway,
+    and would first decode the whole message (up to 25 MB) to find it."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return raw[: min(ends) + 4] if ends else raw
+
+
 def _header_section(raw: bytes) -> Message:
-    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(_header_bytes(raw))
 
 
 def _header_values(headers: Message, name: str) -> list[str | None]:
@@ -483,7 +493,10 @@ async def authenticate(
     passes. See the module docstring for the steps.
     """
     try:
-        from_address, from_domain, authres_pass = await asyncio.to_thread(_inspect, raw, trusted_authserv_ids)
+        if len(_header_bytes(raw)) <= INLINE_HEADER_BYTES:
+            from_address, from_domain, authres_pass = _inspect(raw, trusted_authserv_ids)
+        else:
+            from_address, from_domain, authres_pass = await asyncio.to_thread(_inspect, raw, trusted_authserv_ids)
     except FromError as exc:
         return Verdict(False, f"550 5.7.1 From header: {exc}", "", "", f"From header: {exc}")
     if trust_loopback and _is_loopback(peer_host):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from email.utils import parseaddr
 
@@ -26,6 +27,8 @@ from gateway.settings import Settings
 log = logging.getLogger("clienttrack.smtp")
 
 IDENT = "clienttrack gateway"
+DOMAIN_CACHE_SECONDS = 5.0
+DOMAIN_CACHE_SIZE = 10_000
 GATEWAY_LOCAL_PART = "pay"
 
 
@@ -53,12 +56,25 @@ class Admission:
         self.clock = clock
         self.on_queued = on_queued
         self.resolve = resolve
+        # Gateway domains seen lately (domain -> (is a firm, until)): a RCPT
+        # costs no query, and a firm added elsewhere shows within seconds.
+        self._domains: dict[str, tuple[bool, float]] = {}
+
+    async def is_gateway(self, domain: str) -> bool:
+        now = time.monotonic()
+        known, until = self._domains.get(domain, (False, 0.0))
+        if until < now:
+            known = await hotpath.firm_exists(domain)
+            if len(self._domains) >= DOMAIN_CACHE_SIZE:
+                self._domains.clear()
+            self._domains[domain] = (known, now + DOMAIN_CACHE_SECONDS)
+        return known
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
         domain = gateway_domain(address)
-        if domain is None or not await hotpath.firm_exists(domain):
+        if domain is None or not await self.is_gateway(domain):
             return f"550 5.1.1 <{address}>: no such gateway address here (this server does not relay)"
         known = {gateway_domain(r) for r in envelope.rcpt_tos}
         if known and domain not in known:
