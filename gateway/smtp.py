@@ -56,6 +56,7 @@ class Admission:
         self.clock = clock
         self.on_queued = on_queued
         self.resolve = resolve
+        self.commit = inbound.GroupCommit()
         # Gateway domains seen lately (domain -> (is a firm, until)): a RCPT
         # costs no query, and a firm added elsewhere shows within seconds.
         self._domains: dict[str, tuple[bool, float]] = {}
@@ -100,6 +101,7 @@ class Admission:
                 return refusal
             queue_id = await inbound.enqueue(
                 raw,
+                commit=self.commit,
                 master_key=self.master_key,
                 mail_from=envelope.mail_from or "",
                 sender=verdict.from_address,

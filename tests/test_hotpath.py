@@ -16,7 +16,7 @@ async def test_counts_only_the_last_hour_and_only_staff_pass(tmp_path):
         key = vault.new_data_key()
         for minutes_ago, sender in ((90, "staff@demo.localhost"), (59, "staff@demo.localhost"),
                                     (30, "other@demo.localhost"), (1, "staff@demo.localhost")):
-            await inbound.enqueue(b"x", master_key=key, mail_from=sender, sender=sender, firm_domain="demo.localhost",
+            await inbound.enqueue(b"x", commit=inbound.GroupCommit(), master_key=key, mail_from=sender, sender=sender, firm_domain="demo.localhost",
                                   rcpt_tos=["pay@demo.localhost"], peer="127.0.0.1", trusted_peer=False,
                                   now=START - timedelta(minutes=minutes_ago))
         since = START - timedelta(hours=1)

@@ -42,7 +42,7 @@ async def world(tmp_path):
 
 async def enqueue(deps, subject="Invoice 7 $10.00 to=jane@client.example pw=Blue42") -> str:
     raw = request_mail(subject).as_bytes()
-    return await inbound.enqueue(raw, master_key=deps.master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
+    return await inbound.enqueue(raw, commit=inbound.GroupCommit(), master_key=deps.master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
                                  firm_domain="demo.localhost", rcpt_tos=[GATEWAY],
                                  peer="127.0.0.1", trusted_peer=True, now=deps.clock())
 
@@ -118,7 +118,7 @@ async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):
         await seed_demo(START)
         for n in range(3):
             raw = request_mail(f"Invoice {n} $10.00 to=jane@client.example pw=Blue42").as_bytes()
-            await inbound.enqueue(raw, master_key=master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
+            await inbound.enqueue(raw, commit=inbound.GroupCommit(), master_key=master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
                                   firm_domain="demo.localhost", rcpt_tos=[GATEWAY],
                                   peer="127.0.0.1", trusted_peer=True, now=START)
     async with running(settings) as gw:
