@@ -11,6 +11,7 @@ from typing import Any, Awaitable, Callable
 
 from gateway import db, directory, settings as settings_module
 from gateway.clock import system_clock
+from gateway.reports import cli as reports
 from gateway.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
 from gateway.money import format_decimal, format_display
 from gateway.settings import Settings, SettingsError
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     req_list.add_argument("--status", choices=STATUSES)
     req_list.add_argument("--json", action="store_true", help="print JSON (amounts as decimal strings)")
     req_list.set_defaults(run=cmd_requests_list)
+
+    reports.add_parser(commands, _common)
 
     outbox = commands.add_parser("outbox", help="outbound mail").add_subparsers(dest="action", required=True, metavar="ACTION")
     out_list = outbox.add_parser("list", help="outbound mail and its delivery state")

@@ -167,3 +167,18 @@ async def test_setup_payments_needs_stripe_and_says_so(gateway, firm):
     body = await mail(gateway, "setup payments", ADMIN)
     assert "Stripe is not set up on this gateway" in body
     assert "Did you mean" in await mail(gateway, "setup paymnts", ADMIN)
+
+
+async def test_report_by_mail_comes_back_attached(gateway, firm):
+    await request(gateway, SENDER, "901")
+    await send(gateway, request_mail("report csv this-month all", sender=REPORTER))
+    await settled()
+    reply = mails_to(gateway, REPORTER)[-1]
+    [attachment] = list(reply.iter_attachments())
+    assert attachment.get_filename().endswith(".csv")
+    content = attachment.get_content()
+    text = content if isinstance(content, str) else content.decode("utf-8-sig")
+    assert "901" in text and "jane@client.example" in text
+    wrong = await mail(gateway, "report pdf last-month", REPORTER)
+    assert "pdf" in wrong and "xlsx" in wrong
+    assert 'needs level "report"' in await mail(gateway, "report csv last-month", SENDER)

@@ -17,6 +17,7 @@ from gateway.mailcommands.cancel import run_cancel
 from gateway.mailcommands.help import run_help
 from gateway.mailcommands.payments import run_refund, run_setup
 from gateway.mailcommands.remind import run_remind
+from gateway.mailcommands.report import run_report
 from gateway.mailcommands.status import run_status
 from gateway.mailcommands.users import run_grant, run_revoke, run_users
 from gateway.models import InboundMessage
@@ -26,6 +27,7 @@ COMMANDS: dict[str, Callable[[Run], Awaitable[Outcome]]] = {
     "status": run_status,
     "cancel": run_cancel,
     "remind": run_remind,
+    "report": run_report,
     "refund": run_refund,
     "setup": run_setup,
     "users": run_users,

@@ -1,0 +1,16 @@
+"""report FORMAT PERIOD [STATUS] (report): the file comes back attached,
+with a summary; an empty period says so; a wrong word is named."""
+
+from __future__ import annotations
+
+from gateway.mailcommands import CommandError, Outcome, Run
+from gateway.reports.mail import build_report_reply
+
+
+async def run_report(run: Run) -> Outcome:
+    ctx = run.context
+    reply = await build_report_reply(ctx.firm, ctx.staff, run.args, ctx.now)
+    if isinstance(reply, str):
+        raise CommandError(reply)
+    text, attachments = reply
+    return Outcome(f"Report: {' '.join(run.args)}", text.split("\n\n"), attachments=attachments)

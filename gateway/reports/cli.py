@@ -1,0 +1,102 @@
+"""`clienttrack report --firm D --format F --period P [--status S] [-o FILE]`:
+the same reports as by mail, for a firm's administrator at a shell.
+
+The file goes to FILE (``-`` for standard output), or by default to a
+name made from the firm, format and dates in the current directory. It
+is written beside its destination and renamed into place when complete,
+so a failed report never leaves half a file, and it is readable by its
+owner only: it holds clients' names and payments. The summary goes to standard
+output (standard error when the file does), and a progress bar to
+standard error when that is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from gateway import db, directory
+from gateway.clock import system_clock
+from gateway.reports.export import Report, period_of, run_report, selection_of
+from gateway.reports.grammar import FORMATS, STATUSES, GrammarError, parse_report_args
+from gateway.reports.periods import PeriodError
+from gateway.reports.progress import ProgressBar
+
+STDOUT = "-"
+
+
+def add_parser(subparsers, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register `report`; ``common`` adds the options every command takes (--config, --data-dir...)."""
+    parser = subparsers.add_parser("report", help="payment history as a file for Excel or accounting software")
+    common(parser)
+    parser.add_argument("--firm", required=True, metavar="DOMAIN")
+    parser.add_argument("--format", required=True, metavar="FORMAT", help=f"{', '.join(FORMATS)} (or excel)")
+    parser.add_argument("--period", required=True, metavar="PERIOD",
+                        help="today, last-month, this-quarter, last-30-days, 2026, 2026-03, 2026-03-01..2026-03-31 ...")
+    parser.add_argument("--status", metavar="STATUS", help=f"{', '.join(STATUSES)} (default all)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="where to write the file; - for standard output")
+    parser.set_defaults(run=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace, settings) -> int:
+    words = [args.format, args.period] + ([args.status] if args.status else [])
+    try:
+        spec = parse_report_args(words)
+    except GrammarError as exc:
+        print(f"clienttrack: {exc}", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        firm = await directory.get_firm(args.firm)
+        try:
+            period = period_of(firm, spec, system_clock())
+        except PeriodError as exc:
+            print(f"clienttrack: {exc}", file=sys.stderr)
+            return 2
+        bar = None
+        if sys.stderr.isatty():
+            bar = ProgressBar(await selection_of(firm, spec, period).count(), sys.stderr)
+        try:
+            report = await _write(firm, spec, period, args.output, bar)
+        except OSError as exc:
+            print(f"clienttrack: cannot write the report: {exc}", file=sys.stderr)
+            return 1
+        if bar is not None:
+            bar.finish()
+        to_stdout = args.output == STDOUT
+        print(report.text, file=sys.stderr if to_stdout else sys.stdout)
+        return 0
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(_with_db(settings.database, work))
+
+
+async def _with_db(database: str, work) -> int:
+    async with db.opened(database):
+        return await work()
+
+
+async def _write(firm, spec, period, output: str | None, bar: ProgressBar | None) -> Report:
+    on_rows = bar.advance if bar is not None else (lambda count: None)
+    if output == STDOUT:
+        report = await run_report(firm, spec, period, sys.stdout.buffer, on_rows)
+        sys.stdout.buffer.flush()
+        return report
+    folder = Path(output).parent if output else Path.cwd()
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".clienttrack-report-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            report = await run_report(firm, spec, period, out, on_rows)
+        # The default name carries the real extension, known once written (qbo may zip).
+        destination = Path(output) if output else folder / report.filename
+        os.replace(temporary, destination)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    print(f"Wrote {destination}", file=sys.stderr)
+    return report

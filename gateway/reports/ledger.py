@@ -1,0 +1,77 @@
+"""A paid request as a balanced journal entry, and the accounts it posts to.
+
+For each payment, in the currency it was paid in:
+
+    debit  clearing     net (what the provider will pay out)
+    debit  fees         provider fee + application fee
+    credit receivable   total - surcharge (the invoice the client settled)
+    credit surcharge    the fee passed on to the client, if any
+
+Debits equal credits by construction (net + fees = total); entry() checks
+it anyway, to the cent, because an unbalanced entry makes the accounting
+program refuse the whole file. Zero lines are left out; two roles on the
+same account stay two lines, so the fees and the surcharge both show.
+
+Accounts are a firm setting, Firm.ledger_accounts, one map per program:
+
+    {"iif":  {"clearing": "Stripe Clearing", "fees": "Bank Charges"},
+     "sage": {"clearing": "1090", "receivable": "1210", "fees": "5700"}}
+
+Roles left out take the defaults below. QuickBooks wants account names;
+Sage 50 wants account numbers, and refuses journal lines on its *linked*
+receivables account once history is finished: a firm in that case points
+"receivable" at a clearing account it settles against its invoices.
+The surcharge credits merchant fees by default: it exists to cover them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from gateway.reports.rows import Row
+
+ROLES = ("clearing", "fees", "receivable", "surcharge")
+DEFAULTS: dict[str, dict[str, str]] = {
+    "iif": {
+        "clearing": "Undeposited Funds",
+        "fees": "Merchant Fees",
+        "receivable": "Accounts Receivable",
+        "surcharge": "Merchant Fees",
+    },
+    "sage": {
+        "clearing": "1090",
+        "fees": "5700",
+        "receivable": "1200",
+        "surcharge": "5700",
+    },
+}
+
+
+class UnbalancedEntry(AssertionError):
+    """A journal entry whose debits and credits differ: a bug, never written."""
+
+
+def accounts(setting: Mapping[str, Any] | None, program: str) -> dict[str, str]:
+    """The account per role for ``program`` ("iif" or "sage"), defaults filled in."""
+    chosen = (setting or {}).get(program) or {}
+    return {role: str(chosen.get(role) or DEFAULTS[program][role]).strip() for role in ROLES}
+
+
+def entry(row: Row, accounts_by_role: Mapping[str, str]) -> list[tuple[str, int]]:
+    """(account, minor units) lines, debits positive, credits negative, summing to zero."""
+    roles = (
+        ("clearing", row.net_minor or 0),
+        ("fees", row.fees_minor),
+        ("receivable", -(row.total_minor - row.fee_minor)),
+        ("surcharge", -row.fee_minor),
+    )
+    lines = [(accounts_by_role[role], minor) for role, minor in roles if minor]
+    if sum(minor for _, minor in lines):
+        raise UnbalancedEntry(f"request {row.id}: {lines}")
+    return lines
+
+
+def reference(row: Row, limit: int) -> str:
+    """The entry's document number: the invoice when it fits the program's field, else the request's id."""
+    invoice = row.invoice.strip()
+    return invoice if 0 < len(invoice) <= limit else f"CT{row.id}"[:limit]

@@ -1,0 +1,68 @@
+"""QuickBooks Desktop IIF: each paid request a GENERAL JOURNAL entry.
+
+Tab-separated, with the !TRNS / !SPL / !ENDTRNS header lines; the first
+line of an entry is TRNS, the others SPL, then ENDTRNS. The lines of an
+entry sum to zero (ledger.entry checks it); debits are positive. Dates
+are MM/DD/YYYY, the day paid in the firm's timezone (QuickBooks reads
+IIF dates in the computer's date order: month first is the usual one).
+QuickBooks wants a customer on accounts-receivable lines: the client's
+address, cut to QuickBooks' 41 characters for names. The file is
+Windows-1252 with CRLF line ends, for a Windows program; characters that
+encoding lacks become "?".
+
+A journal posts in the firm's currency: payments in another currency are
+left out and the summary says so.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Iterable
+
+from gateway.reports import ledger
+from gateway.reports.rows import Row, money
+from gateway.reports.writers import notes
+from gateway.reports.writers.base import Context, Written
+
+MEDIA_TYPE = "application/x-iif"
+TRANSACTION_TYPE = "GENERAL JOURNAL"
+_FIELDS = ("TRNSID", "TRNSTYPE", "DATE", "ACCNT", "NAME", "AMOUNT", "DOCNUM", "MEMO")
+_HEADER = ["!TRNS\t" + "\t".join(_FIELDS), "!SPL\tSPLID\t" + "\t".join(_FIELDS[1:]), "!ENDTRNS"]
+_NAME_LENGTH = 41  # QuickBooks' limit for customer names
+_DOCNUM_LENGTH = 11  # QuickBooks' limit for a journal entry number
+_MEMO_LENGTH = 200
+_CONTROL = str.maketrans({"\t": " ", "\r": " ", "\n": " ", '"': "'"})
+
+
+def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
+    accounts = ledger.accounts(context.ledger_accounts, "iif")
+    tally = notes.Tally("iif", context.firm_currency, one_currency=True)
+    _lines(out, _HEADER)
+    for row in rows:
+        if not tally.keep(row):
+            continue
+        _lines(out, _entry(row, accounts))
+    return Written("iif", MEDIA_TYPE, tally.notes())
+
+
+def _entry(row: Row, accounts: dict[str, str]) -> list[str]:
+    day = row.paid.strftime("%m/%d/%Y")
+    docnum = _field(ledger.reference(row, _DOCNUM_LENGTH))
+    memo = _field(f"ClientTrack request {row.id}: invoice {row.invoice or '-'}, {row.client}")[:_MEMO_LENGTH]
+    customer = _field(row.client)[:_NAME_LENGTH]
+    lines = []
+    for position, (account, minor) in enumerate(ledger.entry(row, accounts)):
+        name = customer if account == accounts["receivable"] else ""
+        kind = "TRNS" if position == 0 else "SPL"
+        amount = str(money(minor, row.currency))
+        lines.append("\t".join((kind, "", TRANSACTION_TYPE, day, _field(account), name, amount, docnum, memo)))
+    lines.append("ENDTRNS")
+    return lines
+
+
+def _field(text: str) -> str:
+    """IIF has no escaping: tabs and line ends would split the field, quotes confuse its reader."""
+    return text.translate(_CONTROL).strip()
+
+
+def _lines(out: BinaryIO, lines: list[str]) -> None:
+    out.write("".join(line + "\r\n" for line in lines).encode("cp1252", errors="replace"))

@@ -1,0 +1,46 @@
+"""Xero bank statement CSV: *Date, *Amount, Payee, Description, Reference.
+
+The columns of Xero's statement import (starred ones required), dates as
+DD/MM/YYYY in the firm's timezone. A bank account holds one currency, so
+a report with several comes as a zip of one file per currency.
+
+Lines mirror the payment provider's balance, the account the firm
+reconciles them in: each paid request is a receipt of the total charged
+from the client on the day it was paid, followed by a spend of the
+provider's and platform's fees when there are any. The reference is the
+invoice number (or the request's, when there is none), so Xero's
+reconciliation can match the invoice.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO, Iterable
+
+from gateway.reports.rows import Row, money
+from gateway.reports.writers import notes
+from gateway.reports.writers.bankfiles import BankFiles
+from gateway.reports.writers.base import Context, Written
+from gateway.reports.writers.injection import neutralise
+
+HEADER = ["*Date", "*Amount", "Payee", "Description", "Reference"]
+
+
+def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
+    files = BankFiles(out, HEADER, f"xero-{context.period.slug}")
+    tally = notes.Tally("xero", context.firm_currency, one_currency=False)
+    for row in rows:
+        tally.keep(row)
+        files.add(row.currency, _lines(row))
+    written = files.finish()
+    return Written(written.extension, written.media_type, tally.notes())
+
+
+def _lines(row: Row) -> list[list[str]]:
+    day = row.paid.strftime("%d/%m/%Y")
+    reference = neutralise(row.invoice or f"CT{row.id}")
+    description = f"Invoice {row.invoice} (request {row.id})" if row.invoice else f"Request {row.id}"
+    lines = [[day, str(money(row.total_minor, row.currency)), neutralise(row.client), description, reference]]
+    if row.fees_minor:
+        payee = row.provider.capitalize() or "Payment provider"
+        lines.append([day, str(money(-row.fees_minor, row.currency)), payee, f"Payment fees (request {row.id})", reference])
+    return lines
