@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(connect)
     connect.add_argument("domain")
     connect.set_defaults(run=cmd_firm_connect_stripe)
+    accounts = firm.add_parser("accounts", help="the ledger accounts the IIF and Sage exports post to")
+    _common(accounts)
+    accounts.add_argument("domain")
+    accounts.add_argument("program", choices=["iif", "sage"])
+    accounts.add_argument("assignments", nargs="*", metavar="ROLE=ACCOUNT",
+                          help="clearing, fees, receivable or surcharge; none: show them")
+    accounts.set_defaults(run=cmd_firm_accounts)
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)
     firm_list.set_defaults(run=cmd_firm_list)
@@ -148,6 +155,28 @@ def cmd_firm_connect_stripe(args, settings) -> int:
             print(f"clienttrack: {exc}", file=sys.stderr)
             return 1
         print("\n\n".join(connect.setup_reply(firm, link)))
+        return 0
+    return asyncio.run(_with_db(settings, work))
+
+
+def cmd_firm_accounts(args, settings) -> int:
+    from gateway.reports import ledger
+
+    async def work() -> int:
+        firm = await directory.get_firm(args.domain)
+        chosen = dict(firm.ledger_accounts or {})
+        program = dict(chosen.get(args.program) or {})
+        for assignment in args.assignments:
+            role, eq, account = assignment.partition("=")
+            if not eq or role not in ledger.ROLES or not account.strip():
+                raise directory.DirectoryError(
+                    f"expected ROLE=ACCOUNT with ROLE one of {', '.join(ledger.ROLES)}, got {assignment!r}")
+            program[role] = account.strip()
+        if args.assignments:
+            firm.ledger_accounts = {**chosen, args.program: program}
+            await firm.save(update_fields=["ledger_accounts"])
+        for role, account in ledger.accounts(firm.ledger_accounts, args.program).items():
+            print(f"{role:<11} {account}")
         return 0
     return asyncio.run(_with_db(settings, work))
 

@@ -75,3 +75,15 @@ def test_connect_stripe_without_stripe_keys_says_how_to_set_them(tmp_path):
     assert run(tmp_path, "firm", "add", "x.example", "--name", "X").returncode == 0
     done = run(tmp_path, "firm", "connect-stripe", "x.example")
     assert done.returncode == 1 and "CLIENTTRACK_STRIPE_SECRET_KEY" in done.stderr
+
+
+def test_ledger_accounts_for_the_exports(tmp_path):
+    assert run(tmp_path, "firm", "add", "x.example", "--name", "X").returncode == 0
+    shown = run(tmp_path, "firm", "accounts", "x.example", "iif")
+    assert "Undeposited Funds" in shown.stdout
+    changed = run(tmp_path, "firm", "accounts", "x.example", "iif", "clearing=Stripe Clearing", "fees=Bank Charges")
+    assert changed.returncode == 0 and "Stripe Clearing" in changed.stdout and "Bank Charges" in changed.stdout
+    assert "Stripe Clearing" in run(tmp_path, "firm", "accounts", "x.example", "iif").stdout
+    assert "1090" in run(tmp_path, "firm", "accounts", "x.example", "sage").stdout
+    wrong = run(tmp_path, "firm", "accounts", "x.example", "iif", "bank=1000")
+    assert wrong.returncode == 1 and "ROLE one of clearing, fees, receivable, surcharge" in wrong.stderr
