@@ -36,16 +36,35 @@ COMMANDS: dict[str, Callable[[Run], Awaitable[Outcome]]] = {
 }
 
 
+# Commands that only read run before the transaction: on SQLite a transaction
+# holds the connection, and a big report would keep SMTP admission waiting.
+READ_ONLY = {"help", "status", "users", "report"}
+
+
+async def _outcome(run: Run, name: str) -> Outcome:
+    command = COMMANDS.get(name)
+    return await command(run) if command else await run_help(run, unknown=name)
+
+
 async def run_command(deps: Deps, queued: InboundMessage, context: MailContext) -> None:
     name, now, firm = context.command.name, context.now, context.firm
     run = Run(deps, context)
-    async with in_transaction():
+    refused: CommandError | None = None
+    read_only = name in READ_ONLY or name not in COMMANDS  # unknown words get help
+    if read_only:
         try:
-            # A savepoint: a command refused half-way leaves nothing behind.
-            async with in_transaction():
-                command = COMMANDS.get(name)
-                outcome = await command(run) if command else await run_help(run, unknown=name)
-        except CommandError as refused:
+            outcome = await _outcome(run, name)
+        except CommandError as exc:
+            refused = exc
+    async with in_transaction():
+        if not read_only:
+            try:
+                # A savepoint: a command refused half-way leaves nothing behind.
+                async with in_transaction():
+                    outcome = await _outcome(run, name)
+            except CommandError as exc:
+                refused = exc
+        if refused is not None:
             outcome = Outcome(f"Not done: {safe_subject(context)}", [str(refused)])
             await events.record(now, context.sender, "command.refused", firm=firm, command=name,
                                 reason=str(refused)[:200], queue_id=queued.id)

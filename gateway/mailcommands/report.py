@@ -13,4 +13,4 @@ async def run_report(run: Run) -> Outcome:
     if isinstance(reply, str):
         raise CommandError(reply)
     text, attachments = reply
-    return Outcome(f"Report: {' '.join(run.args)}", text.split("\n\n"), attachments=attachments)
+    return Outcome(f"Report: {' '.join(run.args)}", text.splitlines(), attachments=attachments)

@@ -135,7 +135,7 @@ class Selection:
         the database's own placeholder style.
         """
         ids = array("q", await self.queryset().order_by("id").values_list("id", flat=True))
-        connection = connections.get("default")
+        connection = connections.get("default")  # gateway.db opens one database, tortoise's "default"
         statements: dict[int, str] = {}
         zone = self.period.zone
         for start in range(0, len(ids), size):
