@@ -49,9 +49,9 @@ class _Sheet:
 
     Amounts go into styled cells, one per amount column and currency,
     reused row after row: openpyxl serialises a row as soon as it is
-    appended, so a styled cell can take the next row's value, and a new
-    styled cell for every amount cost a tenth of the writing time. Dates
-    and times stay plain values: openpyxl gives them a date format itself.
+    appended, so a styled cell can take the next row's value (a little
+    cheaper than a new styled cell per amount). Dates and times stay
+    plain values: openpyxl gives them a date format itself.
     """
 
     def __init__(self, sheet) -> None:
