@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from gateway import db, directory, settings as settings_module
 from gateway.clock import system_clock
@@ -109,12 +109,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings_module.load({name: getattr(args, name, None) for name in names})
 
 
-async def _with_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    async with db.opened(settings.database):
-        return await work()
-
-
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -137,7 +131,7 @@ def cmd_firm_add(args, settings) -> int:
                                         now=system_clock(), actor="cli")
         print(f"Added {firm.name}: its gateway address is {firm.gateway_address}")
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_firm_connect_stripe(args, settings) -> int:
@@ -156,7 +150,7 @@ def cmd_firm_connect_stripe(args, settings) -> int:
             return 1
         print("\n\n".join(connect.setup_reply(firm, link)))
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_firm_accounts(args, settings) -> int:
@@ -178,7 +172,7 @@ def cmd_firm_accounts(args, settings) -> int:
         for role, account in ledger.accounts(firm.ledger_accounts, args.program).items():
             print(f"{role:<11} {account}")
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_firm_list(args, settings) -> int:
@@ -186,7 +180,7 @@ def cmd_firm_list(args, settings) -> int:
         firms = await Firm.all().order_by("domain")
         _print_table([[f.domain, f.name, f.currency, f.timezone] for f in firms], ["DOMAIN", "NAME", "CURRENCY", "TIMEZONE"])
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_staff_add(args, settings) -> int:
@@ -195,7 +189,7 @@ def cmd_staff_add(args, settings) -> int:
         staff = await directory.add_staff(firm, args.email, Level(args.level), now=system_clock(), actor="cli", name=args.name)
         print(f"Added {staff.email} to {firm.domain} at level {staff.level.value}")
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_staff_set(args, settings) -> int:
@@ -204,7 +198,7 @@ def cmd_staff_set(args, settings) -> int:
         staff = await directory.set_level(firm, args.email, Level(args.level), now=system_clock(), actor="cli")
         print(f"{staff.email} at {firm.domain} is now level {staff.level.value}")
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_staff_remove(args, settings) -> int:
@@ -213,7 +207,7 @@ def cmd_staff_remove(args, settings) -> int:
         await directory.remove_staff(firm, args.email, now=system_clock(), actor="cli")
         print(f"Removed {args.email} from {firm.domain}")
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_staff_list(args, settings) -> int:
@@ -224,7 +218,7 @@ def cmd_staff_list(args, settings) -> int:
         rows = [[s.firm.domain, s.email, s.level.value] for s in await query.order_by("firm__domain", "email")]
         _print_table(rows, ["FIRM", "EMAIL", "LEVEL"])
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def request_json(r: PaymentRequest) -> dict[str, Any]:
@@ -263,7 +257,7 @@ def cmd_requests_list(args, settings) -> int:
                      r.created_at.strftime("%Y-%m-%d %H:%M")] for r in found]
             _print_table(rows, ["ID", "INVOICE", "CLIENT", "AMOUNT", "STATUS", "CREATED (UTC)"])
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def cmd_outbox_list(args, settings) -> int:
@@ -277,7 +271,7 @@ def cmd_outbox_list(args, settings) -> int:
             rows = [[str(m.id), m.status.value, str(m.attempts), m.kind, m.rcpt_to, m.subject[:60]] for m in found]
             _print_table(rows, ["ID", "STATE", "TRIES", "KIND", "TO", "SUBJECT"])
         return 0
-    return asyncio.run(_with_db(settings, work))
+    return db.run(settings, work)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 from tortoise import Tortoise
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 MODELS = ["gateway.models", "gateway.payments.models"]
 
@@ -27,3 +31,13 @@ async def opened(database_url: str) -> AsyncIterator[None]:
         yield
     finally:
         await Tortoise.close_connections()
+
+
+def run(settings: "Settings", work: Callable[[], Awaitable[int]]) -> int:
+    """Run one command-line job against the database; its exit code."""
+    async def opened_work() -> int:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with opened(settings.database):
+            return await work()
+
+    return asyncio.run(opened_work())

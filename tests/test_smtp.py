@@ -106,7 +106,7 @@ async def production_gateway(tmp_path):
     """Not --demo: loopback is not trusted; DNS answers from a dict, or times out."""
     import base64
 
-    from gateway import db, directory, senderauth
+    from gateway import directory, senderauth
     from gateway.clock import system_clock
     from gateway.service import running
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from gateway.commands import EXAMPLES, allowed_commands
+from gateway.compose import EXAMPLE_SUBJECT
 from gateway.mailcommands import Outcome, Run
 from gateway.models import Level
 
-REQUEST_EXAMPLE = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
 
 
 async def run_help(run: Run, unknown: str = "") -> Outcome:
@@ -18,7 +18,7 @@ async def run_help(run: Run, unknown: str = "") -> Outcome:
     if level.allows(Level.SEND):
         paragraphs.append(
             f"To request a payment, write to {firm.gateway_address} with the invoice attached and a subject like:\n"
-            f"    {REQUEST_EXAMPLE}"
+            f"    {EXAMPLE_SUBJECT}"
         )
     commands = allowed_commands(level)
     paragraphs.append("Commands you can use (write them as the subject):\n"

@@ -13,7 +13,6 @@ standard error when that is a terminal.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import tempfile
@@ -72,13 +71,7 @@ def cmd_report(args: argparse.Namespace, settings) -> int:
         print(report.text, file=sys.stderr if to_stdout else sys.stdout)
         return 0
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_with_db(settings.database, work))
-
-
-async def _with_db(database: str, work) -> int:
-    async with db.opened(database):
-        return await work()
+    return db.run(settings, work)
 
 
 async def _write(firm, spec, period, output: str | None, bar: ProgressBar | None) -> Report:
