@@ -14,6 +14,7 @@ from typing import BinaryIO, Iterable
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -35,7 +36,9 @@ _BOLD = Font(bold=True)
 
 def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
     book = Workbook(write_only=True)
-    sheet = _Sheet(book.create_sheet("Payments"))
+    worksheet = _CellsWorksheet(parent=book, title="Payments")
+    book._add_sheet(worksheet)
+    sheet = _Sheet(worksheet)
     sheet.header(headers(context.period.zone.key))
     for row in rows:
         sheet.add(row)
@@ -44,20 +47,46 @@ def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
     return Written("xlsx", MEDIA_TYPE)
 
 
+class _CellsWorksheet(WriteOnlyWorksheet):
+    """openpyxl's write-only worksheet that also takes a row as ready cells.
+
+    openpyxl's ``append()`` turns each value into a cell; a styled value
+    (an amount in its currency format) has to be a cell of its own, which
+    costs an exception, a fresh cell and a style lookup per amount, every
+    row. A row given as ``_Cells`` is written as it is: the cells are made
+    once per column (and per currency for amounts) and take each row's
+    values, and openpyxl's own writer serialises them, styles included.
+    (``_values_to_row`` is openpyxl 3.1's hook between append() and its
+    writer; pyproject pins 3.1, and the xlsx tests read back every value
+    and number format, so a change there fails them.)
+    """
+
+    def _values_to_row(self, values, row_idx):
+        if type(values) is not _Cells:
+            return super()._values_to_row(values, row_idx)
+        for cell in values:
+            cell.row = row_idx
+        return values
+
+
+class _Cells(list):
+    """A row of cells for ``_CellsWorksheet``, written as given."""
+
+
 class _Sheet:
     """The worksheet: a header, a row per request, and totals per currency.
 
-    Amounts go into styled cells, one per amount column and currency,
-    reused row after row: openpyxl serialises a row as soon as it is
-    appended, so a styled cell can take the next row's value (a little
-    cheaper than a new styled cell per amount). Dates and times stay
-    plain values: openpyxl gives them a date format itself.
+    Each column has one cell, reused row after row (openpyxl serialises a
+    row as soon as it is appended); the amount columns have one styled cell
+    per currency. Dates and times are plain values: openpyxl gives them a
+    date format itself.
     """
 
-    def __init__(self, sheet) -> None:
+    def __init__(self, sheet: _CellsWorksheet) -> None:
         self.sheet = sheet
         self.count = 0
-        self.money_cells: dict[str, list[WriteOnlyCell]] = {}
+        self.plain_cells = [self._cell(index) for index in range(1, len(COLUMNS) + 1)]
+        self.money_cells: dict[str, dict[int, WriteOnlyCell]] = {}
         self.totals: dict[str, list[int]] = {}
 
     def header(self, texts: list[str]) -> None:
@@ -69,22 +98,25 @@ class _Sheet:
         self.sheet.append([self._bold(text) for text in texts])
 
     def add(self, row: Row) -> None:
-        cells = values(row)
+        values_ = values(row)
         for i in _TEXT:
-            cells[i] = _text(cells[i])
+            values_[i] = _text(values_[i])
+        for i in _DATETIME:
+            if values_[i] is not None:
+                values_[i] = values_[i].replace(tzinfo=None)
         currency = row.currency
-        styled = self.money_cells.get(currency) or self._new_money_cells(currency)
+        money_cells = self.money_cells.get(currency) or self._new_money_cells(currency)
         sums = self.totals[currency]
         for k, i in enumerate(_MONEY):
-            minor = cells[i]
-            if minor is not None:
-                sums[k] += minor
-                cell = styled[k]
-                cell.value = money(minor, currency)
-                cells[i] = cell
-        for i in _DATETIME:
-            if cells[i] is not None:
-                cells[i] = cells[i].replace(tzinfo=None)
+            if values_[i] is not None:
+                sums[k] += values_[i]
+                values_[i] = money(values_[i], currency)
+        cells = _Cells()
+        for i, value in enumerate(values_):
+            if value is not None:
+                cell = money_cells.get(i) or self.plain_cells[i]
+                cell.value = value
+                cells.append(cell)
         self.sheet.append(cells)
         self.count += 1
 
@@ -96,19 +128,21 @@ class _Sheet:
             cells: list = [None] * len(COLUMNS)
             cells[0], cells[_CURRENCY] = self._bold("Total"), self._bold(currency)
             for i, minor in zip(_MONEY, self.totals[currency]):
-                cells[i] = cell = self._styled(currency_format(currency))
+                cells[i] = cell = self._cell(i + 1, currency_format(currency))
                 cell.font = _BOLD
                 cell.value = money(minor, currency)
             self.sheet.append(cells)
 
-    def _new_money_cells(self, currency: str) -> list[WriteOnlyCell]:
+    def _new_money_cells(self, currency: str) -> dict[int, WriteOnlyCell]:
         self.totals[currency] = [0] * len(_MONEY)
-        cells = self.money_cells[currency] = [self._styled(currency_format(currency)) for _ in _MONEY]
+        cells = self.money_cells[currency] = {i: self._cell(i + 1, currency_format(currency)) for i in _MONEY}
         return cells
 
-    def _styled(self, number_format: str) -> WriteOnlyCell:
+    def _cell(self, column: int, number_format: str | None = None) -> WriteOnlyCell:
         cell = WriteOnlyCell(self.sheet)
-        cell.number_format = number_format
+        cell.column = column
+        if number_format:
+            cell.number_format = number_format
         return cell
 
     def _bold(self, text: str) -> WriteOnlyCell:
