@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Callable
 
 import jinja2
 from starlette.applications import Starlette
@@ -41,9 +43,10 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(env=env, context_processors=[_i18n])
 
 
-def create_app(deps: Deps, limits: Limits | None = None) -> Starlette:
+def create_app(deps: Deps, limits: Limits | None = None,
+               monotonic: Callable[[], float] = time.monotonic) -> Starlette:
     https = deps.settings.public_base_url.startswith("https:")
-    pages = ClientPages(deps, templates(), limits or Limits())
+    pages = ClientPages(deps, templates(), limits or Limits(), monotonic)
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return pages.not_found(request)

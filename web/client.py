@@ -14,7 +14,10 @@ the same lookups on GET, and a derivation on POST.
 from __future__ import annotations
 
 import re
+import secrets
+import time
 from datetime import datetime
+from typing import Callable
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData
@@ -30,6 +33,7 @@ from gateway.models import Firm, PaymentRequest, RequestStatus, SealedFile
 from gateway.settings import zone
 from web import downloads, lockout, notify
 from web.csrf import Csrf
+from web.formcache import FormCache, RenderedPage
 from web.i18n import DEFAULT, Translator
 from web.limits import Limits
 from web.sessions import Sessions
@@ -69,7 +73,8 @@ def _restates_invoice(title: str, invoice: str) -> bool:
 
 
 class ClientPages:
-    def __init__(self, deps: Deps, templates: Jinja2Templates, limits: Limits) -> None:
+    def __init__(self, deps: Deps, templates: Jinja2Templates, limits: Limits,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         settings = deps.settings
         https = settings.public_base_url.startswith("https:")
         self.deps = deps
@@ -79,6 +84,9 @@ class ClientPages:
         self.sessions = Sessions(deps.master_key, idle=limits.session_idle, secure=https)
         self.throttle = AddressThrottle(limits.address_burst, limits.address_refill_seconds, limits.address_table_size)
         self.gate = DerivationGate(limits.derivation_slots, limits.max_waiting)
+        self.form_cache = FormCache(limits.form_page_seconds, limits.form_page_entries, monotonic)
+        # Stands for the CSRF token in a kept page; random, so no firm name or hint can contain it.
+        self._token_mark = secrets.token_hex(16)
         # What an unknown token's try costs: a derivation like a real one.
         self._decoy = vault.new_kdf_params(settings.kdf_memory_kib, settings.kdf_iterations)
 
@@ -202,6 +210,8 @@ class ClientPages:
 
     async def show(self, request: Request) -> Response:
         now = self.deps.clock()
+        if not self.sessions.has_cookie(request):
+            return await self.form_for_anyone(request, now)
         found = await self.find(request.path_params["token"])
         if found is None:
             return self.not_found(request)
@@ -211,6 +221,38 @@ class ClientPages:
         if data_key is None:
             return self.form_page(request, found)
         return await self.message_page(request, found, data_key)
+
+    async def form_for_anyone(self, request: Request, now: datetime) -> Response:
+        """The unlock form for a browser that has not unlocked (or 404):
+        the same page for everyone but its CSRF token, so it is kept a
+        few seconds (web/formcache.py)."""
+        token = request.path_params["token"]
+        token_hash = vault.token_hash(token)
+        key = (token_hash, translator(request).lang)
+        page = self.form_cache.get(key)
+        if page is None or not page.fits(now):
+            found = await self.find(token)
+            if found is not None and self.is_gone(found, now):
+                return await self.gone(request, found)
+            page = self._render_blank_form(request, found) if found else self._render_not_found(request)
+            self.form_cache.put(key, page)
+        if page.after is None:
+            return Response(page.before, status_code=page.status, media_type="text/html")
+        cookie, new = self.csrf.cookie_for(request)
+        csrf_token = self.csrf.token(cookie, f"unlock:{token_hash}").encode()
+        response = Response(page.before + csrf_token + page.after, status_code=page.status, media_type="text/html")
+        if new:
+            self.csrf.set_cookie(response, cookie)
+        return response
+
+    def _render_blank_form(self, request: Request, found: PaymentRequest) -> RenderedPage:
+        context = {**self._summary(request, found), "notice": "", "good_news": False, "csrf_token": self._token_mark}
+        body = self.templates.TemplateResponse(request, "pages/unlock.html", context).body
+        before, _, after = bytes(body).partition(self._token_mark.encode())
+        return RenderedPage(200, before, after, found.expires_at)
+
+    def _render_not_found(self, request: Request) -> RenderedPage:
+        return RenderedPage(404, bytes(self.not_found(request).body), None, None)
 
     async def unlock(self, request: Request) -> Response:
         t = translator(request)

@@ -24,6 +24,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from web.cookies import set_secret_cookie
+
 FIELD = "csrf_token"
 _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -54,7 +56,7 @@ class Csrf:
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
     def set_cookie(self, response: Response, cookie_value: str) -> None:
-        response.set_cookie(self.cookie, cookie_value, path="/", secure=self.secure, httponly=True, samesite="strict")
+        set_secret_cookie(response, self.cookie, cookie_value, secure=self.secure)
 
     def same_site(self, request: Request) -> bool:
         """False when the browser says the request came from another site."""

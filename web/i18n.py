@@ -433,8 +433,11 @@ class LanguageMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [None])[-1]
-        cookie = cookie_parser(headers.get("cookie", "")).get(COOKIE)
+        # Most requests carry neither a choice nor the cookie: parse only when they might.
+        query_string = scope.get("query_string", b"")
+        query = parse_qs(query_string.decode("latin-1")).get("lang", [None])[-1] if b"lang" in query_string else None
+        cookies = headers.get("cookie", "")
+        cookie = cookie_parser(cookies).get(COOKIE) if COOKIE in cookies else None
         lang = choose(query, cookie, headers.get("accept-language", ""))
         scope.setdefault("state", {})["lang"] = lang
         if query not in LANGUAGES or query == cookie:

@@ -31,6 +31,10 @@ class Limits:
     max_waiting: int = 32
     # Server-side session: closed after this long without a request.
     session_idle: timedelta = timedelta(minutes=30)
+    # The unlock form as rendered, kept per link and language this many
+    # seconds (web/formcache.py), and how many such pages at most.
+    form_page_seconds: float = 2.0
+    form_page_entries: int = 2000
 
     def lock_duration(self, lock_number: int) -> timedelta:
         """How long the ``lock_number``-th lock (1, 2, ...) lasts."""

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from gateway import vault
 from gateway.models import ClientSession, PaymentRequest
+from web.cookies import set_secret_cookie
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # last_seen_at is written at most this often: one write per page would
@@ -42,6 +43,10 @@ class Sessions:
         # The __Host- prefix makes the browser refuse the cookie unless it is
         # Secure, host-only and for the whole site: https only.
         self.cookie = "__Host-ct_session" if secure else "ct_session"
+
+    def has_cookie(self, request: Request) -> bool:
+        """Whether this browser brings a session id (it may have unlocked)."""
+        return self._cookie_id(request) is not None
 
     def _cookie_id(self, request: Request) -> str | None:
         value = request.cookies.get(self.cookie, "")
@@ -94,7 +99,7 @@ class Sessions:
     def set_cookie(self, response: Response, session_id: str) -> None:
         # No Max-Age: the cookie goes when the browser closes; the server
         # ends the session sooner when idle.
-        response.set_cookie(self.cookie, session_id, path="/", secure=self.secure, httponly=True, samesite="strict")
+        set_secret_cookie(response, self.cookie, session_id, secure=self.secure)
 
     def clear_cookie(self, response: Response) -> None:
         response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True, samesite="strict")
