@@ -32,12 +32,15 @@ def raw_aad(queue_id: str) -> bytes:
 
 class GroupCommit:
     """Messages that arrive together are committed together: one writer
-    inserts what waited up to `linger` seconds in one transaction, and each
-    sender hears back only once its row is committed. One commit then serves
+    inserts everything waiting in one transaction, and each sender hears
+    back only once its row is committed. Messages that arrive while a
+    commit is in flight wait for it and go in the next one, so a busy
+    server commits in batches without a timer adding latency (``linger``
+    makes the writer wait longer for company). One commit then serves
     several 250s, and the per-row cost of the ORM and the SQLite thread is
     paid once a batch."""
 
-    def __init__(self, linger: float = 0.002, max_batch: int = 64) -> None:
+    def __init__(self, linger: float = 0.0, max_batch: int = 64) -> None:
         self.linger = linger
         self.max_batch = max_batch
         self._pending: list[tuple[InboundMessage, asyncio.Future]] = []

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import asyncio
 import email.parser
+import functools
 import email.policy
 import inspect
 import ipaddress
@@ -233,9 +234,17 @@ def _strict_from(headers: Message) -> str:
     values = _header_values(headers, "from")
     if len(values) != 1:
         raise FromError("missing" if not values else f"{len(values)} From headers, expected exactly one")
-    value = values[0]
-    if value is None:
+    if values[0] is None:
         raise FromError("not valid UTF-8")
+    return _mailbox(values[0])
+
+
+# Staff send from a handful of From lines, over and over: the parse below is
+# the costliest step of admitting a message, and a pure function of the line.
+# (Refusals raise, so they are not kept: lru_cache keeps only answers.)
+@functools.lru_cache(maxsize=4096)
+def _mailbox(value: str) -> str:
+    """The one plain mailbox of a From value, lower-cased, or FromError."""
     if _has_comment(value):
         raise FromError("comments (in parentheses) are not accepted")
     try:

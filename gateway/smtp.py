@@ -13,6 +13,7 @@ queue id.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -32,6 +33,7 @@ DOMAIN_CACHE_SIZE = 10_000
 GATEWAY_LOCAL_PART = "pay"
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function, asked for every RCPT and DATA
 def gateway_domain(address: str) -> str | None:
     """The firm domain of a gateway address like pay@firm.example, else None."""
     local, at, domain = parseaddr(address)[1].lower().rpartition("@")

@@ -603,3 +603,14 @@ async def test_real_resolver_end_to_end(firm_key):
     finally:
         transport.close()
     assert verdict.ok and verdict.method == "dkim"
+
+
+def test_a_remembered_from_line_still_gets_the_section_checks_and_a_refusal_is_never_remembered():
+    good = b"From: Jane <jane@firm.example>\r\n\r\nbody\r\n"
+    assert strict_from(good) == strict_from(good) == "jane@firm.example"
+    # The same From line, now beside a second From header: refused though the line was accepted before.
+    with pytest.raises(FromError, match="2 From headers"):
+        strict_from(b"From: Jane <jane@firm.example>\r\nFrom: boss@evil.example\r\n\r\nbody\r\n")
+    for _ in range(2):
+        with pytest.raises(FromError, match="comments"):
+            strict_from(b"From: jane@firm.example (boss@evil.example)\r\n\r\nbody\r\n")
