@@ -1,31 +1,43 @@
 """The admission checks as hand-written SQL. They run on every RCPT and
 DATA, and building them through the ORM cost more than running them
 (measured with bench/bench_admission.py: about 2 ms of the ORM's query
-building a message). Written with `?` placeholders; PostgreSQL gets `$n`."""
+building a message). Written with `?` placeholders; PostgreSQL gets `$n`.
+gateway/intake.py runs ADMISSION on SQLite's own connection too."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 
 from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 FIRM_EXISTS = "SELECT 1 FROM firm WHERE domain = ? LIMIT 1"
 
 # Is the sender on the firm's staff; how many messages has the firm taken
-# since ?, and how many of them from this sender (the hourly limits).
+# in the window, and how many of them from this sender (the hourly limits).
 ADMISSION = """
 SELECT
   (SELECT COUNT(*) FROM staff JOIN firm ON staff.firm_id = firm.id WHERE firm.domain = ? AND staff.email = ?),
-  (SELECT COUNT(*) FROM inbound_message WHERE firm_domain = ? AND received_at >= ? AND sender = ?),
-  (SELECT COUNT(*) FROM inbound_message WHERE firm_domain = ? AND received_at >= ?)
+  (SELECT COALESCE(SUM(messages), 0) FROM admission_count WHERE firm_domain = ? AND sender = ? AND minute > ?),
+  (SELECT COALESCE(SUM(messages), 0) FROM admission_count WHERE firm_domain = ? AND sender = '' AND minute > ?)
 """
+
+# One more admitted message this minute, for the sender and for the firm.
+COUNT_ONE = """
+INSERT INTO admission_count (firm_domain, sender, minute, messages) VALUES (?, ?, ?, 1), (?, '', ?, 1)
+ON CONFLICT (firm_domain, sender, minute) DO UPDATE SET messages = admission_count.messages + 1
+"""
+
+# The hourly limits look at this many minutes: the current one and the 59
+# before it (so a message counts for 59 to 60 minutes).
+WINDOW_MINUTES = 60
 
 _PLACEHOLDER = re.compile(r"\?")
 
 
-async def _row(sql: str, params: list) -> tuple:
-    connection = connections.get("default")
+async def _row(sql: str, params: list, connection: BaseDBAsyncClient | None = None) -> tuple:
+    connection = connection or connections.get("default")
     if connection.capabilities.dialect == "postgres":
         counter = iter(range(1, len(params) + 1))
         sql = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
@@ -37,9 +49,26 @@ async def firm_exists(domain: str) -> bool:
     return bool(await _row(FIRM_EXISTS, [domain]))
 
 
-async def admission(domain: str, sender: str, since: datetime) -> tuple[bool, int, int]:
-    """(is staff, messages from sender since, messages for the firm since)."""
-    # Stored in UTC (the ORM's use_tz), compared as stored.
-    since = since.astimezone(timezone.utc)
-    staff, mine, total = await _row(ADMISSION, [domain, sender, domain, since, sender, domain, since])
+def minute_of(moment: datetime) -> int:
+    return int(moment.timestamp()) // 60
+
+
+def admission_parameters(domain: str, sender: str, now: datetime) -> list:
+    oldest_excluded = minute_of(now) - WINDOW_MINUTES
+    return [domain, sender, domain, sender, oldest_excluded, domain, oldest_excluded]
+
+
+def count_parameters(domain: str, sender: str, now: datetime) -> list:
+    minute = minute_of(now)
+    return [domain, sender, minute, domain, minute]
+
+
+async def admission(domain: str, sender: str, now: datetime,
+                    connection: BaseDBAsyncClient | None = None) -> tuple[bool, int, int]:
+    """(is staff, messages from sender in the window, messages for the firm in the window)."""
+    staff, mine, total = await _row(ADMISSION, admission_parameters(domain, sender, now), connection)
     return bool(staff), mine, total
+
+
+async def count_one(domain: str, sender: str, now: datetime, connection: BaseDBAsyncClient | None = None) -> None:
+    await _row(COUNT_ONE, count_parameters(domain, sender, now), connection)

@@ -1,6 +1,8 @@
 """Periodic upkeep: requests past their expiry become `expired`, so that
-reports and `status` say so. (The pages already refuse them by date; client
-sessions are purged by web/sessions.py as new ones start.)"""
+reports and `status` say so; the admission counts of minutes the hourly
+limits no longer look at are deleted. (The pages already refuse expired
+requests by date; client sessions are purged by web/sessions.py as new
+ones start.)"""
 
 from __future__ import annotations
 
@@ -8,9 +10,9 @@ import asyncio
 import logging
 from datetime import datetime
 
-from gateway import events
+from gateway import events, hotpath
 from gateway.clock import Clock
-from gateway.models import PaymentRequest, RequestStatus
+from gateway.models import AdmissionCount, PaymentRequest, RequestStatus
 
 log = logging.getLogger("clienttrack.housekeeping")
 
@@ -27,10 +29,15 @@ async def expire_requests(now: datetime) -> int:
     return expired
 
 
+async def forget_admission_counts(now: datetime) -> int:
+    return await AdmissionCount.filter(minute__lte=hotpath.minute_of(now) - hotpath.WINDOW_MINUTES).delete()
+
+
 async def run(clock: Clock, stopping: asyncio.Event, every_seconds: float = 60.0) -> None:
     while not stopping.is_set():
         try:
             expired = await expire_requests(clock())
+            await forget_admission_counts(clock())
             if expired:
                 log.info("%d requests expired", expired)
         except Exception:

@@ -9,12 +9,11 @@ is quarantined: kept, sealed, for an operator to look at.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tortoise.expressions import F, Q
-from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.models import InboundMessage, InboundStatus
@@ -30,48 +29,33 @@ def raw_aad(queue_id: str) -> bytes:
     return b"inbound:" + queue_id.encode()
 
 
-class GroupCommit:
-    """Messages that arrive together are committed together: one writer
-    inserts everything waiting in one transaction, and each sender hears
-    back only once its row is committed. Messages that arrive while a
-    commit is in flight wait for it and go in the next one, so a busy
-    server commits in batches without a timer adding latency (``linger``
-    makes the writer wait longer for company). One commit then serves
-    several 250s, and the per-row cost of the ORM and the SQLite thread is
-    paid once a batch."""
+@dataclass(frozen=True)
+class Arrival:
+    """A message as admission hands it to the queue (gateway/intake.py):
+    sealed, with who sent it to which firm."""
 
-    def __init__(self, linger: float = 0.0, max_batch: int = 64) -> None:
-        self.linger = linger
-        self.max_batch = max_batch
-        self._pending: list[tuple[InboundMessage, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+    queue_id: str
+    mail_from: str
+    sender: str
+    firm_domain: str
+    rcpt_tos: list[str]
+    peer: str
+    trusted_peer: bool
+    size: int
+    sealed_raw: bytes
+    received_at: datetime
 
-    async def insert(self, row: InboundMessage) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((row, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        await done
-
-    async def _write(self) -> None:
-        while self._pending:
-            await asyncio.sleep(self.linger)
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch:]
-            try:
-                async with in_transaction():
-                    await InboundMessage.bulk_create([row for row, _ in batch])
-            except Exception as exc:  # every waiter hears it, and answers 451
-                for _, done in batch:
-                    done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    done.set_result(None)
+    def fields(self) -> dict:
+        """As InboundMessage's fields."""
+        return {"id": self.queue_id, "mail_from": self.mail_from, "sender": self.sender,
+                "firm_domain": self.firm_domain, "rcpt_tos": self.rcpt_tos, "peer": self.peer,
+                "trusted_peer": self.trusted_peer, "size": self.size, "sealed_raw": self.sealed_raw,
+                "received_at": self.received_at}
 
 
-async def enqueue(
+def arrival(
     raw: bytes,
     *,
-    commit: GroupCommit,
     master_key: bytes,
     mail_from: str,
     sender: str,
@@ -80,22 +64,11 @@ async def enqueue(
     peer: str,
     trusted_peer: bool,
     now: datetime,
-) -> str:
+) -> Arrival:
+    """The message sealed under the master key, with a new queue id."""
     queue_id = new_queue_id()
-    sealed = vault.seal_with_master(master_key, raw, raw_aad(queue_id))
-    await commit.insert(InboundMessage(
-        id=queue_id,
-        mail_from=mail_from,
-        sender=sender,
-        firm_domain=firm_domain,
-        rcpt_tos=rcpt_tos,
-        peer=peer,
-        trusted_peer=trusted_peer,
-        size=len(raw),
-        sealed_raw=sealed,
-        received_at=now,
-    ))
-    return queue_id
+    return Arrival(queue_id, mail_from, sender, firm_domain, list(rcpt_tos), peer, trusted_peer, len(raw),
+                   vault.seal_with_master(master_key, raw, raw_aad(queue_id)), now)
 
 
 def open_raw(message: InboundMessage, master_key: bytes) -> bytes:

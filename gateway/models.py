@@ -196,9 +196,23 @@ class InboundMessage(Model):
 
     class Meta:
         table = "inbound_message"
-        # The hourly limits count a firm's and a sender's recent messages on
-        # every DATA: covering indexes keep the counts inside the index.
-        indexes = (("firm_domain", "received_at"), ("firm_domain", "sender", "received_at"))
+
+
+class AdmissionCount(Model):
+    """Messages admitted per minute, for a firm (sender "") and for each
+    sender: the hourly limits add up the last 60 of them. (Counting the
+    queue's own rows cost a scan of the hour's messages for every message.)
+    Housekeeping deletes the minutes no limit looks at any more."""
+
+    id = fields.BigIntField(primary_key=True)
+    firm_domain = fields.CharField(max_length=253)
+    sender = fields.CharField(max_length=254)
+    minute = fields.BigIntField()  # Unix time // 60
+    messages = fields.IntField()
+
+    class Meta:
+        table = "admission_count"
+        unique_together = (("firm_domain", "sender", "minute"),)
 
 
 class OutboundMessage(Model):

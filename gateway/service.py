@@ -14,7 +14,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import uvicorn
 
-from gateway import db, housekeeping, senderauth, vault
+from gateway import db, housekeeping, intake, senderauth, vault
 from gateway.clock import Clock, system_clock
 from gateway.compose import Composer
 from gateway.deps import Deps
@@ -77,11 +77,15 @@ async def running(
         tasks: list[asyncio.Task] = []
         closers: list[Callable[[], Awaitable[None]]] = []
         if smtp_sock:
-            admission = Admission(settings, master_key, clock, deps.inbound_wake, resolve or senderauth.dns_resolver())
+            admitting = await intake.opened(settings.database, settings.sender_hourly_limit,
+                                            settings.firm_hourly_limit)
+            admission = Admission(settings, master_key, clock, deps.inbound_wake,
+                                  resolve or senderauth.dns_resolver(), admitting)
             smtp_server = await asyncio.get_running_loop().create_server(
                 protocol_factory(settings, admission), sock=smtp_sock
             )
-            closers.append(_closer(smtp_server))
+            # Stop taking mail first, then let the last batch commit.
+            closers += [_closer(smtp_server), admitting.close]
         if web_sock:
             web = uvicorn.Server(uvicorn.Config(
                 create_app(deps), lifespan="off", access_log=False, log_config=None, server_header=False

@@ -16,12 +16,12 @@ import asyncio
 import functools
 import logging
 import time
-from datetime import timedelta
 from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import hotpath, inbound, senderauth
+from gateway.intake import Intake, Verdict
 from gateway.clock import Clock
 from gateway.settings import Settings
 
@@ -42,6 +42,15 @@ def gateway_domain(address: str) -> str | None:
     return domain
 
 
+# A refusal says why; 451 for the hourly limits (a runaway script or a
+# stolen mailbox waits, and a real sender's server simply retries later).
+_REFUSALS = {
+    Verdict.NOT_STAFF: "550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list",
+    Verdict.SENDER_LIMIT: "451 4.7.1 Too many messages from {sender} this hour, try again later",
+    Verdict.FIRM_LIMIT: "451 4.7.1 Too many messages for pay@{domain} this hour, try again later",
+}
+
+
 class Admission:
     """aiosmtpd handler: decides RCPT and commits DATA to the inbound queue."""
 
@@ -52,13 +61,14 @@ class Admission:
         clock: Clock,
         on_queued: asyncio.Event,
         resolve: senderauth.Resolver,
+        intake: Intake,
     ) -> None:
         self.settings = settings
         self.master_key = master_key
         self.clock = clock
         self.on_queued = on_queued
         self.resolve = resolve
-        self.commit = inbound.GroupCommit()
+        self.intake = intake
         # Gateway domains seen lately (domain -> (is a firm, until)): a RCPT
         # costs no query, and a firm added elsewhere shows within seconds.
         self._domains: dict[str, tuple[bool, float]] = {}
@@ -96,44 +106,35 @@ class Admission:
                 trusted_authserv_ids=self.settings.trusted_authserv_ids,
                 resolve=self.resolve,
             )
+            if not verdict.ok:
+                log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, verdict.smtp_reply)
+                return verdict.smtp_reply
             domain = gateway_domain(envelope.rcpt_tos[0])
-            refusal = verdict.smtp_reply if not verdict.ok else await self._check_sender(verdict.from_address, domain)
-            if refusal:
-                log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, refusal)
-                return refusal
-            queue_id = await inbound.enqueue(
+            arrival = inbound.arrival(
                 raw,
-                commit=self.commit,
                 master_key=self.master_key,
                 mail_from=envelope.mail_from or "",
                 sender=verdict.from_address,
                 firm_domain=domain,
-                rcpt_tos=list(envelope.rcpt_tos),
+                rcpt_tos=envelope.rcpt_tos,
                 peer=peer_host,
                 trusted_peer=verdict.method == "trusted-peer",
                 now=self.clock(),
             )
+            admitted = await self.intake.admit(arrival)
         except Exception:
             # Nothing was committed, so the client keeps the message and retries.
             log.exception("could not check or queue a message from %s", peer_host)
             return "451 4.3.0 Temporary failure, please try again later"
+        if admitted is not Verdict.ADMITTED:
+            refusal = _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain)
+            log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, refusal)
+            return refusal
         log.info("queued %s from=%s by=%s size=%d peer=%s",
-                 queue_id, verdict.from_address, verdict.method, len(raw), peer_host)
+                 arrival.queue_id, verdict.from_address, verdict.method, len(raw), peer_host)
         self.on_queued.set()
-        return f"250 2.0.0 Ok: queued as {queue_id}"
+        return f"250 2.0.0 Ok: queued as {arrival.queue_id}"
 
-    async def _check_sender(self, sender: str, domain: str) -> str:
-        """550 unless the authenticated sender is on the firm's staff list;
-        451 past the hourly limits (a runaway script or a stolen mailbox
-        waits, and a real sender's server simply retries later)."""
-        staff, mine, total = await hotpath.admission(domain, sender, self.clock() - timedelta(hours=1))
-        if not staff:
-            return f"550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list"
-        if mine >= self.settings.sender_hourly_limit:
-            return f"451 4.7.1 Too many messages from {sender} this hour, try again later"
-        if total >= self.settings.firm_hourly_limit:
-            return f"451 4.7.1 Too many messages for pay@{domain} this hour, try again later"
-        return ""
 
 
 def protocol_factory(settings: Settings, handler: Admission):

@@ -1,30 +1,43 @@
-"""The admission SQL: staff check and hourly counts, including the time edge."""
+"""The admission SQL: staff check and the per-minute counts of the hourly
+limits, including the window's edge."""
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
-from gateway import db, hotpath, inbound, vault
+from gateway import db, hotpath
 from gateway.directory import seed_demo
+from gateway.housekeeping import forget_admission_counts
+from gateway.models import AdmissionCount
 from tests.test_runner import START
 
+STAFF = "staff@demo.localhost"
 
-async def test_counts_only_the_last_hour_and_only_staff_pass(tmp_path):
+
+async def test_counts_cover_the_last_60_minutes_and_only_staff_pass(tmp_path):
     async with db.opened(f"sqlite://{tmp_path}/t.db"):
         await seed_demo(START)
-        key = vault.new_data_key()
-        for minutes_ago, sender in ((90, "staff@demo.localhost"), (59, "staff@demo.localhost"),
-                                    (30, "other@demo.localhost"), (1, "staff@demo.localhost")):
-            await inbound.enqueue(b"x", commit=inbound.GroupCommit(), master_key=key, mail_from=sender, sender=sender, firm_domain="demo.localhost",
-                                  rcpt_tos=["pay@demo.localhost"], peer="127.0.0.1", trusted_peer=False,
-                                  now=START - timedelta(minutes=minutes_ago))
-        since = START - timedelta(hours=1)
-        assert await hotpath.admission("demo.localhost", "staff@demo.localhost", since) == (True, 2, 3)
+        for minutes_ago, sender in ((90, STAFF), (60, STAFF), (59, STAFF), (30, "other@demo.localhost"),
+                                    (1, STAFF), (0, STAFF)):
+            await hotpath.count_one("demo.localhost", sender, START - timedelta(minutes=minutes_ago))
+        assert await hotpath.admission("demo.localhost", STAFF, START) == (True, 3, 4)
         # The same instant written in another zone counts the same.
-        toronto = since.astimezone(ZoneInfo("America/Toronto"))
-        assert await hotpath.admission("demo.localhost", "staff@demo.localhost", toronto) == (True, 2, 3)
-        assert await hotpath.admission("demo.localhost", "stranger@x.example", since) == (False, 0, 3)
-        assert await hotpath.admission("other.example", "staff@demo.localhost", since) == (False, 0, 0)
+        toronto = START.astimezone(ZoneInfo("America/Toronto"))
+        assert await hotpath.admission("demo.localhost", STAFF, toronto) == (True, 3, 4)
+        # Seconds into the minute change nothing; the next minute drops the one 59 minutes ago.
+        assert await hotpath.admission("demo.localhost", STAFF, START + timedelta(seconds=59)) == (True, 3, 4)
+        assert await hotpath.admission("demo.localhost", STAFF, START + timedelta(minutes=1)) == (True, 2, 3)
+        assert await hotpath.admission("demo.localhost", "stranger@x.example", START) == (False, 0, 4)
+        assert await hotpath.admission("other.example", STAFF, START) == (False, 0, 0)
         assert await hotpath.firm_exists("demo.localhost") and not await hotpath.firm_exists("other.example")
-        assert since.tzinfo is timezone.utc
+
+
+async def test_housekeeping_forgets_the_minutes_no_limit_looks_at(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        await seed_demo(START)
+        for minutes_ago in (61, 60, 59):
+            await hotpath.count_one("demo.localhost", STAFF, START - timedelta(minutes=minutes_ago))
+        assert await forget_admission_counts(START) == 4  # two minutes, each a sender row and a firm row
+        assert await hotpath.admission("demo.localhost", STAFF, START) == (True, 1, 1)
+        assert await AdmissionCount.all().count() == 2

@@ -11,6 +11,7 @@ from gateway import db, inbound, vault
 from gateway.compose import Composer
 from gateway.deps import Deps
 from gateway.directory import seed_demo
+from gateway.intake import OrmIntake, Verdict
 from gateway.models import Event, InboundMessage, InboundStatus, PaymentRequest
 from gateway.paths import TEMPLATES_DIR
 from gateway.runner import QueueRunner
@@ -40,11 +41,17 @@ async def world(tmp_path):
         deps.crypto_pool.shutdown()
 
 
+async def queue(raw: bytes, master_key: bytes, now: datetime) -> str:
+    """Put a message from the demo staff in the inbound queue, as admission does."""
+    arrival = inbound.arrival(raw, master_key=master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
+                              firm_domain="demo.localhost", rcpt_tos=[GATEWAY], peer="127.0.0.1",
+                              trusted_peer=True, now=now)
+    assert await OrmIntake(sender_limit=1000, firm_limit=1000).admit(arrival) is Verdict.ADMITTED
+    return arrival.queue_id
+
+
 async def enqueue(deps, subject="Invoice 7 $10.00 to=jane@client.example pw=Blue42") -> str:
-    raw = request_mail(subject).as_bytes()
-    return await inbound.enqueue(raw, commit=inbound.GroupCommit(), master_key=deps.master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
-                                 firm_domain="demo.localhost", rcpt_tos=[GATEWAY],
-                                 peer="127.0.0.1", trusted_peer=True, now=deps.clock())
+    return await queue(request_mail(subject).as_bytes(), deps.master_key, deps.clock())
 
 
 async def test_a_message_that_crashes_three_times_is_quarantined_not_lost(world, monkeypatch):
@@ -118,9 +125,7 @@ async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):
         await seed_demo(START)
         for n in range(3):
             raw = request_mail(f"Invoice {n} $10.00 to=jane@client.example pw=Blue42").as_bytes()
-            await inbound.enqueue(raw, commit=inbound.GroupCommit(), master_key=master_key, mail_from=DEMO_STAFF, sender=DEMO_STAFF,
-                                  firm_domain="demo.localhost", rcpt_tos=[GATEWAY],
-                                  peer="127.0.0.1", trusted_peer=True, now=START)
+            await queue(raw, master_key, START)
     async with running(settings) as gw:
         await settled()
         assert await PaymentRequest.all().count() == 3

@@ -1,0 +1,103 @@
+"""Admitting into the inbound queue, the same on both intakes: SQLite's own
+thread and connection, and the ORM's connection (what PostgreSQL uses)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+from typing import AsyncIterator, Callable
+
+import pytest
+
+from gateway import db, inbound, intake, vault
+from gateway.directory import seed_demo
+from gateway.intake import Intake, OrmIntake, Verdict
+from gateway.models import Firm, InboundMessage, InboundStatus, Staff
+from tests.test_runner import START
+
+KEY = vault.new_data_key()
+STAFF, OTHER_STAFF = "staff@demo.localhost", "boss@demo.localhost"
+
+
+def arrival(sender: str = STAFF, minutes_ago: float = 0, raw: bytes = b"Subject: hi\r\n\r\nhello") -> inbound.Arrival:
+    return inbound.arrival(raw, master_key=KEY, mail_from=sender, sender=sender, firm_domain="demo.localhost",
+                           rcpt_tos=["pay@demo.localhost"], peer="192.0.2.7", trusted_peer=False,
+                           now=START - timedelta(minutes=minutes_ago))
+
+
+@pytest.fixture(params=["sqlite", "orm"])
+async def make_intake(request, tmp_path) -> AsyncIterator[Callable]:
+    url = f"sqlite://{tmp_path}/t.db"
+    made: list[Intake] = []
+
+    async def make(sender_limit: int = 100, firm_limit: int = 1000) -> Intake:
+        if request.param == "sqlite":
+            made.append(await intake.opened(url, sender_limit, firm_limit))
+        else:
+            made.append(OrmIntake(sender_limit, firm_limit))
+        return made[-1]
+
+    async with db.opened(url):
+        await seed_demo(START)
+        await db_staff(OTHER_STAFF)
+        yield make
+        for each in made:
+            await each.close()
+
+
+async def db_staff(email: str) -> None:
+    await Staff.create(firm=await Firm.get(domain="demo.localhost"), email=email, created_at=START)
+
+
+async def test_the_sqlite_intake_is_chosen_for_a_sqlite_file_only():
+    assert intake.sqlite_path("sqlite:///var/lib/ct/clienttrack.db") == "/var/lib/ct/clienttrack.db"
+    assert intake.sqlite_path("sqlite://data/ct.db?synchronous=FULL") == "data/ct.db"
+    assert intake.sqlite_path("sqlite://:memory:") is None
+    assert intake.sqlite_path("postgres://ct@db/ct") is None
+
+
+async def test_messages_arriving_together_are_all_stored_as_the_orm_reads_them(make_intake):
+    taking = await make_intake()
+    arrivals = [arrival(minutes_ago=n / 10) for n in range(30)]
+    verdicts = await asyncio.gather(*(taking.admit(a) for a in arrivals))
+    assert verdicts == [Verdict.ADMITTED] * 30
+    for sent in arrivals:
+        stored = await InboundMessage.get(id=sent.queue_id)
+        assert stored.status is InboundStatus.QUEUED and stored.attempts == 0
+        assert (stored.sender, stored.firm_domain, stored.rcpt_tos) == (STAFF, "demo.localhost", ["pay@demo.localhost"])
+        assert (stored.peer, stored.trusted_peer, stored.size) == ("192.0.2.7", False, len(b"Subject: hi\r\n\r\nhello"))
+        assert stored.received_at == sent.received_at
+        assert inbound.open_raw(stored, KEY) == b"Subject: hi\r\n\r\nhello"
+    # The runners' claim finds them, oldest first.
+    claimed = await inbound.claim(START, timedelta(minutes=5))
+    assert claimed is not None and claimed.id == arrivals[-1].queue_id
+
+
+async def test_a_sender_who_is_not_staff_is_refused_and_nothing_is_stored(make_intake):
+    taking = await make_intake()
+    assert await taking.admit(arrival("stranger@demo.localhost")) is Verdict.NOT_STAFF
+    assert await InboundMessage.all().count() == 0
+
+
+async def test_the_hourly_limits_hold_exactly_when_messages_arrive_at_once(make_intake):
+    taking = await make_intake(sender_limit=3, firm_limit=5)
+    # An hour and a minute ago: no longer counted.
+    assert await taking.admit(arrival(minutes_ago=61)) is Verdict.ADMITTED
+    mine = await asyncio.gather(*(taking.admit(arrival()) for _ in range(5)))
+    assert sorted(v.value for v in mine) == sorted([Verdict.ADMITTED.value] * 3 + [Verdict.SENDER_LIMIT.value] * 2)
+    others = await asyncio.gather(*(taking.admit(arrival(OTHER_STAFF)) for _ in range(3)))
+    assert sorted(v.value for v in others) == sorted([Verdict.ADMITTED.value] * 2 + [Verdict.FIRM_LIMIT.value])
+    assert await InboundMessage.all().count() == 1 + 3 + 2
+
+
+async def test_a_batch_that_cannot_commit_fails_every_waiter_keeps_nothing_and_the_next_one_works(make_intake):
+    taking = await make_intake()
+    first = arrival()
+    await taking.admit(first)
+    clash = dataclasses.replace(first)  # the same queue id again: the insert fails
+    results = await asyncio.gather(taking.admit(arrival()), taking.admit(clash), return_exceptions=True)
+    assert all(isinstance(r, Exception) for r in results), results
+    assert await InboundMessage.all().count() == 1
+    assert await taking.admit(arrival()) is Verdict.ADMITTED
+    assert await InboundMessage.all().count() == 2
