@@ -19,7 +19,6 @@ from gateway import settings as settings_module
 from gateway.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from gateway.service import Running, running
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_STAFF = "staff@demo.localhost"
 GATEWAY = "pay@demo.localhost"
