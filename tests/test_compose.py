@@ -425,3 +425,11 @@ def test_html_layout(composer):
         assert "max-width:600px" in markup
         assert "Sent securely by clienttrack on behalf of" in markup
         assert 'name="viewport"' in markup
+
+
+def test_a_long_subject_reads_back_from_the_wire_with_single_spaces(composer):
+    # Python's header folding, at 78 columns beside an encoded word (the em dash),
+    # left a space before the fold: mail clients showed "1042  —".
+    msg = composer.client_request(**request_args())
+    wire = email.message_from_bytes(to_bytes(msg), policy=email.policy.default)
+    assert wire["Subject"] == "Secure payment request from Smith & Jones Accounting: Invoice 1042 — $1,250.00 CAD"
