@@ -5,8 +5,9 @@ database connection lives in contextvars, so the threaded Controller could
 not reach it). The gateway never relays: a RCPT that is not a firm's
 gateway address gets 550. The From header is authenticated
 (gateway/senderauth.py) and must be one of the firm's staff, else 550 (or
-451 when DNS fails) and no mail goes back to anyone. The message is sealed
-and committed to the inbound queue before the 250, whose text carries the
+451 when DNS fails) and no mail goes back to anyone. The message is sealed;
+the staff check, the hourly limits and the commit to the inbound queue are
+one step (gateway/intake.py), done before the 250, whose text carries the
 queue id.
 """
 
@@ -21,8 +22,8 @@ from email.utils import parseaddr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import hotpath, inbound, senderauth
-from gateway.intake import Intake, Verdict
 from gateway.clock import Clock
+from gateway.intake import Intake, Verdict
 from gateway.settings import Settings
 
 log = logging.getLogger("clienttrack.smtp")
@@ -107,8 +108,7 @@ class Admission:
                 resolve=self.resolve,
             )
             if not verdict.ok:
-                log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, verdict.smtp_reply)
-                return verdict.smtp_reply
+                return _refused(envelope, peer_host, verdict.smtp_reply)
             domain = gateway_domain(envelope.rcpt_tos[0])
             arrival = inbound.arrival(
                 raw,
@@ -127,14 +127,16 @@ class Admission:
             log.exception("could not check or queue a message from %s", peer_host)
             return "451 4.3.0 Temporary failure, please try again later"
         if admitted is not Verdict.ADMITTED:
-            refusal = _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain)
-            log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, refusal)
-            return refusal
+            return _refused(envelope, peer_host, _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain))
         log.info("queued %s from=%s by=%s size=%d peer=%s",
                  arrival.queue_id, verdict.from_address, verdict.method, len(raw), peer_host)
         self.on_queued.set()
         return f"250 2.0.0 Ok: queued as {arrival.queue_id}"
 
+
+def _refused(envelope: Envelope, peer_host: str, reply: str) -> str:
+    log.info("refused from=%s peer=%s: %s", envelope.mail_from, peer_host, reply)
+    return reply
 
 
 def protocol_factory(settings: Settings, handler: Admission):
