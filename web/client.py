@@ -170,19 +170,17 @@ class ClientPages:
 
     def form_page(self, request: Request, found: PaymentRequest, *, notice: str = "", status: int = 200,
                   retry_after: int | None = None, good_news: bool = False) -> Response:
-        token = request.path_params["token"]
-        cookie, new = self.csrf.cookie_for(request)
+        form_token = self.csrf.for_form(request, f"unlock:{found.token_hash}")
         context = {
             **self._summary(request, found),
             "notice": notice,
             "good_news": good_news,
-            "csrf_token": self.csrf.token(cookie, f"unlock:{vault.token_hash(token)}"),
+            "csrf_token": form_token.value,
         }
         headers = {"retry-after": str(retry_after)} if retry_after else None
         response = self.templates.TemplateResponse(request, "pages/unlock.html", context, status_code=status,
                                                    headers=headers)
-        if new:
-            self.csrf.set_cookie(response, cookie)
+        self.csrf.remember(response, form_token)
         return response
 
     async def message_page(self, request: Request, found: PaymentRequest, data_key: bytes) -> Response:
@@ -190,7 +188,7 @@ class ClientPages:
         files = await SealedFile.filter(request_id=found.id).order_by("position")
         body = next((f for f in files if f.is_body), None)
         text = (await sealed.read_all(body, data_key)).decode("utf-8", "replace").strip() if body else ""
-        cookie, new = self.csrf.cookie_for(request)
+        form_token = self.csrf.for_form(request, f"lock:{found.token_hash}")
         paid_on = ""
         if found.paid_at is not None:
             paid_on = t.date(found.paid_at.astimezone(zone(found.firm.timezone)).date())
@@ -199,11 +197,10 @@ class ClientPages:
             "body": text,
             "files": [f for f in files if not f.is_body],
             "paid_on": paid_on,
-            "csrf_token": self.csrf.token(cookie, f"lock:{found.token_hash}"),
+            "csrf_token": form_token.value,
         }
         response = self.templates.TemplateResponse(request, "pages/message.html", context)
-        if new:
-            self.csrf.set_cookie(response, cookie)
+        self.csrf.remember(response, form_token)
         return response
 
     # -- endpoints ------------------------------------------------------------
@@ -238,11 +235,10 @@ class ClientPages:
             self.form_cache.put(key, page)
         if page.after is None:
             return Response(page.before, status_code=page.status, media_type="text/html")
-        cookie, new = self.csrf.cookie_for(request)
-        csrf_token = self.csrf.token(cookie, f"unlock:{token_hash}").encode()
-        response = Response(page.before + csrf_token + page.after, status_code=page.status, media_type="text/html")
-        if new:
-            self.csrf.set_cookie(response, cookie)
+        form_token = self.csrf.for_form(request, f"unlock:{token_hash}")
+        body = page.before + form_token.value.encode() + page.after
+        response = Response(body, status_code=page.status, media_type="text/html")
+        self.csrf.remember(response, form_token)
         return response
 
     def _render_blank_form(self, request: Request, found: PaymentRequest) -> RenderedPage:

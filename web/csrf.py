@@ -15,6 +15,7 @@ import base64
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from hashlib import sha256
 from urllib.parse import urlsplit
 
@@ -33,6 +34,12 @@ _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class FormToken:
+    value: str
+    new_cookie: str | None  # the pre-session value to set: the browser brought none
 
 
 class Csrf:
@@ -57,6 +64,16 @@ class Csrf:
 
     def set_cookie(self, response: Response, cookie_value: str) -> None:
         set_secret_cookie(response, self.cookie, cookie_value, secure=self.secure)
+
+    def for_form(self, request: Request, purpose: str) -> FormToken:
+        """The token for one of our forms in this browser's page."""
+        cookie, new = self.cookie_for(request)
+        return FormToken(self.token(cookie, purpose), cookie if new else None)
+
+    def remember(self, response: Response, form_token: FormToken) -> None:
+        """Sets the pre-session cookie the token was made for, if the browser had none."""
+        if form_token.new_cookie is not None:
+            self.set_cookie(response, form_token.new_cookie)
 
     def same_site(self, request: Request) -> bool:
         """False when the browser says the request came from another site."""

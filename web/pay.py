@@ -104,7 +104,7 @@ class Pay:
         t = translator(request)
         provider = self.provider
         stripe = provider.name == "stripe"
-        cookie, new = self.pages.csrf.cookie_for(request)
+        form_token = self.pages.csrf.for_form(request, _purpose(found))
         context = {
             **self._base(request, found),
             "disclosure": checkout.disclosure(t, found, found.firm, provider.config, province=province,
@@ -112,7 +112,7 @@ class Pay:
             "province": province or "",
             "provinces": [(code, t(key)) for code, key in checkout.PROVINCE_CHOICES],
             "error": error,
-            "csrf_token": self.pages.csrf.token(cookie, _purpose(found)),
+            "csrf_token": form_token.value,
         }
         headers = None
         if stripe:
@@ -126,8 +126,7 @@ class Pay:
         else:
             template = "pages/pay_sandbox.html"
         response = self._render(request, template, context, status=status, headers=headers)
-        if new:
-            self.pages.csrf.set_cookie(response, cookie)
+        self.pages.csrf.remember(response, form_token)
         return response
 
     def notice(self, request: Request, title: str, message: str, status: int) -> Response:
