@@ -7,6 +7,8 @@ gateway/intake.py runs ADMISSION on SQLite's own connection too."""
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 
 from tortoise import connections
@@ -23,10 +25,11 @@ SELECT
   (SELECT COALESCE(SUM(messages), 0) FROM admission_count WHERE firm_domain = ? AND sender = '' AND minute > ?)
 """
 
-# One more admitted message this minute, for the sender and for the firm.
-COUNT_ONE = """
-INSERT INTO admission_count (firm_domain, sender, minute, messages) VALUES (?, ?, ?, 1), (?, '', ?, 1)
-ON CONFLICT (firm_domain, sender, minute) DO UPDATE SET messages = admission_count.messages + 1
+# Admitted messages added to a minute's count (one row for the sender, one
+# with sender "" for the firm).
+ADD_COUNT = """
+INSERT INTO admission_count (firm_domain, sender, minute, messages) VALUES (?, ?, ?, ?)
+ON CONFLICT (firm_domain, sender, minute) DO UPDATE SET messages = admission_count.messages + excluded.messages
 """
 
 # The hourly limits look at this many minutes: the current one and the 59
@@ -58,9 +61,14 @@ def admission_parameters(domain: str, sender: str, now: datetime) -> list:
     return [domain, sender, domain, sender, oldest_excluded, domain, oldest_excluded]
 
 
-def count_parameters(domain: str, sender: str, now: datetime) -> list:
-    minute = minute_of(now)
-    return [domain, sender, minute, domain, minute]
+def count_rows(admitted: Iterable[tuple[str, str, datetime]]) -> list[tuple[str, str, int, int]]:
+    """ADD_COUNT's rows for admitted (firm domain, sender, time) triples."""
+    counts: Counter[tuple[str, str, int]] = Counter()
+    for domain, sender, moment in admitted:
+        minute = minute_of(moment)
+        counts[(domain, sender, minute)] += 1
+        counts[(domain, "", minute)] += 1
+    return [(domain, sender, minute, n) for (domain, sender, minute), n in counts.items()]
 
 
 async def admission(domain: str, sender: str, now: datetime,
@@ -70,5 +78,7 @@ async def admission(domain: str, sender: str, now: datetime,
     return bool(staff), mine, total
 
 
-async def count_one(domain: str, sender: str, now: datetime, connection: BaseDBAsyncClient | None = None) -> None:
-    await _row(COUNT_ONE, count_parameters(domain, sender, now), connection)
+async def add_counts(admitted: Iterable[tuple[str, str, datetime]],
+                     connection: BaseDBAsyncClient | None = None) -> None:
+    for row in count_rows(admitted):
+        await _row(ADD_COUNT, list(row), connection)

@@ -2,22 +2,22 @@
 limits and the durable insert, as one step, before the 250.
 
 Messages that arrive together are admitted together (a group commit): one
-writer takes everything waiting and, in one transaction, checks each
-message and inserts it if admitted, then commits once; each SMTP session
-hears its answer only after that commit. A message counts against the
-limits of the next one in the same transaction, so the hourly limits hold
-exactly however many messages arrive at once (they add up the per-minute
-counts of models.AdmissionCount, kept in the same transaction). Messages arriving while a
-commit is in flight go in the next one: a busy server commits in batches,
-an idle one at once.
+writer takes everything waiting and, in one transaction, reads the counts
+of each firm and sender in the batch once, decides every message in order
+(decide_batch: a message admitted counts against the next, so the hourly
+limits hold exactly however many arrive at once), inserts the admitted
+ones with their per-minute counts (models.AdmissionCount), and commits
+once; each SMTP session hears its answer only after that commit. Messages
+arriving while a commit is in flight go in the next one: a busy server
+commits in batches, an idle one at once.
 
 On SQLite the whole batch runs as one function in a thread of its own, on
 its own connection to the database file (WAL lets the ORM's connection
-read and write beside it): one hand-off a batch. Through the ORM the same
-steps cost four hand-offs to its SQLite thread a message (BEGIN, the check,
-the insert, COMMIT), and that was most of what admitting cost
-(bench/bench_admission.py). Other databases take the same steps through the
-ORM's connection (OrmIntake).
+read and write beside it): one hand-off a batch, and a few statements.
+Through the ORM the same steps cost four hand-offs to its SQLite thread a
+message (BEGIN, the check, the insert, COMMIT), and that was most of what
+admitting cost (bench/bench_admission.py). Other databases take the same
+steps through the ORM's connection (OrmIntake).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import asyncio
 import enum
 import json
 import sqlite3
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
@@ -64,6 +65,45 @@ def decide(staff: bool, mine: int, total: int, sender_limit: int, firm_limit: in
     if total >= firm_limit:
         return Verdict.FIRM_LIMIT
     return Verdict.ADMITTED
+
+
+Counts = tuple[bool, int, int]  # is staff, the sender's and the firm's messages in the window
+
+
+def decide_batch(batch: list[Arrival], counts: dict[tuple[str, str], Counts], sender_limit: int,
+                 firm_limit: int) -> list[Verdict]:
+    """Each message's verdict, in order, from the counts before the batch
+    (per firm and sender): a message admitted counts against the next."""
+    added_by_sender: Counter[tuple[str, str]] = Counter()
+    added_by_firm: Counter[str] = Counter()
+    verdicts = []
+    for arrival in batch:
+        key = (arrival.firm_domain, arrival.sender)
+        staff, mine, total = counts[key]
+        verdict = decide(staff, mine + added_by_sender[key], total + added_by_firm[arrival.firm_domain],
+                         sender_limit, firm_limit)
+        if verdict is Verdict.ADMITTED:
+            added_by_sender[key] += 1
+            added_by_firm[arrival.firm_domain] += 1
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _senders(batch: list[Arrival]) -> dict[tuple[str, str], datetime]:
+    """Each (firm, sender) of the batch, with the time its counts are read at:
+    its first message's (a batch spans milliseconds)."""
+    senders: dict[tuple[str, str], datetime] = {}
+    for arrival in batch:
+        senders.setdefault((arrival.firm_domain, arrival.sender), arrival.received_at)
+    return senders
+
+
+def _admitted(batch: list[Arrival], verdicts: list[Verdict]) -> list[Arrival]:
+    return [arrival for arrival, verdict in zip(batch, verdicts) if verdict is Verdict.ADMITTED]
+
+
+def _counted(admitted: list[Arrival]) -> list[tuple[str, str, datetime]]:
+    return [(arrival.firm_domain, arrival.sender, arrival.received_at) for arrival in admitted]
 
 
 class Intake:
@@ -111,16 +151,13 @@ class OrmIntake(Intake):
     """Through the ORM's connection, for any database it supports."""
 
     async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
-        verdicts = []
         async with in_transaction() as connection:
-            for arrival in batch:
-                staff, mine, total = await hotpath.admission(
-                    arrival.firm_domain, arrival.sender, arrival.received_at, connection)
-                verdict = decide(staff, mine, total, self.sender_limit, self.firm_limit)
-                if verdict is Verdict.ADMITTED:
-                    await InboundMessage.create(using_db=connection, **arrival.fields())
-                    await hotpath.count_one(arrival.firm_domain, arrival.sender, arrival.received_at, connection)
-                verdicts.append(verdict)
+            counts = {key: await hotpath.admission(*key, now, connection) for key, now in _senders(batch).items()}
+            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit)
+            admitted = _admitted(batch, verdicts)
+            await InboundMessage.bulk_create([InboundMessage(**arrival.fields()) for arrival in admitted],
+                                             using_db=connection)
+            await hotpath.add_counts(_counted(admitted), connection)
         return verdicts
 
 
@@ -151,24 +188,27 @@ class SqliteIntake(Intake):
     def _run_batch(self, batch: list[Arrival]) -> list[Verdict]:
         connection = self._connection
         assert connection is not None, "open() first"
-        verdicts = []
+        # A few statements a batch, not a few a message: each call into
+        # SQLite lets go of the GIL and takes it back, and every such hand-
+        # over cost the event loop's thread more than the SQL itself.
         # IMMEDIATE: the write lock from the start, so the counts read
         # cannot change before this transaction's inserts commit.
         connection.execute("BEGIN IMMEDIATE")
         try:
-            for arrival in batch:
-                domain, sender, now = arrival.firm_domain, arrival.sender, arrival.received_at
+            counts = {}
+            for (domain, sender), now in _senders(batch).items():
                 staff, mine, total = connection.execute(
                     hotpath.ADMISSION, hotpath.admission_parameters(domain, sender, now)).fetchone()
-                verdict = decide(bool(staff), mine, total, self.sender_limit, self.firm_limit)
-                if verdict is Verdict.ADMITTED:
-                    connection.execute(_INSERT, (
-                        arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, sender, domain,
-                        json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer), arrival.size,
-                        arrival.sealed_raw, _stored_time(now),
-                    ))
-                    connection.execute(hotpath.COUNT_ONE, hotpath.count_parameters(domain, sender, now))
-                verdicts.append(verdict)
+                counts[(domain, sender)] = (bool(staff), mine, total)
+            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit)
+            admitted = _admitted(batch, verdicts)
+            connection.executemany(_INSERT, [
+                (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
+                 arrival.firm_domain, json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer),
+                 arrival.size, arrival.sealed_raw, _stored_time(arrival.received_at))
+                for arrival in admitted
+            ])
+            connection.executemany(hotpath.ADD_COUNT, hotpath.count_rows(_counted(admitted)))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

@@ -20,7 +20,7 @@ async def test_counts_cover_the_last_60_minutes_and_only_staff_pass(tmp_path):
         await seed_demo(START)
         for minutes_ago, sender in ((90, STAFF), (60, STAFF), (59, STAFF), (30, "other@demo.localhost"),
                                     (1, STAFF), (0, STAFF)):
-            await hotpath.count_one("demo.localhost", sender, START - timedelta(minutes=minutes_ago))
+            await hotpath.add_counts([("demo.localhost", sender, START - timedelta(minutes=minutes_ago))])
         assert await hotpath.admission("demo.localhost", STAFF, START) == (True, 3, 4)
         # The same instant written in another zone counts the same.
         toronto = START.astimezone(ZoneInfo("America/Toronto"))
@@ -37,7 +37,7 @@ async def test_housekeeping_forgets_the_minutes_no_limit_looks_at(tmp_path):
     async with db.opened(f"sqlite://{tmp_path}/t.db"):
         await seed_demo(START)
         for minutes_ago in (61, 60, 59):
-            await hotpath.count_one("demo.localhost", STAFF, START - timedelta(minutes=minutes_ago))
+            await hotpath.add_counts([("demo.localhost", STAFF, START - timedelta(minutes=minutes_ago))])
         assert await forget_admission_counts(START) == 4  # two minutes, each a sender row and a firm row
         assert await hotpath.admission("demo.localhost", STAFF, START) == (True, 1, 1)
         assert await AdmissionCount.all().count() == 2

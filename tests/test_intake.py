@@ -101,3 +101,14 @@ async def test_a_batch_that_cannot_commit_fails_every_waiter_keeps_nothing_and_t
     assert await InboundMessage.all().count() == 1
     assert await taking.admit(arrival()) is Verdict.ADMITTED
     assert await InboundMessage.all().count() == 2
+
+
+async def test_two_senders_arriving_together_share_the_firms_limit(make_intake):
+    taking = await make_intake(sender_limit=3, firm_limit=4)
+    arrivals = [arrival() for _ in range(3)] + [arrival(OTHER_STAFF) for _ in range(3)]
+    verdicts = await asyncio.gather(*(taking.admit(a) for a in arrivals))
+    assert verdicts == [Verdict.ADMITTED] * 4 + [Verdict.FIRM_LIMIT] * 2
+    assert await InboundMessage.filter(sender=OTHER_STAFF).count() == 1
+    # The counts were kept: the next message is over a limit, its sender's or the firm's.
+    assert await taking.admit(arrival()) is Verdict.SENDER_LIMIT
+    assert await taking.admit(arrival(OTHER_STAFF)) is Verdict.FIRM_LIMIT
