@@ -31,7 +31,9 @@ from starlette.responses import FileResponse
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_unlock import PASSWORD, demo_gateway, make_request, quiet_info_logging, served  # noqa: E402
+from bench_unlock import demo_gateway, quiet_info_logging  # noqa: E402
+from gateway.payments.testing import serve  # noqa: E402
+from tests.web_support import PASSWORD, make_request  # noqa: E402
 
 from web.app import create_app  # noqa: E402
 
@@ -64,7 +66,7 @@ async def main(megabytes: int, rounds: int) -> None:
     quiet_info_logging()
     data = os.urandom(megabytes * MB)
     async with demo_gateway() as gw:
-        path = await make_request(gw, [("statement.pdf", "application/pdf", data)])
+        path = (await make_request(gw.deps, files=[("statement.pdf", "application/pdf", data)])).path
         with tempfile.TemporaryDirectory() as scratch:
             plain = Path(scratch) / "statement.pdf"
             plain.write_bytes(data)
@@ -73,8 +75,8 @@ async def main(megabytes: int, rounds: int) -> None:
             async def bare_file(request: Request) -> FileResponse:
                 return FileResponse(plain, filename="statement.pdf")
 
-            async with served(create_app(gw.deps)) as base, \
-                    served(Starlette(routes=[Route("/file", bare_file)])) as bare_base:
+            async with serve(create_app(gw.deps)) as base, \
+                    serve(Starlette(routes=[Route("/file", bare_file)])) as bare_base:
                 async with httpx.AsyncClient(base_url=base) as http:
                     form = await http.get(path)
                     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)

@@ -12,8 +12,8 @@
    (web/formcache.py); the same page with that cache off (every GET reads
    the database and renders the template) is measured beside them.
 
-Both apps listen on TCP_NODELAY sockets (see BENCHMARKS.md: the service's
-own listening socket lacked it when this was written).
+Both apps are served by gateway.service.start_web on its own kind of
+socket (TCP_NODELAY: see BENCHMARKS.md), through gateway.payments.testing.serve.
 
 Run: .venv/bin/python bench/bench_unlock.py [--unlocks 60] [--seconds 5]
 Needs wrk (apt-get install wrk).
@@ -29,7 +29,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,24 +37,20 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway import settings as settings_module, vault  # noqa: E402
-from gateway.handlers.request import BODY_FILENAME, key_aad, seal_item  # noqa: E402
-from gateway.models import Firm, PaymentRequest, SealedChunk, SealedFile, Staff  # noqa: E402
+from gateway.payments.testing import serve  # noqa: E402
 from gateway.service import Running, running  # noqa: E402
+from tests.web_support import PASSWORD, make_request  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.limits import Limits  # noqa: E402
-
-PASSWORD = "Blue42"
 
 # One client process: unlock `count` times, each in a fresh cookie jar,
 # printing each POST's latency in seconds as JSON.
@@ -87,62 +82,6 @@ async def demo_gateway() -> AsyncIterator[Running]:
         options = {"data_dir": Path(data), "demo": True, "smtp_port": 0, "web_port": 0, "queue_workers": 1}
         async with running(settings_module.load(options, environ={})) as gw:
             yield gw
-
-
-def _nodelay_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def served(app: ASGIApp) -> AsyncIterator[str]:
-    """``app`` under uvicorn, configured as gateway/service.py does; its base URL."""
-    sock = _nodelay_socket()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None,
-                                           server_header=False))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-async def make_request(gw: Running, files: list[tuple[str, str, bytes]] = ()) -> str:
-    """A request from the demo firm, stored as the mail handler would; its path."""
-    deps = gw.deps
-    firm = await Firm.get(domain="demo.localhost")
-    staff = await Staff.get(firm=firm)
-    token = vault.new_token()
-    token_hash = vault.token_hash(token)
-    data_key = vault.new_data_key()
-    params = vault.new_kdf_params(deps.settings.kdf_memory_kib, deps.settings.kdf_iterations)
-    now = deps.clock()
-    request = await PaymentRequest.create(
-        firm=firm, staff=staff, sender=staff.email, invoice="1042", client_email="jane@client.example",
-        amount_minor=125000, currency="CAD", hint="First pet", token_hash=token_hash, kdf=params.to_json(),
-        wrapped_key=vault.wrap_with_password(PASSWORD, data_key, params, key_aad(token_hash)),
-        source_message_id=f"<{token_hash[:16]}@bench>", created_at=now, expires_at=now.replace(year=now.year + 1),
-    )
-    items = [seal_item(data_key, BODY_FILENAME, "text/plain", b"Hello Jane,\nyour invoice is attached.\n")]
-    items += [seal_item(data_key, name, kind, data) for name, kind, data in files]
-    for position, item in enumerate(items):
-        sealed = await SealedFile.create(
-            request=request, position=position, is_body=position == 0, filename=item.filename,
-            content_type=item.content_type, size=item.size, file_salt=item.salt, chunk_count=len(item.chunks),
-        )
-        for start in range(0, len(item.chunks), 64):
-            await SealedChunk.bulk_create([SealedChunk(file=sealed, index=i, data=item.chunks[i])
-                                           for i in range(start, min(start + 64, len(item.chunks)))])
-    return f"/r/{token}"
 
 
 def quiet_info_logging() -> None:
@@ -189,16 +128,16 @@ async def main(unlocks: int, seconds: int, connections: int, rounds: int) -> Non
         sys.exit("wrk is not installed: apt-get install wrk")
     quiet_info_logging()
     async with demo_gateway() as gw:
-        requests = [await make_request(gw) for _ in range(3)]
-        async with served(create_app(gw.deps)) as base, \
-                served(create_app(gw.deps, Limits(form_page_seconds=0))) as uncached_base:
+        requests = [(await make_request(gw.deps)).path for _ in range(3)]
+        async with serve(create_app(gw.deps)) as base, \
+                serve(create_app(gw.deps, Limits(form_page_seconds=0))) as uncached_base:
             async with httpx.AsyncClient(base_url=base) as http:
                 page = (await http.get(requests[2])).content
 
             async def bare_page(request: Request) -> HTMLResponse:
                 return HTMLResponse(page)
 
-            async with served(Starlette(routes=[Route("/r/{token}", bare_page)])) as bare_base:
+            async with serve(Starlette(routes=[Route("/r/{token}", bare_page)])) as bare_base:
                 derive = bare_derivations(gw, unlocks)
                 sequential = await unlock_latencies(base, requests[0], unlocks, 1)
                 parallel = await unlock_latencies(base, requests[1], unlocks, 4)

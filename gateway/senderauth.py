@@ -168,7 +168,7 @@ def strict_from(raw: bytes) -> str:
     Raises :class:`FromError` with a short reason, written by us (never
     echoing the header), when the From header is anything but exactly one
     plain mailbox."""
-    return _strict_from(_header_section(raw))
+    return _strict_from(_header_section(_header_bytes(raw)))
 
 
 def _header_bytes(raw: bytes) -> bytes:
@@ -178,8 +178,8 @@ def _header_bytes(raw: bytes) -> bytes:
     return raw[: min(ends) + 4] if ends else raw
 
 
-def _header_section(raw: bytes) -> Message:
-    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(_header_bytes(raw))
+def _header_section(header: bytes) -> Message:
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(header)
 
 
 def _header_values(headers: Message, name: str) -> list[str | None]:
@@ -480,9 +480,9 @@ async def _authenticate_dkim(raw: bytes, from_address: str, from_domain: str, re
 # --------------------------------------------------------------------------
 
 
-def _inspect(raw: bytes, trusted_authserv_ids: tuple[str, ...]) -> tuple[str, str, str]:
+def _inspect(header: bytes, trusted_authserv_ids: tuple[str, ...]) -> tuple[str, str, str]:
     """(From address, its domain in ASCII, why a trusted A-R header passes it or "")."""
-    headers = _header_section(raw)
+    headers = _header_section(header)
     from_address = _strict_from(headers)
     from_domain = _ascii_domain(from_address.rpartition("@")[2])
     return from_address, from_domain, _trusted_authres(headers, from_domain, trusted_authserv_ids)
@@ -502,10 +502,11 @@ async def authenticate(
     passes. See the module docstring for the steps.
     """
     try:
-        if len(_header_bytes(raw)) <= INLINE_HEADER_BYTES:
-            from_address, from_domain, authres_pass = _inspect(raw, trusted_authserv_ids)
+        header = _header_bytes(raw)
+        if len(header) <= INLINE_HEADER_BYTES:
+            from_address, from_domain, authres_pass = _inspect(header, trusted_authserv_ids)
         else:
-            from_address, from_domain, authres_pass = await asyncio.to_thread(_inspect, raw, trusted_authserv_ids)
+            from_address, from_domain, authres_pass = await asyncio.to_thread(_inspect, header, trusted_authserv_ids)
     except FromError as exc:
         return Verdict(False, f"550 5.7.1 From header: {exc}", "", "", f"From header: {exc}")
     if trust_loopback and _is_loopback(peer_host):

@@ -13,6 +13,7 @@ from functools import partial
 from typing import AsyncIterator, Awaitable, Callable
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from gateway import db, housekeeping, intake, senderauth, vault
 from gateway.clock import Clock, system_clock
@@ -38,7 +39,7 @@ class Running:
     stopping: asyncio.Event
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that
     # say so, and without it keep-alive responses wait ~40 ms on delayed ACKs.
@@ -64,8 +65,8 @@ async def running(
     async with db.opened(settings.database):
         if settings.demo:
             await seed_demo(clock())
-        smtp_sock = _listen(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None
-        web_sock = _listen(settings.web_host, settings.web_port) if "web" in roles else None
+        smtp_sock = listening_socket(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None
+        web_sock = listening_socket(settings.web_host, settings.web_port) if "web" in roles else None
         # Port 0 asked for any free port: links must carry the one we got.
         settings = dataclasses.replace(
             settings,
@@ -87,11 +88,8 @@ async def running(
             # Stop taking mail first, then let the last batch commit.
             closers += [_closer(smtp_server), admitting.close]
         if web_sock:
-            web = uvicorn.Server(uvicorn.Config(
-                create_app(deps), lifespan="off", access_log=False, log_config=None, server_header=False
-            ))
-            tasks.append(asyncio.create_task(web.serve(sockets=[web_sock]), name="web"))
-            await _started(web, tasks[-1])
+            web, web_task = await start_web(create_app(deps), web_sock)
+            tasks.append(web_task)
             closers.append(partial(_stop_web, web))
         if "queue" in roles:
             queue_runner = QueueRunner(deps)
@@ -119,6 +117,17 @@ async def running(
                 await close()
             await asyncio.gather(*tasks, return_exceptions=True)
             deps.crypto_pool.shutdown(wait=True)
+
+
+async def start_web(app: ASGIApp, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task]:
+    """``app`` under uvicorn on ``sock``, in this event loop, once it is
+    listening. No lifespan, no Server header, and no access log of
+    uvicorn's own: web/accesslog.py writes one without the link tokens.
+    (Benchmarks and tests serve their apps through this too.)"""
+    web = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None, server_header=False))
+    task = asyncio.create_task(web.serve(sockets=[sock]), name="web")
+    await _started(web, task)
+    return web, task
 
 
 async def _started(web: uvicorn.Server, task: asyncio.Task) -> None:

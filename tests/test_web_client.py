@@ -152,6 +152,7 @@ async def test_locking_the_message_again_ends_the_session(clocked):
         message = await http.get(made.path)
         locked = await http.post(f"{made.path}/lock", data={"csrf_token": csrf_token(message)})
         assert locked.status_code == 200 and 'name="password"' in locked.text
+        assert "ct_session" not in http.cookies  # the browser dropped it
         assert "Hello Jane" not in (await http.get(made.path)).text
     assert await ClientSession.all().count() == 0
 

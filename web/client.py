@@ -126,19 +126,25 @@ class ClientPages:
     def is_gone(self, found: PaymentRequest, now: datetime) -> bool:
         return found.status in GONE or found.expires_at <= now
 
-    async def unlocked(self, request: Request) -> tuple[PaymentRequest, bytes] | Response:
-        """The request and its data key if this browser has it open; else
-        the page to answer with (not found, gone, or back to the form)."""
-        token = request.path_params["token"]
-        now = self.deps.clock()
-        found = await self.find(token)
+    async def opened(self, request: Request, now: datetime) -> tuple[PaymentRequest, bytes | None] | Response:
+        """The request, and its data key if this browser has it open (else
+        None); or the page to answer with (not found, gone)."""
+        found = await self.find(request.path_params["token"])
         if found is None:
             return self.not_found(request)
         if self.is_gone(found, now):
             return await self.gone(request, found)
-        data_key = await self.sessions.data_key(request, found, now)
+        return found, await self.sessions.data_key(request, found, now)
+
+    async def unlocked(self, request: Request) -> tuple[PaymentRequest, bytes] | Response:
+        """The request and its data key if this browser has it open; else
+        the page to answer with (not found, gone, or back to the form)."""
+        opened = await self.opened(request, self.deps.clock())
+        if isinstance(opened, Response):
+            return opened
+        found, data_key = opened
         if data_key is None:
-            return RedirectResponse(f"/r/{token}", status_code=303)
+            return RedirectResponse(f"/r/{request.path_params['token']}", status_code=303)
         return found, data_key
 
     # -- pages ----------------------------------------------------------------
@@ -209,12 +215,10 @@ class ClientPages:
         now = self.deps.clock()
         if not self.sessions.has_cookie(request):
             return await self.form_for_anyone(request, now)
-        found = await self.find(request.path_params["token"])
-        if found is None:
-            return self.not_found(request)
-        if self.is_gone(found, now):
-            return await self.gone(request, found)
-        data_key = await self.sessions.data_key(request, found, now)
+        opened = await self.opened(request, now)
+        if isinstance(opened, Response):
+            return opened
+        found, data_key = opened
         if data_key is None:
             return self.form_page(request, found)
         return await self.message_page(request, found, data_key)

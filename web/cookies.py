@@ -20,5 +20,14 @@ def set_secret_cookie(response: Response, name: str, value: str, *, secure: bool
     it), the whole site, and Secure under https."""
     if not _VALUE.match(value):
         raise ValueError("a secret cookie's value is URL-safe base64")
-    header = f"{name}={value}; HttpOnly; Path=/; SameSite=strict" + ("; Secure" if secure else "")
+    _add(response, f"{name}={value}", secure)
+
+
+def clear_secret_cookie(response: Response, name: str, *, secure: bool) -> None:
+    """Tells the browser to drop the cookie now."""
+    _add(response, f'{name}=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0', secure)
+
+
+def _add(response: Response, start: str, secure: bool) -> None:
+    header = f"{start}; HttpOnly; Path=/; SameSite=strict" + ("; Secure" if secure else "")
     response.raw_headers.append((b"set-cookie", header.encode("ascii")))

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from gateway import vault
 from gateway.models import ClientSession, PaymentRequest
-from web.cookies import set_secret_cookie
+from web.cookies import clear_secret_cookie, set_secret_cookie
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
 # last_seen_at is written at most this often: one write per page would
@@ -102,4 +102,4 @@ class Sessions:
         set_secret_cookie(response, self.cookie, session_id, secure=self.secure)
 
     def clear_cookie(self, response: Response) -> None:
-        response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True, samesite="strict")
+        clear_secret_cookie(response, self.cookie, secure=self.secure)

@@ -8,7 +8,8 @@
   recorded Stripe responses (``tests/data/stripe/*.json``) for what
   localstripe lacks (Connect, ConfirmationTokens, payout listings), and
   recording each call (path, form, ``Stripe-Account``, ``Idempotency-Key``).
-* :func:`serve` — a Starlette app under uvicorn on 127.0.0.1 in this loop.
+* :func:`serve` — an ASGI app under uvicorn on 127.0.0.1 in this loop, as
+  the service serves its own (gateway.service.start_web).
 * rows and deps for DB-backed tests, and :func:`sign` for webhook bodies.
 
 Nothing here runs in production; localstripe is imported only when used.
@@ -21,7 +22,6 @@ import contextlib
 import json
 import re
 import secrets
-import socket
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import stripe
-import uvicorn
 from aiohttp import web
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 from gateway import settings as settings_module
 from gateway.clock import Clock, system_clock
@@ -39,6 +38,7 @@ from gateway.compose import Composer
 from gateway.deps import Deps
 from gateway.models import Firm, Level, PaymentRequest, Staff
 from gateway.paths import TEMPLATES_DIR
+from gateway.service import listening_socket, start_web
 
 WEBHOOK_SECRET = "whsec_test_clienttrack_0123456789"
 
@@ -77,26 +77,12 @@ def sign(payload: str, secret: str = WEBHOOK_SECRET, timestamp: int | None = Non
     return stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp)
 
 
-def _listen() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    sock.setblocking(False)
-    return sock
-
-
 @contextlib.asynccontextmanager
-async def serve(app: Starlette) -> AsyncIterator[str]:
-    """Run ``app`` on 127.0.0.1 (a free port) in this loop; yields its base URL."""
-    sock = _listen()
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            await task
-            raise RuntimeError("uvicorn stopped while starting")
-        await asyncio.sleep(0.01)
+async def serve(app: ASGIApp) -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1 (a free port) in this loop, as the service
+    serves its own; yields its base URL."""
+    sock = listening_socket("127.0.0.1", 0)
+    server, task = await start_web(app, sock)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:

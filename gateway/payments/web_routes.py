@@ -62,12 +62,16 @@ async def _firm_from_token(request: Request) -> Firm | None:
     return await Firm.get_or_none(id=firm_id) if firm_id is not None else None
 
 
+def _stale_link() -> Response:
+    return PlainTextResponse("This setup link is not valid any more: send \"setup payments\" again.",
+                             status_code=404)
+
+
 async def connect_refresh(request: Request) -> Response:
     deps = request.app.state.deps
     firm = await _firm_from_token(request)
     if firm is None:
-        return PlainTextResponse("This setup link is not valid any more: send \"setup payments\" again.",
-                                 status_code=404)
+        return _stale_link()
     try:
         link = await connect.start_onboarding(firm, payment_provider(request.app),
                                               base_url=deps.settings.public_base_url, master_key=deps.master_key,
@@ -81,8 +85,7 @@ async def connect_return(request: Request) -> Response:
     deps = request.app.state.deps
     firm = await _firm_from_token(request)
     if firm is None:
-        return PlainTextResponse("This setup link is not valid any more: send \"setup payments\" again.",
-                                 status_code=404)
+        return _stale_link()
     try:
         status = await connect.finish_onboarding(firm, payment_provider(request.app), now=deps.clock(),
                                                  actor="stripe (return)", base_url=deps.settings.public_base_url)
