@@ -32,7 +32,7 @@ from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_unlock import demo_gateway, quiet_info_logging  # noqa: E402
-from gateway.payments.testing import serve  # noqa: E402
+from tests.payments_support import serve  # noqa: E402
 from tests.web_support import PASSWORD, make_request  # noqa: E402
 
 from web.app import create_app  # noqa: E402

@@ -48,8 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from openpyxl import Workbook  # noqa: E402
 from openpyxl.cell import WriteOnlyCell  # noqa: E402
 
-from gateway import db  # noqa: E402
-from gateway.models import Firm, PaymentRequest, RequestStatus  # noqa: E402
+from gateway.core import db  # noqa: E402
+from gateway.core.models import Firm, PaymentRequest, RequestStatus  # noqa: E402
 from gateway.reports.export import period_of, run_report  # noqa: E402
 from gateway.reports.grammar import parse_report_args  # noqa: E402
 from gateway.reports.periods import parse_period  # noqa: E402

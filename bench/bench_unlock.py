@@ -13,7 +13,7 @@
    the database and renders the template) is measured beside them.
 
 Both apps are served by gateway.service.start_web on its own kind of
-socket (TCP_NODELAY: see BENCHMARKS.md), through gateway.payments.testing.serve.
+socket (TCP_NODELAY: see BENCHMARKS.md), through tests.payments_support.serve.
 
 Run: .venv/bin/python bench/bench_unlock.py [--unlocks 60] [--seconds 5]
 Needs wrk (apt-get install wrk).
@@ -45,9 +45,10 @@ from starlette.routing import Route
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway import settings as settings_module, vault  # noqa: E402
-from gateway.payments.testing import serve  # noqa: E402
+from gateway import vault  # noqa: E402
+from gateway.core import settings as settings_module  # noqa: E402
 from gateway.service import Running, running  # noqa: E402
+from tests.payments_support import serve  # noqa: E402
 from tests.web_support import PASSWORD, make_request  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.limits import Limits  # noqa: E402

@@ -9,12 +9,12 @@ import logging
 import sys
 from typing import Any
 
-from gateway import db, directory, settings as settings_module
-from gateway.clock import system_clock
+from gateway.core import db, directory, settings as settings_module
+from gateway.core.clock import system_clock
+from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
+from gateway.core.money import format_decimal, format_display
+from gateway.core.settings import Settings, SettingsError
 from gateway.reports import cli as reports
-from gateway.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
-from gateway.money import format_decimal, format_display
-from gateway.settings import Settings, SettingsError
 
 LEVELS = [level.value for level in Level]
 STATUSES = [status.value for status in RequestStatus]

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, TypeVar
 
-from gateway.clock import Clock
-from gateway.compose import Composer
+from gateway.core.clock import Clock
+from gateway.core.settings import Settings
+from gateway.outbound.compose import Composer
 from gateway.payments.provider import PaymentProvider, provider_for
-from gateway.settings import Settings
 
 T = TypeVar("T")
 

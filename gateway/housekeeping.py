@@ -10,9 +10,10 @@ import asyncio
 import logging
 from datetime import datetime
 
-from gateway import events, hotpath
-from gateway.clock import Clock
-from gateway.models import AdmissionCount, PaymentRequest, RequestStatus
+from gateway.admission import sql
+from gateway.core import events
+from gateway.core.clock import Clock
+from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
 
 log = logging.getLogger("clienttrack.housekeeping")
 
@@ -30,7 +31,7 @@ async def expire_requests(now: datetime) -> int:
 
 
 async def forget_admission_counts(now: datetime) -> int:
-    return await AdmissionCount.filter(minute__lte=hotpath.minute_of(now) - hotpath.WINDOW_MINUTES).delete()
+    return await AdmissionCount.filter(minute__lte=sql.minute_of(now) - sql.WINDOW_MINUTES).delete()
 
 
 async def run(clock: Clock, stopping: asyncio.Event, every_seconds: float = 60.0) -> None:

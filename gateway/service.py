@@ -15,17 +15,19 @@ from typing import AsyncIterator, Awaitable, Callable
 import uvicorn
 from starlette.types import ASGIApp
 
-from gateway import db, housekeeping, intake, senderauth, vault
-from gateway.clock import Clock, system_clock
-from gateway.compose import Composer
+from gateway import housekeeping, vault
+from gateway.admission import intake, senderauth
+from gateway.admission.smtp import Admission, protocol_factory
+from gateway.core import db
+from gateway.core.clock import Clock, system_clock
+from gateway.core.directory import DEMO_DOMAIN, DEMO_STAFF, seed_demo
+from gateway.core.paths import TEMPLATES_DIR
+from gateway.core.settings import Settings
 from gateway.deps import Deps
-from gateway.directory import DEMO_DOMAIN, DEMO_STAFF, seed_demo
-from gateway.outbox import OutboxRunner
-from gateway.paths import TEMPLATES_DIR
-from gateway.runner import QueueRunner
-from gateway.settings import Settings
-from gateway.smtp import Admission, protocol_factory
-from gateway.transport import transport_for
+from gateway.inbound.runner import QueueRunner
+from gateway.outbound.compose import Composer
+from gateway.outbound.outbox import OutboxRunner
+from gateway.outbound.transport import transport_for
 from web.app import create_app
 
 log = logging.getLogger("clienttrack.service")

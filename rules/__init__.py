@@ -4,7 +4,7 @@ Each rule is a module with a ``name``, a ``description`` and
 ``check(message, context) -> bool``: True when the rule matches. A rule
 records why it matched with ``context.record(name, reason)`` and changes
 nothing else. Rules are registered here explicitly, in no particular
-order; the order that matters is the chain's (gateway/chains.py).
+order; the order that matters is the chain's (gateway/inbound/chain.py).
 """
 
 from __future__ import annotations

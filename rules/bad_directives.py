@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.directives import DirectivesRejected
+from gateway.mail.directives import DirectivesRejected
 
 name = "bad-directives"
 description = "Reply naming each wrong or missing directive in a payment request."

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.commands import level_needed
+from gateway.commands.levels import level_needed
 
 name = "missing-level"
 description = "Reply to a sender whose permission level is too low for what they asked."

@@ -15,8 +15,8 @@ from typing import AsyncIterator
 
 import pytest
 
-from gateway import settings as settings_module
-from gateway.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
+from gateway.core import settings as settings_module
+from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from gateway.service import Running, running
 
 DATA = Path(__file__).resolve().parent / "data"

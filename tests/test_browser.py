@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from gateway.models import PaymentRequest, RequestStatus, UnlockGuard
+from gateway.core.models import PaymentRequest, RequestStatus, UnlockGuard
 from tests.conftest import mails_to, need_tool, request_mail, send, settled
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"

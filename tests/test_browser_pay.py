@@ -21,10 +21,10 @@ from typing import AsyncIterator
 import pytest
 from playwright.async_api import Page
 
-from gateway.models import Firm, PaymentRequest, RequestStatus
-from gateway.payments.testing import RecordedStripe
+from gateway.core.models import Firm, PaymentRequest, RequestStatus
 from gateway.service import Running, running
 from tests.conftest import make_settings, mails_to, request_mail, send, settled
+from tests.payments_support import RecordedStripe
 from tests.test_browser import LINK, browser, new_page, shoot, unlock_with  # noqa: F401  (browser: a fixture)
 from tests.web_support import make_request
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.compose import EXAMPLE_SUBJECT, Composer, to_bytes
+from gateway.outbound.compose import EXAMPLE_SUBJECT, Composer, to_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 HOSTNAME = "gw.clienttrack.test"

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.directives import (
+from gateway.mail.directives import (
     Command,
     DirectivesRejected,
     generate_password,
@@ -338,6 +338,6 @@ def test_parse_command(subject, command):
     ('$10 pw="never closed', "$10 pw=…"),
 ])
 def test_redact_subject_hides_password_and_hint_values(subject, expected):
-    from gateway.directives import redact_subject
+    from gateway.mail.directives import redact_subject
 
     assert redact_subject(subject) == expected

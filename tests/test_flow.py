@@ -9,8 +9,8 @@ import re
 import httpx
 import pytest
 
-from gateway import sealed
-from gateway.models import InboundMessage, InboundStatus, PaymentRequest, SealedFile
+from gateway.core.models import InboundMessage, InboundStatus, PaymentRequest, SealedFile
+from gateway.vault import sealed
 from tests.conftest import DEMO_STAFF, mails_to, outbox_mails, request_mail, send, settled
 from tests.tnef import winmail
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway import db, housekeeping
-from gateway.models import Event, Firm, PaymentRequest, RequestStatus
+from gateway import housekeeping
+from gateway.core import db
+from gateway.core.models import Event, Firm, PaymentRequest, RequestStatus
 from tests.test_runner import START
 
 

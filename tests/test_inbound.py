@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import db, inbound, vault
-from gateway.models import InboundMessage
+from gateway import vault
+from gateway.core import db
+from gateway.core.models import InboundMessage
+from gateway.inbound import queue as inbound
 from tests.test_runner import START
 
 

@@ -10,10 +10,13 @@ from typing import AsyncIterator, Callable
 
 import pytest
 
-from gateway import db, inbound, intake, vault
-from gateway.directory import seed_demo
-from gateway.intake import Intake, OrmIntake, Verdict
-from gateway.models import Firm, InboundMessage, InboundStatus, Staff
+from gateway import vault
+from gateway.admission import intake
+from gateway.admission.intake import Intake, OrmIntake, Verdict
+from gateway.core import db
+from gateway.core.directory import seed_demo
+from gateway.core.models import Firm, InboundMessage, InboundStatus, Staff
+from gateway.inbound import queue as inbound
 from tests.test_runner import START
 
 KEY = vault.new_data_key()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway import directory
-from gateway.models import Firm, Level, PaymentRequest, RequestStatus, Staff
+from gateway.core import directory
+from gateway.core.models import Firm, Level, PaymentRequest, RequestStatus, Staff
 from tests.conftest import DEMO_STAFF, mails_to, outbox_mails, request_mail, send, settled
 from tests.test_flow import only_link
 

@@ -1,4 +1,4 @@
-"""Tests for gateway.mailparse: reading staff email exactly."""
+"""Tests for gateway.mail.parse: reading staff email exactly."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.mailparse import Attachment, ParsedMail, html_to_text, parse, safe_filename
+from gateway.mail.parse import Attachment, ParsedMail, html_to_text, parse, safe_filename
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "mail-samples"
 

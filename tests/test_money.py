@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.money import (
+from gateway.core.money import (
     CURRENCY_DECIMALS,
     MoneyError,
     format_decimal,

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from gateway import db, outbox, vault
-from gateway.compose import Composer, to_bytes
-from gateway.models import OutboundMessage, OutboundStatus
-from gateway.paths import TEMPLATES_DIR
-from gateway.transport import MaildirTransport, RelayTransport
+from gateway import vault
+from gateway.core import db
+from gateway.core.models import OutboundMessage, OutboundStatus
+from gateway.core.paths import TEMPLATES_DIR
+from gateway.outbound import outbox
+from gateway.outbound.compose import Composer, to_bytes
+from gateway.outbound.transport import MaildirTransport, RelayTransport
 from tests.test_runner import Clock
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from gateway.core.settings import SettingsError
 from gateway.payments.config import ConfigError, PaymentsConfig, webhook_secrets
-from gateway.payments.testing import make_deps
-from gateway.settings import SettingsError
+from tests.payments_support import make_deps
 
 
 def test_defaults_are_the_product_pages_rate_and_no_platform_fee(tmp_path):

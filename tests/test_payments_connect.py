@@ -10,12 +10,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gateway import db
-from gateway.models import Event, Firm
+from gateway.core import db
+from gateway.core.models import Event, Firm
 from gateway.payments import connect
 from gateway.payments.stripe_provider import StripeProvider
-from gateway.payments.testing import RecordedStripe, make_deps, serve
 from gateway.payments.web_routes import routes
+from tests.payments_support import RecordedStripe, make_deps, serve
 
 RECORDED = Path(__file__).resolve().parent / "data" / "stripe"
 ACCOUNT = "acct_1QcT7yPf3kZ2mN8a"

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pytest
 
-from gateway import db
-from gateway.models import Event, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.core import db
+from gateway.core.models import Event, OutboundMessage, PaymentRequest, RequestStatus
 from gateway.payments import ledger, receipts
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import PaymentState
-from gateway.payments.testing import make_deps, make_firm, make_request
+from tests.payments_support import make_deps, make_firm, make_request
 
 NOW = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
 CONFIG = PaymentsConfig()

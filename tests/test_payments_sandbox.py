@@ -11,12 +11,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway import db, vault
-from gateway.models import Event, OutboundMessage, PaymentRequest, RequestStatus
+from gateway import vault
+from gateway.core import db
+from gateway.core.models import Event, OutboundMessage, PaymentRequest, RequestStatus
 from gateway.payments import ledger, receipts
 from gateway.payments.provider import AlreadyPaid, NotPayable, NotRefundable, PayAttempt
 from gateway.payments.sandbox import NOT_RECOGNISED, SandboxProvider, check_card, normalise_card_number
-from gateway.payments.testing import make_deps, make_firm, make_request
+from tests.payments_support import make_deps, make_firm, make_request
 
 NOW = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
 

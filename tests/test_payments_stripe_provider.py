@@ -13,14 +13,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway import db
-from gateway.models import Event, Firm, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.core import db
+from gateway.core.models import Event, Firm, OutboundMessage, PaymentRequest, RequestStatus
 from gateway.payments import connect, ledger
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import AlreadyPaid, NoProvider, PayAttempt, PaymentsNotSetUp, provider_for
 from gateway.payments.sandbox import SandboxProvider
 from gateway.payments.stripe_provider import StripeProvider, state_from_intent
-from gateway.payments.testing import RecordedStripe, local_stripe, make_deps, make_firm, make_request
+from tests.payments_support import RecordedStripe, local_stripe, make_deps, make_firm, make_request
 
 RECORDED = Path(__file__).resolve().parent / "data" / "stripe"
 ACCOUNT = "acct_1QcT7yPf3kZ2mN8a"

@@ -20,13 +20,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from gateway import db
-from gateway.models import Event, Firm, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.core import db
+from gateway.core.models import Event, Firm, OutboundMessage, PaymentRequest, RequestStatus
 from gateway.payments import webhooks
 from gateway.payments.models import WebhookDelivery, WebhookEvent
 from gateway.payments.provider import NotPayable, PayAttempt
 from gateway.payments.stripe_provider import StripeProvider
-from gateway.payments.testing import (
+from tests.payments_support import (
     WEBHOOK_SECRET,
     RecordedStripe,
     local_stripe,

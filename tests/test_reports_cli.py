@@ -10,9 +10,9 @@ import pytest
 from openpyxl import load_workbook
 
 from gateway import cli as main_cli
-from gateway import db, settings as settings_module
-from gateway.directory import DirectoryError
-from gateway.models import RequestStatus
+from gateway.core import db, settings as settings_module
+from gateway.core.directory import DirectoryError
+from gateway.core.models import RequestStatus
 from gateway.reports.cli import add_parser
 
 from tests.test_reports_fixtures import make_firm, make_request

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import db
-from gateway.models import Firm, Level, PaymentRequest, RequestStatus, Staff
+from gateway.core import db
+from gateway.core.models import Firm, Level, PaymentRequest, RequestStatus, Staff
 from gateway.reports.periods import parse_period
 from gateway.reports.rows import Row
 from gateway.reports.writers.base import Context

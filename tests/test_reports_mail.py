@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from openpyxl import load_workbook
 
-from gateway.models import Level, RequestStatus
+from gateway.core.models import Level, RequestStatus
 from gateway.reports.mail import build_report_reply
 
 from tests.test_reports_fixtures import NOW, database, make_firm, make_request, make_staff  # noqa: F401

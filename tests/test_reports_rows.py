@@ -3,7 +3,7 @@
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
-from gateway.models import RequestStatus
+from gateway.core.models import RequestStatus
 from gateway.reports.periods import parse_period
 from gateway.reports.rows import Selection, money
 

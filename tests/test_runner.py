@@ -7,14 +7,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway import db, inbound, vault
-from gateway.compose import Composer
+from gateway import vault
+from gateway.admission.intake import OrmIntake, Verdict
+from gateway.core import db
+from gateway.core.directory import seed_demo
+from gateway.core.models import Event, InboundMessage, InboundStatus, PaymentRequest
+from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
-from gateway.directory import seed_demo
-from gateway.intake import OrmIntake, Verdict
-from gateway.models import Event, InboundMessage, InboundStatus, PaymentRequest
-from gateway.paths import TEMPLATES_DIR
-from gateway.runner import QueueRunner
+from gateway.inbound import queue as inbound
+from gateway.inbound.runner import QueueRunner
+from gateway.outbound.compose import Composer
 from gateway.service import running
 from tests.conftest import GATEWAY, DEMO_STAFF, make_settings, request_mail, settled
 
@@ -61,7 +63,7 @@ async def test_a_message_that_crashes_three_times_is_quarantined_not_lost(world,
     async def crash(*args):
         raise RuntimeError("handler bug")
 
-    monkeypatch.setattr("gateway.runner.create_request", crash)
+    monkeypatch.setattr("gateway.inbound.runner.create_request", crash)
     runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
     for attempt in range(1, 4):
         assert await runner.process_next()
@@ -82,7 +84,7 @@ async def test_a_failed_attempt_waits_before_the_retry(world, monkeypatch):
     async def crash(*args):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr("gateway.runner.create_request", crash)
+    monkeypatch.setattr("gateway.inbound.runner.create_request", crash)
     runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
     assert await runner.process_next()
     assert not await runner.process_next()  # not due yet

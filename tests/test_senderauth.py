@@ -1,4 +1,4 @@
-"""Sender authentication before the 250 (gateway.senderauth), offline.
+"""Sender authentication before the 250 (gateway.admission.senderauth), offline.
 
 Keys are made here, messages are signed with dkimpy, and the DKIM key
 records come from an in-memory resolver; the real dnspython resolver is
@@ -21,7 +21,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.senderauth import (
+from gateway.admission.senderauth import (
     DnsFailure,
     FromError,
     Verdict,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.models import InboundMessage, InboundStatus, PaymentRequest
+from gateway.core.models import InboundMessage, InboundStatus, PaymentRequest
+from gateway.core.settings import SettingsError
 from gateway.service import banner, running
-from gateway.settings import SettingsError
 from tests.conftest import make_settings, request_mail, send, settled
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.settings import SettingsError, load
+from gateway.core.settings import SettingsError, load
 
 
 def test_defaults_need_no_configuration():

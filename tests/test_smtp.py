@@ -7,7 +7,7 @@ import smtplib
 
 import pytest
 
-from gateway.models import InboundMessage
+from gateway.core.models import InboundMessage
 from tests.conftest import DEMO_STAFF, GATEWAY, make_settings, request_mail, send
 
 SUBJECT = "Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint=Sky"
@@ -106,8 +106,9 @@ async def production_gateway(tmp_path):
     """Not --demo: loopback is not trusted; DNS answers from a dict, or times out."""
     import base64
 
-    from gateway import directory, senderauth
-    from gateway.clock import system_clock
+    from gateway.admission import senderauth
+    from gateway.core import directory
+    from gateway.core.clock import system_clock
     from gateway.service import running
 
     private, public = rsa_key()
@@ -181,8 +182,8 @@ async def test_past_the_hourly_limit_a_sender_gets_451_and_can_retry_later(tmp_p
 
 
 async def test_past_the_firm_limit_every_sender_waits(tmp_path):
-    from gateway import directory
-    from gateway.models import Firm, Level
+    from gateway.core import directory
+    from gateway.core.models import Firm, Level
     from gateway.service import running
 
     async with running(make_settings(tmp_path, firm_hourly_limit=2)) as gw:

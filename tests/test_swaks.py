@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.models import PaymentRequest
+from gateway.core.models import PaymentRequest
 from tests.conftest import DEMO_STAFF, GATEWAY, mails_to, need_tool, settled
 
 

@@ -1,4 +1,4 @@
-"""gateway.transport against real parts: a real aiosmtpd server in the test's
+"""gateway.outbound.transport against real parts: a real aiosmtpd server in the test's
 own event loop (loop.create_server, not the threaded Controller), real TLS
 with a certificate made here, a real Maildir on disk. No mocks."""
 
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.transport import (
+from gateway.outbound.transport import (
     DeliveryFailure,
     MaildirTransport,
     PermanentFailure,

@@ -6,8 +6,8 @@ import logging
 
 import httpx
 
-from web.accesslog import redact
 from tests.web_support import PASSWORD, base_url, make_request, submit
+from web.accesslog import redact
 
 pytest_plugins = ["tests.web_fixtures"]
 

@@ -6,9 +6,9 @@ import asyncio
 
 import httpx
 
+from tests.web_support import base_url, csrf_token, make_request
 from web.app import create_app
 from web.limits import Limits
-from tests.web_support import base_url, csrf_token, make_request
 
 pytest_plugins = ["tests.web_fixtures"]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import httpx
 
-from gateway.models import ClientSession, Event, Firm, PaymentRequest, RequestStatus, UnlockGuard
+from gateway.core.models import ClientSession, Event, Firm, PaymentRequest, RequestStatus, UnlockGuard
 from tests.conftest import DEMO_STAFF, mails_to, settled
 from tests.web_support import PASSWORD, base_url, csrf_token, make_request, submit
 from web.app import create_app

@@ -6,9 +6,9 @@ import httpx
 from starlette.datastructures import FormData, Headers
 from starlette.requests import Request
 
-from gateway.models import ClientSession, UnlockGuard
-from web.csrf import FIELD, Csrf
+from gateway.core.models import ClientSession, UnlockGuard
 from tests.web_support import PASSWORD, base_url, csrf_token, make_request
+from web.csrf import FIELD, Csrf
 
 KEY = bytes(range(32))
 

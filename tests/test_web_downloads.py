@@ -8,9 +8,9 @@ import os
 import httpx
 import pytest
 
-from gateway.models import SealedChunk, SealedFile
-from web.downloads import content_disposition, served_type
+from gateway.core.models import SealedChunk, SealedFile
 from tests.web_support import PASSWORD, base_url, make_request, submit
+from web.downloads import content_disposition, served_type
 
 pytest_plugins = ["tests.web_fixtures"]
 

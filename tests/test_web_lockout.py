@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.models import OutboundMessage, PaymentRequest, UnlockGuard
+from gateway.core.models import OutboundMessage, PaymentRequest, UnlockGuard
+from tests.web_support import make_request
 from web import lockout
 from web.limits import Limits
-from tests.web_support import make_request
 
 pytest_plugins = ["tests.web_fixtures"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway.models import PaymentRequest, Staff
-from web import notify
+from gateway.core.models import PaymentRequest, Staff
 from tests.conftest import mails_to, settled
 from tests.web_support import make_request
+from web import notify
 
 pytest_plugins = ["tests.web_fixtures"]
 

@@ -13,12 +13,12 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from gateway.models import Firm, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.core.models import Firm, OutboundMessage, PaymentRequest, RequestStatus
 from gateway.payments.provider import NoProvider
 from gateway.payments.stripe_provider import StripeProvider
-from gateway.payments.testing import RecordedStripe
 from gateway.service import Running, running
 from tests.conftest import make_settings, mails_to, settled
+from tests.payments_support import RecordedStripe
 from tests.web_support import PASSWORD, Made, base_url, csrf_token, make_request, submit
 from web.csrf import Csrf
 

@@ -8,9 +8,9 @@ import re
 
 import httpx
 
+from tests.web_support import PASSWORD, base_url, make_request, submit
 from web.app import create_app
 from web.security import csp
-from tests.web_support import PASSWORD, base_url, make_request, submit
 
 pytest_plugins = ["tests.web_fixtures"]
 

@@ -10,9 +10,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 
 from gateway import vault
-from gateway.models import ClientSession
-from web.sessions import Sessions
+from gateway.core.models import ClientSession
 from tests.web_support import make_request
+from web.sessions import Sessions
 
 pytest_plugins = ["tests.web_fixtures"]
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 import httpx
 
 from gateway import vault
+from gateway.core.models import Firm, PaymentRequest, RequestStatus, SealedChunk, SealedFile, Staff
 from gateway.deps import Deps
 from gateway.handlers.request import BODY_FILENAME, key_aad, seal_item
-from gateway.models import Firm, PaymentRequest, RequestStatus, SealedChunk, SealedFile, Staff
 from gateway.service import Running
 
 PASSWORD = "Blue42"

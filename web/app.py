@@ -15,9 +15,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
 from gateway.payments import web_routes as payment_routes
-from gateway.paths import TEMPLATES_DIR
 from web import demo, health, pay
 from web.accesslog import AccessLog
 from web.client import ClientPages, translator

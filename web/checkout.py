@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.models import Firm, PaymentRequest
+from gateway.core.models import Firm, PaymentRequest
+from gateway.core.settings import zone
 from gateway.payments import fees, receipts
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import PaymentProvider, quote_for_request
-from gateway.settings import zone
 from web.i18n import Translator
 
 # fees.disclosure's row labels, and the strings the pages show for them.

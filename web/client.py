@@ -27,10 +27,12 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from tortoise.transactions import in_transaction
 
-from gateway import events, sealed, vault
+from gateway import vault
+from gateway.core import events
+from gateway.core.models import Firm, PaymentRequest, RequestStatus, SealedFile
+from gateway.core.settings import zone
 from gateway.deps import Deps
-from gateway.models import Firm, PaymentRequest, RequestStatus, SealedFile
-from gateway.settings import zone
+from gateway.vault import sealed
 from web import downloads, lockout, notify
 from web.csrf import Csrf
 from web.formcache import FormCache, RenderedPage

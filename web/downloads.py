@@ -15,8 +15,9 @@ from urllib.parse import quote
 
 from starlette.responses import StreamingResponse
 
-from gateway import sealed, vault
-from gateway.models import SealedFile
+from gateway import vault
+from gateway.core.models import SealedFile
+from gateway.vault import sealed
 
 log = logging.getLogger("clienttrack.web.downloads")
 

@@ -16,7 +16,7 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_decimal, format_display
+from gateway.core.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_decimal, format_display
 
 LANGUAGES = ("en", "fr")
 DEFAULT = "en"

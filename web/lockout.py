@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from gateway import events
+from gateway.core import events
+from gateway.core.models import PaymentRequest, UnlockGuard
 from gateway.deps import Deps
-from gateway.models import PaymentRequest, UnlockGuard
 from web import notify
 from web.limits import Limits
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gateway import outbox
+from gateway.core.models import PaymentRequest
+from gateway.core.money import format_display
+from gateway.core.settings import zone
 from gateway.deps import Deps
-from gateway.models import PaymentRequest
-from gateway.money import format_display
-from gateway.settings import zone
+from gateway.outbound import outbox
 
 
 def _staff_address(request: PaymentRequest) -> str:

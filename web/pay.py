@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.models import PaymentRequest
+from gateway.core.models import PaymentRequest
 from gateway.payments import ledger
 from gateway.payments.provider import (
     PAID_FAMILY,

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import vault
-from gateway.models import ClientSession, PaymentRequest
+from gateway.core.models import ClientSession, PaymentRequest
 from web.cookies import clear_secret_cookie, set_secret_cookie
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")

@@ -8,19 +8,21 @@ from typing import Awaitable, Callable
 
 from tortoise.transactions import in_transaction
 
-from gateway import events, inbound, outbox
-from gateway.context import MailContext
+from gateway.commands import CommandError, Outcome, Run
+from gateway.commands.cancel import run_cancel
+from gateway.commands.help import run_help
+from gateway.commands.payments import run_refund, run_setup
+from gateway.commands.remind import run_remind
+from gateway.commands.report import run_report
+from gateway.commands.status import run_status
+from gateway.commands.users import run_grant, run_revoke, run_users
+from gateway.core import events
+from gateway.core.models import InboundMessage
 from gateway.deps import Deps
 from gateway.handlers.reply import safe_subject
-from gateway.mailcommands import CommandError, Outcome, Run
-from gateway.mailcommands.cancel import run_cancel
-from gateway.mailcommands.help import run_help
-from gateway.mailcommands.payments import run_refund, run_setup
-from gateway.mailcommands.remind import run_remind
-from gateway.mailcommands.report import run_report
-from gateway.mailcommands.status import run_status
-from gateway.mailcommands.users import run_grant, run_revoke, run_users
-from gateway.models import InboundMessage
+from gateway.inbound import queue as inbound
+from gateway.mail.context import MailContext
+from gateway.outbound import outbox
 
 COMMANDS: dict[str, Callable[[Run], Awaitable[Outcome]]] = {
     "help": run_help,

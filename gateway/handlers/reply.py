@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from tortoise.transactions import in_transaction
 
-from gateway import events, inbound, outbox
-from gateway.commands import EXAMPLES, allowed_commands, level_needed
-from gateway.context import MailContext
+from gateway.commands.levels import EXAMPLES, allowed_commands, level_needed
+from gateway.core import events
+from gateway.core.models import InboundMessage
 from gateway.deps import Deps
-from gateway.directives import DirectivesRejected, redact_subject
-from gateway.models import InboundMessage
+from gateway.inbound import queue as inbound
+from gateway.mail.context import MailContext
+from gateway.mail.directives import DirectivesRejected, redact_subject
+from gateway.outbound import outbox
 
 
 def safe_subject(context: MailContext) -> str:

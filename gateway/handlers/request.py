@@ -10,12 +10,15 @@ from zoneinfo import ZoneInfo
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from gateway import clientmail, events, inbound, outbox, vault
-from gateway.context import MailContext
+from gateway import vault
+from gateway.core import events
+from gateway.core.models import InboundMessage, PaymentRequest, SealedChunk, SealedFile
+from gateway.core.money import format_display
 from gateway.deps import Deps
-from gateway.directives import PaymentDirectives
-from gateway.models import InboundMessage, PaymentRequest, SealedChunk, SealedFile
-from gateway.money import format_display
+from gateway.inbound import queue as inbound
+from gateway.mail.context import MailContext
+from gateway.mail.directives import PaymentDirectives
+from gateway.outbound import clientmail, outbox
 
 log = logging.getLogger("clienttrack.request")
 

@@ -1,5 +1,5 @@
 """Payment settings, as the providers use them. They come from
-gateway/settings.py (``CLIENTTRACK_CARD_FEE_RATE`` and so on, like every
+gateway/core/settings.py (``CLIENTTRACK_CARD_FEE_RATE`` and so on, like every
 other setting), validated there at start:
 
 ==============================  ==========  ===========================================

@@ -21,8 +21,8 @@ import logging
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
 
-from gateway import events
-from gateway.models import Firm
+from gateway.core import events
+from gateway.core.models import Firm
 from gateway.payments.provider import AccountStatus, OnboardingLink, PaymentsNotSetUp, ProviderError
 
 log = logging.getLogger("clienttrack.payments.connect")

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
 
-from gateway.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_display
+from gateway.core.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_display
 
 Funding = Literal["credit", "debit", "prepaid", "unknown"]
 FUNDINGS: tuple[str, ...] = ("credit", "debit", "prepaid", "unknown")

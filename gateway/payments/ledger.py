@@ -29,7 +29,7 @@ events irrelevant:
 
 :func:`apply_state` must run inside a transaction (the webhook's, which
 also claims the event); :func:`apply_in_transaction` opens one. Mail is
-queued in the same transaction through :func:`gateway.outbox.enqueue`.
+queued in the same transaction through :func:`gateway.outbound.outbox.enqueue`.
 """
 
 from __future__ import annotations
@@ -40,10 +40,11 @@ from datetime import date, datetime
 
 from tortoise.transactions import in_transaction
 
-from gateway import events, outbox
+from gateway.core import events
+from gateway.core.models import Firm, PaymentRequest, RequestStatus, Staff
+from gateway.core.money import format_display
 from gateway.deps import Deps
-from gateway.models import Firm, PaymentRequest, RequestStatus, Staff
-from gateway.money import format_display
+from gateway.outbound import outbox
 from gateway.payments import receipts
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import (

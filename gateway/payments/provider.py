@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from gateway.clock import Clock, system_clock
-from gateway.models import Firm, PaymentRequest, RequestStatus
+from gateway.core.clock import Clock, system_clock
+from gateway.core.models import Firm, PaymentRequest, RequestStatus
 from gateway.payments import fees
 from gateway.payments.config import PaymentsConfig
 

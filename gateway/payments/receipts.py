@@ -16,9 +16,9 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from gateway.compose import Composer, one_line
-from gateway.models import Firm, PaymentRequest
-from gateway.money import format_display
+from gateway.core.models import Firm, PaymentRequest
+from gateway.core.money import format_display
+from gateway.outbound.compose import Composer, one_line
 
 TEST_NOTE = "This was a TEST payment in the sandbox checkout: no card was charged and no money moved."
 

@@ -27,9 +27,9 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from gateway.clock import Clock, system_clock
-from gateway.models import PaymentRequest
-from gateway.money import format_display
+from gateway.core.clock import Clock, system_clock
+from gateway.core.models import PaymentRequest
+from gateway.core.money import format_display
 from gateway.payments import fees
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import (

@@ -45,8 +45,8 @@ from typing import Any, Callable
 
 import stripe
 
-from gateway.clock import Clock, system_clock
-from gateway.models import Firm, PaymentRequest
+from gateway.core.clock import Clock, system_clock
+from gateway.core.models import Firm, PaymentRequest
 from gateway.payments import fees
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import (

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.models import Firm
+from gateway.core.models import Firm
 from gateway.payments import connect, webhooks
 from gateway.payments.config import webhook_secrets
 from gateway.payments.provider import PaymentError, PaymentProvider

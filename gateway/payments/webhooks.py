@@ -43,8 +43,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from gateway.core.models import Firm, PaymentRequest
 from gateway.deps import Deps
-from gateway.models import Firm, PaymentRequest
 from gateway.payments import ledger
 from gateway.payments.models import WebhookDelivery, WebhookEvent
 from gateway.payments.provider import PaymentState, ProviderError

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from gateway import db, directory
-from gateway.clock import system_clock
+from gateway.core import db, directory
+from gateway.core.clock import system_clock
 from gateway.reports.export import Report, period_of, run_report, selection_of
 from gateway.reports.grammar import FORMATS, STATUSES, GrammarError, parse_report_args
 from gateway.reports.periods import PeriodError

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Callable
 
-from gateway.models import Firm
+from gateway.core.models import Firm
+from gateway.core.settings import zone
 from gateway.reports.grammar import ALL, ReportSpec
 from gateway.reports.periods import Period, parse_period
 from gateway.reports.rows import Row, Selection
@@ -14,7 +15,6 @@ from gateway.reports.stream import consume_in_thread
 from gateway.reports.summary import Summary
 from gateway.reports.writers import WRITERS
 from gateway.reports.writers.base import Context, Written
-from gateway.settings import zone
 
 
 @dataclass(frozen=True)

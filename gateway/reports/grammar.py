@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from gateway.models import RequestStatus
+from gateway.core.models import RequestStatus
 from gateway.reports.periods import choices_text
 
 FORMATS = ("csv", "xlsx", "json", "iif", "qbo", "xero", "sage")

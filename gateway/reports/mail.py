@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from gateway.models import Firm, Level, Staff
+from gateway.core.models import Firm, Level, Staff
 from gateway.reports.export import period_of, run_report
 from gateway.reports.grammar import GrammarError, parse_report_args
 from gateway.reports.periods import PeriodError

@@ -33,8 +33,8 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.expressions import Q
 
-from gateway.models import PaymentRequest, RequestStatus
-from gateway.money import CURRENCY_DECIMALS
+from gateway.core.models import PaymentRequest, RequestStatus
+from gateway.core.money import CURRENCY_DECIMALS
 from gateway.reports.grammar import ALL
 from gateway.reports.periods import Period
 
@@ -135,7 +135,7 @@ class Selection:
         the database's own placeholder style.
         """
         ids = array("q", await self.queryset().order_by("id").values_list("id", flat=True))
-        connection = connections.get("default")  # gateway.db opens one database, tortoise's "default"
+        connection = connections.get("default")  # gateway.core.db opens one database, tortoise's "default"
         statements: dict[int, str] = {}
         zone = self.period.zone
         for start in range(0, len(ids), size):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from gateway.money import format_display
+from gateway.core.money import format_display
 from gateway.reports.grammar import ALL, ReportSpec
 from gateway.reports.periods import Period
 from gateway.reports.rows import Row

@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import BinaryIO, Iterable
 
-from gateway.money import CURRENCY_DECIMALS
+from gateway.core.money import CURRENCY_DECIMALS
 from gateway.reports import ledger
 from gateway.reports.rows import Row
 from gateway.reports.writers import notes

@@ -19,7 +19,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from gateway.money import CURRENCY_DECIMALS
+from gateway.core.money import CURRENCY_DECIMALS
 from gateway.reports.rows import Row, money
 from gateway.reports.writers.base import Context, Written
 from gateway.reports.writers.injection import neutralise

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from tortoise.expressions import F, Q
 
 from gateway import vault
-from gateway.models import InboundMessage, InboundStatus
+from gateway.core.models import InboundMessage, InboundStatus
 
 MAX_ATTEMPTS = 3
 
@@ -31,7 +31,7 @@ def raw_aad(queue_id: str) -> bytes:
 
 @dataclass(frozen=True)
 class Arrival:
-    """A message as admission hands it to the queue (gateway/intake.py):
+    """A message as admission hands it to the queue (gateway/admission/intake.py):
     sealed, with who sent it to which firm."""
 
     queue_id: str

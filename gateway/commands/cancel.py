@@ -3,10 +3,10 @@ own requests; admin cancels any, and the requester is told."""
 
 from __future__ import annotations
 
-from gateway import events
-from gateway.mailcommands import CommandError, Notice, Outcome, Run
-from gateway.mailcommands.lookup import one_request
-from gateway.models import Level, RequestStatus
+from gateway.commands import CommandError, Notice, Outcome, Run
+from gateway.commands.lookup import one_request
+from gateway.core import events
+from gateway.core.models import Level, RequestStatus
 
 CANCELLABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.directives import Command
-from gateway.models import Level
+from gateway.core.models import Level
+from gateway.mail.directives import Command
 
 # DESIGN.md: none < send (requests; own status/cancel/remind) < report < admin.
 COMMAND_LEVELS: dict[str, Level] = {

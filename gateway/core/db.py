@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 from tortoise import Tortoise
 
 if TYPE_CHECKING:
-    from gateway.settings import Settings
+    from gateway.core.settings import Settings
 
-MODELS = ["gateway.models", "gateway.payments.models"]
+MODELS = ["gateway.core.models", "gateway.payments.models"]
 
 
 def tortoise_url(database_url: str) -> str:

@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from gateway.models import Event, Firm, PaymentRequest
+from gateway.core.models import Event, Firm, PaymentRequest
 
 log = logging.getLogger("clienttrack.events")
 

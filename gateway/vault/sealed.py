@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import AsyncIterator
 
 from gateway import vault
+from gateway.core.models import PaymentRequest, SealedChunk, SealedFile
 from gateway.handlers.request import key_aad
-from gateway.models import PaymentRequest, SealedChunk, SealedFile
 
 CHUNKS_PER_QUERY = 8
 

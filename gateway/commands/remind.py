@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gateway import clientmail, events
-from gateway.mailcommands import CommandError, Outcome, Run
-from gateway.mailcommands.lookup import one_request
-from gateway.models import Event, Level, RequestStatus, Staff
+from gateway.commands import CommandError, Outcome, Run
+from gateway.commands.lookup import one_request
+from gateway.core import events
+from gateway.core.models import Event, Level, RequestStatus, Staff
+from gateway.outbound import clientmail
 
 REMINDABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
 ONCE_A = timedelta(days=1)

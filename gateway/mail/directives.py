@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Callable, TypeVar
 
-from gateway.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, MoneyError, format_display, to_minor
+from gateway.core.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, MoneyError, format_display, to_minor
 
 T = TypeVar("T")
 _Pairs = list[tuple[str, str]]  # (key, raw value) in the order written

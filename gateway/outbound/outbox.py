@@ -16,10 +16,10 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 
 from gateway import vault
-from gateway.clock import Clock
-from gateway.compose import Composer, to_bytes
-from gateway.models import OutboundMessage, OutboundStatus, PaymentRequest
-from gateway.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
+from gateway.core.clock import Clock
+from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
+from gateway.outbound.compose import Composer, to_bytes
+from gateway.outbound.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
 
 log = logging.getLogger("clienttrack.outbox")
 

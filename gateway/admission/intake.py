@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 
 from tortoise.transactions import in_transaction
 
-from gateway import hotpath
-from gateway.inbound import Arrival
-from gateway.models import InboundMessage, InboundStatus
+from gateway.admission import sql
+from gateway.core.models import InboundMessage, InboundStatus
+from gateway.inbound.queue import Arrival
 
 MAX_BATCH = 64
 
@@ -152,12 +152,12 @@ class OrmIntake(Intake):
 
     async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
         async with in_transaction() as connection:
-            counts = {key: await hotpath.admission(*key, now, connection) for key, now in _senders(batch).items()}
+            counts = {key: await sql.admission(*key, now, connection) for key, now in _senders(batch).items()}
             verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit)
             admitted = _admitted(batch, verdicts)
             await InboundMessage.bulk_create([InboundMessage(**arrival.fields()) for arrival in admitted],
                                              using_db=connection)
-            await hotpath.add_counts(_counted(admitted), connection)
+            await sql.add_counts(_counted(admitted), connection)
         return verdicts
 
 
@@ -175,7 +175,7 @@ class SqliteIntake(Intake):
 
     def _connect(self) -> None:
         # Autocommit mode: the transaction is ours (BEGIN IMMEDIATE below).
-        # As durable as the ORM's connection (gateway/db.py): FULL, and a
+        # As durable as the ORM's connection (gateway/core/db.py): FULL, and a
         # busy timeout for writers in other processes.
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
         connection.execute("PRAGMA synchronous=FULL")
@@ -198,7 +198,7 @@ class SqliteIntake(Intake):
             counts = {}
             for (domain, sender), now in _senders(batch).items():
                 staff, mine, total = connection.execute(
-                    hotpath.ADMISSION, hotpath.admission_parameters(domain, sender, now)).fetchone()
+                    sql.ADMISSION, sql.admission_parameters(domain, sender, now)).fetchone()
                 counts[(domain, sender)] = (bool(staff), mine, total)
             verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit)
             admitted = _admitted(batch, verdicts)
@@ -208,7 +208,7 @@ class SqliteIntake(Intake):
                  arrival.size, arrival.sealed_raw, _stored_time(arrival.received_at))
                 for arrival in admitted
             ])
-            connection.executemany(hotpath.ADD_COUNT, hotpath.count_rows(_counted(admitted)))
+            connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

@@ -8,9 +8,9 @@ from datetime import datetime
 from functools import cached_property
 from typing import Callable
 
-from gateway import directives
-from gateway.mailparse import ParsedMail
-from gateway.models import Firm, Level, PaymentRequest, Staff
+from gateway.core.models import Firm, Level, PaymentRequest, Staff
+from gateway.mail import directives
+from gateway.mail.parse import ParsedMail
 
 
 @dataclass

@@ -7,10 +7,10 @@ import re
 from datetime import datetime
 from email.utils import parseaddr
 
-from gateway import events
-from gateway.models import Firm, Level, Staff
-from gateway.money import CURRENCY_DECIMALS
-from gateway.settings import zone
+from gateway.core import events
+from gateway.core.models import Firm, Level, Staff
+from gateway.core.money import CURRENCY_DECIMALS
+from gateway.core.settings import zone
 
 DEMO_DOMAIN = "demo.localhost"
 DEMO_FIRM_NAME = "Demo Accounting"

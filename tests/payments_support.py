@@ -32,12 +32,12 @@ import stripe
 from aiohttp import web
 from starlette.types import ASGIApp
 
-from gateway import settings as settings_module
-from gateway.clock import Clock, system_clock
-from gateway.compose import Composer
+from gateway.core import settings as settings_module
+from gateway.core.clock import Clock, system_clock
+from gateway.core.models import Firm, Level, PaymentRequest, Staff
+from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
-from gateway.models import Firm, Level, PaymentRequest, Staff
-from gateway.paths import TEMPLATES_DIR
+from gateway.outbound.compose import Composer
 from gateway.service import listening_socket, start_web
 
 WEBHOOK_SECRET = "whsec_test_clienttrack_0123456789"

@@ -3,10 +3,10 @@ provider the gateway runs with."""
 
 from __future__ import annotations
 
-from gateway.mailcommands import CommandError, Outcome, Run
-from gateway.mailcommands.lookup import one_request
-from gateway.models import Level, RequestStatus
-from gateway.money import MoneyError, format_display, to_minor
+from gateway.commands import CommandError, Outcome, Run
+from gateway.commands.lookup import one_request
+from gateway.core.models import Level, RequestStatus
+from gateway.core.money import MoneyError, format_display, to_minor
 from gateway.payments import connect, ledger
 from gateway.payments.provider import PaymentError
 

@@ -3,7 +3,7 @@ with a summary; an empty period says so; a wrong word is named."""
 
 from __future__ import annotations
 
-from gateway.mailcommands import CommandError, Outcome, Run
+from gateway.commands import CommandError, Outcome, Run
 from gateway.reports.mail import build_report_reply
 
 

@@ -9,9 +9,9 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from gateway import vault
+from gateway.core.models import Firm, PaymentRequest, Staff
+from gateway.core.money import format_display
 from gateway.deps import Deps
-from gateway.models import Firm, PaymentRequest, Staff
-from gateway.money import format_display
 
 
 def _token_aad(token_hash: str) -> bytes:

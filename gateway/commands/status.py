@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from gateway.mailcommands import Outcome, Run
-from gateway.mailcommands.lookup import one_request, visible
-from gateway.models import Event, Level
-from gateway.money import format_display
+from gateway.commands import Outcome, Run
+from gateway.commands.lookup import one_request, visible
+from gateway.core.models import Event, Level
+from gateway.core.money import format_display
 
 LATEST = 20
 

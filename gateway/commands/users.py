@@ -3,9 +3,9 @@ change is logged, confirmed to the admin and told to the person it affects."""
 
 from __future__ import annotations
 
-from gateway import directory
-from gateway.mailcommands import CommandError, Notice, Outcome, Run
-from gateway.models import Level, Staff
+from gateway.commands import CommandError, Notice, Outcome, Run
+from gateway.core import directory
+from gateway.core.models import Level, Staff
 
 LEVEL_MEANING = {
     Level.NONE: "may not send anything yet",

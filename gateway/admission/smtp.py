@@ -4,10 +4,10 @@ Runs aiosmtpd's protocol class on the application's own event loop (the
 database connection lives in contextvars, so the threaded Controller could
 not reach it). The gateway never relays: a RCPT that is not a firm's
 gateway address gets 550. The From header is authenticated
-(gateway/senderauth.py) and must be one of the firm's staff, else 550 (or
+(gateway/admission/senderauth.py) and must be one of the firm's staff, else 550 (or
 451 when DNS fails) and no mail goes back to anyone. The message is sealed;
 the staff check, the hourly limits and the commit to the inbound queue are
-one step (gateway/intake.py), done before the 250, whose text carries the
+one step (gateway/admission/intake.py), done before the 250, whose text carries the
 queue id.
 """
 
@@ -21,10 +21,11 @@ from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway import hotpath, inbound, senderauth
-from gateway.clock import Clock
-from gateway.intake import Intake, Verdict
-from gateway.settings import Settings
+from gateway.admission import senderauth, sql
+from gateway.admission.intake import Intake, Verdict
+from gateway.core.clock import Clock
+from gateway.core.settings import Settings
+from gateway.inbound import queue as inbound
 
 log = logging.getLogger("clienttrack.smtp")
 
@@ -78,7 +79,7 @@ class Admission:
         now = time.monotonic()
         known, until = self._domains.get(domain, (False, 0.0))
         if until < now:
-            known = await hotpath.firm_exists(domain)
+            known = await sql.firm_exists(domain)
             if len(self._domains) >= DOMAIN_CACHE_SIZE:
                 self._domains.clear()
             self._domains[domain] = (known, now + DOMAIN_CACHE_SECONDS)

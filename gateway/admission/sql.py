@@ -2,7 +2,7 @@
 DATA, and building them through the ORM cost more than running them
 (measured with bench/bench_admission.py: about 2 ms of the ORM's query
 building a message). Written with `?` placeholders; PostgreSQL gets `$n`.
-gateway/intake.py runs ADMISSION on SQLite's own connection too."""
+gateway/admission/intake.py runs ADMISSION on SQLite's own connection too."""
 
 from __future__ import annotations
 

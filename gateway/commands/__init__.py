@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from gateway.context import MailContext
 from gateway.deps import Deps
+from gateway.mail.context import MailContext
 
 
 class CommandError(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.mailcommands import CommandError, Run
-from gateway.models import Level, PaymentRequest
+from gateway.commands import CommandError, Run
+from gateway.core.models import Level, PaymentRequest
 
 _REFERENCE = re.compile(r"^R(\d{1,12})$", re.IGNORECASE)
 

@@ -10,15 +10,19 @@ import logging
 import traceback
 from datetime import timedelta
 
-from gateway import chains, context as mail_context, events, inbound, mailparse, senderauth
-from gateway.chains import Action
+from gateway.admission import senderauth
+from gateway.admission.smtp import gateway_domain
+from gateway.core import events
+from gateway.core.models import InboundMessage
 from gateway.deps import Deps
-from gateway.directives import generate_password
 from gateway.handlers.command import run_command
 from gateway.handlers.reply import reject_with_reply
 from gateway.handlers.request import create_request
-from gateway.models import InboundMessage
-from gateway.smtp import gateway_domain
+from gateway.inbound import chain, queue as inbound
+from gateway.inbound.chain import Action
+from gateway.mail import context as mail_context
+from gateway.mail.parse import parse as parse_mail
+from gateway.mail.directives import generate_password
 
 log = logging.getLogger("clienttrack.runner")
 
@@ -73,7 +77,7 @@ class QueueRunner:
     async def process(self, queued: InboundMessage) -> None:
         deps = self.deps
         raw = inbound.open_raw(queued, deps.master_key)
-        message = await asyncio.to_thread(mailparse.parse, raw)
+        message = await asyncio.to_thread(parse_mail, raw)
         context = await mail_context.load(
             message,
             sender=authenticated_sender(raw),
@@ -85,7 +89,7 @@ class QueueRunner:
             request_ttl_days=deps.settings.request_ttl_days,
             generate_password=generate_password,
         )
-        decision = chains.run(chains.INCOMING, message, context)
+        decision = chain.run(chain.INCOMING, message, context)
         log.info("queue %s from %s: %s %s", queued.id, context.sender, decision.action.value,
                  "; ".join(reason for _, reason in context.reasons))
         if decision.action is Action.ACCEPT:

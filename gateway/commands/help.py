@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.commands import EXAMPLES, allowed_commands
-from gateway.compose import EXAMPLE_SUBJECT
-from gateway.mailcommands import Outcome, Run
-from gateway.models import Level
+from gateway.commands import Outcome, Run
+from gateway.commands.levels import EXAMPLES, allowed_commands
+from gateway.core.models import Level
+from gateway.outbound.compose import EXAMPLE_SUBJECT
 
 
 

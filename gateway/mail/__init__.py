@@ -1,0 +1,1 @@
+"""Reading mail: parsing a message, the directive grammar, and the context the rules look at."""

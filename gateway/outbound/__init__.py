@@ -1,0 +1,1 @@
+"""Outbound mail: composing, the sealed outbox and the transports that deliver it."""
