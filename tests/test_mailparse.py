@@ -13,7 +13,7 @@ import pytest
 
 from gateway.mail.parse import Attachment, ParsedMail, html_to_text, parse, safe_filename
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "mail-samples"
+SAMPLES = Path(__file__).resolve().parent / "data" / "tnef"
 
 # A small PDF-like byte string: binary bytes, NUL, CR/LF and a trailing NUL.
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\r\n\x00\xff\xfe binary\nstartxref\n0\n%%EOF\n\x00"
