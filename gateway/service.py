@@ -16,7 +16,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from gateway import housekeeping, vault
-from gateway.admission import intake, senderauth
+from gateway.admission import intake
+from gateway.admission.keylookup import Resolver, dns_resolver
 from gateway.admission.smtp import Admission, protocol_factory
 from gateway.core import db
 from gateway.core.clock import Clock, system_clock
@@ -55,7 +56,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, clock: Clock = system_clock, resolve: senderauth.Resolver | None = None
+    settings: Settings, clock: Clock = system_clock, resolve: Resolver | None = None
 ) -> AsyncIterator[Running]:
     """Start the roles the settings ask for (all by default); stop them all
     on exit. Port 0 picks a free port; `resolve` replaces DNS (for tests)."""
@@ -83,7 +84,7 @@ async def running(
             admitting = await intake.opened(settings.database, settings.sender_hourly_limit,
                                             settings.firm_hourly_limit)
             admission = Admission(settings, master_key, clock, deps.inbound_wake,
-                                  resolve or senderauth.dns_resolver(), admitting)
+                                  resolve or dns_resolver(), admitting)
             smtp_server = await asyncio.get_running_loop().create_server(
                 protocol_factory(settings, admission), sock=smtp_sock
             )

@@ -21,16 +21,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.admission.senderauth import (
-    DnsFailure,
-    FromError,
-    Verdict,
-    aligned,
-    authenticate,
-    dns_resolver,
-    organizational_domain,
-    strict_from,
-)
+from gateway.admission.dkimcheck import aligned, organizational_domain
+from gateway.admission.fromheader import FromError, strict_from
+from gateway.admission.keylookup import DnsFailure, dns_resolver
+from gateway.admission.senderauth import Verdict, authenticate
 
 FIRM = "firm.example"
 TRUSTED_ID = "mx.firm.example"

@@ -106,7 +106,7 @@ async def production_gateway(tmp_path):
     """Not --demo: loopback is not trusted; DNS answers from a dict, or times out."""
     import base64
 
-    from gateway.admission import senderauth
+    from gateway.admission.keylookup import DnsFailure
     from gateway.core import directory
     from gateway.core.clock import system_clock
     from gateway.service import running
@@ -116,7 +116,7 @@ async def production_gateway(tmp_path):
 
     async def resolve(name: str):
         if "timeout" in name:
-            raise senderauth.DnsFailure("DNS timed out")
+            raise DnsFailure("DNS timed out")
         return records.get(name.rstrip("."))
 
     settings = make_settings(tmp_path, demo=False)

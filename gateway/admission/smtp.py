@@ -22,6 +22,7 @@ from email.utils import parseaddr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.admission import senderauth, sql
+from gateway.admission.keylookup import Resolver
 from gateway.admission.intake import Intake, Verdict
 from gateway.core.clock import Clock
 from gateway.core.settings import Settings
@@ -62,7 +63,7 @@ class Admission:
         master_key: bytes,
         clock: Clock,
         on_queued: asyncio.Event,
-        resolve: senderauth.Resolver,
+        resolve: Resolver,
         intake: Intake,
     ) -> None:
         self.settings = settings

@@ -10,7 +10,7 @@ import logging
 import traceback
 from datetime import timedelta
 
-from gateway.admission import senderauth
+from gateway.admission import fromheader
 from gateway.admission.smtp import gateway_domain
 from gateway.core import events
 from gateway.core.models import InboundMessage
@@ -34,8 +34,8 @@ def authenticated_sender(raw: bytes) -> str:
     """The From address admission authenticated, read by the same strict
     parser (not mail-parser's looser one), so both steps agree on who sent it."""
     try:
-        return senderauth.strict_from(raw)
-    except senderauth.FromError:
+        return fromheader.strict_from(raw)
+    except fromheader.FromError:
         return ""
 
 
