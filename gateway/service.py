@@ -27,8 +27,7 @@ from gateway.core.settings import Settings
 from gateway.deps import Deps
 from gateway.inbound.runner import QueueRunner
 from gateway.outbound.compose import Composer
-from gateway.outbound.outbox import OutboxRunner
-from gateway.outbound.transport import transport_for
+from gateway.outbound.outbox import OutboxRunner, transport_for
 from web.app import create_app
 
 log = logging.getLogger("clienttrack.service")

@@ -15,7 +15,8 @@ from gateway.core.models import OutboundMessage, OutboundStatus
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.outbound import outbox
 from gateway.outbound.compose import Composer, to_bytes
-from gateway.outbound.transport import MaildirTransport, RelayTransport
+from gateway.outbound.maildir import MaildirTransport
+from gateway.outbound.relay import RelayTransport
 from tests.test_runner import Clock
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)

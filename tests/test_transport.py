@@ -1,4 +1,4 @@
-"""gateway.outbound.transport against real parts: a real aiosmtpd server in the test's
+"""gateway.outbound transports against real parts: a real aiosmtpd server in the test's
 own event loop (loop.create_server, not the threaded Controller), real TLS
 with a certificate made here, a real Maildir on disk. No mocks."""
 
@@ -23,16 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from gateway.outbound.transport import (
-    DeliveryFailure,
-    MaildirTransport,
-    PermanentFailure,
-    RelayTransport,
-    TemporaryFailure,
-    Transport,
-    retry_delay,
-    transport_for,
-)
+from gateway.outbound.maildir import MaildirTransport
+from gateway.outbound.outbox import transport_for
+from gateway.outbound.relay import RelayTransport
+from gateway.outbound.transport import DeliveryFailure, PermanentFailure, TemporaryFailure, Transport, retry_delay
 
 USER = "clerk@firm.example"
 PASSWORD = "s3cr/et:p@ss%word+ü"  # needs percent-encoding in a URL

@@ -14,11 +14,14 @@ import logging
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
+from pathlib import Path
 
 from gateway import vault
 from gateway.core.clock import Clock
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.compose import Composer, to_bytes
+from gateway.outbound.maildir import MaildirTransport
+from gateway.outbound.relay import RelayTransport
 from gateway.outbound.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
 
 log = logging.getLogger("clienttrack.outbox")
@@ -139,3 +142,14 @@ class OutboxRunner:
         )
         await enqueue(notice, master_key=self.master_key, kind=FAILURE_NOTICE, now=now)
         self.wake.set()
+
+
+def transport_for(relay_url: str | None, outbox_dir: Path, hostname: str) -> Transport:
+    """The relay if a URL is configured, else the Maildir outbox.
+
+    ``relay_url`` may also be a ``starlette.datastructures.Secret`` (as held
+    by the settings); it is only turned into text here.
+    """
+    if relay_url is not None and str(relay_url).strip():
+        return RelayTransport(str(relay_url), hostname=hostname)
+    return MaildirTransport(Path(outbox_dir))
