@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.mail.parse import Attachment, ParsedMail, html_to_text, parse, safe_filename
+from gateway.mail.files import safe_filename
+from gateway.mail.htmltext import html_to_text
+from gateway.mail.parse import Attachment, ParsedMail, parse
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "tnef"
 
