@@ -29,6 +29,7 @@ from gateway.inbound.runner import QueueRunner
 from gateway.outbound.compose import Composer
 from gateway.outbound.outbox import OutboxRunner, transport_for
 from web.app import create_app
+from web.header_timeout import with_header_timeout
 
 log = logging.getLogger("clienttrack.service")
 
@@ -90,7 +91,7 @@ async def running(
             # Stop taking mail first, then let the last batch commit.
             closers += [_closer(smtp_server), admitting.close]
         if web_sock:
-            web, web_task = await start_web(create_app(deps), web_sock)
+            web, web_task = await start_web(create_app(deps), web_sock, settings.web_header_timeout)
             tasks.append(web_task)
             closers.append(partial(_stop_web, web))
         if "queue" in roles:
@@ -121,12 +122,18 @@ async def running(
             deps.crypto_pool.shutdown(wait=True)
 
 
-async def start_web(app: ASGIApp, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task]:
+async def start_web(app: ASGIApp, sock: socket.socket,
+                    header_timeout: float = Settings.web_header_timeout) -> tuple[uvicorn.Server, asyncio.Task]:
     """``app`` under uvicorn on ``sock``, in this event loop, once it is
     listening. No lifespan, no Server header, and no access log of
     uvicorn's own: web/accesslog.py writes one without the link tokens.
+    No proxy headers of uvicorn's own either: it would believe
+    X-Forwarded-For from any local client (web/proxies.py believes it from
+    CLIENTTRACK_TRUSTED_PROXIES only). A request's headers must arrive
+    within ``header_timeout`` seconds (web/header_timeout.py).
     (Benchmarks and tests serve their apps through this too.)"""
-    web = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None, server_header=False))
+    web = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None, server_header=False,
+                                        proxy_headers=False, http=with_header_timeout(header_timeout)))
     task = asyncio.create_task(web.serve(sockets=[sock]), name="web")
     await _started(web, task)
     return web, task

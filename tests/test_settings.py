@@ -52,6 +52,8 @@ def test_demo_turns_on_the_sandbox_and_nothing_else_does():
     ({"CLIENTTRACK_PAYMENTS": "stripe"}, "stripe needs CLIENTTRACK_STRIPE_SECRET_KEY"),
     ({"CLIENTTRACK_KDF_MEMORY_KIB": "1024"}, "kdf_memory_kib"),
     ({"CLIENTTRACK_CONFIG": "/nonexistent.toml"}, "config file not found"),
+    ({"CLIENTTRACK_TRUSTED_PROXIES": "proxy.internal"}, "trusted_proxies: 'proxy.internal' is not an IP"),
+    ({"CLIENTTRACK_WEB_HEADER_TIMEOUT": "0"}, "web_header_timeout: 0.0 is outside"),
 ])
 def test_wrong_settings_are_named(environ, message):
     with pytest.raises(SettingsError, match=message):
@@ -67,3 +69,9 @@ def test_unknown_keys_in_the_file_are_refused(tmp_path):
 
 def test_data_dir_is_a_path():
     assert load({}, environ={"CLIENTTRACK_DATA_DIR": "/srv/ct"}).data_dir == Path("/srv/ct")
+
+
+def test_trusted_proxies_are_addresses_or_networks_and_none_by_default():
+    assert load({}, environ={}).trusted_proxies == ()
+    settings = load({}, environ={"CLIENTTRACK_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1,::1"})
+    assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp
 
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
@@ -23,6 +24,7 @@ from web.accesslog import AccessLog
 from web.client import ClientPages, translator
 from web.i18n import LANGUAGE_NAMES, LanguageMiddleware
 from web.limits import Limits
+from web.proxies import TrustedProxies, networks
 from web.security import SecurityHeaders
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -43,6 +45,23 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(env=env, context_processors=[_i18n])
 
 
+class _App(Starlette):
+    """Starlette, with some middleware outside its error handler.
+
+    Starlette puts its own middleware inside the handler that answers an
+    uncaught exception with a 500, so that answer would pass none of them:
+    no security headers on exactly the page an attacker provokes. These sit
+    outside it and see every response."""
+
+    outer: list[Middleware] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for cls, args, kwargs in reversed(self.outer):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
 def create_app(deps: Deps, limits: Limits | None = None,
                monotonic: Callable[[], float] = time.monotonic) -> Starlette:
     https = deps.settings.public_base_url.startswith("https:")
@@ -57,15 +76,16 @@ def create_app(deps: Deps, limits: Limits | None = None,
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     if deps.settings.demo:
         routes += demo.routes()
-    app = Starlette(
+    app = _App(
         routes=routes,
-        middleware=[
-            Middleware(AccessLog),
-            Middleware(SecurityHeaders, https=https),
-            Middleware(LanguageMiddleware, secure=https),
-        ],
+        middleware=[Middleware(LanguageMiddleware, secure=https)],
         exception_handlers={404: not_found},
     )
+    app.outer = [
+        Middleware(AccessLog),
+        Middleware(TrustedProxies, trusted=networks(deps.settings.trusted_proxies)),
+        Middleware(SecurityHeaders, https=https),
+    ]
     app.state.deps = deps
     app.state.templates = pages.templates
     app.state.pages = pages

@@ -93,4 +93,5 @@ class Csrf:
         sent = form.get(FIELD)
         if not _COOKIE_VALUE.match(value) or not isinstance(sent, str):
             return False
-        return self.same_site(request) and hmac.compare_digest(sent, self.token(value, purpose))
+        # As bytes: compare_digest raises TypeError on non-ASCII text (a 500).
+        return self.same_site(request) and hmac.compare_digest(sent.encode(), self.token(value, purpose).encode())

@@ -9,6 +9,7 @@ variables, command-line options. Secrets are wrapped in Starlette's
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass
@@ -56,6 +57,13 @@ class Settings:
     application_fee_fixed_minor: int = 0
     application_fee_free_requests: int = 5
     trusted_authserv_ids: tuple[str, ...] = ()
+    # Web: the addresses (or networks) of reverse proxies whose
+    # X-Forwarded-For is believed; none by default, so the client address
+    # is the connection's.
+    trusted_proxies: tuple[str, ...] = ()
+    # Web: a client must send a request's headers within this many seconds
+    # (a connection that trickles them in would otherwise be held forever).
+    web_header_timeout: float = 10.0
     # Which parts this process runs; split them over processes to use more cores.
     roles: tuple[str, ...] = ROLES
     queue_workers: int = 2
@@ -133,6 +141,19 @@ def _as_rate(name: str, value: Any) -> str:
     return str(rate)
 
 
+def _as_list(value: Any) -> tuple[str, ...]:
+    """A comma-separated string (environment) or a list (TOML)."""
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(str(i).strip() for i in items if str(i).strip())
+
+
+def _network(name: str, item: str) -> str:
+    try:
+        return str(ipaddress.ip_network(item, strict=False))
+    except ValueError:
+        raise SettingsError(f"{name}: {item!r} is not an IP address or network") from None
+
+
 def _as_secret(value: Any) -> Secret | None:
     if value is None or value == "" or isinstance(value, Secret):
         return value or None
@@ -166,7 +187,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 1, 100_000_000)
         elif key == "kdf_memory_kib":
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
-        elif key in ("outbox_retry_base_seconds", "poll_seconds"):
+        elif key in ("outbox_retry_base_seconds", "poll_seconds", "web_header_timeout"):
             try:
                 out[key] = float(value)
             except ValueError:
@@ -186,8 +207,9 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             if wrong or not out[key]:
                 raise SettingsError(f"roles: expected some of {', '.join(ROLES)}, got {value!r}")
         elif key == "trusted_authserv_ids":
-            items = value.split(",") if isinstance(value, str) else value
-            out[key] = tuple(i.strip() for i in items if i.strip())
+            out[key] = _as_list(value)
+        elif key == "trusted_proxies":
+            out[key] = tuple(_network(key, item) for item in _as_list(value))
         else:
             out[key] = str(value)
     return out
@@ -202,6 +224,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError(f"payments: expected sandbox, stripe or none, got {s.payments!r}")
     if s.payments == "stripe" and s.stripe_secret_key is None:
         raise SettingsError("payments: stripe needs CLIENTTRACK_STRIPE_SECRET_KEY")
+    if not 0 < s.web_header_timeout <= 3600:
+        raise SettingsError(f"web_header_timeout: {s.web_header_timeout} is outside 0..3600 seconds")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"log_level: expected DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
     return s

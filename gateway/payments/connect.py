@@ -48,12 +48,16 @@ def onboarding_token(master_key: bytes, firm_id: int, now: datetime, ttl: timede
 
 def read_token(master_key: bytes, token: str, now: datetime) -> int | None:
     """The firm id a token names, or None if forged or expired."""
+    # Ours are ASCII; anything else is malformed (and compare_digest raises
+    # TypeError on non-ASCII text, which was a 500).
+    if not token.isascii():
+        return None
     try:
         firm_id, expires, signature = token.split(".")
         body = f"{int(firm_id)}.{int(expires)}"
     except ValueError:
         return None
-    if not hmac.compare_digest(signature, _sign(master_key, body)) or int(expires) < now.timestamp():
+    if not hmac.compare_digest(signature.encode(), _sign(master_key, body).encode()) or int(expires) < now.timestamp():
         return None
     return int(firm_id)
 
