@@ -14,6 +14,7 @@ from gateway.core.clock import system_clock
 from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
 from gateway.core.settings import Settings, SettingsError
+from gateway.payments import cli as payments_cli
 from gateway.reports import cli as reports
 
 LEVELS = [level.value for level in Level]
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("assignments", nargs="*", metavar="ROLE=ACCOUNT",
                           help="clearing, fees, receivable or surcharge; none: show them")
     accounts.set_defaults(run=cmd_firm_accounts)
+    payments_cli.add_parsers(firm, _common)
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)
     firm_list.set_defaults(run=cmd_firm_list)

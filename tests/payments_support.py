@@ -24,7 +24,7 @@ import re
 import secrets
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -51,9 +51,12 @@ def make_deps(tmp_path: Path, *, clock: Clock = system_clock, **settings: Any) -
 
 async def make_firm(now: datetime, *, domain: str = "firm.example", name: str = "Maple Accounting",
                     country: str = "CA", currency: str = "CAD", account: str = "acct_local",
-                    ready: bool = True) -> tuple[Firm, Staff]:
-    firm = await Firm.create(domain=domain, name=name, country=country, currency=currency,
-                             stripe_account_id=account, payments_ready=ready, created_at=now)
+                    ready: bool = True, province: str = "ON",
+                    notice: date | None = date(2024, 1, 2)) -> tuple[Firm, Staff]:
+    # A firm that gave the card networks its surcharge notice long ago, unless told otherwise.
+    firm = await Firm.create(domain=domain, name=name, country=country, currency=currency, province=province,
+                             surcharge_notice_date=notice, stripe_account_id=account, payments_ready=ready,
+                             created_at=now)
     staff = await Staff.create(firm=firm, email=f"staff@{domain}", name="Sam Staff", level=Level.ADMIN,
                                created_at=now)
     return firm, staff
@@ -117,9 +120,11 @@ async def local_stripe() -> AsyncIterator[str]:
     # A fresh Application with localstripe's routes and middlewares (its
     # module-level app can be started only once).
     app = web.Application(middlewares=list(server.app.middlewares))
+    app.router.add_route("POST", _CONFIRM, _confirm_with_amount(resources, server))
     for resource in server.app.router.resources():
         for route in resource:
-            app.router.add_route(route.method, resource.canonical, _async_handler(route.handler))
+            if (route.method, resource.canonical) != ("POST", _CONFIRM):
+                app.router.add_route(route.method, resource.canonical, _async_handler(route.handler))
     app.on_response_prepare.append(server.add_cors_headers)
     try:
         async with _aiohttp_site(app) as url:
@@ -132,6 +137,30 @@ async def local_stripe() -> AsyncIterator[str]:
         webhooks._webhooks.clear()
         store.clear()
         del store.dump_to_disk
+
+
+_CONFIRM = "/v1/payment_intents/{id}/confirm"
+
+
+def _confirm_with_amount(resources: Any, server: Any) -> Any:
+    """localstripe's confirm, taught Stripe's ``amount_to_confirm``: a
+    confirmation whose amount is not the PaymentIntent's fails (400), as
+    Stripe documents it for the API version the SDK pins."""
+    async def confirm(request: web.Request) -> web.StreamResponse:
+        data = await server.get_post_data(request) or {}
+        data.update(server.unflatten_data(request.query) or {})
+        data["id"] = request.match_info["id"]
+        expand = data.pop("expand", None)
+        wanted = data.pop("amount_to_confirm", None)
+        try:
+            intent = resources.PaymentIntent._api_retrieve(data["id"])
+            if wanted is not None and int(wanted) != int(intent.amount):
+                raise resources.UserError(400, f"amount_to_confirm {wanted} is not the amount {intent.amount}")
+            return server.json_response(resources.PaymentIntent._api_confirm(**data)._export(expand=expand))
+        except resources.UserError as error:
+            return error.to_response()
+
+    return confirm
 
 
 def _async_handler(handler: Any) -> Any:

@@ -87,7 +87,14 @@ async def test_the_demo_from_the_mail_to_you_paid_102_40(gateway, browser):  # n
     await shoot(page, "pay-declined")
     assert (await PaymentRequest.get()).status is RequestStatus.FAILED
 
+    # The card is a credit card: its total, with the fee, is asked for before anything is charged.
     await pay_with(page, "4242 4242 4242 4242")
+    assert await page.get_by_role("heading", level=2, name="This card: $102.40 CAD").is_visible()
+    assert "$100.00 CAD plus a $2.40 CAD card fee" in await page.locator(".confirm-total").inner_text()
+    assert await page.get_by_role("link", name="Use another card").is_visible()
+    await shoot(page, "pay-sandbox-confirm")
+    await page.get_by_role("button", name="Pay $102.40 CAD (TEST)").click()
+    await page.wait_for_load_state()
     assert await page.get_by_role("heading", level=1).inner_text() == "You paid $102.40 to Demo Accounting"
     request = await PaymentRequest.get()
     assert f"Reference: R{request.id}" in await page.locator(".reference").inner_text()
@@ -156,12 +163,20 @@ async def test_the_french_checkout_and_thanks(gateway, browser):  # noqa: F811
 # ConfirmationToken comes back, and each call is written down for the test.
 FAKE_STRIPE_JS = """
 window.stripeCalls = [];
+// Each call, also to the test when it listens (the page navigates away at the end).
+function note(call) { stripeCalls.push(call); if (window.recordStripeCall) { window.recordStripeCall(call); } }
 window.Stripe = function (key, options) {
-  stripeCalls.push(["Stripe", key, options]);
+  note(["Stripe", key, options]);
   return {
     elements: function (options) {
-      stripeCalls.push(["elements", options]);
+      note(["elements", options]);
+      // The amount the Element (and a wallet's sheet) would show now.
+      window.elementAmount = options.amount;
       return {
+        update: async function (changes) {
+          note(["update", changes]);
+          if (changes.amount !== undefined) { window.elementAmount = changes.amount; }
+        },
         create: function (type, options) {
           var handlers = {};
           return {
@@ -172,15 +187,15 @@ window.Stripe = function (key, options) {
             }
           };
         },
-        submit: async function () { stripeCalls.push(["submit"]); return {}; }
+        submit: async function () { note(["submit"]); return {}; }
       };
     },
     createConfirmationToken: async function (args) {
-      stripeCalls.push(["createConfirmationToken", args.params]);
+      note(["createConfirmationToken", args.params, window.elementAmount]);
       return { confirmationToken: { id: "ctoken_1QcT8xPf3kZ2mN8aDeBiT001" } };
     },
     handleNextAction: async function (args) {
-      stripeCalls.push(["handleNextAction", args.clientSecret]);
+      note(["handleNextAction", args.clientSecret]);
       // 3-D Secure happens here; the test says when the client is done.
       await new Promise(function (done) { window.finishNextAction = done; });
       return {};
@@ -271,4 +286,53 @@ async def test_the_stripe_script_takes_the_next_action_then_goes_to_the_thanks(s
     await shoot(page, "paid-processing")
     [update] = fake.calls_to("POST", "/v1/payment_intents/{id}")
     assert update.form["amount"] == "125000"  # a debit card, and the firm pays its fee (no +fee)
+    assert errors == []
+
+
+async def test_a_credit_card_with_fee_the_element_and_the_payment_intent_say_the_same_amount(striped, browser):  # noqa: F811
+    gw, fake = striped
+    made = await make_request(gw.deps)
+    await PaymentRequest.filter(id=made.request.id).update(amount_minor=10000, pass_fee=True)
+    token = fake.load("confirmation_token_debit.json")
+    token["payment_method_preview"]["card"]["funding"] = "credit"  # a credit card billed in Ontario
+    fake.answer("GET /v1/confirmation_tokens/{id}", token)
+    paid = fake.load("payment_intent_succeeded_debit.json")
+    paid["amount"] = paid["amount_received"] = paid["latest_charge"]["amount"] = 10240
+    paid["latest_charge"]["payment_method_details"]["card"]["funding"] = "credit"
+    paid["metadata"] = {**paid.get("metadata", {}), "province": ""}
+    fake.answer("POST /v1/payment_intents/{id}/confirm", paid)
+    page, errors = await new_page(browser)
+    calls: list = []
+    await page.expose_function("recordStripeCall", lambda call: calls.append(call))
+    await page.route("https://js.stripe.com/v3/", lambda route: route.fulfill(
+        status=200, content_type="application/javascript", body=FAKE_STRIPE_JS))
+    base = gw.deps.settings.public_base_url
+    await page.goto(base + made.path)
+    await unlock_with(page, "Blue42")
+    await page.goto(f"{base}{made.path}/pay")
+    assert await page.evaluate("window.elementAmount") == 10000  # the Element starts at the invoice amount
+
+    await page.get_by_role("button", name="Pay", exact=True).click()
+    # The server read the card: $102.40 for it. Nothing is charged until the client says so.
+    await page.get_by_role("heading", name="This card: $102.40 CAD").wait_for()
+    assert "$100.00 CAD plus a $2.40 CAD card fee" in await page.locator("#card-total").inner_text()
+    assert fake.calls_to("POST", "/v1/payment_intents/{id}/confirm") == []
+    await shoot(page, "pay-stripe-confirm")
+    # "Use another card" puts the Element back; then the same card, approved.
+    await page.get_by_role("button", name="Use another card").click()
+    assert await page.evaluate("window.elementAmount") == 10000
+    await page.get_by_role("button", name="Pay", exact=True).click()
+    await page.get_by_role("button", name="Pay $102.40 CAD").click()
+    await page.wait_for_url(f"**{made.path}/paid")
+    assert await page.get_by_role("heading", level=1).inner_text() == "You paid $102.40 to Demo Accounting"
+
+    tokens = [call for call in calls if call[0] == "createConfirmationToken"]
+    assert [amount for _, _, amount in tokens] == [10000, 10000, 10240]  # the last one made at the new total
+    assert [call[1] for call in calls if call[0] == "update"] == [{"amount": 10000}, {"amount": 10240}]
+    [update] = fake.calls_to("POST", "/v1/payment_intents/{id}")
+    [confirm] = fake.calls_to("POST", "/v1/payment_intents/{id}/confirm")
+    # The same amount in the Element, on the PaymentIntent and in what Stripe confirms.
+    assert update.form["amount"] == confirm.form["amount_to_confirm"] == "10240"
+    stored = await PaymentRequest.get(id=made.request.id)
+    assert (stored.status, stored.total_minor, stored.fee_minor) == (RequestStatus.PAID, 10240, 240)
     assert errors == []

@@ -145,7 +145,10 @@ async def pay_in_sandbox(gw, invoice: str) -> PaymentRequest:
     from gateway.payments.provider import PayAttempt
 
     request = await PaymentRequest.get(invoice=invoice)
-    await ledger.pay(request, PayAttempt(card_number="4242 4242 4242 4242"), gw.deps.payments, gw.deps)
+    outcome = await ledger.pay(request, PayAttempt(card_number="4242 4242 4242 4242"), gw.deps.payments, gw.deps)
+    if outcome.outcome == "confirm_amount":  # the client approves the total for this card
+        await ledger.pay(request, PayAttempt(card_number="4242 4242 4242 4242",
+                                             approved_total=outcome.quote.total_minor), gw.deps.payments, gw.deps)
     await settled()
     return await PaymentRequest.get(invoice=invoice)
 

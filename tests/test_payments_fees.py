@@ -26,19 +26,20 @@ TABLE = [
     ((12345, "CAD", "credit", None, RATE, FIXED, "CA"), (296, 12641, "credit-capped")),  # 296.28 -> 296
     ((99995, "CAD", "credit", None, RATE, FIXED, "CA"), (2399, 102394, "credit-capped")),  # 2399.88 -> 2399
     # Small amounts.
-    ((100, "CAD", "credit", None, RATE, FIXED, "CA"), (2, 102, "credit-capped")),  # gross-up 55, cap 2.4 -> 2
+    ((100, "CAD", "credit", None, RATE, FIXED, "CA"), (2, 102, "credit-capped")),  # rate 52, cap 2.4 -> 2
     ((41, "CAD", "credit", None, RATE, FIXED, "CA"), (0, 41, "no-fee-small")),  # cap 0.984 -> 0
     ((42, "CAD", "credit", None, RATE, FIXED, "CA"), (1, 43, "credit-capped")),  # cap 1.008 -> 1
     ((1, "CAD", "credit", None, RATE, FIXED, "CA"), (0, 1, "no-fee-small")),
-    # A lower firm rate: the gross-up, rounded UP to the cent, is under the cap.
-    ((10000, "CAD", "credit", None, Decimal("0.015"), 10, "CA"), (163, 10163, "credit-gross-up")),  # 162.44 -> 163
-    ((100000, "CAD", "credit", None, Decimal("0.01"), 0, "CA"), (1011, 101011, "credit-gross-up")),  # 1010.10 -> 1011
-    ((100000, "CAD", "credit", None, Decimal("0.02"), 0, "CA"), (2041, 102041, "credit-gross-up")),  # 2040.82 -> 2041
+    # A lower firm rate: its rate on the amount, never on the fee (no gross-up), rounded down.
+    ((10000, "CAD", "credit", None, Decimal("0.015"), 10, "CA"), (160, 10160, "credit-rate")),
+    ((100000, "CAD", "credit", None, Decimal("0.01"), 0, "CA"), (1000, 101000, "credit-rate")),
+    ((10000, "CAD", "credit", None, Decimal("0.02"), 0, "CA"), (200, 10200, "credit-rate")),  # was $2.05 (fee on fee)
+    ((12345, "CAD", "credit", None, Decimal("0.0199"), 0, "CA"), (245, 12590, "credit-rate")),  # 245.67 -> 245
     ((5000, "CAD", "credit", None, Decimal("0"), 0, "CA"), (0, 5000, "no-fee-small")),
     # JPY has no minor unit: rounding is to the yen.
     ((10000, "JPY", "credit", None, RATE, FIXED, "CA"), (240, 10240, "credit-capped")),
     ((500, "JPY", "credit", None, RATE, FIXED, "CA"), (12, 512, "credit-capped")),
-    ((10000, "JPY", "credit", None, Decimal("0.015"), 0, "CA"), (153, 10153, "credit-gross-up")),  # 152.28 -> 153
+    ((10000, "JPY", "credit", None, Decimal("0.015"), 0, "CA"), (150, 10150, "credit-rate")),
     ((10000, "JPY", "debit", None, RATE, FIXED, "CA"), (0, 10000, "no-fee-funding")),
     # No rule on file for the country: no fee at all.
     ((10000, "USD", "credit", None, RATE, FIXED, "US"), (0, 10000, "no-fee-country")),
@@ -54,21 +55,22 @@ def test_fee_table(args, expected):
     assert q.total_minor == args[0] + q.fee_minor
 
 
-def test_the_bare_gross_up_is_rounded_up_to_the_cent():
-    # (100.00 + 0.50) / 0.971 = 103.5015... -> 103.51: the fee before the cap is $3.51.
-    assert fees.gross_up(10000, RATE, FIXED) == 351
-    assert fees.gross_up(100000, Decimal("0.01"), 0) == 1011
-    # Exact divisions are not rounded up a cent further.
-    assert fees.gross_up(9900, Decimal("0.01"), 0) == 100
+def test_the_fee_never_exceeds_the_firms_rate_on_the_amount_nor_the_cap():
+    for rate, fixed in ((RATE, FIXED), (Decimal("0.02"), 0), (Decimal("0.015"), 30), (Decimal("0.05"), 0)):
+        for amount in (1, 99, 100, 4321, 10000, 123457, 9999999):
+            fee = quote(amount, "CAD", "credit", rate=rate, fixed_minor=fixed).fee_minor
+            assert fee <= Decimal(amount) * rate + fixed  # the firm's cost on the amount: no fee on the fee
+            assert fee <= Decimal(amount) * Decimal("0.024")  # Canada's cap
 
 
-def test_the_grossed_up_fee_nets_the_firm_the_amount():
-    for amount in (1, 99, 100, 4321, 10000, 123457, 9999999):
-        fee = fees.gross_up(amount, RATE, FIXED)
-        total = amount + fee
-        processor = (Decimal(total) * RATE) + FIXED
-        assert total - processor >= amount
-        assert (total - 1) - ((Decimal(total - 1) * RATE) + FIXED) < amount  # and one cent less would not
+def test_a_firm_in_quebec_adds_no_fee_for_any_client():
+    for client in (None, "ON", "QC", "BC"):
+        q = quote(10000, "CAD", "credit", client, firm_region="QC")
+        assert (q.fee_minor, q.rule) == (0, "no-fee-firm-region")
+    assert quote(10000, "CAD", "credit", "ON", firm_region="ON").fee_minor == 240
+    assert quote(10000, "CAD", "credit", "QC", firm_region="ON").rule == "no-fee-region"
+    assert [label for label, _ in fees.disclosure(10000, "CAD", pass_fee=True, firm_region="Québec")] == [
+        "Any payment method"]
 
 
 def test_the_rule_text_is_there_to_disclose():

@@ -93,7 +93,16 @@ async def test_one_payment_intent_per_request_reused(local):
 async def test_a_credit_card_pays_the_amount_plus_the_capped_fee(local):
     deps, provider, firm, staff, url = local
     request = await make_request(firm, staff, now())
-    outcome = await ledger.pay(request, PayAttempt(payment_method="pm_card_visa"), provider, deps)
+    # The page offered $100.00; this card costs $102.40: nothing is charged, the client is asked.
+    asked = await ledger.pay(request, PayAttempt(payment_method="pm_card_visa"), provider, deps)
+    assert (asked.outcome, asked.quote.total_minor, asked.quote.fee_minor, asked.state) == (
+        "confirm_amount", 10240, 240, None)
+    [pi] = await _localstripe_intents(url)
+    assert int(pi["amount"]) == 10000 and pi["status"] == "requires_payment_method"
+    assert (await PaymentRequest.get(id=request.id)).status is RequestStatus.SENT
+    # Approved: the PaymentIntent is set to that total and confirmed at exactly it.
+    outcome = await ledger.pay(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240), provider,
+                               deps)
     assert outcome.outcome == "succeeded" and outcome.quote.total_minor == 10240
 
     paid = await PaymentRequest.get(id=request.id)
@@ -111,7 +120,7 @@ async def test_a_credit_card_pays_the_amount_plus_the_capped_fee(local):
     with pytest.raises(AlreadyPaid):
         await provider.create_or_get_intent(paid)
     with pytest.raises(AlreadyPaid):
-        await ledger.pay(paid, PayAttempt(payment_method="pm_card_visa"), provider, deps)
+        await ledger.pay(paid, PayAttempt(payment_method="pm_card_visa", approved_total=10240), provider, deps)
     assert len(await _localstripe_intents(url)) == 1
     # The return page asking Stripe again changes nothing.
     await ledger.reconcile(paid, provider, deps)
@@ -122,7 +131,7 @@ async def test_the_return_page_asks_stripe_when_no_webhook_came(local):
     deps, provider, firm, staff, url = local
     request = await make_request(firm, staff, now())
     # Stripe.js confirmed on the client side; our server has heard nothing yet.
-    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa"))
+    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240))
     assert (await PaymentRequest.get(id=request.id)).status is RequestStatus.SENT
     back = await ledger.reconcile(await PaymentRequest.get(id=request.id), provider, deps)
     assert back.status is RequestStatus.PAID and back.total_minor == 10240
@@ -132,11 +141,11 @@ async def test_the_return_page_asks_stripe_when_no_webhook_came(local):
 async def test_paying_again_a_request_paid_unbeknown_to_us_refuses_and_catches_up(local):
     deps, provider, firm, staff, url = local
     request = await make_request(firm, staff, now())
-    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa"))  # no webhook, no apply
+    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240))  # no webhook, no apply
     stale = await PaymentRequest.get(id=request.id)
     assert stale.status is RequestStatus.SENT
     with pytest.raises(AlreadyPaid):
-        await ledger.pay(stale, PayAttempt(payment_method="pm_card_visa"), provider, deps)
+        await ledger.pay(stale, PayAttempt(payment_method="pm_card_visa", approved_total=10240), provider, deps)
     assert (await PaymentRequest.get(id=request.id)).status is RequestStatus.PAID
     assert len(await _localstripe_intents(url)) == 1
 
@@ -153,7 +162,7 @@ async def test_a_client_billed_in_quebec_pays_no_fee(local):
 async def test_a_declined_card_leaves_the_request_payable(local):
     deps, provider, firm, staff, url = local
     request = await make_request(firm, staff, now())
-    outcome = await ledger.pay(request, PayAttempt(payment_method="pm_card_chargeCustomerFail"), provider, deps)
+    outcome = await ledger.pay(request, PayAttempt(payment_method="pm_card_chargeCustomerFail", approved_total=10240), provider, deps)
     assert outcome.outcome == "declined" and "declined" in outcome.message
     failed = await PaymentRequest.get(id=request.id)
     assert failed.status is RequestStatus.FAILED and failed.paid_at is None
@@ -164,7 +173,7 @@ async def test_a_declined_card_leaves_the_request_payable(local):
 async def test_refunds_through_our_code(local):
     deps, provider, firm, staff, url = local
     request = await make_request(firm, staff, now())
-    await ledger.pay(request, PayAttempt(payment_method="pm_card_visa"), provider, deps)
+    await ledger.pay(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240), provider, deps)
     paid = await PaymentRequest.get(id=request.id)
 
     result = await ledger.refund(paid, provider, deps, actor=staff.email, amount_minor=4000)
@@ -280,7 +289,7 @@ async def test_the_amount_follows_the_card_and_the_billing_province(recorded, fu
     paid["amount"] = paid["amount_received"] = paid["latest_charge"]["amount"] = int(amount)
     paid["latest_charge"]["payment_method_details"]["card"]["funding"] = funding
     await _pay_with_token(provider, deps, fake, token, paid_file=paid)
-    await ledger.pay(request, PayAttempt(confirmation_token=token["id"]), provider, deps)
+    await ledger.pay(request, PayAttempt(confirmation_token=token["id"], approved_total=int(amount)), provider, deps)
     [update] = fake.calls_to("POST", "/v1/payment_intents/{id}")
     assert update.form["amount"] == amount
     stored = await PaymentRequest.get(id=request.id)

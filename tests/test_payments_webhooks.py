@@ -102,7 +102,7 @@ async def test_localstripes_signed_webhook_marks_the_request_paid(hooked):
     deps, provider, firm, staff, url, stripe_url = hooked
     request = await make_request(firm, staff, now())
     # Confirm without applying the answer ourselves: only the webhook may mark it paid.
-    outcome = await provider.confirm(request, PayAttempt(payment_method="pm_card_visa"))
+    outcome = await provider.confirm(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240))
     assert outcome.outcome == "succeeded"
     assert await _status(request.id) is RequestStatus.SENT
 
@@ -124,7 +124,7 @@ async def test_localstripes_signed_webhook_marks_the_request_paid(hooked):
 async def test_duplicated_and_shuffled_events_give_exactly_one_paid_transition(hooked):
     deps, provider, firm, staff, url, stripe_url = hooked
     request = await make_request(firm, staff, now())
-    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa"))
+    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240))
     [succeeded] = await _localstripe_events(stripe_url, "payment_intent.succeeded")
     # A payment_failed from an earlier attempt, delivered late: it must not un-pay.
     failed = copy.deepcopy(succeeded)
@@ -161,7 +161,7 @@ async def test_duplicated_and_shuffled_events_give_exactly_one_paid_transition(h
 async def test_a_decline_webhook_marks_failed_and_leaves_it_payable(hooked):
     deps, provider, firm, staff, url, stripe_url = hooked
     request = await make_request(firm, staff, now())
-    outcome = await provider.confirm(request, PayAttempt(payment_method="pm_card_chargeCustomerFail"))
+    outcome = await provider.confirm(request, PayAttempt(payment_method="pm_card_chargeCustomerFail", approved_total=10240))
     assert outcome.outcome == "declined"
 
     async def failed() -> bool:
@@ -176,7 +176,7 @@ async def test_a_forged_or_stale_signature_gets_400_and_changes_nothing(hooked):
     deps, provider, firm, staff, url, stripe_url = hooked
     await register_local_webhook(stripe_url, "clienttrack", "http://127.0.0.1:9/nowhere")  # keep ours quiet
     request = await make_request(firm, staff, now())
-    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa"))
+    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240))
     [event] = await _localstripe_events(stripe_url, "payment_intent.succeeded")
     payload = json.dumps(event)
     tampered = payload.replace('"amount": 10240', '"amount": 1')
@@ -229,7 +229,7 @@ async def test_the_tolerance_is_300_seconds_on_our_clock(tmp_path):
 async def test_a_refund_event_records_the_refund(hooked):
     deps, provider, firm, staff, url, stripe_url = hooked
     request = await make_request(firm, staff, now())
-    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa"))
+    await provider.confirm(request, PayAttempt(payment_method="pm_card_visa", approved_total=10240))
 
     async def paid() -> bool:
         return await _status(request.id) is RequestStatus.PAID

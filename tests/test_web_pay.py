@@ -144,7 +144,15 @@ async def test_a_decline_keeps_the_request_payable_then_a_credit_card_pays_amoun
         message = await http.get(made.path)
         assert f'href="{made.path}/pay"' in message.text  # still payable
 
-        paid = await pay(http, made, CREDIT)
+        # A credit card costs more than the page's first amount: its total, a confirm and a change-card choice.
+        asked = await pay(http, made, CREDIT)
+        assert asked.status_code == 200
+        assert "This card: $102.40 CAD" in asked.text and "$100.00 CAD plus a $2.40 CAD card fee" in asked.text
+        assert 'name="approved_total" value="10240"' in asked.text and "Pay $102.40 CAD (TEST)" in asked.text
+        assert f'href="{made.path}/pay">Use another card' in asked.text
+        assert (await stored(made)).status is RequestStatus.FAILED  # nothing charged yet
+        paid = await http.post(f"{made.path}/pay", data={"csrf_token": csrf_token(asked), "card_number": CREDIT,
+                                                          "approved_total": "10240"})
         assert paid.status_code == 303 and paid.headers["location"] == f"{made.path}/paid"
         thanks = await http.get(f"{made.path}/paid")
         message = await http.get(made.path)
@@ -240,7 +248,7 @@ async def test_cancelled_expired_and_flagged_requests_cannot_be_paid(clocked, cl
 async def test_the_thank_you_page_without_the_session_says_only_that_it_was_received(clocked):
     made = await hundred_plus_fee(clocked)
     async with opened(clocked, made) as http:
-        assert (await pay(http, made, CREDIT)).status_code == 303
+        assert (await pay(http, made, CREDIT, approved_total="10240")).status_code == 303
     async with httpx.AsyncClient(base_url=base_url(clocked)) as stranger:
         page = await stranger.get(f"{made.path}/paid")
     assert page.status_code == 200 and "Payment received" in page.text
@@ -257,7 +265,10 @@ async def test_the_pages_in_french(clocked):
         assert "Province de facturation" in page.text and "Payer (TEST)" in page.text
         declined = await http.post(f"{made.path}/pay", data={"csrf_token": csrf_token(page), "card_number": DECLINED})
         assert "Votre carte a été refusée. Essayez une autre carte." in declined.text
-        await http.post(f"{made.path}/pay", data={"csrf_token": csrf_token(page), "card_number": CREDIT})
+        asked = await http.post(f"{made.path}/pay", data={"csrf_token": csrf_token(page), "card_number": CREDIT})
+        assert "Avec cette carte\u00a0: 102,40\u00a0$ CAD" in asked.text and "Utiliser une autre carte" in asked.text
+        await http.post(f"{made.path}/pay", data={"csrf_token": csrf_token(page), "card_number": CREDIT,
+                                                   "approved_total": "10240"})
         thanks = await http.get(f"{made.path}/paid")
     assert "Vous avez payé 102,40\u00a0$ à Demo Accounting" in thanks.text
     assert "Référence\u00a0: R" in thanks.text

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from gateway.core.models import Firm, PaymentRequest
 from gateway.core.settings import zone
-from gateway.payments import fees, receipts
+from gateway.payments import fees, receipts, surcharge
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import PaymentProvider, quote_for_request
 from web.i18n import Translator
@@ -67,9 +67,7 @@ def disclosure(t: Translator, request: PaymentRequest, firm: Firm, config: Payme
     """The totals for each kind of card, as the pay page shows them before
     the client pays (``wallets``: the Payment Element also offers Klarna)."""
     def rows_for(region: str | None) -> list[tuple[str, fees.FeeQuote]]:
-        return fees.disclosure(request.amount_minor, request.currency, pass_fee=request.pass_fee, province=region,
-                               rate=config.card_fee_rate, fixed_minor=config.card_fee_fixed_minor,
-                               country=firm.country)
+        return surcharge.disclosure(request, firm, config, province=region)
 
     rows = []
     for label, quote in rows_for(province):
@@ -77,7 +75,7 @@ def disclosure(t: Translator, request: PaymentRequest, firm: Firm, config: Payme
         if key == "pay_row_debit" and wallets:
             key = "pay_row_debit_klarna"
         fee = t.amount(quote.fee_minor, request.currency)
-        rule = rule_text(t, quote, config, firm.country)
+        rule = rule_text(t, quote, config, firm)
         if key in ("pay_row_debit", "pay_row_debit_klarna") and quote.rule == "no-fee-funding":
             # One row for several kinds of card: one sentence for them all.
             rule = t(key.replace("_row_", "_rule_"))
@@ -89,8 +87,34 @@ def disclosure(t: Translator, request: PaymentRequest, firm: Firm, config: Payme
             fee_minor=quote.fee_minor,
         ))
     exempt = fees.rule_for(firm.country).exempt_regions
-    ask = bool(request.pass_fee and exempt and any(q.fee_minor for _, q in rows_for(None)))
+    ask = bool(exempt and any(q.fee_minor for _, q in rows_for(None)))
     return Disclosure(tuple(rows), ask)
+
+
+@dataclass(frozen=True)
+class CardTotal:
+    """What the card the client entered costs, shown before it is charged
+    when it is not the amount the page offered (a credit card with +fee)."""
+
+    title: str
+    detail: str
+    rule: str
+    total_minor: int
+    button: str
+
+
+def card_total(t: Translator, request: PaymentRequest, firm: Firm, config: PaymentsConfig,
+               quote: fees.FeeQuote, *, test: bool = False) -> CardTotal:
+    total = t.amount(quote.total_minor, request.currency)
+    detail = t("pay_this_card_fee", amount=t.amount(request.amount_minor, request.currency),
+               fee=t.amount(quote.fee_minor, request.currency)) if quote.fee_minor else t("pay_no_fee")
+    return CardTotal(
+        title=t("pay_this_card", total=total),
+        detail=detail,
+        rule=rule_text(t, quote, config, firm),
+        total_minor=quote.total_minor,
+        button=t("pay_confirm_total_test" if test else "pay_confirm_total", total=total),
+    )
 
 
 # -- the rule, in words -------------------------------------------------------
@@ -102,27 +126,31 @@ def _fr_percent(rate: Decimal) -> str:
     return format((rate * 100).normalize(), "f").replace(".", ",") + "\u00a0%"
 
 
-def rule_text(t: Translator, quote: fees.FeeQuote, config: PaymentsConfig, country: str) -> str:
+def rule_text(t: Translator, quote: fees.FeeQuote, config: PaymentsConfig, firm: Firm) -> str:
     """The sentence that explains the fee (or its absence). English is the
     fee policy's own sentence; French is written from the rule it names."""
+    country = firm.country
     if t.lang == "en" or fees.rule_for(country).country != "CA":
         return quote.rule_applied_text
     fee = t.amount(quote.fee_minor, quote.currency)
     cards = _FR_CARDS.get(quote.funding, "cartes")
-    rate = _fr_percent(config.card_fee_rate)
-    if config.card_fee_fixed_minor:
-        rate += " + " + t.amount_short(config.card_fee_fixed_minor, quote.currency)
+    firm_rate, fixed = surcharge.firm_rate(firm, config)
+    rate = _fr_percent(firm_rate)
+    if fixed:
+        rate += " + " + t.amount_short(fixed, quote.currency)
     rule = quote.rule
     if rule.endswith("-capped"):
         cap = _fr_percent(fees.rule_for(country).cap_rate or Decimal(0))
         return (f"Frais de carte de {fee}\u00a0: les frais de traitement des {cards} ({rate}), "
                 f"plafonnés à {cap} du montant au Canada.")
-    if rule.endswith("-gross-up"):
+    if rule.endswith("-rate"):
         return f"Frais de carte de {fee}\u00a0: les frais de traitement des {cards} ({rate})."
     if rule == "no-fee-funding":
         if quote.funding in _FR_CARDS:
             return f"Aucuns frais sur les {cards} au Canada."
         return "Aucuns frais pour ce mode de paiement."
+    if rule == "no-fee-firm-region":
+        return "Aucuns frais de carte\u00a0: les cabinets situés au Québec n’en facturent pas."
     if rule == "no-fee-region":
         return ("Aucuns frais de carte\u00a0: ils ne sont pas facturés aux clients dont l’adresse de "
                 "facturation est au Québec.")
@@ -186,7 +214,7 @@ def thanks(t: Translator, request: PaymentRequest, firm: Firm, config: PaymentsC
         headline=t("paid_headline", amount=said, firm=firm.name),
         reference=page.reference,
         lines=tuple(lines),
-        fee_rule=rule_text(t, quote, config, firm.country) if quote is not None else "",
+        fee_rule=rule_text(t, quote, config, firm) if quote is not None else "",
         test_mode=page.test_mode,
         refunded=refunded,
     )

@@ -64,6 +64,13 @@ def routes(pages: ClientPages) -> list[Route]:
     ]
 
 
+def _approved_total(value: object) -> int | None:
+    """The total the client approved, as the page posts it (minor units)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 def _purpose(found: PaymentRequest) -> str:
     return f"pay:{found.token_hash}"
 
@@ -100,7 +107,8 @@ class Pay:
         return self._render(request, "pages/pay.html", context, status=status)
 
     def checkout_page(self, request: Request, found: PaymentRequest, *, error: str = "",
-                      province: str | None = None, status: int = 200) -> Response:
+                      province: str | None = None, status: int = 200,
+                      confirm: checkout.CardTotal | None = None, card_number: str = "") -> Response:
         t = translator(request)
         provider = self.provider
         stripe = provider.name == "stripe"
@@ -113,6 +121,9 @@ class Pay:
             "provinces": [(code, t(key)) for code, key in checkout.PROVINCE_CHOICES],
             "error": error,
             "csrf_token": form_token.value,
+            # The sandbox's second step: this card's total, to approve or change the card.
+            "confirm": confirm,
+            "card_number": card_number,
         }
         headers = None
         if stripe:
@@ -198,35 +209,40 @@ class Pay:
         if not self.offered(found):
             return self.unavailable(request, found, status=409)
         province = checkout.read_province(form.get("province"))
+        approved = _approved_total(form.get("approved_total"))
         if self.provider.name == "stripe":
-            return await self._pay_stripe(request, found, form.get("confirmation_token"), province, wants_json)
-        return await self._pay_sandbox(request, found, form.get("card_number"), province)
+            return await self._pay_stripe(request, found, form.get("confirmation_token"), province, wants_json,
+                                          approved)
+        return await self._pay_sandbox(request, found, form.get("card_number"), province, approved)
 
     async def _pay_sandbox(self, request: Request, found: PaymentRequest, card_number: object,
-                           province: str | None) -> Response:
+                           province: str | None, approved: int | None) -> Response:
         t = translator(request)
         typed = card_number.strip()[:40] if isinstance(card_number, str) else ""
         if not typed:
             return self.checkout_page(request, found, error=t("pay_card_missing"), province=province, status=400)
         try:
-            outcome = await ledger.pay(found, PayAttempt(card_number=typed, province=province), self.provider,
-                                       self.deps)
+            outcome = await ledger.pay(found, PayAttempt(card_number=typed, province=province,
+                                                         approved_total=approved), self.provider, self.deps)
         except AlreadyPaid:
             return self._to_paid(request)
         except PaymentError as exc:
             return self._refusal(request, found, exc)
         if outcome.outcome == "succeeded":
             return self._to_paid(request)
+        if outcome.outcome == "confirm_amount":
+            confirm = checkout.card_total(t, found, found.firm, self.provider.config, outcome.quote, test=True)
+            return self.checkout_page(request, found, province=province, confirm=confirm, card_number=typed)
         known = check_card(typed).decline_code != "card_not_recognised"
         error = t("pay_declined") if known else t("pay_not_recognised")
         # The form again, the number not kept: the client types another card.
         return self.checkout_page(request, found, error=error, province=province, status=402)
 
     async def _pay_stripe(self, request: Request, found: PaymentRequest, token: object, province: str | None,
-                          wants_json: bool) -> Response:
+                          wants_json: bool, approved: int | None) -> Response:
         t = translator(request)
         attempt = PayAttempt(confirmation_token=token if isinstance(token, str) else "", province=province,
-                             return_url=self._paid_url(request, absolute=True))
+                             return_url=self._paid_url(request, absolute=True), approved_total=approved)
         try:
             outcome = await ledger.pay(found, attempt, self.provider, self.deps)
         except AlreadyPaid:
@@ -245,6 +261,15 @@ class Pay:
             if not wants_json:
                 return self.checkout_page(request, found, error=t("pay_failed"), province=province, status=400)
             return JSONResponse({"outcome": "error", "message": t("pay_failed")}, status_code=400)
+        if outcome.outcome == "confirm_amount":
+            # Nothing charged: the script shows this card's total, updates the
+            # Payment Element to it and pays again once the client approves.
+            confirm = checkout.card_total(t, found, found.firm, self.provider.config, outcome.quote)
+            if not wants_json:
+                return self.checkout_page(request, found, error=confirm.title, province=province, status=409)
+            return JSONResponse({"outcome": "confirm_amount", "total_minor": confirm.total_minor,
+                                 "title": confirm.title, "detail": confirm.detail, "rule": confirm.rule,
+                                 "button": confirm.button})
         if outcome.outcome == "declined":
             message = outcome.message if t.lang == "en" and outcome.message else t("pay_declined")
             if not wants_json:

@@ -4,7 +4,7 @@ line, the demo seed and the admin mail commands alike."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from email.utils import parseaddr
 
 from gateway.core import events
@@ -15,6 +15,10 @@ from gateway.core.settings import zone
 DEMO_DOMAIN = "demo.localhost"
 DEMO_FIRM_NAME = "Demo Accounting"
 DEMO_STAFF = "staff@demo.localhost"
+# The demo firm is in Ontario and told the card networks long ago that it
+# passes card fees on, so the demo's `+fee` shows the fee at once.
+DEMO_PROVINCE = "ON"
+DEMO_NOTICE_DATE = date(2024, 1, 2)
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
 
@@ -104,6 +108,8 @@ async def seed_demo(now: datetime) -> Firm:
     if firm is None:
         firm = await add_firm(DEMO_DOMAIN, DEMO_FIRM_NAME, currency="CAD", timezone="America/Toronto",
                               now=now, actor="demo")
+        firm.province, firm.surcharge_notice_date = DEMO_PROVINCE, DEMO_NOTICE_DATE
+        await firm.save(update_fields=["province", "surcharge_notice_date"])
     if not await Staff.exists(firm=firm, email=DEMO_STAFF):
         await add_staff(firm, DEMO_STAFF, Level.ADMIN, now=now, actor="demo", name="Demo Staff")
     return firm

@@ -62,9 +62,19 @@ class Firm(Model):
     currency = fields.CharField(max_length=3, default="CAD")
     timezone = fields.CharField(max_length=64, default="America/Toronto")
     country = fields.CharField(max_length=2, default="CA")
+    # Where the firm is located (ISO 3166-2 subdivision, "ON", "QC"): card-fee rules depend on it.
+    province = fields.CharField(max_length=3, default="")
     # Largest single request, in minor units of the firm's currency.
     request_limit_minor = fields.BigIntField(default=10_000_000)
     fee_by_default = fields.BooleanField(default=False)
+    # The firm's own card rate (its Stripe pricing), the most `+fee` may pass on:
+    # a decimal as text ("0.029"; "" = the gateway's CLIENTTRACK_CARD_FEE_RATE)
+    # and a fixed part in minor units (None = the gateway's).
+    card_fee_rate = fields.CharField(max_length=12, default="")
+    card_fee_fixed_minor = fields.BigIntField(null=True)
+    # The day the firm told the card networks it will surcharge; `+fee` works
+    # 30 days after it (payments.surcharge), not before.
+    surcharge_notice_date = fields.DateField(null=True)
     notify_on_view = fields.BooleanField(default=True)
     # Payments: the firm's Stripe connected account, ready once charges_enabled.
     stripe_account_id = fields.CharField(max_length=64, default="")

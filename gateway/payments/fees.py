@@ -1,15 +1,17 @@
 """The card-fee policy: what a client pays on top when the firm passes the
 card fee on (``+fee``), kept as data per country.
 
-The fee is the *gross-up* of the firm's card rate: the smallest amount that,
-added to the invoice, leaves the firm the whole invoice after the processor
-takes ``rate`` of the total plus a fixed part::
+The fee is the firm's own card rate on the invoice amount, never on the
+fee itself (a surcharge may not exceed the merchant's cost of acceptance,
+so no "gross-up")::
 
-    fee = ceil((amount + fixed) / (1 - rate)) - amount      (in minor units)
+    fee = floor(amount * rate) + fixed                       (in minor units)
 
-rounded *up* to the minor unit (the cent; the yen for JPY), then held within
-the card rules of the firm's country. Everything is ``Decimal`` on integers
-of minor units; a float is refused, never rounded.
+rounded *down* to the minor unit (the cent; the yen for JPY), then held within
+the card rules of the firm's country. The rate is the firm's own
+(``Firm.card_fee_rate``; the gateway's setting when it has none), as each
+firm pays its own Stripe pricing. Everything is ``Decimal`` on integers of
+minor units; a float is refused, never rounded.
 
 Country rules (``COUNTRY_RULES``):
 
@@ -17,10 +19,10 @@ Country rules (``COUNTRY_RULES``):
   cards (Visa/Mastercard Canada surcharge rules, effective 2022-10-06), at
   most **2.4 %** of the amount (the networks' cap on a Canadian surcharge;
   rounded *down* to the cent so it is never exceeded), and none at all for
-  clients billed in **Quebec** (the Consumer Protection Act forbids it).
-  With the default rate of 2.9 % + $0.50 the cap always binds on a credit
-  card: a $100.00 request costs $102.40 (the bare gross-up would be
-  $103.51), and $100.00 on a debit card.
+  clients billed in **Quebec**, nor by a firm located in Quebec (the
+  Consumer Protection Act forbids it there). With the default rate of
+  2.9 % + $0.50 the cap binds on a credit card: a $100.00 request costs
+  $102.40 (the rate alone would be $3.40), and $100.00 on a debit card.
 * **any other country** (``DEFAULT_RULE``) — *no fee*. Surcharge law differs
   (the EU and the UK ban it on consumer cards; US states differ), so a firm
   outside Canada gets no fee until its country has a row here. Adding one is
@@ -32,10 +34,14 @@ never carries a fee: we only surcharge what we know is a credit card.
 
 from __future__ import annotations
 
+import functools
+import gettext
 import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal
+
+import pycountry
 
 from gateway.core.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_display
 
@@ -64,10 +70,9 @@ class CountryRule:
     cap_rate: Decimal | None
     # Where the client is billed (ISO 3166-2 subdivision code) and no fee is allowed.
     exempt_regions: frozenset[str]
-    region_names: tuple[tuple[str, str], ...] = ()
 
     def region_name(self, code: str) -> str:
-        return dict(self.region_names).get(code, code)
+        return province_name(code) if self.country == "CA" else code
 
 
 COUNTRY_RULES: dict[str, CountryRule] = {
@@ -77,7 +82,6 @@ COUNTRY_RULES: dict[str, CountryRule] = {
         fee_on=frozenset({"credit"}),
         cap_rate=Decimal("0.024"),
         exempt_regions=frozenset({"QC"}),
-        region_names=(("QC", "Quebec"),),
     ),
 }
 
@@ -104,12 +108,11 @@ def rule_for(country: str) -> CountryRule:
     return COUNTRY_RULES.get((country or "").strip().upper(), DEFAULT_RULE)
 
 
-def gross_up(amount_minor: int, rate: Decimal, fixed_minor: int) -> int:
-    """The fee that leaves ``amount_minor`` after ``rate`` of the total plus
-    ``fixed_minor`` are taken, rounded up to the minor unit."""
+def rate_fee(amount_minor: int, rate: Decimal, fixed_minor: int) -> int:
+    """The firm's own rate on ``amount_minor`` (not on amount + fee), rounded
+    down to the minor unit so that it never exceeds the firm's cost."""
     _check_rate(rate)
-    total = (Decimal(amount_minor) + Decimal(fixed_minor)) / (Decimal(1) - rate)
-    return int(total.to_integral_value(rounding=ROUND_CEILING)) - amount_minor
+    return int((Decimal(amount_minor) * rate).to_integral_value(rounding=ROUND_FLOOR)) + fixed_minor
 
 
 def cap_minor(amount_minor: int, cap_rate: Decimal) -> int:
@@ -125,9 +128,11 @@ def quote(
     rate: Decimal = DEFAULT_RATE,
     fixed_minor: int = DEFAULT_FIXED_MINOR,
     country: str = "CA",
+    firm_region: str | None = None,
 ) -> FeeQuote:
     """What a client pays for ``amount_minor`` when the firm passes the card
-    fee on, paying with a card of ``funding`` and billed in ``province``."""
+    fee on, paying with a card of ``funding`` and billed in ``province``, to
+    a firm located in ``country`` / ``firm_region``."""
     if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor <= 0:
         raise ValueError(f"amount_minor must be a positive whole number of minor units, not {amount_minor!r}")
     currency = (currency or "").upper()
@@ -146,6 +151,9 @@ def quote(
     if not rule.country:
         return free("No card fee: card fees are not passed on to clients of firms outside Canada.",
                     "no-fee-country")
+    home = normalise_province(firm_region)
+    if home and home in rule.exempt_regions:
+        return free(f"No card fee: firms in {rule.region_name(home)} do not charge one.", "no-fee-firm-region")
     if region and region in rule.exempt_regions:
         return free(f"No card fee: card fees are not charged to clients billed in {rule.region_name(region)}.",
                     "no-fee-region")
@@ -154,9 +162,9 @@ def quote(
             return free("No card fee on this payment method.", "no-fee-funding")
         return free(f"No card fee on {_FUNDING_NAMES[funding]}s in {rule.name}.", "no-fee-funding")
 
-    fee = gross_up(amount_minor, rate, fixed_minor)
+    fee = rate_fee(amount_minor, rate, fixed_minor)
     what = f"the {_FUNDING_NAMES[funding]} processing fee ({_rate_text(rate, fixed_minor, currency)})"
-    code = "credit-gross-up" if funding == "credit" else f"{funding}-gross-up"
+    code = f"{funding}-rate"
     text = f"Card fee {format_display(fee, currency)}: {what}."
     if rule.cap_rate is not None:
         cap = cap_minor(amount_minor, rule.cap_rate)
@@ -190,11 +198,12 @@ def quote_for(
     rate: Decimal = DEFAULT_RATE,
     fixed_minor: int = DEFAULT_FIXED_MINOR,
     country: str = "CA",
+    firm_region: str | None = None,
 ) -> FeeQuote:
     """``quote`` when the request passes the fee on, no fee otherwise."""
     if not pass_fee:
         return not_passed_on(amount_minor, currency, funding, province)
-    return quote(amount_minor, currency, funding, province, rate, fixed_minor, country)
+    return quote(amount_minor, currency, funding, province, rate, fixed_minor, country, firm_region)
 
 
 def disclosure(
@@ -206,13 +215,14 @@ def disclosure(
     rate: Decimal = DEFAULT_RATE,
     fixed_minor: int = DEFAULT_FIXED_MINOR,
     country: str = "CA",
+    firm_region: str | None = None,
 ) -> list[tuple[str, FeeQuote]]:
     """What the pay page shows before the client pays: the total for each
     kind of card, e.g. [("Credit card", $102.40 ...), ("Debit or prepaid card",
     $100.00 ...)]; a single row when no card carries a fee."""
     quotes = {
         f: quote_for(amount_minor, currency, pass_fee=pass_fee, funding=f, province=province,
-                     rate=rate, fixed_minor=fixed_minor, country=country)
+                     rate=rate, fixed_minor=fixed_minor, country=country, firm_region=firm_region)
         for f in ("credit", "debit", "prepaid", "unknown")
     }
     if all(q.fee_minor == 0 for q in quotes.values()):
@@ -236,14 +246,26 @@ def normalise_funding(funding: str | None) -> str:
     return value if value in FUNDINGS else "unknown"
 
 
-_PROVINCES = {
-    "AB": ("alberta",), "BC": ("british columbia", "colombie britannique"), "MB": ("manitoba",),
-    "NB": ("new brunswick", "nouveau brunswick"), "NL": ("newfoundland and labrador", "newfoundland", "terre neuve et labrador"),
-    "NS": ("nova scotia", "nouvelle ecosse"), "NT": ("northwest territories", "territoires du nord ouest"),
-    "NU": ("nunavut",), "ON": ("ontario",), "PE": ("prince edward island", "ile du prince edouard"),
-    "QC": ("quebec", "pq", "province de quebec"), "SK": ("saskatchewan",), "YT": ("yukon",),
-}
-_PROVINCE_BY_NAME = {name: code for code, names in _PROVINCES.items() for name in names}
+@functools.cache
+def _province_names() -> dict[str, str]:
+    """Canada's provinces and territories by every name we accept, from
+    pycountry's ISO 3166-2 data (English) and its French translation:
+    "quebec", "quebec" (from "Québec"), "colombie britannique" -> "QC", "BC"."""
+    french = gettext.translation("iso3166-2", pycountry.LOCALES_DIR, languages=["fr"], fallback=True)
+    names: dict[str, str] = {}
+    for subdivision in pycountry.subdivisions.get(country_code="CA"):
+        code = subdivision.code.split("-", 1)[1]
+        for name in (subdivision.name, french.gettext(subdivision.name)):
+            names[_plain(name)] = code
+    # Names people write that ISO does not: the old abbreviation and the short form.
+    names.update({"pq": "QC", "province de quebec": "QC", "newfoundland": "NL", "terre neuve": "NL"})
+    return names
+
+
+def _plain(text: str) -> str:
+    """Lower case, no accents, words separated by one space ("Île-du-Prince-Édouard" -> "ile du prince edouard")."""
+    text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    return " ".join(text.replace("-", " ").replace(".", " ").replace("'", " ").split()).lower()
 
 
 def normalise_province(province: str | None) -> str | None:
@@ -251,15 +273,26 @@ def normalise_province(province: str | None) -> str | None:
     "Québec", "Quebec"; other text is kept upper-cased; empty is None."""
     if province is None:
         return None
-    text = unicodedata.normalize("NFKD", str(province)).encode("ascii", "ignore").decode()
-    text = " ".join(text.replace("-", " ").replace(".", " ").replace("'", " ").split()).lower()
+    text = _plain(province)
     if not text:
         return None
     if text.startswith("ca ") and len(text) == 5:
         text = text[3:]
-    if text.upper() in _PROVINCES:
+    names = _province_names()  # loaded on first use: pycountry's data takes a moment to read
+    if text.upper() in names.values():
         return text.upper()
-    return _PROVINCE_BY_NAME.get(text, text.upper()[:40])
+    return names.get(text, text.upper()[:40])
+
+
+def province_name(code: str, lang: str = "en") -> str:
+    """"Quebec" / "Québec" for "QC" (pycountry's names); the code when unknown."""
+    subdivision = pycountry.subdivisions.get(code=f"CA-{code}")
+    if subdivision is None:
+        return code
+    if lang == "fr":
+        return gettext.translation("iso3166-2", pycountry.LOCALES_DIR, languages=["fr"],
+                                   fallback=True).gettext(subdivision.name)
+    return subdivision.name
 
 
 # The first letter of a Canadian postal code names the province.

@@ -89,6 +89,14 @@ class PayAttempt:
     payment_method: str = ""
     # Stripe: where 3-D Secure or Klarna redirects come back to.
     return_url: str = ""
+    # The total the client approved for this card (the Payment Element's and
+    # the wallet sheet's amount); None: the request's own amount, what the
+    # page offers first. A card whose total differs is not charged: the
+    # outcome is "confirm_amount" and the page asks the client first.
+    approved_total: int | None = None
+
+    def approved(self, request: PaymentRequest) -> int:
+        return request.amount_minor if self.approved_total is None else self.approved_total
 
 
 @dataclass(frozen=True)
@@ -124,7 +132,9 @@ class PaymentState:
 @dataclass(frozen=True)
 class ConfirmOutcome:
     # "succeeded", "processing", "requires_action" (Stripe.js handles the
-    # next step with intent.client_secret) or "declined" (try another card).
+    # next step with intent.client_secret), "declined" (try another card) or
+    # "confirm_amount" (nothing charged: this card's total, in ``quote``,
+    # differs from what the client approved; ask them, then confirm again).
     outcome: str
     message: str
     intent: Intent
@@ -249,10 +259,11 @@ def check_payable(request: PaymentRequest, now: datetime | None = None) -> None:
 
 def quote_for_request(request: PaymentRequest, firm: Firm, config: PaymentsConfig, *,
                       funding: str, province: str | None) -> fees.FeeQuote:
-    """The fee quote for this request, card and client, under the firm's rules."""
-    return fees.quote_for(request.amount_minor, request.currency, pass_fee=request.pass_fee, funding=funding,
-                          province=province, rate=config.card_fee_rate, fixed_minor=config.card_fee_fixed_minor,
-                          country=firm.country)
+    """The fee quote for this request, card and client, under the firm's rules
+    (its location, its rate, whether its notice to the networks took effect)."""
+    from gateway.payments import surcharge
+
+    return surcharge.quote(request, firm, config, funding=funding, province=province)
 
 
 def allowed_totals(request: PaymentRequest, firm: Firm, config: PaymentsConfig, *,

@@ -141,6 +141,10 @@ class SandboxProvider:
                 failure_message=card.message, metadata=metadata,
             )
             return ConfirmOutcome("declined", card.message, intent, quote, state)
+        if quote.total_minor != attempt.approved(request):
+            # As with Stripe: this card costs another total than the client
+            # approved. Nothing is charged until they approve this one.
+            return ConfirmOutcome("confirm_amount", "Confirm the total for this card.", intent, quote)
         application_fee = await application_fee_for(request, self.config)
         state = PaymentState(
             provider=self.name, intent_id=intent.intent_id, status="succeeded",

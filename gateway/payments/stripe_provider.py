@@ -222,6 +222,11 @@ class StripeProvider:
         funding, address = await self._funding_and_address(attempt, account)
         province = fees.billing_province(address, attempt.province)
         quote = quote_for_request(request, firm, self.config, funding=funding, province=province)
+        if quote.total_minor != attempt.approved(request):
+            # The card is known now and its total is not the one the Payment
+            # Element (and a wallet sheet) showed: charge nothing; the page
+            # shows this total, updates the Element and asks again.
+            return ConfirmOutcome("confirm_amount", "Confirm the total for this card.", intent, quote)
         update: dict[str, Any] = {
             "amount": quote.total_minor,
             "metadata": {"fee_minor": str(quote.fee_minor), "funding": funding, "province": province or "",
@@ -231,7 +236,9 @@ class StripeProvider:
             update["payment_method"] = attempt.payment_method
         await self._call(self._client.v1.payment_intents.update, pi["id"], update, self._opts(account))
 
-        params: dict[str, Any] = {"expand": INTENT_EXPAND}
+        # Stripe's guard for surcharged payments (its surcharging guide): the
+        # confirmation fails unless the amount is exactly the approved total.
+        params: dict[str, Any] = {"expand": INTENT_EXPAND, "amount_to_confirm": quote.total_minor}
         if attempt.confirmation_token:
             params["confirmation_token"] = attempt.confirmation_token
         if attempt.return_url:
