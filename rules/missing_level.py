@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from gateway.commands.levels import level_needed
-
 name = "missing-level"
 description = "Reply to a sender whose permission level is too low for what they asked."
 
 
 def check(message, context) -> bool:
-    needed = level_needed(context.command)
+    needed = context.needed_level
     if context.level.allows(needed):
         return False
     what = f"the {context.command.name} command" if context.command else "sending payment requests"

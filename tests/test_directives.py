@@ -5,13 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gateway.mail.directives import (
-    Command,
-    DirectivesRejected,
-    generate_password,
-    parse_command,
-    parse_request,
-)
+from gateway.commands.registry import parse_command
+from gateway.mail.context import Command
+from gateway.mail.directives import DirectivesRejected, generate_password, parse_request
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 GENERATED = "made-for-you"

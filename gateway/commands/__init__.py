@@ -1,7 +1,8 @@
-"""Mail commands: the subject's first word names one. Each command is an
-async function that reads the sender's context and returns what to say;
-the command handler (gateway/handlers/command.py) commits its effects, the
-reply and any notices to the people it affects in one transaction."""
+"""Mail commands: the subject's first word names one. Each is a module in
+this package, listed in registry.py; its ``run`` reads the sender's context
+and returns what to say (an Outcome), or raises CommandError. The command
+handler (gateway/handlers/command.py) commits its effects, the reply and any
+notices to the people it affects in one transaction."""
 
 from __future__ import annotations
 

@@ -8,10 +8,15 @@ from gateway.commands.lookup import one_request
 from gateway.core import events
 from gateway.core.models import Level, RequestStatus
 
+name = "cancel"
+level = Level.SEND
+example = "cancel 1042"
+read_only = False
+
 CANCELLABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
 
 
-async def run_cancel(run: Run) -> Outcome:
+async def run(run: Run) -> Outcome:
     word = run.arg(0, "invoice to cancel", "cancel 1042")
     request = await one_request(run, word, all_at=Level.ADMIN)
     if request.status not in CANCELLABLE:

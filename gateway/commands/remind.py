@@ -11,11 +11,16 @@ from gateway.core import events
 from gateway.core.models import Event, Level, RequestStatus, Staff
 from gateway.outbound import clientmail
 
+name = "remind"
+level = Level.SEND
+example = "remind 1042"
+read_only = False
+
 REMINDABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
 ONCE_A = timedelta(days=1)
 
 
-async def run_remind(run: Run) -> Outcome:
+async def run(run: Run) -> Outcome:
     word = run.arg(0, "invoice to remind the client of", "remind 1042")
     ctx = run.context
     request = await one_request(run, word, all_at=Level.ADMIN)

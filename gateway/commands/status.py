@@ -10,10 +10,15 @@ from gateway.commands.lookup import one_request, visible
 from gateway.core.models import Event, Level
 from gateway.core.money import format_display
 
+name = "status"
+level = Level.SEND
+example = "status 1042"
+read_only = True
+
 LATEST = 20
 
 
-async def run_status(run: Run) -> Outcome:
+async def run(run: Run) -> Outcome:
     zone = ZoneInfo(run.context.firm.timezone)
     if run.args:
         request = await one_request(run, run.args[0], all_at=Level.REPORT)

@@ -4,18 +4,9 @@ committed together."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
-
 from tortoise.transactions import in_transaction
 
-from gateway.commands import CommandError, Outcome, Run
-from gateway.commands.cancel import run_cancel
-from gateway.commands.help import run_help
-from gateway.commands.payments import run_refund, run_setup
-from gateway.commands.remind import run_remind
-from gateway.commands.report import run_report
-from gateway.commands.status import run_status
-from gateway.commands.users import run_grant, run_revoke, run_users
+from gateway.commands import CommandError, Outcome, Run, registry
 from gateway.core import events
 from gateway.core.models import InboundMessage
 from gateway.deps import Deps
@@ -24,46 +15,24 @@ from gateway.inbound import queue as inbound
 from gateway.mail.context import MailContext
 from gateway.outbound import outbox
 
-COMMANDS: dict[str, Callable[[Run], Awaitable[Outcome]]] = {
-    "help": run_help,
-    "status": run_status,
-    "cancel": run_cancel,
-    "remind": run_remind,
-    "report": run_report,
-    "refund": run_refund,
-    "setup": run_setup,
-    "users": run_users,
-    "grant": run_grant,
-    "revoke": run_revoke,
-}
-
-
-# Commands that only read run before the transaction: on SQLite a transaction
-# holds the connection, and a big report would keep SMTP admission waiting.
-READ_ONLY = {"help", "status", "users", "report"}
-
-
-async def _outcome(run: Run, name: str) -> Outcome:
-    command = COMMANDS.get(name)
-    return await command(run) if command else await run_help(run, unknown=name)
-
 
 async def run_command(deps: Deps, queued: InboundMessage, context: MailContext) -> None:
     name, now, firm = context.command.name, context.now, context.firm
+    command = registry.COMMANDS[name]
     run = Run(deps, context)
     refused: CommandError | None = None
-    read_only = name in READ_ONLY or name not in COMMANDS  # unknown words get help
-    if read_only:
+    if command.read_only:
+        # Before the transaction: see the registry's docstring.
         try:
-            outcome = await _outcome(run, name)
+            outcome = await command.run(run)
         except CommandError as exc:
             refused = exc
     async with in_transaction():
-        if not read_only:
+        if not command.read_only:
             try:
                 # A savepoint: a command refused half-way leaves nothing behind.
                 async with in_transaction():
-                    outcome = await _outcome(run, name)
+                    outcome = await command.run(run)
             except CommandError as exc:
                 refused = exc
         if refused is not None:

@@ -10,8 +10,7 @@ import logging
 import traceback
 from datetime import timedelta
 
-from gateway.admission import fromheader
-from gateway.admission.smtp import gateway_domain
+from gateway.commands import registry
 from gateway.core import events
 from gateway.core.models import InboundMessage
 from gateway.deps import Deps
@@ -22,21 +21,11 @@ from gateway.inbound import chain, queue as inbound
 from gateway.inbound.chain import Action
 from gateway.mail import context as mail_context
 from gateway.mail.parse import parse as parse_mail
-from gateway.mail.directives import generate_password
 
 log = logging.getLogger("clienttrack.runner")
 
 LEASE = timedelta(minutes=5)
 RETRY_AFTER = timedelta(seconds=30)
-
-
-def authenticated_sender(raw: bytes) -> str:
-    """The From address admission authenticated, read by the same strict
-    parser (not mail-parser's looser one), so both steps agree on who sent it."""
-    try:
-        return fromheader.strict_from(raw)
-    except fromheader.FromError:
-        return ""
 
 
 class QueueRunner:
@@ -78,16 +67,19 @@ class QueueRunner:
         deps = self.deps
         raw = inbound.open_raw(queued, deps.master_key)
         message = await asyncio.to_thread(parse_mail, raw)
+        command = registry.parse_command(message.subject)
+        # Who sent it to which firm: as admission authenticated and stored them.
         context = await mail_context.load(
             message,
-            sender=authenticated_sender(raw),
+            sender=queued.sender,
             queue_id=queued.id,
             envelope_from=queued.mail_from,
-            rcpt_domain=gateway_domain(queued.rcpt_tos[0]) or "",
+            firm_domain=queued.firm_domain,
             trusted_peer=queued.trusted_peer,
             now=deps.clock(),
             request_ttl_days=deps.settings.request_ttl_days,
-            generate_password=generate_password,
+            command=command,
+            needed_level=registry.level_needed(command),
         )
         decision = chain.run(chain.INCOMING, message, context)
         log.info("queue %s from %s: %s %s", queued.id, context.sender, decision.action.value,
@@ -97,7 +89,7 @@ class QueueRunner:
         elif decision.action is Action.COMMAND:
             await run_command(deps, queued, context)
         elif decision.action is Action.REPLY:
-            await reject_with_reply(deps, queued, context, decision.rule)
+            await reject_with_reply(deps, queued, context, decision.rule, decision.reply)
         else:
             await inbound.finish(queued, f"discarded by {decision.rule}", context.now)
 

@@ -1,23 +1,31 @@
-"""What the rules look at: the parsed mail plus what the database says
-about its sender. Loaded once, before the chain runs, so rules stay pure."""
+"""What the rules look at: the parsed mail, the command it names, and what
+the database says about its sender. Loaded once, before the chain runs, so
+rules stay pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Callable
 
 from gateway.core.models import Firm, Level, PaymentRequest, Staff
 from gateway.mail import directives
 from gateway.mail.parse import ParsedMail
 
 
+@dataclass(frozen=True)
+class Command:
+    """A command line from the subject: its first word and the rest."""
+
+    name: str
+    args: tuple[str, ...]
+
+
 @dataclass
 class MailContext:
     queue_id: str
     envelope_from: str
-    # The From address that admission authenticated (senderauth.strict_from).
+    # The From address that admission authenticated (InboundMessage.sender).
     sender: str
     trusted_peer: bool
     firm: Firm | None
@@ -26,7 +34,9 @@ class MailContext:
     already_processed: bool
     now: datetime
     request_ttl_days: int
-    generate_password: Callable[[], str]
+    command: Command | None
+    # The least level what the message asks for needs (the command's, or send).
+    needed_level: Level
     message: ParsedMail
     reasons: list[tuple[str, str]] = field(default_factory=list)
 
@@ -36,10 +46,6 @@ class MailContext:
     @property
     def level(self) -> Level:
         return self.staff.level if self.staff else Level.NONE
-
-    @cached_property
-    def command(self) -> directives.Command | None:
-        return directives.parse_command(self.message.subject)
 
     @cached_property
     def parsed_request(self) -> directives.PaymentDirectives | directives.DirectivesRejected:
@@ -53,7 +59,6 @@ class MailContext:
                 default_fee=self.firm.fee_by_default,
                 now=self.now,
                 default_ttl_days=self.request_ttl_days,
-                generate_password=self.generate_password,
             )
         except directives.DirectivesRejected as rejected:
             return rejected
@@ -65,13 +70,14 @@ async def load(
     sender: str,
     queue_id: str,
     envelope_from: str,
-    rcpt_domain: str,
+    firm_domain: str,
     trusted_peer: bool,
     now: datetime,
     request_ttl_days: int,
-    generate_password: Callable[[], str],
+    command: Command | None,
+    needed_level: Level,
 ) -> MailContext:
-    firm = await Firm.get_or_none(domain=rcpt_domain)
+    firm = await Firm.get_or_none(domain=firm_domain)
     staff = None
     admins: list[str] = []
     already = False
@@ -91,6 +97,7 @@ async def load(
         already_processed=already,
         now=now,
         request_ttl_days=request_ttl_days,
-        generate_password=generate_password,
+        command=command,
+        needed_level=needed_level,
         message=message,
     )

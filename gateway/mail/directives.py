@@ -97,11 +97,6 @@ _PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no i, l, o, 0, 1: read
 _PASSWORD_GROUPS = 4
 _PASSWORD_GROUP_LENGTH = 4  # 16 characters of 31: about 79 bits
 
-COMMANDS = frozenset(
-    {"help", "report", "status", "cancel", "remind", "refund", "users", "grant", "revoke", "setup"}
-)
-
-
 @dataclass(frozen=True)
 class PaymentDirectives:
     """A payment request as the sender asked for it, checked."""
@@ -136,12 +131,6 @@ class DirectivesRejected(Exception):
         super().__init__("; ".join(f"{error.directive}: {error.message}" for error in errors))
 
 
-@dataclass(frozen=True)
-class Command:
-    name: str
-    args: tuple[str, ...]
-
-
 class _Invalid(ValueError):
     """A value is wrong; the message is the sentence for the sender."""
 
@@ -153,21 +142,6 @@ def generate_password() -> str:
         for _ in range(_PASSWORD_GROUPS)
     )
     return "-".join(groups)
-
-
-def parse_command(subject: str) -> Command | None:
-    """The command the subject's first word names, or None for a payment request.
-
-    A subject carrying a password directive is always a payment request,
-    even if it starts with a command word ("Status report ... pw=x"): a
-    command never needs one, and the password must not end up in a reply.
-    """
-    words = strip_reply_prefixes(subject).split()
-    if not words or words[0].lower() not in COMMANDS:
-        return None
-    if any(word.lower().startswith(("pw=", "password=")) for word in words):
-        return None
-    return Command(words[0].lower(), tuple(words[1:]))
 
 
 def strip_reply_prefixes(subject: str) -> str:
@@ -184,7 +158,7 @@ def parse_request(
     default_fee: bool,
     now: datetime,
     default_ttl_days: int = 30,
-    generate_password: Callable[[], str],
+    generate_password: Callable[[], str] = generate_password,
 ) -> PaymentDirectives:
     """Read a payment request; raise DirectivesRejected listing every error.
 

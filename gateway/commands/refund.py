@@ -1,5 +1,5 @@
-"""refund INVOICE [AMOUNT] and setup payments (admin), through the payment
-provider the gateway runs with."""
+"""refund INVOICE [AMOUNT] (admin): all or part of a paid request, through
+the payment provider the gateway runs with."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from gateway.commands import CommandError, Outcome, Run
 from gateway.commands.lookup import one_request
 from gateway.core.models import Level, RequestStatus
 from gateway.core.money import MoneyError, format_display, to_minor
-from gateway.payments import connect, ledger
+from gateway.payments import ledger
 from gateway.payments.provider import PaymentError
+
+name = "refund"
+level = Level.ADMIN
+example = "refund 1042"
+read_only = False
 
 REFUNDABLE = (RequestStatus.PAID, RequestStatus.PARTIALLY_REFUNDED)
 
 
-async def run_refund(run: Run) -> Outcome:
+async def run(run: Run) -> Outcome:
     word = run.arg(0, "invoice to refund", "refund 1042 (all of it) or refund 1042 50.00 (part)")
     request = await one_request(run, word, all_at=Level.ADMIN)
     if request.status not in REFUNDABLE:
@@ -34,15 +39,3 @@ async def run_refund(run: Run) -> Outcome:
         f"{request.client_email} (refund {result.refund_id}: {result.status}).",
         "The client's bank shows it within 5 to 10 business days.",
     ])
-
-
-async def run_setup(run: Run) -> Outcome:
-    if [word.lower() for word in run.args] != ["payments"]:
-        raise CommandError("Did you mean \"setup payments\"? It starts the Stripe sign-up that lets clients pay online.")
-    ctx, deps = run.context, run.deps
-    try:
-        link = await connect.start_onboarding(ctx.firm, deps.payments, base_url=deps.settings.public_base_url,
-                                              master_key=deps.master_key, now=ctx.now, actor=ctx.sender)
-    except PaymentError as exc:
-        raise CommandError(str(exc)) from None
-    return Outcome(f"Set up payments for {ctx.firm.name}", connect.setup_reply(ctx.firm, link))
