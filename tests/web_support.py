@@ -13,7 +13,8 @@ import httpx
 from gateway import vault
 from gateway.core.models import Firm, PaymentRequest, RequestStatus, SealedChunk, SealedFile, Staff
 from gateway.deps import Deps
-from gateway.handlers.request import BODY_FILENAME, key_aad, seal_item
+from gateway.handlers.request import BODY_FILENAME, seal_item
+from gateway.vault.sealed import key_aad
 from gateway.service import Running
 
 PASSWORD = "Blue42"

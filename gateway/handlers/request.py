@@ -19,6 +19,7 @@ from gateway.inbound import queue as inbound
 from gateway.mail.context import MailContext
 from gateway.mail.directives import PaymentDirectives
 from gateway.outbound import clientmail, outbox
+from gateway.vault.sealed import key_aad
 
 log = logging.getLogger("clienttrack.request")
 
@@ -37,10 +38,6 @@ class SealedItem:
 def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) -> SealedItem:
     salt = vault.new_file_salt()
     return SealedItem(filename, content_type, len(data), salt, vault.seal_chunks(data_key, salt, data))
-
-
-def key_aad(token_hash: str) -> bytes:
-    return b"request-key:" + token_hash.encode()
 
 
 async def create_request(deps: Deps, queued: InboundMessage, context: MailContext) -> None:

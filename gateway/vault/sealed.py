@@ -1,5 +1,6 @@
-"""Reading a request's sealed content back: unlock the data key with the
-client's password, then stream a file's chunks through the opener."""
+"""A request's sealed content: the associated data its wrapped key is bound
+to, and reading the content back (unlock the data key with the client's
+password, then stream a file's chunks through the opener)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ from typing import AsyncIterator
 
 from gateway import vault
 from gateway.core.models import PaymentRequest, SealedChunk, SealedFile
-from gateway.handlers.request import key_aad
 
 CHUNKS_PER_QUERY = 8
+
+
+def key_aad(token_hash: str) -> bytes:
+    """What a request's wrapped data key is bound to: its link, so a wrapped
+    key copied to another request does not unwrap."""
+    return b"request-key:" + token_hash.encode()
 
 
 def unlock(request: PaymentRequest, password: str) -> bytes:
