@@ -1,6 +1,7 @@
 """CSV: RFC 4180, UTF-8 with a BOM, parsed back with the csv module."""
 
 import csv
+from decimal import Decimal
 import io
 
 from gateway.reports.writers import csv_writer
@@ -26,13 +27,18 @@ def test_every_column_in_order_with_exact_values():
     row = make_row(id=17, client="Émile Ça <emile@client.example>", invoice='INV "7", part 2')
     header, line = _parse(_write([row]))
     assert header[:5] == ["Request ID", "Invoice", "Client", "Staff member", "Currency"]
-    assert header[11:14] == ["Created (America/Toronto)", "Viewed (America/Toronto)", "Paid (America/Toronto)"]
-    assert len(header) == len(COLUMNS) == 16
+    assert header[5:12] == ["Amount (in Currency)", "Card fee (in Currency)", "Total charged (in Currency)",
+                            "Provider fee (in Currency)", "Platform fee (in Currency)", "Net (in Currency)",
+                            "Refunded (in Currency)"]
+    assert header[13:16] == ["Created (America/Toronto)", "Viewed (America/Toronto)", "Paid (America/Toronto)"]
+    assert len(header) == len(COLUMNS) == 18
     assert line == [
         "17", 'INV "7", part 2', "Émile Ça <emile@client.example>", "staff@firm.example", "CAD",
-        "1250.00", "31.25", "1281.25", "36.50", "1239.75", "paid",
+        "1250.00", "31.25", "1281.25", "36.50", "5.00", "1239.75", "0.00", "paid",
         "2026-03-02 09:15:00", "2026-03-02 11:00:00", "2026-03-03 16:45:30", "2026-03-05", "pi_3Nx",
     ]
+    # The row reconciles: total - provider fee - platform fee = net.
+    assert Decimal(line[7]) - Decimal(line[8]) - Decimal(line[9]) == Decimal(line[10])
 
 
 def test_rfc_4180_line_ends_and_quoting():
@@ -46,8 +52,9 @@ def test_unknown_values_are_empty_and_jpy_has_no_decimals():
     row = make_row(currency="JPY", amount_minor=5000, fee_minor=0, provider_fee_minor=None, application_fee_minor=0,
                    status="sent", paid=None, viewed=None, deposit_date=None, provider_ref="")
     _, line = _parse(_write([row]))
-    assert line[5:10] == ["5000", "0", "5000", "", ""]
-    assert line[12:16] == ["", "", "", ""]
+    # Never charged: no card fee, no total, no fees, no net (a declined request's 19.99 was shown as charged).
+    assert line[5:12] == ["5000", "", "", "", "", "", ""]
+    assert line[14:18] == ["", "", "", ""]
 
 
 def test_formula_injection_is_neutralised():
@@ -55,7 +62,7 @@ def test_formula_injection_is_neutralised():
     rows = [make_row(invoice=attack, client=attack, staff=attack, provider_ref=attack) for attack in attacks]
     _, *lines = _parse(_write(rows))
     for attack, line in zip(attacks, lines):
-        for cell in (line[1], line[2], line[3], line[15]):
+        for cell in (line[1], line[2], line[3], line[17]):
             assert cell == "'" + attack
     # Our own numbers are left alone, negative or not.
     assert lines[0][5] == "1250.00"

@@ -14,7 +14,7 @@ import pytest
 from gateway.core import db
 from gateway.core.models import Firm, Level, PaymentRequest, RequestStatus, Staff
 from gateway.reports.periods import parse_period
-from gateway.reports.rows import Row
+from gateway.reports.rows import MONEY_MOVED, Row
 from gateway.reports.writers.base import Context
 
 TORONTO = ZoneInfo("America/Toronto")
@@ -68,7 +68,12 @@ def make_row(**overrides) -> Row:
     )
     values.update(overrides)
     if "total_minor" not in overrides:
-        values["total_minor"] = values["amount_minor"] + values["fee_minor"]
+        values["total_minor"] = values["amount_minor"] + (values["fee_minor"] or 0)
+    if values["paid"] is None or values["status"] not in MONEY_MOVED:
+        # As rows.py reads them: no charged amounts where no money moved.
+        values.update(fee_minor=None, total_minor=None, provider_fee_minor=None, application_fee_minor=None)
+    elif "refunded_minor" not in overrides:
+        values["refunded_minor"] = 0
     return Row(**values)
 
 

@@ -28,13 +28,14 @@ def test_scope_and_requests():
     assert paid == {
         "id": 17, "invoice": "1042", "client": "émile@client.example", "staff": "staff@firm.example",
         "currency": "CAD", "amount": "1250.00", "fee": "31.25", "total": "1281.25", "provider_fee": "36.50",
-        "net": "1239.75", "status": "paid", "created_at": "2026-03-02T09:15:00-05:00",
+        "platform_fee": "5.00", "net": "1239.75", "refunded": "0.00", "status": "paid", "created_at": "2026-03-02T09:15:00-05:00",
         "viewed_at": "2026-03-02T11:00:00-05:00", "paid_at": "2026-03-03T16:45:30-05:00",
         "deposit_date": "2026-03-05", "provider_ref": "pi_3Nx",
     }
     # After the spring change the offset is EDT's; unknowns are null.
     assert sent["created_at"] == "2026-03-20T09:00:00-04:00"
     assert sent["provider_fee"] is None and sent["net"] is None and sent["paid_at"] is None
+    assert sent["amount"] == "1250.00" and sent["fee"] is None and sent["total"] is None
 
 
 def test_amounts_are_strings_never_floats():

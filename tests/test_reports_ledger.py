@@ -12,7 +12,7 @@ IIF = ledger.accounts({}, "iif")
 def test_defaults_and_firm_settings():
     assert IIF == {"clearing": "Undeposited Funds", "fees": "Merchant Fees", "receivable": "Accounts Receivable",
                    "surcharge": "Merchant Fees"}
-    assert ledger.accounts(None, "sage")["receivable"] == "1200"
+    assert ledger.accounts(None, "sage")["receivable"] == "1250"  # never Sage's linked A/R (1200)
     chosen = ledger.accounts({"iif": {"clearing": "Stripe Clearing", "fees": ""}, "sage": {"fees": 5790}}, "iif")
     assert chosen["clearing"] == "Stripe Clearing" and chosen["fees"] == "Merchant Fees"
     assert ledger.accounts({"sage": {"fees": 5790}}, "sage")["fees"] == "5790"

@@ -94,8 +94,8 @@ async def test_rows_carry_local_times_and_figures(database):
 
 def test_net_is_total_less_the_providers_and_platforms_fees():
     assert make_row(total_minor=10000, provider_fee_minor=320, application_fee_minor=100).net_minor == 9580
-    # An unknown provider fee counts as zero; the column itself stays blank.
-    assert make_row(total_minor=10000, provider_fee_minor=None, application_fee_minor=0).net_minor == 10000
+    # An unknown provider fee leaves net blank too: a row never shows a net its columns do not add up to.
+    assert make_row(total_minor=10000, provider_fee_minor=None, application_fee_minor=0).net_minor is None
     # No payment, no net.
     assert make_row(paid=None, status="sent").net_minor is None
 

@@ -44,13 +44,13 @@ def _write(rows, **context):
 def test_each_paid_request_is_a_balanced_entry():
     rows = [make_row(id=17), make_row(id=18, fee_minor=0, provider_fee_minor=None, application_fee_minor=0)]
     written, entries = _write(rows)
-    assert written.extension == "txt" and written.notes == ()
+    assert written.extension == "txt" and written.notes[0].startswith("Accounts used: payments clearing 1090")
     first = entries[0]
     assert (first["date"], first["source"]) == ("03-03-26", "1042")
     assert first["comment"] == "CT17 jane@client.example"
-    assert first["lines"] == [("1090", Decimal("1239.75")), ("5700", Decimal("41.50")), ("1200", Decimal("-1250.00")),
+    assert first["lines"] == [("1090", Decimal("1239.75")), ("5700", Decimal("41.50")), ("1250", Decimal("-1250.00")),
                               ("5700", Decimal("-31.25"))]
-    assert entries[1]["lines"] == [("1090", Decimal("1250.00")), ("1200", Decimal("-1250.00"))]
+    assert entries[1]["lines"] == [("1090", Decimal("1250.00")), ("1250", Decimal("-1250.00"))]
 
 
 def test_fields_stay_within_sages_lengths_and_quotes():
@@ -68,7 +68,7 @@ def test_account_numbers_are_a_firm_setting():
 def test_a_firm_in_yen_still_writes_two_decimals():
     row = make_row(currency="JPY", amount_minor=5000, fee_minor=0, provider_fee_minor=180, application_fee_minor=0)
     _, [entry] = _write([row], currency="JPY")
-    assert entry["lines"] == [("1090", Decimal("4820.00")), ("5700", Decimal("180.00")), ("1200", Decimal("-5000.00"))]
+    assert entry["lines"] == [("1090", Decimal("4820.00")), ("5700", Decimal("180.00")), ("1250", Decimal("-5000.00"))]
 
 
 def test_other_currencies_are_left_out():

@@ -23,8 +23,10 @@ def test_per_currency_totals_over_paid_requests():
     assert (cad.count, cad.paid, cad.gross_minor, cad.fees_minor, cad.net_minor) == (3, 2, 256250, 8300, 247950)
     text = summary.text("Firm & Co")
     assert "last-month: 2026-03-01 to 2026-03-31 (America/Toronto)" in text
-    assert "CAD: 3 requests, 2 paid: gross $2,562.50 CAD, fees $83.00 CAD, net $2,479.50 CAD." in text
-    assert "USD: 1 request, 1 paid: gross $100.00 USD, fees $3.20 USD, net $96.80 USD." in text
+    assert ("CAD: 3 requests, 2 paid: gross $2,562.50 CAD (invoices $2,500.00 CAD, card fees $62.50 CAD), "
+            "provider fees $73.00 CAD, platform fees $10.00 CAD, net $2,479.50 CAD.") in text
+    assert ("USD: 1 request, 1 paid: gross $100.00 USD (invoices $100.00 USD, card fees $0.00 USD), "
+            "provider fees $3.20 USD, platform fees $0.00 USD, net $96.80 USD.") in text
 
 
 def test_unpaid_only_and_notes():

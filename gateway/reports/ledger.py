@@ -18,9 +18,13 @@ Accounts are a firm setting, Firm.ledger_accounts, one map per program:
      "sage": {"clearing": "1090", "receivable": "1210", "fees": "5700"}}
 
 Roles left out take the defaults below. QuickBooks wants account names;
-Sage 50 wants account numbers, and refuses journal lines on its *linked*
-receivables account once history is finished: a firm in that case points
-"receivable" at a clearing account it settles against its invoices.
+Sage 50 wants account numbers, and refuses general-journal lines on a
+*linked* account (its receivables account 1200 once history is finished,
+payables 2100...): one such line and the whole import posts nothing. So
+Sage's default "receivable" is 1250, a clearing account ("payments to
+apply") the firm settles against its invoices in Receivables, never the
+linked A/R; the summary names the accounts used and how to change them,
+and warns when a firm points a role at a linked default.
 The surcharge credits merchant fees by default: it exists to cover them.
 """
 
@@ -41,10 +45,16 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "sage": {
         "clearing": "1090",
         "fees": "5700",
-        "receivable": "1200",
+        "receivable": "1250",
         "surcharge": "5700",
     },
 }
+# Sage 50's linked accounts in its default chart of accounts: the general
+# journal may not post to them (Setup > Settings > Linked Accounts shows a
+# firm's own). 1200 Accounts Receivable, 2100 Accounts Payable.
+SAGE_LINKED = {"1200": "Accounts Receivable", "2100": "Accounts Payable"}
+ROLE_WORDS = {"clearing": "payments clearing", "fees": "payment fees", "receivable": "invoices paid",
+              "surcharge": "card fees charged"}
 
 
 class UnbalancedEntry(AssertionError):
@@ -57,10 +67,26 @@ def accounts(setting: Mapping[str, Any] | None, program: str) -> dict[str, str]:
     return {role: str(chosen.get(role) or DEFAULTS[program][role]).strip() for role in ROLES}
 
 
+def accounts_note(program: str, firm_domain: str, chosen: Mapping[str, str]) -> list[str]:
+    """For the summary: the accounts the file posts to, how to change them,
+    and a warning for any Sage linked account among them."""
+    used = ", ".join(f"{ROLE_WORDS[role]} {chosen[role]} ({role})" for role in ROLES)
+    notes = [f"Accounts used: {used}. Create them in {'Sage 50' if program == 'sage' else 'QuickBooks'} or "
+             f"change them with: clienttrack firm accounts {firm_domain} {program} ROLE=ACCOUNT."]
+    if program == "sage":
+        for role in ROLES:
+            if chosen[role] in SAGE_LINKED:
+                notes.append(f"Warning: {chosen[role]} ({SAGE_LINKED[chosen[role]]}) is a linked account in "
+                             f"Sage 50's default chart; Sage refuses general-journal lines on linked accounts, "
+                             f"and then imports nothing. Point {role} at another account.")
+    return notes
+
+
 def entry(row: Row, accounts_by_role: Mapping[str, str]) -> list[tuple[str, int]]:
     """(account, minor units) lines, debits positive, credits negative, summing to zero."""
     roles = (
-        ("clearing", row.net_minor or 0),
+        # Unknown provider fee: the whole total clears (the fee is booked when known).
+        ("clearing", row.total_minor - row.fees_minor),
         ("fees", row.fees_minor),
         ("receivable", -(row.total_minor - row.fee_minor)),
         ("surcharge", -row.fee_minor),

@@ -8,17 +8,20 @@ report, once, where the money arrived. The accounting formats take only
 paid requests, by the day they were paid.
 
 Amounts stay integers of minor units; ``money()`` turns them into exact
-Decimals ("1250.00") for the writers. The figures per request:
+Decimals ("1250.00") for the writers. The figures per request, all in the
+request's currency:
 
 - amount: what the firm asked for (the invoice);
-- fee: the surcharge passed on to the client, 0 when the firm absorbs it;
-- total: what the client was charged, amount + fee;
-- provider fee: what the payment provider kept, None while unknown;
-- application fee: what the platform kept, 0 when none;
-- net = total - provider fee - application fee: what reaches the firm.
-  Only a request that was paid has a net; an unknown provider fee counts
-  as 0 there (the provider-fee column stays blank, so a reader can tell).
-  A refund does not change net: the status says "refunded".
+- and only for money that moved (paid, partially refunded, refunded,
+  disputed; blank for a request that was never charged, a declined one
+  included):
+  - fee: the card fee passed on to the client, 0 when the firm absorbs it;
+  - total: what the client was charged, amount + fee;
+  - provider fee: what the payment provider kept, None while unknown;
+  - platform fee: what the platform kept, 0 when none;
+  - net = total - provider fee - platform fee: what reaches the firm, so
+    every row reconciles; blank while the provider fee is unknown;
+  - refunded: what was given back since (it does not change net).
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ BATCH_SIZE = 900
 _COLUMNS = (
     "id", "invoice", "client_email", "sender", "currency", "amount_minor", "fee_minor", "total_minor",
     "provider_fee_minor", "application_fee_minor", "status", "created_at", "viewed_at", "paid_at",
-    "deposit_date", "provider", "provider_ref",
+    "deposit_date", "provider", "provider_ref", "refunded_minor",
 )
+# Statuses of requests whose money moved: the only ones with charged amounts.
+MONEY_MOVED = frozenset({RequestStatus.PAID.value, RequestStatus.PARTIALLY_REFUNDED.value,
+                         RequestStatus.REFUNDED.value, RequestStatus.DISPUTED.value})
 
 
 class Row(NamedTuple):
@@ -59,10 +65,11 @@ class Row(NamedTuple):
     staff: str
     currency: str
     amount_minor: int
-    fee_minor: int
-    total_minor: int
+    # None when no money moved.
+    fee_minor: int | None
+    total_minor: int | None
     provider_fee_minor: int | None
-    application_fee_minor: int
+    application_fee_minor: int | None
     status: str
     # Times are in the firm's timezone.
     created: datetime
@@ -71,19 +78,23 @@ class Row(NamedTuple):
     deposit_date: date | None
     provider: str
     provider_ref: str
+    refunded_minor: int | None = None
 
     @property
     def received(self) -> bool:
-        return self.paid is not None
+        return self.paid is not None and self.status in MONEY_MOVED
 
     @property
     def fees_minor(self) -> int:
         """What the provider and the platform kept (unknown provider fee: 0)."""
-        return (self.provider_fee_minor or 0) + self.application_fee_minor
+        return (self.provider_fee_minor or 0) + (self.application_fee_minor or 0)
 
     @property
     def net_minor(self) -> int | None:
-        return self.total_minor - self.fees_minor if self.received else None
+        """Total less both fees; None without money moved or while the provider fee is unknown."""
+        if not self.received or self.provider_fee_minor is None or self.total_minor is None:
+            return None
+        return self.total_minor - self.provider_fee_minor - (self.application_fee_minor or 0)
 
 
 def money(minor: int, currency: str) -> Decimal:
@@ -152,14 +163,19 @@ def _by_ids(count: int) -> str:
 
 
 def _row(r: Sequence[Any], zone: ZoneInfo) -> Row:
-    """A record of _COLUMNS as a Row."""
+    """A record of _COLUMNS as a Row: charged amounts only where money moved."""
     amount, fee, total = r[5], r[6] or 0, r[7]
+    paid = _datetime(r[13], zone)
+    if paid is not None and r[10] in MONEY_MOVED:
+        charged = (fee, amount + fee if total is None else total, r[8], r[9] or 0)
+        refunded = r[17] or 0
+    else:
+        charged, refunded = (None, None, None, None), None
     return Row(
-        r[0], r[1], r[2], r[3], r[4],  # id, invoice, client, staff, currency
-        amount, fee, amount + fee if total is None else total,
-        r[8], r[9] or 0, r[10],  # provider fee, application fee, status
-        _datetime(r[11], zone), _datetime(r[12], zone), _datetime(r[13], zone),  # created, viewed, paid
-        _date(r[14]), r[15], r[16],  # deposit date, provider, provider reference
+        r[0], r[1], r[2], r[3], r[4], amount,  # id, invoice, client, staff, currency, amount
+        *charged, r[10],  # fee, total, provider fee, platform fee, status
+        _datetime(r[11], zone), _datetime(r[12], zone), paid,  # created, viewed, paid
+        _date(r[14]), r[15], r[16], refunded,  # deposit date, provider, provider reference, refunded
     )
 
 

@@ -41,7 +41,7 @@ def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
         if not tally.keep(row):
             continue
         _lines(out, _entry(row, accounts))
-    return Written("iif", MEDIA_TYPE, tally.notes())
+    return Written("iif", MEDIA_TYPE, (*tally.notes(), *ledger.accounts_note("iif", context.firm_domain, accounts)))
 
 
 def _entry(row: Row, accounts: dict[str, str]) -> list[str]:

@@ -39,7 +39,7 @@ def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
         if not tally.keep(row):
             continue
         out.write("".join(line + "\r\n" for line in _entry(row, accounts)).encode("cp1252", errors="replace"))
-    return Written("txt", MEDIA_TYPE, tally.notes())
+    return Written("txt", MEDIA_TYPE, (*tally.notes(), *ledger.accounts_note("sage", context.firm_domain, accounts)))
 
 
 def _entry(row: Row, accounts: dict[str, str]) -> list[str]:

@@ -33,10 +33,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("Staff member", "staff", TEXT, "staff"),
     Column("Currency", "currency", WORD, "currency"),
     Column("Amount", "amount", MONEY, "amount_minor"),
-    Column("Fee", "fee", MONEY, "fee_minor"),
+    Column("Card fee", "fee", MONEY, "fee_minor"),
     Column("Total charged", "total", MONEY, "total_minor"),
     Column("Provider fee", "provider_fee", MONEY, "provider_fee_minor"),
+    Column("Platform fee", "platform_fee", MONEY, "application_fee_minor"),
     Column("Net", "net", MONEY, "net_minor"),
+    Column("Refunded", "refunded", MONEY, "refunded_minor"),
     Column("Status", "status", WORD, "status"),
     Column("Created", "created_at", DATETIME, "created"),
     Column("Viewed", "viewed_at", DATETIME, "viewed"),
@@ -58,5 +60,12 @@ def values(row: Row) -> list[Any]:
 
 
 def headers(zone_name: str) -> list[str]:
-    """Headers for people: times say which timezone they are in."""
-    return [f"{c.header} ({zone_name})" if c.kind == DATETIME else c.header for c in COLUMNS]
+    """Headers for people: times say which timezone they are in, amounts
+    which currency (the Currency column's: each row's own)."""
+    def header(c: Column) -> str:
+        if c.kind == DATETIME:
+            return f"{c.header} ({zone_name})"
+        if c.kind == MONEY:
+            return f"{c.header} (in Currency)"
+        return c.header
+    return [header(c) for c in COLUMNS]

@@ -4,7 +4,8 @@ so memory stays flat however long the report.
 Dates are dates and amounts are numbers (exact Decimals, never floats) in
 a format that shows the currency; the header row is frozen and carries an
 autofilter; below the data, after a blank row, a totals row per currency
-sums each amount column. Times are the firm's wall clock (Excel has no
+sums each amount column over the requests whose money moved (the same
+sums as the summary's). Times are the firm's wall clock (Excel has no
 timezones): the headers name the zone.
 """
 
@@ -22,13 +23,13 @@ from openpyxl.utils import get_column_letter
 from gateway.core.money import CURRENCY_DECIMALS
 from gateway.reports.rows import Row, money
 from gateway.reports.writers.base import Context, Written
-from gateway.reports.writers.injection import neutralise
 from gateway.reports.writers.table import COLUMNS, DATETIME, MONEY, POSITIONS, TEXT, headers, values
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _WIDTHS = {"Request ID": 11, "Invoice": 14, "Client": 30, "Staff member": 26, "Currency": 9, "Status": 10,
            "Deposit date": 12, "Provider reference": 30}
 _TEXT, _MONEY, _DATETIME = POSITIONS[TEXT], POSITIONS[MONEY], POSITIONS[DATETIME]
+_TEXT_SET = frozenset(_TEXT)
 _CURRENCY = next(i for i, column in enumerate(COLUMNS) if column.key == "currency")
 _LAST_COLUMN = get_column_letter(len(COLUMNS))
 _BOLD = Font(bold=True)
@@ -107,15 +108,22 @@ class _Sheet:
         currency = row.currency
         money_cells = self.money_cells.get(currency) or self._new_money_cells(currency)
         sums = self.totals[currency]
+        # The totals row adds up money received only, as the summary does.
+        received = row.received
         for k, i in enumerate(_MONEY):
             if values_[i] is not None:
-                sums[k] += values_[i]
+                if received:
+                    sums[k] += values_[i]
                 values_[i] = money(values_[i], currency)
         cells = _Cells()
         for i, value in enumerate(values_):
             if value is not None:
                 cell = money_cells.get(i) or self.plain_cells[i]
                 cell.value = value
+                if i in _TEXT_SET:
+                    # Typed text stays text: openpyxl would make "=..." a formula.
+                    # A string cell never runs, so no apostrophe is needed (or shown).
+                    cell.data_type = "s"
                 cells.append(cell)
         self.sheet.append(cells)
         self.count += 1
@@ -126,7 +134,7 @@ class _Sheet:
             self.sheet.append([])  # a blank row keeps the totals out of the filtered range
         for currency in sorted(self.totals):
             cells: list = [None] * len(COLUMNS)
-            cells[0], cells[_CURRENCY] = self._bold("Total"), self._bold(currency)
+            cells[0], cells[_CURRENCY] = self._bold("Total received"), self._bold(currency)
             for i, minor in zip(_MONEY, self.totals[currency]):
                 cells[i] = cell = self._cell(i + 1, currency_format(currency))
                 cell.font = _BOLD
@@ -161,4 +169,4 @@ def currency_format(currency: str) -> str:
 def _text(text: str) -> str:
     # XML cannot carry most control characters; openpyxl refuses them.
     # (isprintable() is a quick way past the regular expression for most text.)
-    return neutralise(text if text.isprintable() else ILLEGAL_CHARACTERS_RE.sub("", text))
+    return text if text.isprintable() else ILLEGAL_CHARACTERS_RE.sub("", text)

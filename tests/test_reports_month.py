@@ -1,0 +1,103 @@
+"""A month as a bookkeeper sees it: paid, declined, refunded, unpaid and
+foreign-currency requests. The file's totals are the summary's, every row
+reconciles, and nothing that was never charged shows an amount charged."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from openpyxl import load_workbook
+
+from gateway.core.models import PaymentRequest, RequestStatus
+from gateway.reports.export import period_of, run_report
+from gateway.reports.grammar import parse_report_args
+from tests import vendor_rules
+from tests.test_reports_fixtures import NOW, TORONTO, database, make_firm, make_request  # noqa: F401
+
+MARCH = datetime(2026, 3, 10, 10, tzinfo=TORONTO)
+
+
+async def _month(firm) -> None:
+    # Paid with the card fee; the provider kept 3.36, the platform 1.00.
+    await make_request(firm, created_at=MARCH, paid_at=MARCH, amount_minor=10000, fee_minor=240,
+                       provider_fee_minor=336, application_fee_minor=100, invoice="A1")
+    # Declined: the card was refused, so nothing was charged (its total was once shown as 19.99).
+    await make_request(firm, created_at=MARCH, status=RequestStatus.FAILED, amount_minor=1999,
+                       provider_fee_minor=None, invoice="A2")
+    # Paid, then refunded in full.
+    refunded = await make_request(firm, created_at=MARCH, paid_at=MARCH, status=RequestStatus.REFUNDED,
+                                  amount_minor=50000, provider_fee_minor=1480, invoice="A3")
+    await PaymentRequest.filter(id=refunded.id).update(refunded_minor=50000)
+    # Sent and not paid yet.
+    await make_request(firm, created_at=MARCH, status=RequestStatus.SENT, amount_minor=250000,
+                       provider_fee_minor=None, invoice="A4")
+    # Paid in US dollars.
+    await make_request(firm, created_at=MARCH, paid_at=MARCH, currency="USD", amount_minor=20000,
+                       provider_fee_minor=610, invoice="A5")
+
+
+async def _report(firm, fmt: str):
+    spec = parse_report_args((fmt, "2026-03"))
+    out = io.BytesIO()
+    report = await run_report(firm, spec, period_of(firm, spec, NOW), out)
+    return report, out.getvalue()
+
+
+def _minor(text: str) -> int:
+    return int(Decimal(text or "0").scaleb(2))
+
+
+async def test_the_files_totals_are_the_summarys(database):  # noqa: F811
+    firm = await make_firm()
+    await _month(firm)
+
+    report, data = await _report(firm, "xlsx")
+    cad, usd = report.summary.by_currency["CAD"], report.summary.by_currency["USD"]
+    assert (cad.count, cad.paid, cad.gross_minor, cad.net_minor, cad.refunded_minor) == (4, 2, 60240, 58324, 50000)
+    sheet = load_workbook(io.BytesIO(data))["Payments"]
+    totals = {row[4].value: row for row in sheet.iter_rows(min_row=2) if row[0].value == "Total received"}
+    for currency, t in (("CAD", cad), ("USD", usd)):
+        line = [int(Decimal(str(cell.value or 0)).scaleb(2)) for cell in totals[currency][5:12]]
+        assert line == [t.amount_minor, t.card_fee_minor, t.gross_minor, t.provider_fee_minor,
+                        t.platform_fee_minor, t.net_minor, t.refunded_minor]
+    assert "CAD: 4 requests, 2 paid: gross $602.40 CAD" in report.text and "refunded $500.00 CAD" in report.text
+
+    report, data = await _report(firm, "csv")
+    header, *lines = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+    by_invoice = {line[1]: line for line in lines}
+    assert by_invoice["A2"][5:12] == ["19.99", "", "", "", "", "", ""]  # declined: nothing charged
+    assert by_invoice["A4"][5:12] == ["2500.00", "", "", "", "", "", ""]
+    for line in lines:
+        if line[7]:  # money moved: the row reconciles
+            assert _minor(line[7]) - _minor(line[8]) - _minor(line[9]) == _minor(line[10])
+    # A spreadsheet's sums over the CAD rows are the summary's figures.
+    cad_lines = [line for line in lines if line[4] == "CAD"]
+    assert sum(_minor(line[7]) for line in cad_lines) == cad.gross_minor
+    assert sum(_minor(line[10]) for line in cad_lines) == cad.net_minor
+    assert sum(_minor(line[11]) for line in cad_lines) == cad.refunded_minor
+    assert header[9] == "Platform fee (in Currency)"
+
+
+async def test_the_months_iif_and_sage_files_pass_the_vendors_rules(database):  # noqa: F811
+    firm = await make_firm()
+    await _month(firm)
+    report, data = await _report(firm, "sage")
+    entries = vendor_rules.check_sage(data)
+    assert len(entries) == 2  # the CAD payments; the USD one is left out and the summary says so
+    assert "Accounts used: payments clearing 1090 (clearing)" in report.text and "invoices paid 1250" in report.text
+    assert "clienttrack firm accounts firm.example sage ROLE=ACCOUNT" in report.text
+    report, data = await _report(firm, "iif")
+    assert len(vendor_rules.check_iif(data)) == 2
+
+
+async def test_a_linked_receivables_account_is_refused_and_the_firm_is_warned(database):  # noqa: F811
+    firm = await make_firm(ledger_accounts={"sage": {"receivable": "1200"}})
+    await _month(firm)
+    report, data = await _report(firm, "sage")
+    with pytest.raises(vendor_rules.Refused, match="1200 .Accounts Receivable. is a linked account"):
+        vendor_rules.check_sage(data)
+    assert "Warning: 1200 (Accounts Receivable) is a linked account" in report.text
