@@ -1,6 +1,7 @@
 """Periodic upkeep: requests past their expiry become `expired`, so that
 reports and `status` say so; the admission counts of minutes the hourly
-limits no longer look at are deleted. (The pages already refuse expired
+limits no longer look at are deleted, and so are the digests of unverified
+webhook deliveries after a week. (The pages already refuse expired
 requests by date; client sessions are purged by web/sessions.py as new
 ones start.)"""
 
@@ -14,6 +15,7 @@ from gateway.admission import sql
 from gateway.core import events
 from gateway.core.clock import Clock
 from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
+from gateway.payments import webhooks
 
 log = logging.getLogger("clienttrack.housekeeping")
 
@@ -39,6 +41,7 @@ async def run(clock: Clock, stopping: asyncio.Event, every_seconds: float = 60.0
         try:
             expired = await expire_requests(clock())
             await forget_admission_counts(clock())
+            await webhooks.forget_unverified(clock())
             if expired:
                 log.info("%d requests expired", expired)
         except Exception:

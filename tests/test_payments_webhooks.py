@@ -10,10 +10,11 @@ import dataclasses
 
 import asyncio
 import copy
+import hashlib
 import json
 import random
 import time
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 
 from gateway.core import db
 from gateway.core.models import Event, Firm, OutboundMessage, PaymentRequest, RequestStatus
-from gateway.payments import webhooks
+from gateway.payments import web_routes, webhooks
 from gateway.payments.models import WebhookDelivery, WebhookEvent
 from gateway.payments.provider import NotPayable, PayAttempt
 from gateway.payments.stripe_provider import StripeProvider
@@ -274,6 +275,50 @@ async def test_no_secret_configured_means_400(tmp_path):
             answer = await post(url, payload, sign(payload))
         assert answer.status_code == 400 and answer.json() == {"outcome": "not configured"}
         assert await WebhookEvent.all().count() == 0
+
+
+async def test_with_no_secret_configured_nothing_is_stored(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        async with serve(app_for(make_deps(tmp_path), None)) as url:
+            for n in range(50):
+                answer = await post(url, "x" * 16384, f"t={n},v1=00")
+                assert answer.status_code == 400
+        assert await WebhookDelivery.all().count() == 0
+
+
+async def test_unverified_deliveries_keep_a_digest_and_an_address_gets_a_small_allowance(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        deps = make_deps(tmp_path, stripe_webhook_secret=WEBHOOK_SECRET)
+        async with serve(app_for(deps, None)) as url:
+            junk = json.dumps({"id": "evt_" + "A" * 300, "object": "event", "type": "t" * 300, "pad": "x" * 16384})
+            codes = [(await post(url, junk, sign(junk, "whsec_forged"))).status_code for _ in range(200)]
+            # A real delivery still goes through whoever sent the junk.
+            payload = json.dumps({"id": "evt_1", "object": "event", "type": "customer.created",
+                                  "data": {"object": {}}})
+            assert (await post(url, payload, sign(payload))).status_code == 200
+        assert codes == [400] * web_routes.UNVERIFIED_BURST + [429] * (200 - web_routes.UNVERIFIED_BURST)
+        kept = await WebhookDelivery.filter(verified=False)
+        assert len(kept) == web_routes.UNVERIFIED_BURST
+        for delivery in kept:
+            assert delivery.body == "sha256:" + hashlib.sha256(junk.encode()).hexdigest()
+            assert delivery.body_size == len(junk) and delivery.outcome == "bad signature"
+            assert len(delivery.event_id) <= 64 and len(delivery.event_type) <= 64
+        [verified] = await WebhookDelivery.filter(verified=True)
+        assert verified.body == payload
+
+
+async def test_housekeeping_forgets_unverified_deliveries_after_a_week(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        at = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
+        for days in (8, 6):
+            await webhooks.receive(b"junk", "t=1,v1=00", secret=WEBHOOK_SECRET, now=at - timedelta(days=days))
+        payload = json.dumps({"id": "evt_1", "object": "event", "type": "customer.created"})
+        old = at - timedelta(days=30)
+        await webhooks.receive(payload.encode(), sign(payload, timestamp=int(old.timestamp())),
+                               secret=WEBHOOK_SECRET, now=old)
+        assert await webhooks.forget_unverified(at) == 1
+        assert sorted(await WebhookDelivery.all().values_list("verified", "received_at")) == [
+            (False, at - timedelta(days=6)), (True, old)]
 
 
 # -- Connect events, against recorded Stripe responses --------------------------------------

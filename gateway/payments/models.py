@@ -2,11 +2,12 @@
 
 Two tables, as dj-stripe keeps them (``WebhookEventTrigger`` and ``Event``):
 
-* :class:`WebhookDelivery` — every POST to ``/stripe/webhook``, stored
-  before anything else, verified or not, with the outcome. Forged posts land
-  here too, so they are kept apart from real events: were the forged body
-  stored under the event id it claims, it could squat on that id and make us
-  drop the real event as a "duplicate" when it arrives.
+* :class:`WebhookDelivery` — the POSTs to ``/stripe/webhook``, with the
+  outcome: a verified one with its body, an unverified one as a digest only
+  (and not at all beyond a per-address allowance, or with no secret set).
+  Forged posts are kept apart from real events: were the forged body stored
+  under the event id it claims, it could squat on that id and make us drop
+  the real event as a "duplicate" when it arrives.
 * :class:`WebhookEvent` — one row per *verified* Stripe event, keyed by the
   event id. ``processed_at`` is the idempotency lock: processing claims the
   row with ``UPDATE ... WHERE processed_at IS NULL`` inside the transaction
@@ -23,8 +24,8 @@ from tortoise.models import Model
 class WebhookDelivery(Model):
     id = fields.IntField(primary_key=True)
     received_at = fields.DatetimeField()
-    # The body as received (verified or not), cut to a bound so that junk
-    # posted by strangers cannot fill the disk.
+    # A verified delivery's body; an unverified one's "sha256:<hex>" only,
+    # so that junk posted by strangers cannot fill the disk.
     body = fields.TextField()
     body_size = fields.IntField()
     verified = fields.BooleanField(default=False)

@@ -5,8 +5,10 @@ other routes do, and its payment provider ``deps.payments``.
 
 * ``POST /stripe/webhook`` — 200 when processed, a duplicate or ignored;
   400 for a bad or stale signature or a body that is not a Stripe event
-  (nothing changes); 413 when too large; 500 when processing failed (Stripe
-  retries).
+  (nothing changes); 413 when too large; 429 when an address sends more
+  unverified deliveries than :data:`UNVERIFIED_BURST` and then one a
+  :data:`UNVERIFIED_REFILL_SECONDS` (nothing is stored for those); 500 when
+  processing failed (Stripe retries).
 * ``GET /stripe/connect/refresh?t=`` — a fresh onboarding link (303 to Stripe).
 * ``GET /stripe/connect/return?t=`` — back from onboarding: the firm is
   ready once Stripe says ``charges_enabled``.
@@ -23,6 +25,7 @@ from gateway.core.models import Firm
 from gateway.payments import connect, webhooks
 from gateway.payments.config import webhook_secrets
 from gateway.payments.provider import PaymentError, PaymentProvider
+from web.throttle import AddressThrottle
 
 
 def payment_provider(app: Starlette) -> PaymentProvider:
@@ -41,19 +44,32 @@ async def _bounded_body(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
-async def stripe_webhook(request: Request) -> Response:
-    deps = request.app.state.deps
-    body = await _bounded_body(request, webhooks.MAX_BODY_BYTES)
-    if body is None:
-        return JSONResponse({"outcome": "too large"}, status_code=413)
-    result = await webhooks.handle(
-        body,
-        request.headers.get("stripe-signature"),
-        secrets=webhook_secrets(deps.settings),
-        deps=deps,
-        provider=payment_provider(request.app),
-    )
-    return JSONResponse({"outcome": result.outcome}, status_code=result.status)
+# Stripe's deliveries always verify; unverified ones are strangers' junk,
+# and each costs a row: an address may leave this many, then one a minute
+# (web/throttle.py's bucket, in this process's memory).
+UNVERIFIED_BURST = 20
+UNVERIFIED_REFILL_SECONDS = 60.0
+UNVERIFIED_ADDRESSES = 10_000
+
+
+def _webhook(throttle: AddressThrottle):
+    async def stripe_webhook(request: Request) -> Response:
+        deps = request.app.state.deps
+        body = await _bounded_body(request, webhooks.MAX_BODY_BYTES)
+        if body is None:
+            return JSONResponse({"outcome": "too large"}, status_code=413)
+        address = request.client.host if request.client else ""
+        result = await webhooks.handle(
+            body,
+            request.headers.get("stripe-signature"),
+            secrets=webhook_secrets(deps.settings),
+            deps=deps,
+            provider=payment_provider(request.app),
+            may_keep_unverified=lambda: throttle.take(address, deps.clock().timestamp()) == 0,
+        )
+        return JSONResponse({"outcome": result.outcome}, status_code=result.status)
+
+    return stripe_webhook
 
 
 async def _firm_from_token(request: Request) -> Firm | None:
@@ -102,7 +118,8 @@ async def connect_return(request: Request) -> Response:
 
 def routes() -> list[Route]:
     return [
-        Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
+        Route("/stripe/webhook", _webhook(AddressThrottle(UNVERIFIED_BURST, UNVERIFIED_REFILL_SECONDS,
+                                                          UNVERIFIED_ADDRESSES)), methods=["POST"]),
         Route(connect.REFRESH_PATH, connect_refresh, methods=["GET"]),
         Route(connect.RETURN_PATH, connect_return, methods=["GET"]),
     ]

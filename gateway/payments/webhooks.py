@@ -1,14 +1,20 @@
 """Stripe webhooks, the dj-stripe way: store, verify, then process, idempotently.
 
-1. :func:`receive` stores every delivery first (:class:`WebhookDelivery`,
-   verified or not, the body bounded), then verifies the ``Stripe-Signature``
-   with the SDK's own check (``stripe.WebhookSignature.verify_header``,
-   the one ``stripe.Webhook.construct_event`` runs) against each configured
-   secret, and the timestamp against *our* clock (300 s tolerance, either
-   way), so tests can hold time still. A verified event is stored once by
-   its id (:class:`WebhookEvent`, insert-or-ignore). An unverified body is
-   never processed and never touches a WebhookEvent row (a forged body could
-   otherwise claim a real event's id first).
+1. :func:`receive` verifies the ``Stripe-Signature`` with the SDK's own
+   check (``stripe.WebhookSignature.verify_header``, the one
+   ``stripe.Webhook.construct_event`` runs) against each configured secret,
+   and the timestamp against *our* clock (300 s tolerance, either way), so
+   tests can hold time still; then it records the delivery
+   (:class:`WebhookDelivery`). A verified delivery keeps its whole body and
+   its event is stored once by its id (:class:`WebhookEvent`,
+   insert-or-ignore). An unverified one is anybody's junk: it keeps only a
+   digest of its body (SHA-256, size, the id and type it claims, why it was
+   refused), only while the sender is within its allowance (the caller
+   says: a per-address limit, see web_routes.py), and housekeeping forgets
+   it after :data:`UNVERIFIED_KEEP`; it is never processed and never touches
+   a WebhookEvent row (a forged body could otherwise claim a real event's id
+   first). With no signing secret configured nothing is stored at all: no
+   delivery can be genuine.
 2. :func:`process` handles a verified event: the network part first
    (re-reading the PaymentIntent from Stripe, outside any transaction, so a
    slow Stripe never holds the database), then one ``in_transaction()`` that
@@ -35,7 +41,8 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+import hashlib
+from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, Sequence
 
 import stripe
@@ -55,8 +62,10 @@ log = logging.getLogger("clienttrack.payments.webhooks")
 TOLERANCE_SECONDS = 300
 # Stripe's events are a few KiB; refuse anything absurd before storing it.
 MAX_BODY_BYTES = 1024 * 1024
-# An unverified body is kept only this far: enough to see what someone tried.
-UNVERIFIED_KEEP_BYTES = 16 * 1024
+# How long the digest of an unverified delivery is kept (housekeeping).
+UNVERIFIED_KEEP = timedelta(days=7)
+# What an unverified delivery may claim, as stored (attacker-chosen text).
+_CLAIM_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -83,55 +92,73 @@ async def receive(
     secret: str | Sequence[str],
     now: datetime,
     tolerance: int = TOLERANCE_SECONDS,
+    may_keep_unverified: Callable[[], bool] = lambda: True,
 ) -> Result:
-    """Store the delivery, verify it, store the event once. Processes nothing."""
+    """Verify the delivery, record it, store its event once. Processes nothing.
+
+    ``may_keep_unverified`` is asked only about a delivery that failed
+    verification: False (the sender is over its allowance) answers 429 and
+    stores nothing."""
     secrets = [secret] if isinstance(secret, str) else list(secret)
     secrets = [s for s in secrets if s and s.strip()]
-    claimed_id, claimed_type = _claims(raw_body)
-    delivery = await WebhookDelivery.create(
-        received_at=now,
-        body=raw_body[:UNVERIFIED_KEEP_BYTES].decode("utf-8", "replace"),
-        body_size=len(raw_body),
-        event_id=claimed_id[:255],
-        event_type=claimed_type[:100],
-    )
-
-    async def refuse(outcome: str, detail: str = "") -> Result:
-        await WebhookDelivery.filter(id=delivery.id).update(outcome=outcome, error=detail[:2000])
-        log.warning("webhook delivery %s refused: %s", delivery.id, outcome)
-        return Result(400, outcome, claimed_id, claimed_type, False, None, delivery.id)
-
     if not secrets:
-        return await refuse("not configured", "no webhook signing secret is set")
-    if len(raw_body) > MAX_BODY_BYTES:
-        return await refuse("too large")
-    try:
-        payload = raw_body.decode("utf-8")
-    except UnicodeDecodeError:
-        return await refuse("malformed", "the body is not UTF-8")
-    timestamp = _verified_timestamp(payload, signature_header, secrets)
-    if timestamp is None:
-        return await refuse("bad signature")
-    skew = abs(now.timestamp() - timestamp)
-    if skew > tolerance:
-        return await refuse("stale", f"signed at {timestamp}, {int(skew)} s from now (tolerance {tolerance} s)")
-    try:
-        event = json.loads(payload)
-    except json.JSONDecodeError:
-        return await refuse("malformed", "the body is not JSON")
-    if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("id"), str) \
-            or not event["id"] or not isinstance(event.get("type"), str):
-        return await refuse("malformed", "the body is not a Stripe event")
+        return Result(400, "not configured")
+    event, outcome, detail = _verified_event(raw_body, signature_header, secrets, now, tolerance)
+    if event is None:
+        return await _refused(raw_body, outcome, detail, now, may_keep_unverified())
 
     event_id, event_type = event["id"][:255], event["type"][:100]
-    # Store the whole verified body (the delivery row may hold only its start).
-    await WebhookDelivery.filter(id=delivery.id).update(verified=True, body=payload, event_id=event_id,
-                                                       event_type=event_type, outcome="verified")
-    stored = await _store_event(event, payload, now)
+    delivery = await WebhookDelivery.create(received_at=now, body=raw_body.decode("utf-8"), body_size=len(raw_body),
+                                            verified=True, event_id=event_id, event_type=event_type,
+                                            outcome="verified")
+    stored = await _store_event(event, raw_body.decode("utf-8"), now)
     if stored.processed_at is not None:
         await WebhookDelivery.filter(id=delivery.id).update(outcome="duplicate")
         return Result(200, "duplicate", event_id, event_type, True, event, delivery.id)
     return Result(200, "verified", event_id, event_type, True, event, delivery.id)
+
+
+def _verified_event(raw_body: bytes, header: str | None, secrets: list[str], now: datetime,
+                    tolerance: int) -> tuple[dict | None, str, str]:
+    """(the event, "", "") when one of ``secrets`` signed the body recently,
+    else (None, why, detail)."""
+    if len(raw_body) > MAX_BODY_BYTES:
+        return None, "too large", ""
+    try:
+        payload = raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "malformed", "the body is not UTF-8"
+    timestamp = _verified_timestamp(payload, header, secrets)
+    if timestamp is None:
+        return None, "bad signature", ""
+    skew = abs(now.timestamp() - timestamp)
+    if skew > tolerance:
+        return None, "stale", f"signed at {timestamp}, {int(skew)} s from now (tolerance {tolerance} s)"
+    try:
+        event = json.loads(payload)
+    except json.JSONDecodeError:
+        return None, "malformed", "the body is not JSON"
+    if not isinstance(event, dict) or event.get("object") != "event" or not isinstance(event.get("id"), str) \
+            or not event["id"] or not isinstance(event.get("type"), str):
+        return None, "malformed", "the body is not a Stripe event"
+    return event, "", ""
+
+
+async def _refused(raw_body: bytes, outcome: str, detail: str, now: datetime, keep: bool) -> Result:
+    claimed_id, claimed_type = _claims(raw_body)
+    claimed_id, claimed_type = claimed_id[:_CLAIM_CHARS], claimed_type[:_CLAIM_CHARS]
+    if not keep:
+        return Result(429, "rate limited", claimed_id, claimed_type)
+    delivery = await WebhookDelivery.create(
+        received_at=now, body="sha256:" + hashlib.sha256(raw_body).hexdigest(), body_size=len(raw_body),
+        event_id=claimed_id, event_type=claimed_type, outcome=outcome, error=detail[:200])
+    log.warning("webhook delivery %s refused: %s", delivery.id, outcome)
+    return Result(400, outcome, claimed_id, claimed_type, False, None, delivery.id)
+
+
+async def forget_unverified(now: datetime) -> int:
+    """Housekeeping: the digests of unverified deliveries older than UNVERIFIED_KEEP."""
+    return await WebhookDelivery.filter(verified=False, received_at__lt=now - UNVERIFIED_KEEP).delete()
 
 
 def _claims(raw_body: bytes) -> tuple[str, str]:
@@ -239,10 +266,12 @@ async def handle(
     deps: Deps,
     provider: Any,
     tolerance: int = TOLERANCE_SECONDS,
+    may_keep_unverified: Callable[[], bool] = lambda: True,
 ) -> Result:
     """Everything POST /stripe/webhook does: receive, then process."""
     now = deps.clock()
-    received = await receive(raw_body, signature_header, secret=secrets, now=now, tolerance=tolerance)
+    received = await receive(raw_body, signature_header, secret=secrets, now=now, tolerance=tolerance,
+                             may_keep_unverified=may_keep_unverified)
     if received.status != 200 or received.duplicate or received.event is None:
         return received
     result = await process(received.event, deps=deps, provider=provider, now=now)
