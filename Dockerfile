@@ -8,6 +8,8 @@ COPY rules rules
 COPY templates templates
 RUN pip install --no-cache-dir -e '.[postgres]'
 ENV CLIENTTRACK_DATA_DIR=/data
+# Private, as the gateway insists at start (a new volume copies this mode).
+RUN mkdir -m 700 /data
 VOLUME /data
 EXPOSE 2525 8000
 ENTRYPOINT ["clienttrack"]

@@ -9,7 +9,8 @@ import logging
 import sys
 from typing import Any
 
-from gateway.core import db, directory, settings as settings_module
+from gateway import vault
+from gateway.core import datadir, db, directory, settings as settings_module
 from gateway.core.clock import system_clock
 from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
@@ -137,7 +138,6 @@ def cmd_firm_add(args, settings) -> int:
 
 
 def cmd_firm_connect_stripe(args, settings) -> int:
-    from gateway import vault
     from gateway.payments import connect
     from gateway.payments.provider import PaymentError, provider_for
 
@@ -290,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     except directory.DirectoryError as exc:
         print(f"clienttrack: {exc}", file=sys.stderr)
         return 1
+    except (datadir.DataDirError, vault.MasterKeyError) as exc:
+        # Refuse to start, and say which path to fix.
+        print(f"clienttrack: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from gateway import housekeeping, vault
 from gateway.admission import intake
 from gateway.admission.keylookup import Resolver, dns_resolver
 from gateway.admission.smtp import Admission, protocol_factory
-from gateway.core import db
+from gateway.core import datadir, db
 from gateway.core.clock import Clock, system_clock
 from gateway.core.directory import DEMO_DOMAIN, DEMO_STAFF, seed_demo
 from gateway.core.paths import TEMPLATES_DIR
@@ -62,7 +62,7 @@ async def running(
     on exit. Port 0 picks a free port; `resolve` replaces DNS (for tests)."""
     # aiosmtpd logs every DATA line at DEBUG: subjects carry passwords.
     logging.getLogger("mail.log").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    datadir.prepare(settings.data_dir, settings.database)
     master_key = vault.load_or_create_master_key(settings.master_key_path)
     roles = set(settings.roles)
     async with db.opened(settings.database):

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from gateway import cli as main_cli
-from gateway.core import db, settings as settings_module
+from gateway.core import datadir, db, settings as settings_module
 from gateway.core.directory import DirectoryError
 from gateway.core.models import RequestStatus
 from gateway.reports.cli import add_parser
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 @pytest.fixture
 def settings(tmp_path):
     settings = settings_module.load({"data_dir": tmp_path / "data"}, environ={})
-    settings.data_dir.mkdir()
+    datadir.prepare(settings.data_dir, settings.database)  # as the gateway makes it: private
 
     async def seed():
         async with db.opened(settings.database):

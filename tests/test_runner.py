@@ -9,7 +9,7 @@ import pytest
 
 from gateway import vault
 from gateway.admission.intake import OrmIntake, Verdict
-from gateway.core import db
+from gateway.core import datadir, db
 from gateway.core.directory import seed_demo
 from gateway.core.models import Event, InboundMessage, InboundStatus, PaymentRequest
 from gateway.core.paths import TEMPLATES_DIR
@@ -34,7 +34,7 @@ class Clock:
 @pytest.fixture
 async def world(tmp_path):
     settings = make_settings(tmp_path)
-    settings.data_dir.mkdir(parents=True)
+    datadir.prepare(settings.data_dir, settings.database)  # as the gateway makes it: private
     clock = Clock(START)
     async with db.opened(settings.database):
         await seed_demo(clock())
@@ -121,7 +121,7 @@ async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
 
 async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):
     settings = make_settings(tmp_path)
-    settings.data_dir.mkdir(parents=True)
+    datadir.prepare(settings.data_dir, settings.database)  # as the gateway makes it: private
     master_key = vault.load_or_create_master_key(settings.master_key_path)
     async with db.opened(settings.database):
         await seed_demo(START)

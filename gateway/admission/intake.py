@@ -29,11 +29,11 @@ import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 from tortoise.transactions import in_transaction
 
 from gateway.admission import sql
+from gateway.core.datadir import sqlite_path
 from gateway.core.models import InboundMessage, InboundStatus
 from gateway.inbound.queue import Arrival
 
@@ -226,15 +226,6 @@ def _stored_time(moment: datetime) -> str:
     """A time as the ORM stores it in SQLite (UTC, ISO 8601 with a space),
     so that it compares as text with the rows the ORM wrote."""
     return moment.astimezone(timezone.utc).isoformat(" ")
-
-
-def sqlite_path(database_url: str) -> str | None:
-    """The file of a sqlite:// URL, or None for another database (or memory)."""
-    parts = urlsplit(database_url)
-    if parts.scheme != "sqlite":
-        return None
-    path = parts.netloc + parts.path
-    return None if not path or path == ":memory:" else path
 
 
 async def opened(database_url: str, sender_limit: int, firm_limit: int) -> Intake:

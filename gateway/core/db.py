@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 from tortoise import Tortoise
 
+from gateway.core import datadir
+
 if TYPE_CHECKING:
     from gateway.core.settings import Settings
 
@@ -36,7 +38,7 @@ async def opened(database_url: str) -> AsyncIterator[None]:
 def run(settings: "Settings", work: Callable[[], Awaitable[int]]) -> int:
     """Run one command-line job against the database; its exit code."""
     async def opened_work() -> int:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        datadir.prepare(settings.data_dir, settings.database)
         async with opened(settings.database):
             return await work()
 
