@@ -89,3 +89,14 @@ def test_other_currencies_are_left_out_and_refunds_noted():
 
 def test_an_empty_report_has_the_headers_only():
     assert _write([])[1] == []
+
+
+def test_client_and_invoice_text_that_starts_a_formula_is_neutralised():
+    for text in ("=HYPERLINK(\"http://evil.example\")@x.example", "+1@x.example", "-2@x.example", "@SUM(A1)@x.example",
+                 " =padded@x.example"):
+        _written, [entry] = _write([make_row(client=text, invoice="=1+1")])
+        names = [line["NAME"] for line in entry if line["NAME"]]
+        assert names and all(name.startswith("'") for name in names), names
+        for line in entry:
+            assert "'=1+1" in line["DOCNUM"] or line["DOCNUM"].startswith("'")
+            assert ", '" in line["MEMO"] and not any(f", {c}" in line["MEMO"] for c in "=+-@")

@@ -6,7 +6,8 @@ entry sum to zero (ledger.entry checks it); debits are positive. Dates
 are MM/DD/YYYY, the day paid in the firm's timezone (QuickBooks reads
 IIF dates in the computer's date order: month first is the usual one).
 QuickBooks wants a customer on accounts-receivable lines: the client's
-address, cut to QuickBooks' 41 characters for names. The file is
+address, cut to QuickBooks' 41 characters for names. Client and invoice
+text that would start a formula is neutralised (injection.py), as in CSV. The file is
 Windows-1252 with CRLF line ends, for a Windows program; characters that
 encoding lacks become "?".
 
@@ -22,6 +23,7 @@ from gateway.reports import ledger
 from gateway.reports.rows import Row, money
 from gateway.reports.writers import notes
 from gateway.reports.writers.base import Context, Written
+from gateway.reports.writers.injection import neutralise
 
 MEDIA_TYPE = "application/x-iif"
 TRANSACTION_TYPE = "GENERAL JOURNAL"
@@ -46,9 +48,10 @@ def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
 
 def _entry(row: Row, accounts: dict[str, str]) -> list[str]:
     day = row.paid.strftime("%m/%d/%Y")
-    docnum = _field(ledger.reference(row, _DOCNUM_LENGTH))
-    memo = _field(f"ClientTrack request {row.id}: invoice {row.invoice or '-'}, {row.client}")[:_MEMO_LENGTH]
-    customer = _field(row.client)[:_NAME_LENGTH]
+    docnum = _text(ledger.reference(row, _DOCNUM_LENGTH))
+    client = _text(row.client)
+    memo = _field(f"ClientTrack request {row.id}: invoice {_text(row.invoice or '-')}, {client}")[:_MEMO_LENGTH]
+    customer = client[:_NAME_LENGTH]
     lines = []
     for position, (account, minor) in enumerate(ledger.entry(row, accounts)):
         name = customer if account == accounts["receivable"] else ""
@@ -62,6 +65,12 @@ def _entry(row: Row, accounts: dict[str, str]) -> list[str]:
 def _field(text: str) -> str:
     """IIF has no escaping: tabs and line ends would split the field, quotes confuse its reader."""
     return text.translate(_CONTROL).strip()
+
+
+def _text(text: str) -> str:
+    """Client or staff text: a field, and no formula when QuickBooks' data
+    lands in a spreadsheet (see injection.py)."""
+    return neutralise(_field(text))
 
 
 def _lines(out: BinaryIO, lines: list[str]) -> None:
