@@ -22,9 +22,10 @@ from email.utils import parseaddr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.admission import senderauth, sql
-from gateway.admission.keylookup import Resolver
 from gateway.admission.intake import Intake, Verdict
+from gateway.admission.keylookup import Resolver
 from gateway.core.clock import Clock
+from gateway.core.models import GATEWAY_LOCAL_PART
 from gateway.core.settings import Settings
 from gateway.inbound import queue as inbound
 
@@ -33,7 +34,6 @@ log = logging.getLogger("clienttrack.smtp")
 IDENT = "clienttrack gateway"
 DOMAIN_CACHE_SECONDS = 5.0
 DOMAIN_CACHE_SIZE = 10_000
-GATEWAY_LOCAL_PART = "pay"
 
 
 @functools.lru_cache(maxsize=1024)  # a pure function, asked for every RCPT and DATA

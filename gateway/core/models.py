@@ -13,6 +13,9 @@ from enum import Enum
 from tortoise import fields
 from tortoise.models import Model
 
+# Every firm's gateway address is pay@<its domain>.
+GATEWAY_LOCAL_PART = "pay"
+
 
 class Level(str, Enum):
     NONE = "none"
@@ -88,7 +91,7 @@ class Firm(Model):
 
     @property
     def gateway_address(self) -> str:
-        return f"pay@{self.domain}"
+        return f"{GATEWAY_LOCAL_PART}@{self.domain}"
 
 
 class Staff(Model):

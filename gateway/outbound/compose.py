@@ -22,28 +22,27 @@ from __future__ import annotations
 import email.policy
 import re
 import textwrap
-import unicodedata
 from datetime import datetime
-from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from gateway.outbound.cleaning import (
+    address, checked_link, checked_now, clean_lines, gateway_address, message_id_ref, one_line, shorten,
+)
 
 __all__ = [
     "Composer",
     "DIRECTIVE_REFERENCE",
     "EXAMPLE_SUBJECT",
     "to_bytes",
-    "one_line",
 ]
 
 PRODUCT = "clienttrack"
-GATEWAY_LOCAL_PART = "pay"
 
 # Shown in every rejection; it is one of the examples DESIGN.md says must work.
 EXAMPLE_SUBJECT = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
@@ -62,93 +61,9 @@ DIRECTIVE_REFERENCE: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 TEXT_WIDTH = 76
-_SUBJECT_PART_MAX = 120
 
-_BIDI_CONTROLS = dict.fromkeys(
-    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None
-)
-_BREAKING = {"Cc", "Zl", "Zp"}
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_MSG_ID = re.compile(r"<[^<>\s]+>")
-
-
-# ---------------------------------------------------------------------------
-# Cleaning values
-
-
-def one_line(value: object) -> str:
-    """``value`` as a single line: control and line-separator characters
-    (CR, LF, NUL, U+2028, ...) become a space, bidi overrides are dropped,
-    runs of white space collapse to one space, ends are trimmed."""
-    text = str(value).translate(_BIDI_CONTROLS)
-    text = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
-    return " ".join(text.split())
-
-
-def _clean_lines(value: object) -> list[str]:
-    """A multi-line block as clean lines: line breaks are kept (as separate
-    lines), other control characters become spaces, leading indentation is kept."""
-    text = str(value).translate(_BIDI_CONTROLS).expandtabs(4)
-    lines = []
-    for raw in re.split(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]", text):
-        line = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in raw).rstrip()
-        indent = len(line) - len(line.lstrip(" "))
-        lines.append(" " * indent + " ".join(line.split()))
-    while lines and not lines[0]:
-        lines.pop(0)
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
-def _shorten(value: str, limit: int = _SUBJECT_PART_MAX) -> str:
-    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
-
-
-def _address(addr_spec: str, display_name: str = "") -> Address:
-    """An Address from untrusted parts; ValueError if it isn't one mailbox."""
-    spec = one_line(addr_spec)
-    try:
-        address = Address(display_name=one_line(display_name), addr_spec=spec)
-    except (ValueError, IndexError, HeaderParseError) as exc:
-        raise ValueError(f"not a usable email address: {spec!r}") from exc
-    if not address.username or not address.domain:
-        raise ValueError(f"not a usable email address: {spec!r}")
-    return address
-
-
-def _gateway_address(firm_domain: str, display_name: str = "") -> Address:
-    return _address(f"{GATEWAY_LOCAL_PART}@{one_line(firm_domain)}", display_name)
-
-
-def _message_id_ref(value: str) -> str:
-    """A usable ``<id@host>`` from an inbound Message-ID, or "" when there is none."""
-    value = one_line(value)
-    if not value:
-        return ""
-    match = _MSG_ID.search(value)
-    if match:
-        return match.group(0)
-    if re.fullmatch(r"[^<>\s]+@[^<>\s]+", value):
-        return f"<{value}>"
-    return ""
-
-
-def _checked_now(now: datetime) -> datetime:
-    if not isinstance(now, datetime):
-        raise TypeError("now must be a datetime")
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware (a naive time gives an unknown-zone Date)")
-    return now
-
-
-def _checked_link(link: str) -> str:
-    link = "".join(one_line(link).split())
-    parts = urlsplit(link)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        raise ValueError(f"the link must be an http(s) URL, not {link!r}")
-    return link
 
 
 # ---------------------------------------------------------------------------
@@ -230,11 +145,11 @@ class Composer:
         firm = one_line(firm_name)
         title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
         hint, expires_on = one_line(hint), one_line(expires_on)
-        staff = _address(staff_email, staff_name)
-        client = _address(client_email)
-        link = _checked_link(link)
+        staff = address(staff_email, staff_name)
+        client = address(client_email)
+        link = checked_link(link)
 
-        label = _shorten(title) if title else (f"Invoice {invoice}" if invoice else "")
+        label = shorten(title) if title else (f"Invoice {invoice}" if invoice else "")
         subject = f"Secure payment request from {firm}: " + (f"{label} — {amount}" if label else amount)
 
         rows = []
@@ -261,7 +176,7 @@ class Composer:
             "client_request",
             context,
             now=now,
-            sender=_gateway_address(firm_domain, firm),
+            sender=gateway_address(firm_domain, firm),
             to=client,
             reply_to=staff,
             subject=subject,
@@ -291,14 +206,14 @@ class Composer:
         """Tells the sender the request went out; with ``pw=auto`` it is the
         only place the generated password ever appears."""
         firm = one_line(firm_name)
-        client = _address(client_email)
+        client = address(client_email)
         title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
         hint, expires_on, ref = one_line(hint), one_line(expires_on), one_line(request_ref)
         if generated_password is not None:
             if not generated_password or not generated_password.isprintable() or generated_password != generated_password.strip():
                 raise ValueError("generated_password must be printable, without surrounding spaces")
 
-        what = f"Invoice {_shorten(invoice, 60)}" if invoice else f"payment request for {amount}"
+        what = f"Invoice {shorten(invoice, 60)}" if invoice else f"payment request for {amount}"
         subject = f"Sent: {what} to {client.addr_spec}"
 
         names = [n for n in (one_line(n) for n in attachment_names) if n]
@@ -315,7 +230,7 @@ class Composer:
             rows.append(("Reference", ref))
 
         key = invoice if invoice and " " not in invoice else ref
-        gateway = _gateway_address(firm_domain)
+        gateway = gateway_address(firm_domain)
         commands = []
         if key:
             commands = [
@@ -337,8 +252,8 @@ class Composer:
             "confirmation",
             context,
             now=now,
-            sender=_gateway_address(firm_domain, PRODUCT),
-            to=_address(staff_email),
+            sender=gateway_address(firm_domain, PRODUCT),
+            to=address(staff_email),
             subject=subject,
             auto_submitted="auto-replied",
             in_reply_to=in_reply_to,
@@ -357,7 +272,7 @@ class Composer:
     ) -> EmailMessage:
         """Names each wrong directive and shows a subject that works.
         ``original_subject_safe`` must already be stripped of secrets."""
-        gateway = _gateway_address(firm_domain)
+        gateway = gateway_address(firm_domain)
         problems = [(one_line(d), one_line(m)) for d, m in errors]
         problems = [(d, m) for d, m in problems if d or m]
         n = len(problems)
@@ -370,7 +285,7 @@ class Composer:
             firm_name=one_line(firm_name) or gateway.domain,
             subject=subject,
             preheader="Nothing went to the client. Here is what to fix.",
-            original_subject=_shorten(one_line(original_subject_safe), 200),
+            original_subject=shorten(one_line(original_subject_safe), 200),
             errors=problems,
             example=EXAMPLE_SUBJECT,
             reference=DIRECTIVE_REFERENCE,
@@ -380,8 +295,8 @@ class Composer:
             "rejection",
             context,
             now=now,
-            sender=_gateway_address(firm_domain, PRODUCT),
-            to=_address(staff_email),
+            sender=gateway_address(firm_domain, PRODUCT),
+            to=address(staff_email),
             subject=subject,
             auto_submitted="auto-replied",
             in_reply_to=in_reply_to,
@@ -401,9 +316,9 @@ class Composer:
         """A short reply from the gateway (help, delivery failures, ...).
         Line breaks inside a paragraph are kept; lines indented by exactly
         four spaces are never re-wrapped in the text part."""
-        gateway = _gateway_address(firm_domain)
-        subject = _shorten(one_line(subject), 200) or "A message from clienttrack"
-        blocks = [lines for lines in (_clean_lines(p) for p in paragraphs) if lines]
+        gateway = gateway_address(firm_domain)
+        subject = shorten(one_line(subject), 200) or "A message from clienttrack"
+        blocks = [lines for lines in (clean_lines(p) for p in paragraphs) if lines]
         context = dict(
             firm_name=one_line(firm_name) or gateway.domain,
             subject=subject,
@@ -414,8 +329,8 @@ class Composer:
             "notice",
             context,
             now=now,
-            sender=_gateway_address(firm_domain, PRODUCT),
-            to=_address(to),
+            sender=gateway_address(firm_domain, PRODUCT),
+            to=address(to),
             subject=subject,
             auto_submitted="auto-replied",
             in_reply_to=in_reply_to,
@@ -449,9 +364,9 @@ class Composer:
         if reply_to is not None:
             msg["Reply-To"] = reply_to
         msg["Subject"] = one_line(subject)
-        msg["Date"] = format_datetime(_checked_now(now))
+        msg["Date"] = format_datetime(checked_now(now))
         msg["Message-ID"] = make_msgid(domain=self.hostname)
-        ref = _message_id_ref(in_reply_to)
+        ref = message_id_ref(in_reply_to)
         if ref:
             msg["In-Reply-To"] = ref
             msg["References"] = ref

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.core.models import Firm, PaymentRequest
 from gateway.core.money import format_display
-from gateway.outbound.compose import Composer, one_line
+from gateway.outbound.cleaning import address, gateway_address
+from gateway.outbound.compose import Composer
 
 TEST_NOTE = "This was a TEST payment in the sandbox checkout: no card was charged and no money moved."
 
@@ -98,12 +97,12 @@ def _from_the_firm(message: EmailMessage, firm: Firm, staff_email: str) -> Email
     """Mail to the client comes from the firm, like the request it answers
     ("Demo Accounting" <pay@DOMAIN>), and a reply reaches the staff member."""
     try:
-        sender = Address(display_name=one_line(firm.name), addr_spec=f"pay@{one_line(firm.domain)}")
+        sender = gateway_address(firm.domain, firm.name)
         del message["From"]
         message["From"] = sender
         if staff_email and "Reply-To" not in message:
-            message["Reply-To"] = Address(addr_spec=one_line(staff_email))
-    except (ValueError, IndexError, HeaderParseError):  # keep the composer's own From
+            message["Reply-To"] = address(staff_email)
+    except ValueError:  # keep the composer's own From
         pass
     return message
 

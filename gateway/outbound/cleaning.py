@@ -1,0 +1,97 @@
+"""Untrusted values made safe for a mail: every value that reaches a header
+or a one-line field of the body is first reduced to a single line (CR, LF
+and other control or line separator characters become a space; bidi
+overrides are dropped), and addresses go through
+:class:`email.headerregistry.Address`, so a value can never add a header."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from urllib.parse import urlsplit
+
+from gateway.core.models import GATEWAY_LOCAL_PART
+
+_SUBJECT_PART_MAX = 120
+_BIDI_CONTROLS = dict.fromkeys(
+    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None
+)
+_BREAKING = {"Cc", "Zl", "Zp"}
+_MSG_ID = re.compile(r"<[^<>\s]+>")
+
+
+def one_line(value: object) -> str:
+    """``value`` as a single line: control and line-separator characters
+    (CR, LF, NUL, U+2028, ...) become a space, bidi overrides are dropped,
+    runs of white space collapse to one space, ends are trimmed."""
+    text = str(value).translate(_BIDI_CONTROLS)
+    text = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
+    return " ".join(text.split())
+
+
+def clean_lines(value: object) -> list[str]:
+    """A multi-line block as clean lines: line breaks are kept (as separate
+    lines), other control characters become spaces, leading indentation is kept."""
+    text = str(value).translate(_BIDI_CONTROLS).expandtabs(4)
+    lines = []
+    for raw in re.split(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]", text):
+        line = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in raw).rstrip()
+        indent = len(line) - len(line.lstrip(" "))
+        lines.append(" " * indent + " ".join(line.split()))
+    while lines and not lines[0]:
+        lines.pop(0)
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def shorten(value: str, limit: int = _SUBJECT_PART_MAX) -> str:
+    return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
+
+
+def address(addr_spec: str, display_name: str = "") -> Address:
+    """An Address from untrusted parts; ValueError if it isn't one mailbox."""
+    spec = one_line(addr_spec)
+    try:
+        address = Address(display_name=one_line(display_name), addr_spec=spec)
+    except (ValueError, IndexError, HeaderParseError) as exc:
+        raise ValueError(f"not a usable email address: {spec!r}") from exc
+    if not address.username or not address.domain:
+        raise ValueError(f"not a usable email address: {spec!r}")
+    return address
+
+
+def gateway_address(firm_domain: str, display_name: str = "") -> Address:
+    return address(f"{GATEWAY_LOCAL_PART}@{one_line(firm_domain)}", display_name)
+
+
+def message_id_ref(value: str) -> str:
+    """A usable ``<id@host>`` from an inbound Message-ID, or "" when there is none."""
+    value = one_line(value)
+    if not value:
+        return ""
+    match = _MSG_ID.search(value)
+    if match:
+        return match.group(0)
+    if re.fullmatch(r"[^<>\s]+@[^<>\s]+", value):
+        return f"<{value}>"
+    return ""
+
+
+def checked_now(now: datetime) -> datetime:
+    if not isinstance(now, datetime):
+        raise TypeError("now must be a datetime")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware (a naive time gives an unknown-zone Date)")
+    return now
+
+
+def checked_link(link: str) -> str:
+    link = "".join(one_line(link).split())
+    parts = urlsplit(link)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError(f"the link must be an http(s) URL, not {link!r}")
+    return link
