@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+from gateway.core.durable import fsync_dir
 from gateway.outbound.transport import TemporaryFailure, check_envelope
 
 
@@ -107,11 +108,3 @@ class MaildirTransport:
             raise
         fsync_dir(new.parent)
         return name
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -6,6 +6,7 @@ In full: docs/vault.md, section 3."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import stat
@@ -14,6 +15,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gateway.core.durable import fsync_dir
 from gateway.vault.primitives import KEY_SIZE, NONCE_SIZE, TAG_SIZE, TamperedError, bytes_arg
 
 MASTER_FORMAT_V1 = b"\x01"
@@ -51,19 +53,6 @@ def _read_master_key(path: Path) -> bytes:
             + (" (it is longer)" if len(data) > KEY_SIZE else f" (it holds {len(data)})")
         )
     return data
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def load_or_create_master_key(path: Path) -> bytes:
@@ -106,7 +95,10 @@ def load_or_create_master_key(path: Path) -> bytes:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-    _fsync_dir(path.parent)
+    # Best effort: the key is written and in use; a file system that cannot
+    # sync a directory should not stop the gateway from starting.
+    with contextlib.suppress(OSError):
+        fsync_dir(path.parent)
     return key
 
 

@@ -15,9 +15,11 @@ import io
 import shutil
 import tempfile
 import zipfile
-from typing import BinaryIO
+from typing import BinaryIO, Callable, Iterable
 
-from gateway.reports.writers.base import CSV, ZIP, Written
+from gateway.reports.rows import Row
+from gateway.reports.writers import notes
+from gateway.reports.writers.base import CSV, ZIP, Context, Written
 
 _SPOOL_BYTES = 1 << 20
 
@@ -76,3 +78,16 @@ class BankFiles:
         if self.zip is None:
             self.zip = zipfile.ZipFile(self.out, "w", compression=zipfile.ZIP_DEFLATED)
         return self.zip
+
+
+def write(rows: Iterable[Row], out: BinaryIO, context: Context, *, program: str, header: list[str],
+          lines: Callable[[Row], list[list[str]]], limit: int | None = None) -> Written:
+    """A bank statement report: each row's lines (from ``lines``) in the
+    file of its currency, and the notes on what it holds."""
+    files = BankFiles(out, header, f"{program}-{context.period.slug}", limit=limit)
+    tally = notes.Tally(program, context.firm_currency, one_currency=False)
+    for row in rows:
+        tally.keep(row)
+        files.add(row.currency, lines(row))
+    written = files.finish()
+    return Written(written.extension, written.media_type, tally.notes())

@@ -17,8 +17,7 @@ from __future__ import annotations
 from typing import BinaryIO, Iterable
 
 from gateway.reports.rows import Row, money
-from gateway.reports.writers import notes
-from gateway.reports.writers.bankfiles import BankFiles
+from gateway.reports.writers import bankfiles
 from gateway.reports.writers.base import Context, Written
 from gateway.reports.writers.injection import neutralise
 
@@ -26,13 +25,7 @@ HEADER = ["*Date", "*Amount", "Payee", "Description", "Reference"]
 
 
 def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
-    files = BankFiles(out, HEADER, f"xero-{context.period.slug}")
-    tally = notes.Tally("xero", context.firm_currency, one_currency=False)
-    for row in rows:
-        tally.keep(row)
-        files.add(row.currency, _lines(row))
-    written = files.finish()
-    return Written(written.extension, written.media_type, tally.notes())
+    return bankfiles.write(rows, out, context, program="xero", header=HEADER, lines=_lines)
 
 
 def _lines(row: Row) -> list[list[str]]:
