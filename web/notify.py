@@ -29,35 +29,30 @@ def _local_time(request: PaymentRequest, at: datetime) -> str:
 
 async def locked(deps: Deps, request: PaymentRequest, failures: int, until: datetime, now: datetime) -> None:
     minutes = round((until - now).total_seconds() / 60)
-    notice = deps.composer.notice(
-        firm_domain=request.firm.domain,
-        firm_name=request.firm.name,
-        to=_staff_address(request),
-        subject=f"Locked after wrong passwords: your request to {request.client_email}",
-        paragraphs=[
-            f"Someone typed a wrong password {failures} times in a row on the secure payment "
-            f"request you sent to {request.client_email} ({_what(request)}).",
-            f"For safety it is locked for {minutes} minutes, until {_local_time(request, until)}. "
-            "Each new lock lasts twice as long.",
-            "If it was your client, they may have the wrong password: check what you told them. "
-            "They can try again once the lock ends.",
-        ],
-        now=now,
-    )
-    await outbox.enqueue(notice, master_key=deps.master_key, kind="request-locked", now=now, request=request)
+    await _tell_staff(deps, request, now, kind="request-locked",
+                      subject=f"Locked after wrong passwords: your request to {request.client_email}",
+                      paragraphs=[
+                          f"Someone typed a wrong password {failures} times in a row on the secure payment "
+                          f"request you sent to {request.client_email} ({_what(request)}).",
+                          f"For safety it is locked for {minutes} minutes, until {_local_time(request, until)}. "
+                          "Each new lock lasts twice as long.",
+                          "If it was your client, they may have the wrong password: check what you told them. "
+                          "They can try again once the lock ends.",
+                      ])
 
 
 async def viewed(deps: Deps, request: PaymentRequest, now: datetime) -> None:
-    notice = deps.composer.notice(
-        firm_domain=request.firm.domain,
-        firm_name=request.firm.name,
-        to=_staff_address(request),
-        subject=f"Opened: your request to {request.client_email}",
-        paragraphs=[
-            f"{request.client_email} opened the secure payment request you sent ({_what(request)}) "
-            f"on {_local_time(request, now)}.",
-            "You will hear from us again when it is paid.",
-        ],
-        now=now,
-    )
-    await outbox.enqueue(notice, master_key=deps.master_key, kind="request-viewed", now=now, request=request)
+    await _tell_staff(deps, request, now, kind="request-viewed",
+                      subject=f"Opened: your request to {request.client_email}",
+                      paragraphs=[
+                          f"{request.client_email} opened the secure payment request you sent ({_what(request)}) "
+                          f"on {_local_time(request, now)}.",
+                          "You will hear from us again when it is paid.",
+                      ])
+
+
+async def _tell_staff(deps: Deps, request: PaymentRequest, now: datetime, *, kind: str, subject: str,
+                      paragraphs: list[str]) -> None:
+    await outbox.enqueue_notice(deps.composer, master_key=deps.master_key, kind=kind, now=now,
+                                firm_domain=request.firm.domain, firm_name=request.firm.name,
+                                to=_staff_address(request), subject=subject, paragraphs=paragraphs, request=request)

@@ -41,17 +41,14 @@ async def run_command(deps: Deps, queued: InboundMessage, context: MailContext) 
                                 reason=str(refused)[:200], queue_id=queued.id)
         else:
             await events.record(now, context.sender, "command", firm=firm, command=name, queue_id=queued.id)
-        reply = deps.composer.notice(firm_domain=firm.domain, firm_name=firm.name, to=context.sender,
-                                     subject=outcome.subject, paragraphs=outcome.paragraphs,
-                                     in_reply_to=context.message.message_id, now=now)
-        for filename, content_type, data in outcome.attachments:
-            maintype, _, subtype = content_type.partition("/")
-            reply.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-        await outbox.enqueue(reply, master_key=deps.master_key, kind="command-reply", now=now)
+        await outbox.enqueue_notice(deps.composer, master_key=deps.master_key, kind="command-reply", now=now,
+                                    firm_domain=firm.domain, firm_name=firm.name, to=context.sender,
+                                    subject=outcome.subject, paragraphs=outcome.paragraphs,
+                                    in_reply_to=context.message.message_id, attachments=outcome.attachments)
         for notice in outcome.notices:
-            told = deps.composer.notice(firm_domain=firm.domain, firm_name=firm.name, to=notice.to,
-                                        subject=notice.subject, paragraphs=notice.paragraphs, now=now)
-            await outbox.enqueue(told, master_key=deps.master_key, kind="command-notice", now=now)
+            await outbox.enqueue_notice(deps.composer, master_key=deps.master_key, kind="command-notice", now=now,
+                                        firm_domain=firm.domain, firm_name=firm.name, to=notice.to,
+                                        subject=notice.subject, paragraphs=notice.paragraphs)
         for message, kind in outcome.mails:
             await outbox.enqueue(message, master_key=deps.master_key, kind=kind, now=now)
         await inbound.finish(queued, f"command {name}", now)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Iterable
 
 from gateway import vault
 from gateway.core.clock import Clock
@@ -56,6 +57,32 @@ async def enqueue(
         next_attempt_at=now,
         created_at=now,
     )
+
+
+async def enqueue_notice(
+    composer: Composer,
+    *,
+    master_key: bytes,
+    kind: str,
+    now: datetime,
+    firm_domain: str,
+    to: str,
+    subject: str,
+    paragraphs: list[str],
+    firm_name: str = "",
+    in_reply_to: str = "",
+    request: PaymentRequest | None = None,
+    attachments: Iterable[tuple[str, str, bytes]] = (),
+) -> None:
+    """Compose a notice from the gateway (Composer.notice) with its
+    attachments (file name, content type, bytes) and queue it; call inside
+    the transaction that caused it."""
+    message = composer.notice(firm_domain=firm_domain, firm_name=firm_name, to=to, subject=subject,
+                              paragraphs=paragraphs, in_reply_to=in_reply_to, now=now)
+    for filename, content_type, data in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    await enqueue(message, master_key=master_key, kind=kind, now=now, request=request)
 
 
 class OutboxRunner:
@@ -129,7 +156,11 @@ class OutboxRunner:
         # Never tell anyone about a failed failure notice: that way lies a loop.
         if not item.notify_on_failure or item.kind == FAILURE_NOTICE:
             return
-        notice = self.composer.notice(
+        await enqueue_notice(
+            self.composer,
+            master_key=self.master_key,
+            kind=FAILURE_NOTICE,
+            now=now,
             firm_domain=item.mail_from.rpartition("@")[2],
             to=item.notify_on_failure,
             subject=f"Undelivered: {item.subject}",
@@ -138,9 +169,7 @@ class OutboxRunner:
                 f"The receiving server said: {reason}",
                 "Please check the address and send the request again.",
             ],
-            now=now,
         )
-        await enqueue(notice, master_key=self.master_key, kind=FAILURE_NOTICE, now=now)
         self.wake.set()
 
 
