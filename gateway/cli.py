@@ -139,7 +139,8 @@ def cmd_firm_add(args, settings) -> int:
 
 def cmd_firm_connect_stripe(args, settings) -> int:
     from gateway.payments import connect
-    from gateway.payments.provider import PaymentError, provider_for
+    from gateway.payments.provider import PaymentError
+    from gateway.payments.providers import provider_for
 
     async def work() -> int:
         firm = await directory.get_firm(args.domain)

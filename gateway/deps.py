@@ -11,7 +11,8 @@ from typing import Any, Callable, TypeVar
 from gateway.core.clock import Clock
 from gateway.core.settings import Settings
 from gateway.outbound.compose import Composer
-from gateway.payments.provider import PaymentProvider, provider_for
+from gateway.payments.provider import PaymentProvider
+from gateway.payments.providers import provider_for
 
 T = TypeVar("T")
 

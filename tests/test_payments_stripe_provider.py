@@ -17,7 +17,8 @@ from gateway.core import db
 from gateway.core.models import Event, Firm, OutboundMessage, PaymentRequest, RequestStatus
 from gateway.payments import connect, ledger
 from gateway.payments.config import PaymentsConfig
-from gateway.payments.provider import AlreadyPaid, NoProvider, PayAttempt, PaymentsNotSetUp, provider_for
+from gateway.payments.provider import AlreadyPaid, NoProvider, PayAttempt, PaymentsNotSetUp
+from gateway.payments.providers import provider_for
 from gateway.payments.sandbox import SandboxProvider
 from gateway.payments.stripe_provider import StripeProvider, state_from_intent
 from tests.payments_support import RecordedStripe, local_stripe, make_deps, make_firm, make_request

@@ -34,17 +34,20 @@ queued in the same transaction through :func:`gateway.outbound.outbox.enqueue`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
 from gateway.core import events
+from gateway.core.clock import Clock
 from gateway.core.models import Firm, PaymentRequest, RequestStatus, Staff
 from gateway.core.money import format_display
-from gateway.deps import Deps
 from gateway.outbound import outbox
+from gateway.outbound.compose import Composer
 from gateway.payments import receipts
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import (
@@ -62,6 +65,17 @@ from gateway.payments.provider import (
 )
 
 log = logging.getLogger("clienttrack.payments")
+
+
+class Services(Protocol):
+    """What the ledger needs of the running gateway (gateway.deps.Deps has
+    it): the clock, what the mail a change sends is composed and sealed with,
+    and the outbox's wake-up."""
+
+    clock: Clock
+    composer: Composer
+    master_key: bytes
+    outbox_wake: asyncio.Event
 
 # Money that arrives for these is still money received: paid, and flagged.
 _LATE = frozenset({RequestStatus.CANCELLED, RequestStatus.EXPIRED})
@@ -85,7 +99,7 @@ class Applied:
 async def apply_state(
     state: PaymentState,
     *,
-    deps: Deps,
+    deps: Services,
     config: PaymentsConfig,
     actor: str,
     now: datetime | None = None,
@@ -126,7 +140,7 @@ async def apply_state(
     return Applied("; ".join(done) or f"no change (payment {state.status})", request.id, mail)
 
 
-async def apply_in_transaction(state: PaymentState, *, deps: Deps, config: PaymentsConfig, actor: str,
+async def apply_in_transaction(state: PaymentState, *, deps: Services, config: PaymentsConfig, actor: str,
                                dispute: DisputeInfo | None = None) -> Applied:
     async with in_transaction():
         applied = await apply_state(state, deps=deps, config=config, actor=actor, dispute=dispute)
@@ -153,7 +167,7 @@ async def find_request(state: PaymentState, request_id: int | None = None) -> Pa
 # -- transitions --------------------------------------------------------------------
 
 
-async def _paid(request: PaymentRequest, firm: Firm, state: PaymentState, *, deps: Deps, config: PaymentsConfig,
+async def _paid(request: PaymentRequest, firm: Firm, state: PaymentState, *, deps: Services, config: PaymentsConfig,
                 actor: str, now: datetime) -> tuple[str, bool]:
     received = state.amount_received_minor
     allowed = allowed_totals(request, firm, config, funding=state.funding, province=state.province)
@@ -213,7 +227,7 @@ async def _paid(request: PaymentRequest, firm: Firm, state: PaymentState, *, dep
     return f"paid R{request.id}", True
 
 
-async def _flag(request: PaymentRequest, firm: Firm, problem: str, *, deps: Deps, actor: str, now: datetime,
+async def _flag(request: PaymentRequest, firm: Firm, problem: str, *, deps: Services, actor: str, now: datetime,
                 state: PaymentState) -> tuple[str, bool]:
     rows = await PaymentRequest.filter(id=request.id, flagged="").update(flagged=problem[:300])
     await events.record(now, actor, "request.payment_flagged", firm=firm, request=request,
@@ -238,7 +252,7 @@ async def _failed(request: PaymentRequest, firm: Firm, state: PaymentState, *, a
     return f"failed R{request.id} (still payable)"
 
 
-async def _refunded(request: PaymentRequest, firm: Firm, state: PaymentState, *, deps: Deps, actor: str,
+async def _refunded(request: PaymentRequest, firm: Firm, state: PaymentState, *, deps: Services, actor: str,
                     now: datetime) -> tuple[str, bool]:
     before, after = request.refunded_minor, state.refunded_minor
     status = request.status
@@ -269,7 +283,7 @@ async def _refunded(request: PaymentRequest, firm: Firm, state: PaymentState, *,
     return f"{request.status.value} R{request.id}", True
 
 
-async def _disputed(request: PaymentRequest, firm: Firm, dispute: DisputeInfo | None, *, deps: Deps, actor: str,
+async def _disputed(request: PaymentRequest, firm: Firm, dispute: DisputeInfo | None, *, deps: Services, actor: str,
                     now: datetime) -> tuple[str, bool]:
     paid = [RequestStatus.PAID, RequestStatus.PARTIALLY_REFUNDED, RequestStatus.REFUNDED]
     rows = await PaymentRequest.filter(id=request.id, status__in=paid).update(status=RequestStatus.DISPUTED)
@@ -311,7 +325,7 @@ async def _staff_email(request: PaymentRequest) -> str:
 # -- what the pages and commands call --------------------------------------------------
 
 
-async def pay(request: PaymentRequest, attempt: PayAttempt, provider: PaymentProvider, deps: Deps) -> ConfirmOutcome:
+async def pay(request: PaymentRequest, attempt: PayAttempt, provider: PaymentProvider, deps: Services) -> ConfirmOutcome:
     """The pay page's Pay button: confirm with the provider, then apply
     what it reports at once (the webhook that follows changes nothing)."""
     try:
@@ -325,7 +339,7 @@ async def pay(request: PaymentRequest, attempt: PayAttempt, provider: PaymentPro
     return outcome
 
 
-async def reconcile(request: PaymentRequest, provider: PaymentProvider, deps: Deps) -> PaymentRequest:
+async def reconcile(request: PaymentRequest, provider: PaymentProvider, deps: Services) -> PaymentRequest:
     """The return page: when no webhook has arrived yet, ask the provider
     itself and apply its answer. Returns the request as it now stands."""
     if request.provider == provider.name and request.provider_ref and request.status not in PAID_FAMILY:
@@ -335,7 +349,7 @@ async def reconcile(request: PaymentRequest, provider: PaymentProvider, deps: De
     return await PaymentRequest.get(id=request.id)
 
 
-async def refund(request: PaymentRequest, provider: PaymentProvider, deps: Deps, *, actor: str,
+async def refund(request: PaymentRequest, provider: PaymentProvider, deps: Services, *, actor: str,
                  amount_minor: int | None = None) -> RefundResult:
     """Refund through the provider (``refund INVOICE [AMOUNT]``) and apply it."""
     if request.provider and request.provider != provider.name:

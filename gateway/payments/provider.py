@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from gateway.core.clock import Clock, system_clock
 from gateway.core.models import Firm, PaymentRequest, RequestStatus
 from gateway.payments import fees
 from gateway.payments.config import PaymentsConfig
@@ -209,27 +208,6 @@ class NoProvider:
 
     async def refund(self, request: PaymentRequest, amount_minor: int | None = None) -> RefundResult:
         raise PaymentsNotSetUp("Online payment is not set up, so there is nothing to refund online.")
-
-
-def provider_for(settings: Any, *, config: PaymentsConfig | None = None, clock: Clock = system_clock,
-                 stripe_client: Any = None) -> PaymentProvider:
-    """The provider ``settings.payment_provider`` names: the sandbox only when
-    it says 'sandbox' (``--demo`` or CLIENTTRACK_PAYMENTS=sandbox), Stripe
-    when 'stripe' (its secret key is set), otherwise :class:`NoProvider`."""
-    config = config or PaymentsConfig.from_settings(settings)
-    kind = settings.payment_provider
-    if kind == "sandbox":
-        from gateway.payments.sandbox import SandboxProvider
-
-        return SandboxProvider(config, clock=clock)
-    if kind == "stripe":
-        if settings.stripe_secret_key is None:
-            return NoProvider(config)
-        from gateway.payments.stripe_provider import StripeProvider
-
-        return StripeProvider(str(settings.stripe_secret_key), api_base=settings.stripe_api_base or "",
-                              config=config, client=stripe_client, clock=clock)
-    return NoProvider(config)
 
 
 # -- helpers the providers share ------------------------------------------------

@@ -2,7 +2,7 @@
 numbers and moves no money.
 
 It is on only under ``--demo`` or ``CLIENTTRACK_PAYMENTS=sandbox`` (see
-:func:`gateway.payments.provider.provider_for`). The checkout page (built
+:func:`gateway.payments.providers.provider_for`). The checkout page (built
 with the pay page) posts a ``card_number``; this module decides:
 
 =========================  ==========  ==========================

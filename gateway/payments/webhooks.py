@@ -51,8 +51,8 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from gateway.core.models import Firm, PaymentRequest
-from gateway.deps import Deps
 from gateway.payments import ledger
+from gateway.payments.ledger import Services
 from gateway.payments.models import WebhookDelivery, WebhookEvent
 from gateway.payments.provider import PaymentState, ProviderError
 from gateway.payments.stripe_provider import payout_arrival
@@ -218,10 +218,10 @@ class _Prepared:
     apply: Callable[[datetime], Awaitable[ledger.Applied]]
 
 
-Handler = Callable[[dict, Any, Deps], Awaitable[_Prepared]]
+Handler = Callable[[dict, Any, Services], Awaitable[_Prepared]]
 
 
-async def process(event: dict, *, deps: Deps, provider: Any, now: datetime | None = None) -> Result:
+async def process(event: dict, *, deps: Services, provider: Any, now: datetime | None = None) -> Result:
     """Apply one verified event, once. 200 when done (or a duplicate, or
     ignored), 500 when it failed and Stripe should retry."""
     now = now or deps.clock()
@@ -263,7 +263,7 @@ async def handle(
     signature_header: str | None,
     *,
     secrets: Sequence[str],
-    deps: Deps,
+    deps: Services,
     provider: Any,
     tolerance: int = TOLERANCE_SECONDS,
     may_keep_unverified: Callable[[], bool] = lambda: True,
@@ -310,7 +310,7 @@ def _ignore(text: str) -> _Prepared:
     return _Prepared(apply)
 
 
-def _apply_state(state: PaymentState, deps: Deps, provider: Any, dispute: ledger.DisputeInfo | None = None) -> _Prepared:
+def _apply_state(state: PaymentState, deps: Services, provider: Any, dispute: ledger.DisputeInfo | None = None) -> _Prepared:
     async def apply(now: datetime) -> ledger.Applied:
         return await ledger.apply_state(state, deps=deps, config=provider.config, actor="stripe", now=now,
                                         dispute=dispute)
@@ -318,7 +318,7 @@ def _apply_state(state: PaymentState, deps: Deps, provider: Any, dispute: ledger
     return _Prepared(apply)
 
 
-async def _intent_event(event: dict, provider: Any, deps: Deps, *, intent_id: str,
+async def _intent_event(event: dict, provider: Any, deps: Services, *, intent_id: str,
                         dispute: ledger.DisputeInfo | None = None) -> _Prepared:
     if not intent_id:
         return _ignore("ignored: no PaymentIntent in the event")
@@ -329,11 +329,11 @@ async def _intent_event(event: dict, provider: Any, deps: Deps, *, intent_id: st
     return _apply_state(state, deps, provider, dispute)
 
 
-async def on_payment_intent(event: dict, provider: Any, deps: Deps) -> _Prepared:
+async def on_payment_intent(event: dict, provider: Any, deps: Services) -> _Prepared:
     return await _intent_event(event, provider, deps, intent_id=str(_object(event).get("id") or ""))
 
 
-async def on_charge(event: dict, provider: Any, deps: Deps) -> _Prepared:
+async def on_charge(event: dict, provider: Any, deps: Services) -> _Prepared:
     # A charge, or a refund (charge.refund.updated): both name their PaymentIntent.
     intent = _object(event).get("payment_intent")
     if isinstance(intent, dict):
@@ -341,7 +341,7 @@ async def on_charge(event: dict, provider: Any, deps: Deps) -> _Prepared:
     return await _intent_event(event, provider, deps, intent_id=str(intent or ""))
 
 
-async def on_dispute(event: dict, provider: Any, deps: Deps) -> _Prepared:
+async def on_dispute(event: dict, provider: Any, deps: Services) -> _Prepared:
     obj = _object(event)
     due = (obj.get("evidence_details") or {}).get("due_by")
     dispute = ledger.DisputeInfo(
@@ -353,7 +353,7 @@ async def on_dispute(event: dict, provider: Any, deps: Deps) -> _Prepared:
                                dispute=dispute)
 
 
-async def on_payout_paid(event: dict, provider: Any, deps: Deps) -> _Prepared:
+async def on_payout_paid(event: dict, provider: Any, deps: Services) -> _Prepared:
     payout = _object(event)
     account = str(event.get("account") or "")
     firm = await Firm.get_or_none(stripe_account_id=account) if account else None
@@ -372,7 +372,7 @@ async def on_payout_paid(event: dict, provider: Any, deps: Deps) -> _Prepared:
     return _Prepared(apply)
 
 
-async def on_account_updated(event: dict, provider: Any, deps: Deps) -> _Prepared:
+async def on_account_updated(event: dict, provider: Any, deps: Services) -> _Prepared:
     account_id = str(event.get("account") or _object(event).get("id") or "")
     firm = await Firm.get_or_none(stripe_account_id=account_id) if account_id else None
     if firm is None:
