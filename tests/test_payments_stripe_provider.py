@@ -20,7 +20,8 @@ from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import AlreadyPaid, NoProvider, PayAttempt, PaymentsNotSetUp
 from gateway.payments.providers import provider_for
 from gateway.payments.sandbox import SandboxProvider
-from gateway.payments.stripe_provider import StripeProvider, state_from_intent
+from gateway.payments.stripe_objects import state_from_intent
+from gateway.payments.stripe_provider import StripeProvider
 from tests.payments_support import RecordedStripe, local_stripe, make_deps, make_firm, make_request
 
 RECORDED = Path(__file__).resolve().parent / "data" / "stripe"

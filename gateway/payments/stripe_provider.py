@@ -40,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import stripe
@@ -70,13 +70,9 @@ from gateway.payments.provider import (
     firm_of,
     quote_for_request,
 )
+from gateway.payments.stripe_objects import INTENT_EXPAND, as_dict, state_from_intent
 
 log = logging.getLogger("clienttrack.payments.stripe")
-
-# What a re-read of a PaymentIntent expands: the charge (funding, refunds,
-# disputes), its balance transaction (Stripe's fee) and the payment method
-# (funding, when the charge does not say).
-INTENT_EXPAND = ["latest_charge.balance_transaction", "payment_method"]
 
 _OUTCOMES = {"succeeded": "succeeded", "processing": "processing", "requires_action": "requires_action",
              "requires_capture": "processing"}
@@ -378,10 +374,10 @@ class StripeProvider:
         def collect() -> list[str]:
             found = []
             for txn in list_(params, self._opts(account)).auto_paging_iter():
-                source = _obj(txn.to_dict().get("source"))
+                source = as_dict(txn.to_dict().get("source"))
                 intent = source.get("payment_intent")
                 if source.get("object") == "charge" and intent:
-                    found.append(intent if isinstance(intent, str) else _obj(intent).get("id", ""))
+                    found.append(intent if isinstance(intent, str) else as_dict(intent).get("id", ""))
             return [i for i in found if i]
 
         try:
@@ -389,76 +385,3 @@ class StripeProvider:
         except stripe.StripeError as exc:
             log.warning("stripe payout listing failed: %s", type(exc).__name__)
             raise ProviderError("The payment service could not be reached; please try again later.") from exc
-
-
-# -- reading Stripe's objects ---------------------------------------------------------
-
-
-def _obj(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _timestamp(value: Any) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(int(value), timezone.utc)
-    except (TypeError, ValueError):
-        return None
-
-
-def payout_arrival(payout: dict) -> date | None:
-    """The day a payout reaches the bank (Stripe gives midnight UTC of it)."""
-    moment = _timestamp(payout.get("arrival_date"))
-    return moment.date() if moment else None
-
-
-def state_from_intent(pi: dict, *, account: str = "") -> PaymentState:
-    """A :class:`PaymentState` from a PaymentIntent expanded with
-    :data:`INTENT_EXPAND` (works on Stripe's answers and localstripe's)."""
-    charge = _obj(pi.get("latest_charge"))
-    method = _obj(pi.get("payment_method"))
-    metadata = {str(k): str(v) for k, v in _obj(pi.get("metadata")).items()}
-    status = str(pi.get("status") or "")
-    received = pi.get("amount_received")
-    charge_ok = charge.get("status") == "succeeded" and charge.get("captured", True)
-    if received is None:  # localstripe has no amount_received
-        received = charge.get("amount") if status == "succeeded" and charge_ok else 0
-
-    details = _obj(charge.get("payment_method_details"))
-    funding = None
-    if details:
-        funding = _obj(details.get("card")).get("funding") if details.get("type") == "card" else "unknown"
-    if funding is None and method.get("type") == "card":
-        funding = _obj(method.get("card")).get("funding")
-
-    balance = _obj(charge.get("balance_transaction"))
-    provider_fee = None
-    if balance:
-        parts = balance.get("fee_details") or []
-        if parts:
-            provider_fee = sum(int(p.get("amount") or 0) for p in parts if p.get("type") != "application_fee")
-        else:
-            provider_fee = int(balance.get("fee") or 0)
-    application_fee = charge.get("application_fee_amount", pi.get("application_fee_amount"))
-
-    request_id = metadata.get("clienttrack_request_id") or metadata.get("request_id") or ""
-    failure = _obj(pi.get("last_payment_error")).get("message") or ""
-    return PaymentState(
-        provider="stripe",
-        intent_id=str(pi["id"]),
-        status=status,
-        amount_minor=int(pi.get("amount") or 0),
-        amount_received_minor=int(received or 0),
-        currency=str(pi.get("currency") or "").upper(),
-        request_id=int(request_id) if request_id.isdigit() else None,
-        funding=fees.normalise_funding(funding),
-        province=fees.normalise_province(metadata.get("province") or None),
-        charge_id=str(charge.get("id") or ""),
-        paid_at=_timestamp(charge.get("created")) if status == "succeeded" else None,
-        provider_fee_minor=provider_fee,
-        application_fee_minor=int(application_fee) if application_fee else None,
-        refunded_minor=int(charge.get("amount_refunded") or 0),
-        disputed=bool(charge.get("disputed")),
-        failure_message=str(failure)[:300],
-        account=account,
-        metadata=metadata,
-    )

@@ -55,7 +55,7 @@ from gateway.payments import ledger
 from gateway.payments.ledger import Services
 from gateway.payments.models import WebhookDelivery, WebhookEvent
 from gateway.payments.provider import PaymentState, ProviderError
-from gateway.payments.stripe_provider import payout_arrival
+from gateway.payments.stripe_objects import payout_arrival
 
 log = logging.getLogger("clienttrack.payments.webhooks")
 
