@@ -15,7 +15,7 @@ import email
 import email.message
 import email.parser
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import policy as email_policy
 
 import mailparser
@@ -47,65 +47,13 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class MailHeaders:
-    """All top-level header fields, in message order.
-
-    Names compare case-insensitively.  ``header_values`` gives RFC 2047
-    decoded, unfolded values; ``raw_header_values`` the undecoded ones
-    (unfolded, 8-bit bytes read as UTF-8).
-    """
-
-    items: tuple[tuple[str, str, str], ...] = ()  # (name, raw, decoded)
-
-    def header_values(self, name: str) -> list[str]:
-        key = name.lower()
-        return [dec for n, _raw, dec in self.items if n.lower() == key]
-
-    def raw_header_values(self, name: str) -> list[str]:
-        key = name.lower()
-        return [raw for n, raw, _dec in self.items if n.lower() == key]
-
-    def get(self, name: str, default: str = "") -> str:
-        """First decoded value of ``name``, or ``default``."""
-        values = self.header_values(name)
-        return values[0] if values else default
-
-    def names(self) -> list[str]:
-        """Header names in order of first appearance, as spelt there."""
-        seen: dict[str, str] = {}
-        for n, _raw, _dec in self.items:
-            seen.setdefault(n.lower(), n)
-        return list(seen.values())
-
-    def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        key = name.lower()
-        return any(n.lower() == key for n, _r, _d in self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-
-@dataclass(frozen=True)
 class ParsedMail:
     message_id: str
-    from_address: str
-    from_name: str
-    from_headers: tuple[str, ...]
-    reply_to: str
     subject: str
     text: str
     attachments: tuple[Attachment, ...]
     auto_submitted: str
     precedence: str
-    headers: MailHeaders = field(default_factory=MailHeaders)
-    # Parser defects (stdlib and mail-parser), for rules that want to refuse
-    # malformed mail.  Informational only.
-    defects: tuple[str, ...] = ()
-
-    def header_values(self, name: str) -> list[str]:
-        return self.headers.header_values(name)
 
 
 @dataclass
@@ -178,42 +126,13 @@ def _is_body(leaf: _Leaf) -> bool:
     )
 
 
-def _address(header_value: str) -> tuple[list[tuple[str, str]], bool]:
-    """(display name, lower-cased addr-spec) of each mailbox; ok flag."""
-    try:
-        parsed = _POLICY.header_factory("from", header_value)
-        mailboxes = []
-        for addr in parsed.addresses:
-            user, domain = scrub(addr.username or ""), scrub(addr.domain or "")
-            spec = scrub(addr.addr_spec or "")
-            if not user or not domain or spec in ("", "<>"):
-                return [], False
-            mailboxes.append((scrub(addr.display_name or ""), spec.lower()))
-        return mailboxes, True
-    except Exception:
-        return [], False
-
-
-def _first(headers: MailHeaders, name: str) -> str:
-    return headers.get(name, "")
-
-
-def _build_headers(message: email.message.Message) -> MailHeaders:
-    items = []
-    for name, value in message.raw_items():
-        raw = unfold(to_str(value))
-        items.append((name, scrub(raw).strip(), decode_header_text(name, raw).strip()))
-    return MailHeaders(tuple(items))
-
-
-def _mp_from(mp) -> list[tuple[str, str]] | None:
-    try:
-        value = mp.from_
-    except Exception:
-        return None
-    if not isinstance(value, list):
-        return None
-    return [(scrub(str(n)), scrub(str(a)).lower()) for n, a in value]
+def _first_header(message: email.message.Message, name: str) -> tuple[str, str]:
+    """The first ``name`` header of the message, unfolded: (as written, RFC 2047 decoded)."""
+    for key, value in message.raw_items():
+        if key.lower() == name:
+            raw = unfold(to_str(value))
+            return scrub(raw).strip(), decode_header_text(key, raw).strip()
+    return "", ""
 
 
 def _headers_only(raw: bytes) -> email.message.Message:
@@ -227,15 +146,11 @@ def parse(raw: bytes) -> ParsedMail:
     if not isinstance(raw, bytes):
         raise TypeError("parse() takes the raw message as bytes")
 
-    defects: list[str] = []
-    mp = None
     message: email.message.Message
     try:
-        mp = mailparser.parse_from_bytes(raw)
-        message = mp.message
+        message = mailparser.parse_from_bytes(raw).message
     except Exception as exc:  # MailParserRecursionError, or a library bug
         log.warning("mail-parser failed: %r", exc)
-        defects.append(f"mail-parser failed: {type(exc).__name__}")
         try:
             message = email.message_from_bytes(raw)
         except RecursionError:
@@ -248,37 +163,11 @@ def parse(raw: bytes) -> ParsedMail:
         too_deep = True
         message = _headers_only(raw)
 
-    headers = _build_headers(message)
-
-    # ---- From / Reply-To -------------------------------------------------
-    from_headers = tuple(headers.raw_header_values("from"))
-    from_address = from_name = ""
-    if from_headers:
-        mailboxes, ok = _address(from_headers[0])
-        if ok and len(mailboxes) == 1:
-            name, candidate = mailboxes[0]
-            theirs = _mp_from(mp) if mp is not None else None
-            if theirs is not None and len(theirs) == 1 and theirs[0][1] == candidate:
-                from_address, from_name = candidate, name
-            elif theirs is None:
-                defects.append("From: no mail-parser cross-check; address withheld")
-            else:
-                defects.append("From: mail-parser and stdlib disagree; address withheld")
-        elif from_headers[0].strip():
-            defects.append("From: no single valid mailbox")
-    reply_to = ""
-    reply_values = headers.raw_header_values("reply-to")
-    if reply_values:
-        mailboxes, ok = _address(reply_values[0])
-        if ok and mailboxes:
-            reply_to = mailboxes[0][1]
-
-    # ---- simple headers -------------------------------------------------
-    subject = " ".join(_first(headers, "subject").split())
-    message_ids = headers.raw_header_values("message-id")
-    message_id = message_ids[0].strip() if message_ids else ""
-    auto_submitted = _first(headers, "auto-submitted").strip().lower()
-    precedence = _first(headers, "precedence").strip().lower()
+    # Single-valued headers: the first occurrence.
+    subject = " ".join(_first_header(message, "subject")[1].split())
+    message_id = _first_header(message, "message-id")[0]
+    auto_submitted = _first_header(message, "auto-submitted")[1].lower()
+    precedence = _first_header(message, "precedence")[1].lower()
 
     # ---- body and attachments -------------------------------------------
     attachments: list[tuple[str | None, str, bytes]] = []
@@ -288,7 +177,6 @@ def parse(raw: bytes) -> ParsedMail:
 
     if too_deep:
         attachments.append(("message.eml", "message/rfc822", raw))
-        defects.append("message nested too deeply to parse; kept whole")
     else:
         try:
             leaves = _leaves(message)
@@ -327,7 +215,6 @@ def parse(raw: bytes) -> ParsedMail:
                     if unpacked.body and not leaf.nested:
                         tnef_bodies.append(unpacked.body)
                     continue
-                defects.append("TNEF part unreadable; kept as-is")
             attachments.append((leaf.filename, leaf.content_type, data))
 
     if plain:
@@ -346,24 +233,11 @@ def parse(raw: bytes) -> ParsedMail:
         for index, (name, ctype, data) in enumerate(attachments, start=1)
     )
 
-    if mp is not None:
-        try:
-            for category in sorted(mp.defects_categories):
-                defects.append(f"mail-parser: {category}")
-        except Exception:
-            pass
-
     return ParsedMail(
         message_id=message_id,
-        from_address=from_address,
-        from_name=from_name,
-        from_headers=from_headers,
-        reply_to=reply_to,
         subject=subject,
         text=text,
         attachments=final,
         auto_submitted=auto_submitted,
         precedence=precedence,
-        headers=headers,
-        defects=tuple(dict.fromkeys(defects)),
     )
