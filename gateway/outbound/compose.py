@@ -248,16 +248,8 @@ class Composer:
             gateway_address=gateway.addr_spec,
             commands=commands,
         )
-        return self._build(
-            "confirmation",
-            context,
-            now=now,
-            sender=gateway_address(firm_domain, PRODUCT),
-            to=address(staff_email),
-            subject=subject,
-            auto_submitted="auto-replied",
-            in_reply_to=in_reply_to,
-        )
+        return self._reply("confirmation", context, firm_domain=firm_domain, to=staff_email, subject=subject,
+                           in_reply_to=in_reply_to, now=now)
 
     def rejection(
         self,
@@ -291,16 +283,8 @@ class Composer:
             reference=DIRECTIVE_REFERENCE,
             gateway_address=gateway.addr_spec,
         )
-        return self._build(
-            "rejection",
-            context,
-            now=now,
-            sender=gateway_address(firm_domain, PRODUCT),
-            to=address(staff_email),
-            subject=subject,
-            auto_submitted="auto-replied",
-            in_reply_to=in_reply_to,
-        )
+        return self._reply("rejection", context, firm_domain=firm_domain, to=staff_email, subject=subject,
+                           in_reply_to=in_reply_to, now=now)
 
     def notice(
         self,
@@ -325,16 +309,8 @@ class Composer:
             preheader=(blocks[0][0].strip() if blocks else subject),
             paragraphs=blocks,
         )
-        return self._build(
-            "notice",
-            context,
-            now=now,
-            sender=gateway_address(firm_domain, PRODUCT),
-            to=address(to),
-            subject=subject,
-            auto_submitted="auto-replied",
-            in_reply_to=in_reply_to,
-        )
+        return self._reply("notice", context, firm_domain=firm_domain, to=to, subject=subject,
+                           in_reply_to=in_reply_to, now=now)
 
     # -- assembly ---------------------------------------------------------------
 
@@ -343,6 +319,13 @@ class Composer:
         text = self._env.get_template(f"{name}.txt").render(**context)
         html = self._env.get_template(f"{name}.html").render(**context)
         return _wrap_text(text), html
+
+    def _reply(self, name: str, context: dict[str, Any], *, firm_domain: str, to: str, subject: str,
+                in_reply_to: str, now: datetime) -> EmailMessage:
+        """A mail from the gateway itself to staff: marked as an automatic
+        reply, so no auto-responder answers it."""
+        return self._build(name, context, now=now, sender=gateway_address(firm_domain, PRODUCT), to=address(to),
+                           subject=subject, auto_submitted="auto-replied", in_reply_to=in_reply_to)
 
     def _build(
         self,
