@@ -186,9 +186,8 @@ class Thanks:
 
 def thanks(t: Translator, request: PaymentRequest, firm: Firm, config: PaymentsConfig) -> Thanks:
     """The thank-you page: "You paid $102.40 to Demo Accounting", the
-    reference, and what made up the total. The reference and the TEST mark
-    come from receipts.thank_you, as on the receipt."""
-    page = receipts.thank_you(request, firm)
+    reference, and what made up the total, in the client's language. The
+    reference and the TEST mark are the receipt's."""
     currency = request.currency
     total = request.total_minor if request.total_minor is not None else request.amount_minor
     # The firm's own currency goes without its code in the sentence ("$102.40");
@@ -212,9 +211,9 @@ def thanks(t: Translator, request: PaymentRequest, firm: Firm, config: PaymentsC
         if request.refunded_minor else ""
     return Thanks(
         headline=t("paid_headline", amount=said, firm=firm.name),
-        reference=page.reference,
+        reference=receipts.reference(request),
         lines=tuple(lines),
         fee_rule=rule_text(t, quote, config, firm) if quote is not None else "",
-        test_mode=page.test_mode,
+        test_mode=receipts.is_test(request),
         refunded=refunded,
     )

@@ -8,7 +8,7 @@
   failed, refunded, disputed, deposited), with receipts and notices.
 * :mod:`.webhooks` / :mod:`.web_routes` — ``POST /stripe/webhook`` and the
   Connect onboarding URLs; :mod:`.connect` — firm onboarding.
-* :mod:`.receipts` — the thank-you text and the mails.
+* :mod:`.receipts` — the receipt and the staff notices about payments.
 
 See README.md in this folder.
 """

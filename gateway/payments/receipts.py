@@ -37,7 +37,8 @@ def _what(request: PaymentRequest) -> str:
     return f"Invoice {request.invoice}" if request.invoice else (request.title or f"Request {reference(request)}")
 
 
-def _is_test(request: PaymentRequest) -> bool:
+def is_test(request: PaymentRequest) -> bool:
+    """Paid in the sandbox: the receipt and the page say TEST."""
     return request.provider == "sandbox"
 
 
@@ -57,7 +58,9 @@ def _date(value: datetime | None, firm: Firm) -> str:
 
 @dataclass(frozen=True)
 class ThankYou:
-    """The thank-you page: "You paid $X to <Firm>" and a reference."""
+    """What the receipt says, in English: "You paid $X to <Firm>", the
+    reference and the lines of what was paid. (The thank-you page says the
+    same in the client's language: web/checkout.py.)"""
 
     headline: str
     reference: str
@@ -85,7 +88,7 @@ def thank_you(request: PaymentRequest, firm: Firm, *, fee_text: str = "") -> Tha
         headline=f"You paid {_money(total, request)} to {firm.name}",
         reference=reference(request),
         lines=tuple(lines),
-        test_mode=_is_test(request),
+        test_mode=is_test(request),
     )
 
 
@@ -128,7 +131,7 @@ def receipt(composer: Composer, request: PaymentRequest, firm: Firm, *, fee_text
 
 def paid_notice(composer: Composer, request: PaymentRequest, firm: Firm, *, to: str, now: datetime) -> EmailMessage:
     """Tells the staff member who sent the request that it was paid."""
-    test = _is_test(request)
+    test = is_test(request)
     rows = [("Client", request.client_email), ("Invoice", request.invoice),
             ("Amount", _money(request.amount_minor, request))]
     if request.fee_minor:
@@ -155,7 +158,7 @@ def paid_notice(composer: Composer, request: PaymentRequest, firm: Firm, *, to: 
 
 def refund_receipt(composer: Composer, request: PaymentRequest, firm: Firm, *, amount_minor: int,
                    staff_email: str, now: datetime) -> EmailMessage:
-    test = _is_test(request)
+    test = is_test(request)
     rows = [("Invoice", request.invoice), ("Refunded now", _money(amount_minor, request)),
             ("Refunded in all", _money(request.refunded_minor, request)),
             ("You paid", _money(request.total_minor, request)), ("Reference", reference(request))]
@@ -179,7 +182,7 @@ def refund_notice(composer: Composer, request: PaymentRequest, firm: Firm, *, am
             ("Reference", reference(request))]
     paragraphs = [f"{_money(amount_minor, request)} of {_what(request)} was refunded to {request.client_email}.",
                   _rows(rows)]
-    if _is_test(request):
+    if is_test(request):
         paragraphs.insert(0, TEST_NOTE)
     subject = f"Refunded: {_what(request)}, {_money(amount_minor, request)} to {request.client_email}"
     return composer.notice(firm_domain=firm.domain, to=to, subject=subject, paragraphs=paragraphs, now=now,
