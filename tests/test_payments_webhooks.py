@@ -385,6 +385,31 @@ async def test_account_updated_marks_the_firm_ready(connected):
     assert (await Firm.get(id=firm.id)).payments_ready
 
 
+@pytest.fixture
+async def connected_on_a_public_host(tmp_path):
+    fake = RecordedStripe(RECORDED)
+    async with db.opened(f"sqlite://{tmp_path}/t.db"), fake.running() as stripe_url:
+        deps = make_deps(tmp_path, stripe_secret_key="sk_test_recorded", stripe_api_base=stripe_url,
+                         stripe_connect_webhook_secret=WEBHOOK_SECRET, base_url="https://pay.clienttrack.ca")
+        provider = StripeProvider("sk_test_recorded", api_base=stripe_url, max_network_retries=0)
+        async with serve(app_for(deps, provider)) as url:
+            firm, _ = await make_firm(now(), account=ACCOUNT, ready=False)
+            yield firm, url, fake
+
+
+async def test_a_firm_verified_later_gets_its_wallet_domain_registered(connected_on_a_public_host):
+    # Back from onboarding before Stripe enabled charges: no domain then. Stripe verifies
+    # the firm later and says so with account.updated: the domain is registered now.
+    firm, url, fake = connected_on_a_public_host
+    fake.answer(f"GET /v1/accounts/{ACCOUNT}", "account_charges_enabled.json")
+    fake.answer("POST /v1/payment_method_domains", "payment_method_domain.json")
+    payload = _recorded_event("event_account_updated.json")
+    assert (await post(url, payload, sign(payload))).status_code == 200
+    assert (await Firm.get(id=firm.id)).payments_ready
+    [domain] = fake.calls_to("POST", "/v1/payment_method_domains")
+    assert domain.form["domain_name"] == "pay.clienttrack.ca" and domain.account == ACCOUNT
+
+
 async def test_an_event_from_another_firms_account_changes_nothing(connected):
     deps, provider, firm, staff, url, fake = connected
     request = await _paid_request(firm, staff)

@@ -110,15 +110,29 @@ async def finish_onboarding(firm: Firm, provider: object, *, now: datetime, acto
         raise PaymentsNotSetUp("Stripe is not set up on this gateway.")
     status = await provider.account_ready(firm)  # type: ignore[attr-defined]
     await Firm.filter(id=firm.id).update(payments_ready=status.charges_enabled)
-    domain = pay_domain(base_url) if base_url else None
-    if status.charges_enabled and domain and hasattr(provider, "register_payment_method_domain"):
-        try:
-            await provider.register_payment_method_domain(domain, account=firm.stripe_account_id)
-        except ProviderError as exc:
-            log.warning("could not register %s for wallets on %s: %s", domain, firm.domain, exc)
+    if status.charges_enabled:
+        await register_wallet_domain(firm, provider, base_url)
     await events.record(now, actor, "firm.stripe_onboarding_return", firm=firm, account=firm.stripe_account_id,
                         charges_enabled=status.charges_enabled, details_submitted=status.details_submitted)
     return status
+
+
+async def register_wallet_domain(firm: Firm, provider: object, base_url: str) -> bool:
+    """Register the pay page's domain for Apple Pay / Google Pay on the firm's
+    account. Called whenever the account can take charges, by whatever path
+    (back from onboarding, or an ``account.updated`` webhook when Stripe
+    verifies the firm later); Stripe's answer is idempotent, and so is our
+    key. False when skipped (a local host) or refused (logged; it is tried
+    again the next time the account is updated)."""
+    domain = pay_domain(base_url) if base_url else None
+    if not domain or not firm.stripe_account_id or not hasattr(provider, "register_payment_method_domain"):
+        return False
+    try:
+        await provider.register_payment_method_domain(domain, account=firm.stripe_account_id)  # type: ignore[attr-defined]
+    except ProviderError as exc:
+        log.warning("could not register %s for wallets on %s: %s", domain, firm.domain, exc)
+        return False
+    return True
 
 
 def setup_reply(firm: Firm, link: OnboardingLink) -> list[str]:

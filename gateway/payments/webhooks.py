@@ -43,7 +43,7 @@ import logging
 from dataclasses import dataclass
 import hashlib
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Protocol, Any, Awaitable, Callable, Sequence
 
 import stripe
 from tortoise.exceptions import IntegrityError
@@ -51,7 +51,7 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from gateway.core.models import Firm, PaymentRequest
-from gateway.payments import ledger
+from gateway.payments import connect, ledger
 from gateway.payments.ledger import Services
 from gateway.payments.models import WebhookDelivery, WebhookEvent
 from gateway.payments.provider import PaymentState, ProviderError
@@ -372,12 +372,20 @@ async def on_payout_paid(event: dict, provider: Any, deps: Services) -> _Prepare
     return _Prepared(apply)
 
 
-async def on_account_updated(event: dict, provider: Any, deps: Services) -> _Prepared:
+class _WithSettings(Services, Protocol):
+    # The running gateway's settings (gateway.deps.Deps has them): the pay page's public address.
+    settings: Any
+
+
+async def on_account_updated(event: dict, provider: Any, deps: _WithSettings) -> _Prepared:
     account_id = str(event.get("account") or _object(event).get("id") or "")
     firm = await Firm.get_or_none(stripe_account_id=account_id) if account_id else None
     if firm is None:
         return _ignore("ignored: not a firm's account")
     status = await provider.account_status(account_id)  # re-read: account events may come out of order
+    if status.charges_enabled:
+        # Verified after onboarding (or again): the wallets need the pay domain on this account too.
+        await connect.register_wallet_domain(firm, provider, deps.settings.public_base_url)
 
     async def apply(now: datetime) -> ledger.Applied:
         await Firm.filter(id=firm.id).update(payments_ready=status.charges_enabled)
