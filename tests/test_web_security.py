@@ -63,7 +63,8 @@ async def test_under_https_pages_add_hsts_and_upgrade_insecure_requests(clocked)
 def test_only_the_pay_page_policy_lets_stripe_in():
     assert "stripe" not in csp()
     policy = csp(stripe=True)
-    assert "script-src 'self' https://js.stripe.com" in policy
-    assert "frame-src https://js.stripe.com https://hooks.stripe.com" in policy
+    assert "script-src 'self' https://js.stripe.com https://*.js.stripe.com;" in policy
+    assert "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com" in policy
+    assert "connect-src 'self' https://api.stripe.com;" in policy and "img-src 'self' data: https://*.stripe.com" in policy
     assert "connect-src 'self' https://api.stripe.com" in policy
     assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy

@@ -17,11 +17,14 @@ _BASE = {
     "frame-ancestors": "'none'",
     "base-uri": "'none'",
 }
-# What Stripe.js needs, per Stripe's CSP guide: its script, its frames
-# (card fields, 3-D Secure) and its API. Only the pay page sends these.
+# What Stripe.js needs, per Stripe's security guide (its CSP section): its
+# script, which loads parts of itself from *.js.stripe.com; its frames
+# (the Payment Element's fields, wallets and Link from js.stripe.com and
+# *.js.stripe.com, 3-D Secure from hooks.stripe.com); its API; its images.
+# Only the pay page sends these.
 _STRIPE = {
-    "script-src": "https://js.stripe.com",
-    "frame-src": "https://js.stripe.com https://hooks.stripe.com",
+    "script-src": "https://js.stripe.com https://*.js.stripe.com",
+    "frame-src": "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com",
     "connect-src": "https://api.stripe.com",
     "img-src": "https://*.stripe.com",
 }
