@@ -68,6 +68,13 @@ def test_the_default_name_has_the_real_extension(settings, tmp_path, monkeypatch
     assert list(csv.reader(io.StringIO(written.read_text())))[0] == ["Date", "Description", "Amount"]
 
 
+def test_dash_o_keeps_the_formats_real_extension(settings, tmp_path, capsys):
+    asked = tmp_path / "report.qbo"  # Intuit's Web Connect extension: not what this file is
+    assert _run(settings, "--firm", "firm.example", "--format", "qbo", "--period", "2026-03", "-o", str(asked)) == 0
+    assert not asked.exists() and (tmp_path / "report.csv").exists()
+    assert f"Wrote {tmp_path / 'report.csv'}" in capsys.readouterr().err
+
+
 def test_dash_writes_to_standard_output(settings, capsysbinary):
     assert _run(settings, "--firm", "firm.example", "--format", "csv", "--period", "2026-03", "-o", "-") == 0
     out, err = capsysbinary.readouterr()

@@ -41,10 +41,20 @@ def test_dates_are_day_first_in_the_firms_timezone():
     assert _parse(data)[0][0] == "31/03/2026"
 
 
-def test_client_text_is_neutralised():
+def test_client_text_goes_in_as_typed_without_a_stray_apostrophe():
+    # Xero imports the file; no spreadsheet opens it, so nothing is prefixed.
     _, data = _write([make_row(client="=cmd|' /C calc'!A0", invoice="+1")])
     line = _parse(data)[0]
-    assert line[2] == "'=cmd|' /C calc'!A0" and line[4] == "'+1"
+    assert line[2] == "=cmd|' /C calc'!A0" and line[4] == "+1"
+
+
+def test_at_most_1000_lines_a_file_zipped_when_several():
+    # 600 payments with a fee line each: 1,200 lines were one file.
+    written, data = _write([make_row(id=n) for n in range(1, 601)])
+    assert written.extension == "zip"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        sizes = [len(_parse(archive.read(name))) for name in sorted(archive.namelist())]
+    assert sizes == [1000, 200] and all(size <= 1000 for size in sizes)
 
 
 def test_one_file_per_currency():

@@ -43,7 +43,7 @@ import logging
 from dataclasses import dataclass
 import hashlib
 from datetime import datetime, timedelta, timezone
-from typing import Protocol, Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import stripe
 from tortoise.exceptions import IntegrityError

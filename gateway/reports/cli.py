@@ -74,6 +74,10 @@ def cmd_report(args: argparse.Namespace, settings) -> int:
     return db.run(settings, work)
 
 
+def _with_extension(path: Path, extension: str) -> Path:
+    return path if path.suffix.lower() == f".{extension}" else path.with_suffix(f".{extension}")
+
+
 async def _write(firm, spec, period, output: str | None, bar: ProgressBar | None) -> Report:
     on_rows = bar.advance if bar is not None else (lambda count: None)
     if output == STDOUT:
@@ -85,8 +89,9 @@ async def _write(firm, spec, period, output: str | None, bar: ProgressBar | None
     try:
         with os.fdopen(handle, "wb") as out:
             report = await run_report(firm, spec, period, out, on_rows)
-        # The default name carries the real extension, known once written (qbo may zip).
-        destination = Path(output) if output else folder / report.filename
+        # The name carries the real extension, known once written (qbo and xero may zip): a
+        # "-o report.qbo" (Intuit's Web Connect extension, which this CSV is not) becomes report.csv.
+        destination = _with_extension(Path(output), report.written.extension) if output else folder / report.filename
         os.replace(temporary, destination)
     except BaseException:
         os.unlink(temporary)
