@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from gateway.core.models import InboundMessage, InboundStatus, PaymentRequest, SealedFile
+from gateway.core.models import Firm, InboundMessage, InboundStatus, PaymentRequest, SealedFile
 from gateway.vault import sealed
 from tests.conftest import DEMO_STAFF, mails_to, outbox_mails, request_mail, send, settled
 from tests.tnef import winmail
@@ -45,12 +45,16 @@ async def test_request_goes_out_to_the_client_and_is_confirmed_to_the_sender(gat
     assert DEMO_STAFF in str(client_mail["Reply-To"])
     text = client_mail.get_body(("plain",)).get_content()
     assert "$1,250.00" in text and "Dog's name" in text
+    # +fee: the client's mail names the card fee before they open it.
+    assert " ".join(text.split()).count("Card fee: Paying by credit card adds a card fee of $30.00 CAD "
+                                        "(total $1,280.00 CAD); none on debit or prepaid cards") == 1
     assert "Blue42" not in client_mail.as_string()
     assert not list(client_mail.iter_attachments())
     link = only_link(client_mail)
 
     [confirmation] = mails_to(gateway, DEMO_STAFF)
     assert "jane@client.example" in confirmation.get_body(("plain",)).get_content()
+    assert "Card fee: passed on to the client" in " ".join(confirmation.get_body(("plain",)).get_content().split())
 
     async with httpx.AsyncClient() as http:
         page = await http.get(link)
@@ -60,6 +64,19 @@ async def test_request_goes_out_to_the_client_and_is_confirmed_to_the_sender(gat
     files = await files_of(request, "Blue42")
     assert files["invoice-1042.pdf"] == PDF
     assert "your invoice is attached" in files["message.txt"].decode()
+
+
+async def test_plus_fee_before_the_firms_network_notice_goes_out_without_the_fee_and_says_why(gateway):
+    await Firm.filter(domain="demo.localhost").update(surcharge_notice_date=None)
+    await send(gateway, request_mail(SUBJECT))
+    await settled()
+    request = await PaymentRequest.get()
+    assert request.status.value == "sent" and not request.pass_fee  # it went out, without the fee
+    [client_mail] = mails_to(gateway, "jane@client.example")
+    assert "Card fee" not in client_mail.get_body(("plain",)).get_content()
+    [confirmation] = mails_to(gateway, DEMO_STAFF)
+    said = " ".join(confirmation.get_body(("plain",)).get_content().split())
+    assert "The card fee (+fee) was not added: card networks require a firm to give them notice 30 days" in said
 
 
 async def test_the_raw_message_is_deleted_once_processed(gateway):

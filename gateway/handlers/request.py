@@ -19,6 +19,7 @@ from gateway.inbound import queue as inbound
 from gateway.mail.context import MailContext
 from gateway.mail.directives import PaymentDirectives
 from gateway.outbound import clientmail, outbox
+from gateway.payments import surcharge
 from gateway.vault.sealed import key_aad
 
 log = logging.getLogger("clienttrack.request")
@@ -57,6 +58,11 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
 
     now = context.now
     amount = format_display(d.amount_minor, d.currency)
+    # +fee works only once the firm's notice to the card networks has taken
+    # effect; before, the request goes out without it and the sender is told why.
+    today = surcharge.local_day(firm, now)
+    pass_fee = d.pass_fee and surcharge.may_surcharge(firm, today)
+    fee_row = surcharge.why_not(firm, today) if d.pass_fee and not pass_fee else ""
     try:
         async with in_transaction():
             request = await PaymentRequest.create(
@@ -68,7 +74,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 title=d.title,
                 amount_minor=d.amount_minor,
                 currency=d.currency,
-                pass_fee=d.pass_fee,
+                pass_fee=pass_fee,
                 hint=d.hint,
                 token_hash=token_hash,
                 sealed_token=clientmail.seal_token(deps.master_key, token),
@@ -80,6 +86,10 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
             )
             await _store_items(request, items)
             client_mail = clientmail.compose(deps, request, firm, staff, token, now)
+            if pass_fee:
+                line = surcharge.fee_line(request, firm, deps.payments.config)
+                fee_row = f"passed on to the client: {line}" if line else \
+                    "passed on to the client where the card rules allow one (none for this firm's location)"
             confirmation = deps.composer.confirmation(
                 firm_name=firm.name,
                 firm_domain=firm.domain,
@@ -95,6 +105,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 in_reply_to=message.message_id,
                 request_ref=f"R{request.id}",
                 now=now,
+                card_fee=fee_row,
             )
             await outbox.enqueue(
                 client_mail, master_key=deps.master_key, kind="client-request", now=now,

@@ -12,6 +12,7 @@ from gateway import vault
 from gateway.core.models import Firm, PaymentRequest, Staff
 from gateway.core.money import format_display
 from gateway.deps import Deps
+from gateway.payments import surcharge
 
 
 def _token_aad(token_hash: str) -> bytes:
@@ -46,4 +47,9 @@ def compose(deps: Deps, request: PaymentRequest, firm: Firm, staff: Staff | None
         link=link(deps, token),
         expires_on=expires.isoformat(),
         now=now,
+        card_fee=_sentence(surcharge.fee_line(request, firm, deps.payments.config)),
     )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "." if text else ""

@@ -139,9 +139,11 @@ class Composer:
         link: str,
         expires_on: str,
         now: datetime,
+        card_fee: str = "",
     ) -> EmailMessage:
         """The secure payment request to the client. Takes no password and no
-        attachments, so it cannot carry either."""
+        attachments, so it cannot carry either. ``card_fee``: what a card fee
+        adds, when one may apply (the client learns it before opening)."""
         firm = one_line(firm_name)
         title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
         hint, expires_on = one_line(hint), one_line(expires_on)
@@ -158,6 +160,8 @@ class Composer:
         if invoice:
             rows.append(("Invoice", invoice))
         rows.append(("Amount due", amount))
+        if card_fee:
+            rows.append(("Card fee", one_line(card_fee)))
         rows.append(("Link expires", expires_on))
 
         what = f"Invoice {invoice}" if invoice else "Payment"
@@ -202,9 +206,11 @@ class Composer:
         in_reply_to: str,
         request_ref: str,
         now: datetime,
+        card_fee: str = "",
     ) -> EmailMessage:
         """Tells the sender the request went out; with ``pw=auto`` it is the
-        only place the generated password ever appears."""
+        only place the generated password ever appears. ``card_fee``: what
+        became of ``+fee`` (passed on, or why not)."""
         firm = one_line(firm_name)
         client = address(client_email)
         title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
@@ -221,6 +227,8 @@ class Composer:
         if invoice:
             rows.append(("Invoice", invoice))
         rows.append(("Amount", amount))
+        if card_fee:
+            rows.append(("Card fee", one_line(card_fee)))
         if title and title.lower() != f"invoice {invoice}".lower():
             rows.append(("Regarding", title))
         rows.append(("Password hint", hint or "(none)"))
