@@ -1,41 +1,82 @@
 """Shared fixtures: a real gateway (SMTP + web + runners) on loopback ports,
-with its own data directory, and helpers to send mail and read the outbox."""
+with its own data directory and database, and helpers to send mail and read
+the outbox. `--database=postgres` runs the suite on a throwaway PostgreSQL
+cluster (tests/testdb.py says how the database is chosen)."""
 
 from __future__ import annotations
 
 import asyncio
 import email
 import email.policy
+import os
 import shutil
 import smtplib
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 
 from gateway.core import settings as settings_module
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from gateway.service import Running, running
+from tests import testdb
 
 DATA = Path(__file__).resolve().parent / "data"
 DEMO_STAFF = "staff@demo.localhost"
 GATEWAY = "pay@demo.localhost"
 
 
-def need_tool(name: str) -> str:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--database", choices=[testdb.SQLITE, testdb.POSTGRES], default=None,
+                     help="run the suite on SQLite (the default) or on a throwaway PostgreSQL cluster")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    testdb.current = testdb.TestDatabases.chosen(config.getoption("--database"), dict(os.environ))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    testdb.current.close()  # the cluster stops and its folder goes, whatever happened
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {testdb.current.describe()}"
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    yield
+    testdb.current.end_test()
+
+
+def database_url(tmp_path: Path) -> str:
+    """This test's own empty database, on the database the run is for."""
+    return testdb.current.url(tmp_path)
+
+
+def command_database(folder: Path) -> str | None:
+    """The database a command run in a test should use: on SQLite none (its
+    default file in its data dir, as a user gets it), else the folder's own."""
+    return database_url(folder) if testdb.current.postgres else None
+
+
+def need_tool(name: str, *alternatives: str) -> str:
     """The path of a system tool. A missing one fails the test, never skips
-    it: .ci/run installs them all (apt-get install the same by hand)."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: run .ci/run, or apt-get install it")
-    return path
+    it: `make test` installs them all (tests/system-packages)."""
+    for candidate in (name, *alternatives):
+        path = shutil.which(candidate)
+        if path is not None:
+            return path
+    pytest.fail(f"{name} is not installed: `make test` installs it (see tests/system-packages)")
 
 
 def make_settings(tmp_path: Path, **overrides) -> settings_module.Settings:
     options = {
         "data_dir": tmp_path / "data",
+        # On SQLite, the default (DATA_DIR/clienttrack.db) as a user gets it.
+        "database_url": database_url(tmp_path) if testdb.current.postgres else None,
         "demo": True,
         "smtp_port": 0,
         "web_port": 0,

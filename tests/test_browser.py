@@ -31,7 +31,7 @@ WIDTHS = {"phone": 375, "desktop": 1280}
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    chromium = need_tool("chromium")
+    chromium = need_tool("chromium", "chromium-browser")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium,

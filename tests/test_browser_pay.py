@@ -59,7 +59,8 @@ async def pay_with(page: Page, card: str) -> None:
 async def requests_json(gw: Running) -> list[dict]:
     """`clienttrack requests list --json`, the real command in its own process."""
     done = await asyncio.to_thread(
-        subprocess.run, [*CLI, "requests", "list", "--json", "--data-dir", str(gw.deps.settings.data_dir)],
+        subprocess.run, [*CLI, "requests", "list", "--json", "--data-dir", str(gw.deps.settings.data_dir),
+                         "--database-url", gw.deps.settings.database],
         capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

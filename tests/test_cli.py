@@ -8,13 +8,17 @@ import sys
 from pathlib import Path
 
 from gateway.service import running
-from tests.conftest import make_settings, request_mail, send, settled
+from tests.conftest import command_database, make_settings, request_mail, send, settled
 
 CLI = [str(Path(sys.executable).with_name("clienttrack"))]
 
 
-def run(data_dir: Path, *words: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *words, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60)
+def run(data_dir: Path, *words: str, database: str | None = None) -> subprocess.CompletedProcess:
+    """The command on the run's database: the one named, or the folder's own."""
+    database = database or command_database(data_dir)
+    options = ["--database-url", database] if database else []
+    return subprocess.run([*CLI, *words, "--data-dir", str(data_dir), *options],
+                          capture_output=True, text=True, timeout=60)
 
 
 def test_firm_and_staff_management(tmp_path):
@@ -50,22 +54,23 @@ async def test_requests_and_outbox_lists(tmp_path):
     async with running(settings) as gw:
         await send(gw, request_mail("Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 +fee"))
         await settled()
-    listed = run(settings.data_dir, "requests", "list", "--json")
+    listed = run(settings.data_dir, "requests", "list", "--json", database=settings.database)
     assert listed.returncode == 0, listed.stderr
     [item] = json.loads(listed.stdout)
     assert item["invoice"] == "1042" and item["client"] == "jane@client.example"
     assert (item["amount"], item["currency"], item["status"]) == ("1250.00", "CAD", "sent")
     assert {"id", "fee", "total", "created_at", "paid_at"} <= item.keys()
-    table = run(settings.data_dir, "requests", "list", "--status", "paid")
+    table = run(settings.data_dir, "requests", "list", "--status", "paid", database=settings.database)
     assert "jane@" not in table.stdout
-    outbox = run(settings.data_dir, "outbox", "list")
+    outbox = run(settings.data_dir, "outbox", "list", database=settings.database)
     assert "jane@client.example" in outbox.stdout and "sent" in outbox.stdout
 
 
 def test_settings_come_from_the_environment(tmp_path):
     import os
 
-    env = {**os.environ, "CLIENTTRACK_DATA_DIR": str(tmp_path / "from-env")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CLIENTTRACK_")},
+           "CLIENTTRACK_DATA_DIR": str(tmp_path / "from-env")}
     done = subprocess.run([*CLI, "firm", "add", "e.example", "--name", "E"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "from-env" / "clienttrack.db").exists()

@@ -11,13 +11,14 @@ from gateway.core import db
 from gateway.core.directory import seed_demo
 from gateway.core.models import AdmissionCount
 from gateway.housekeeping import forget_admission_counts
+from tests.conftest import database_url
 from tests.test_runner import START
 
 STAFF = "staff@demo.localhost"
 
 
 async def test_counts_cover_the_last_60_minutes_and_only_staff_pass(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         await seed_demo(START)
         for minutes_ago, sender in ((90, STAFF), (60, STAFF), (59, STAFF), (30, "other@demo.localhost"),
                                     (1, STAFF), (0, STAFF)):
@@ -35,7 +36,7 @@ async def test_counts_cover_the_last_60_minutes_and_only_staff_pass(tmp_path):
 
 
 async def test_housekeeping_forgets_the_minutes_no_limit_looks_at(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         await seed_demo(START)
         for minutes_ago in (61, 60, 59):
             await sql.add_counts([("demo.localhost", STAFF, START - timedelta(minutes=minutes_ago))])

@@ -8,6 +8,7 @@ from gateway import housekeeping
 from gateway.core import db
 from gateway.core.models import Event, Firm, PaymentRequest, RequestStatus
 from tests.test_runner import START
+from tests.conftest import database_url
 
 
 async def make_request(firm, n: int, status: RequestStatus, expires_in: timedelta) -> PaymentRequest:
@@ -19,7 +20,7 @@ async def make_request(firm, n: int, status: RequestStatus, expires_in: timedelt
 
 
 async def test_expiry_marks_open_requests_only(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         firm = await Firm.create(domain="firm.example", name="F", created_at=START)
         past = await make_request(firm, 1, RequestStatus.SENT, -timedelta(minutes=1))
         viewed = await make_request(firm, 2, RequestStatus.VIEWED, -timedelta(days=1))

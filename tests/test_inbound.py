@@ -8,11 +8,12 @@ from gateway import vault
 from gateway.core import db
 from gateway.core.models import InboundMessage
 from gateway.inbound import queue as inbound
+from tests.conftest import database_url
 from tests.test_runner import START
 
 
 async def test_an_arrival_is_sealed_and_opens_only_with_the_master_key(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         key = vault.new_data_key()
         arrival = inbound.arrival(b"Subject: secret pw=Blue42\r\n\r\nhi", master_key=key, mail_from="a@b.example",
                                   sender="a@b.example", firm_domain="b.example", rcpt_tos=["pay@b.example"],

@@ -1,5 +1,6 @@
 """Admitting into the inbound queue, the same on both intakes: SQLite's own
-thread and connection, and the ORM's connection (what PostgreSQL uses)."""
+thread and connection (always on SQLite), and the ORM's connection (what
+PostgreSQL uses; on the run's database)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gateway.core import db
 from gateway.core.directory import seed_demo
 from gateway.core.models import Firm, InboundMessage, InboundStatus, Staff
 from gateway.inbound import queue as inbound
+from tests.conftest import database_url
 from tests.test_runner import START
 
 KEY = vault.new_data_key()
@@ -31,7 +33,7 @@ def arrival(sender: str = STAFF, minutes_ago: float = 0, raw: bytes = b"Subject:
 
 @pytest.fixture(params=["sqlite", "orm"])
 async def make_intake(request, tmp_path) -> AsyncIterator[Callable]:
-    url = f"sqlite://{tmp_path}/t.db"
+    url = f"sqlite://{tmp_path}/t.db" if request.param == "sqlite" else database_url(tmp_path)
     made: list[Intake] = []
 
     async def make(sender_limit: int = 100, firm_limit: int = 1000) -> Intake:

@@ -18,6 +18,7 @@ from gateway.outbound.compose import Composer, to_bytes
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.relay import RelayTransport
 from tests.test_runner import Clock
+from tests.conftest import database_url
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 MASTER = vault.new_data_key()
@@ -43,7 +44,7 @@ class Relay:
 
 @pytest.fixture
 async def store(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         yield
 
 

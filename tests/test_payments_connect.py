@@ -15,6 +15,7 @@ from gateway.core.models import Event, Firm
 from gateway.payments import connect
 from gateway.payments.stripe_provider import StripeProvider
 from gateway.payments.web_routes import routes
+from tests.conftest import database_url
 from tests.payments_support import RecordedStripe, make_deps, serve
 
 RECORDED = Path(__file__).resolve().parent / "data" / "stripe"
@@ -46,7 +47,7 @@ def test_pay_domain_for_wallets():
 @pytest.fixture
 async def site(tmp_path):
     fake = RecordedStripe(RECORDED)
-    async with db.opened(f"sqlite://{tmp_path}/t.db"), fake.running() as stripe_url:
+    async with db.opened(database_url(tmp_path)), fake.running() as stripe_url:
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_recorded", stripe_api_base=stripe_url,
                          base_url="https://pay.clienttrack.ca")
         app = Starlette(routes=routes())

@@ -15,6 +15,7 @@ from gateway.core.models import Event, OutboundMessage, PaymentRequest, RequestS
 from gateway.payments import ledger, receipts
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import PaymentState
+from tests.conftest import database_url
 from tests.payments_support import make_deps, make_firm, make_request
 
 NOW = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
@@ -23,7 +24,7 @@ CONFIG = PaymentsConfig()
 
 @pytest.fixture
 async def world(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         deps = make_deps(tmp_path, clock=lambda: NOW)
         firm, staff = await make_firm(NOW, account="acct_firm")
         yield deps, firm, staff

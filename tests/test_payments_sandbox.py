@@ -17,6 +17,7 @@ from gateway.core.models import Event, OutboundMessage, PaymentRequest, RequestS
 from gateway.payments import ledger, receipts
 from gateway.payments.provider import AlreadyPaid, NotPayable, NotRefundable, PayAttempt
 from gateway.payments.sandbox import NOT_RECOGNISED, SandboxProvider, check_card, normalise_card_number
+from tests.conftest import database_url
 from tests.payments_support import make_deps, make_firm, make_request
 
 NOW = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
@@ -51,7 +52,7 @@ def test_the_three_test_numbers_and_everything_else():
 
 @pytest.fixture
 async def world(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         deps = make_deps(tmp_path, clock=lambda: NOW, demo=True)
         firm, staff = await make_firm(NOW)
         yield deps, firm, staff, SandboxProvider(clock=lambda: NOW)

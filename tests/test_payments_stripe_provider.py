@@ -22,6 +22,7 @@ from gateway.payments.providers import provider_for
 from gateway.payments.sandbox import SandboxProvider
 from gateway.payments.stripe_objects import state_from_intent
 from gateway.payments.stripe_provider import StripeProvider
+from tests.conftest import database_url
 from tests.payments_support import RecordedStripe, local_stripe, make_deps, make_firm, make_request
 
 RECORDED = Path(__file__).resolve().parent / "data" / "stripe"
@@ -50,7 +51,7 @@ def test_provider_for_never_picks_the_sandbox_by_accident(tmp_path):
 
 
 async def test_no_provider_says_online_payment_is_not_set_up(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         firm, staff = await make_firm(now())
         request = await make_request(firm, staff, now())
         with pytest.raises(PaymentsNotSetUp, match="not set up"):
@@ -62,7 +63,7 @@ async def test_no_provider_says_online_payment_is_not_set_up(tmp_path):
 
 @pytest.fixture
 async def local(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"), local_stripe() as url:
+    async with db.opened(database_url(tmp_path)), local_stripe() as url:
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_local", stripe_api_base=url)
         provider = provider_for(deps.settings)
         assert isinstance(provider, StripeProvider)
@@ -206,7 +207,7 @@ async def test_a_firm_that_has_not_finished_onboarding_cannot_take_payments(loca
 @pytest.fixture
 async def recorded(tmp_path):
     fake = RecordedStripe(RECORDED)
-    async with db.opened(f"sqlite://{tmp_path}/t.db"), fake.running() as url:
+    async with db.opened(database_url(tmp_path)), fake.running() as url:
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_recorded", stripe_api_base=url)
         config = PaymentsConfig(application_fee_rate=Decimal("0.015"))
         provider = StripeProvider("sk_test_recorded", api_base=url, config=config, max_network_retries=0)

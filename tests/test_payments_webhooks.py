@@ -39,6 +39,7 @@ from tests.payments_support import (
     sign,
 )
 from gateway.payments.web_routes import routes
+from tests.conftest import database_url
 
 RECORDED = Path(__file__).resolve().parent / "data" / "stripe"
 ACCOUNT = "acct_1QcT7yPf3kZ2mN8a"
@@ -79,7 +80,7 @@ async def post(url: str, payload: str, header: str | None) -> httpx.Response:
 
 @pytest.fixture
 async def hooked(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"), local_stripe() as stripe_url:
+    async with db.opened(database_url(tmp_path)), local_stripe() as stripe_url:
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_local", stripe_api_base=stripe_url,
                          stripe_webhook_secret=WEBHOOK_SECRET)
         provider = StripeProvider("sk_test_local", api_base=stripe_url)
@@ -211,7 +212,7 @@ async def test_a_forged_or_stale_signature_gets_400_and_changes_nothing(hooked):
 
 
 async def test_the_tolerance_is_300_seconds_on_our_clock(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         at = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
         t = int(at.timestamp())
         results = {}
@@ -268,7 +269,7 @@ async def test_unknown_events_are_stored_and_ignored_and_oversized_bodies_refuse
 
 
 async def test_no_secret_configured_means_400(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         deps = make_deps(tmp_path)  # no Stripe at all
         async with serve(app_for(deps, None)) as url:
             payload = json.dumps({"id": "evt_1", "object": "event", "type": "payment_intent.succeeded"})
@@ -327,7 +328,7 @@ async def test_housekeeping_forgets_unverified_deliveries_after_a_week(tmp_path)
 @pytest.fixture
 async def connected(tmp_path):
     fake = RecordedStripe(RECORDED)
-    async with db.opened(f"sqlite://{tmp_path}/t.db"), fake.running() as stripe_url:
+    async with db.opened(database_url(tmp_path)), fake.running() as stripe_url:
         # The Connect endpoint has its own secret.
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_recorded", stripe_api_base=stripe_url,
                          stripe_webhook_secret="whsec_platform_endpoint", stripe_connect_webhook_secret=WEBHOOK_SECRET)

@@ -10,11 +10,12 @@ import pytest
 from openpyxl import load_workbook
 
 from gateway import cli as main_cli
-from gateway.core import datadir, db, settings as settings_module
+from gateway.core import datadir, db
 from gateway.core.directory import DirectoryError
 from gateway.core.models import RequestStatus
 from gateway.reports.cli import add_parser
 
+from tests.conftest import make_settings
 from tests.test_reports_fixtures import make_firm, make_request
 
 MARCH = datetime(2026, 3, 10, 15, tzinfo=timezone.utc)
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
 
 @pytest.fixture
 def settings(tmp_path):
-    settings = settings_module.load({"data_dir": tmp_path / "data"}, environ={})
+    settings = make_settings(tmp_path)
     datadir.prepare(settings.data_dir, settings.database)  # as the gateway makes it: private
 
     async def seed():

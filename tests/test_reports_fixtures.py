@@ -16,6 +16,7 @@ from gateway.core.models import Firm, Level, PaymentRequest, RequestStatus, Staf
 from gateway.reports.periods import parse_period
 from gateway.reports.rows import MONEY_MOVED, Row
 from gateway.reports.writers.base import Context
+from tests.conftest import database_url
 
 TORONTO = ZoneInfo("America/Toronto")
 # A fixed clock: Wednesday 15 April 2026, 10:00 in Toronto.
@@ -25,7 +26,7 @@ _serial = itertools.count(1)
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[None]:
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         yield
 
 
