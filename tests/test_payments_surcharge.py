@@ -17,6 +17,7 @@ from gateway.payments import surcharge
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import PayAttempt, allowed_totals
 from gateway.payments.sandbox import SandboxProvider
+from tests.conftest import command_database, database_url
 from tests.payments_support import make_firm, make_request
 
 NOW = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
@@ -26,7 +27,7 @@ CLI = [str(Path(sys.executable).with_name("clienttrack"))]
 
 @pytest.fixture
 async def database(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         yield
 
 
@@ -83,9 +84,12 @@ async def test_a_firm_in_quebec_adds_no_fee(database):
 
 
 def test_the_command_line_sets_the_rate_and_the_notice(tmp_path):
+    database = command_database(tmp_path)
+    options = ["--database-url", database] if database else []
+
     def run(*words: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*CLI, *words, "--data-dir", str(tmp_path)], capture_output=True, text=True,
-                              timeout=60)
+        return subprocess.run([*CLI, *words, "--data-dir", str(tmp_path), *options], capture_output=True,
+                              text=True, timeout=60)
 
     assert run("firm", "add", "smith.example", "--name", "Smith CPA").returncode == 0
     shown = run("firm", "set", "smith.example", "--card-fee-rate", "2.5%", "--card-fee-fixed", "0.30",
