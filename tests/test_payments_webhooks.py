@@ -279,7 +279,7 @@ async def test_no_secret_configured_means_400(tmp_path):
 
 
 async def test_with_no_secret_configured_nothing_is_stored(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         async with serve(app_for(make_deps(tmp_path), None)) as url:
             for n in range(50):
                 answer = await post(url, "x" * 16384, f"t={n},v1=00")
@@ -288,7 +288,7 @@ async def test_with_no_secret_configured_nothing_is_stored(tmp_path):
 
 
 async def test_unverified_deliveries_keep_a_digest_and_an_address_gets_a_small_allowance(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         deps = make_deps(tmp_path, stripe_webhook_secret=WEBHOOK_SECRET)
         async with serve(app_for(deps, None)) as url:
             junk = json.dumps({"id": "evt_" + "A" * 300, "object": "event", "type": "t" * 300, "pad": "x" * 16384})
@@ -309,7 +309,7 @@ async def test_unverified_deliveries_keep_a_digest_and_an_address_gets_a_small_a
 
 
 async def test_housekeeping_forgets_unverified_deliveries_after_a_week(tmp_path):
-    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+    async with db.opened(database_url(tmp_path)):
         at = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
         for days in (8, 6):
             await webhooks.receive(b"junk", "t=1,v1=00", secret=WEBHOOK_SECRET, now=at - timedelta(days=days))
