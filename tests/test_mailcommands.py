@@ -166,6 +166,17 @@ async def test_refund_in_full_or_in_part_as_admin(gateway, firm):
     assert (await PaymentRequest.get(invoice="801")).status is RequestStatus.REFUNDED
 
 
+async def test_an_admin_records_the_firms_surcharge_notice_by_mail(gateway, firm):
+    from gateway.core.models import Firm
+
+    body = await mail(gateway, "surcharge notice 2026-01-05", ADMIN)
+    assert "Surcharge notice: given 2026-01-05; +fee works s" in body and "2026-02-04" in body
+    assert str((await Firm.get(domain=firm.domain)).surcharge_notice_date) == "2026-01-05"
+    assert "not a date" in await mail(gateway, "surcharge notice 05/01/2026", ADMIN)
+    refused = await mail(gateway, "surcharge notice 2026-01-05", SENDER)
+    assert "admin" in refused and str((await Firm.get(domain=firm.domain)).surcharge_notice_date) == "2026-01-05"
+
+
 async def test_setup_payments_needs_stripe_and_says_so(gateway, firm):
     body = await mail(gateway, "setup payments", ADMIN)
     assert "Stripe is not set up on this gateway" in body
