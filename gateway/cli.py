@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="clearing, fees, receivable or surcharge; none: show them")
     accounts.set_defaults(run=cmd_firm_accounts)
     payments_cli.add_parsers(firm, _common)
+    reports.add_customers_parser(firm, _common)
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)
     firm_list.set_defaults(run=cmd_firm_list)

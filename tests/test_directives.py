@@ -337,3 +337,11 @@ def test_redact_subject_hides_password_and_hint_values(subject, expected):
     from gateway.mail.directives import redact_subject
 
     assert redact_subject(subject) == expected
+
+
+def test_customer_names_the_client_in_quickbooks():
+    assert parse('$10 to=jane@client.example pw=Blue42 customer="Smith, Jane"').customer == "Smith, Jane"
+    assert parse("$10 to=jane@client.example pw=Blue42").customer == ""
+    with pytest.raises(DirectivesRejected) as rejected:
+        parse(f'$10 to=jane@client.example pw=Blue42 customer="{"x" * 42}"')
+    assert "at most 41 characters" in str(rejected.value.errors)

@@ -50,7 +50,7 @@ def test_each_paid_request_is_a_balanced_general_journal_entry():
     rows = [make_row(id=17), make_row(id=18, invoice="", fee_minor=0, provider_fee_minor=None, application_fee_minor=0),
             make_row(id=19, amount_minor=1, fee_minor=0, provider_fee_minor=0, application_fee_minor=0)]
     written, entries = _write(rows)
-    assert written.extension == "iif" and [n[:14] for n in written.notes] == ["Accounts used:"]
+    assert written.extension == "iif" and [n[:14] for n in written.notes] == ["Accounts used:", "3 payments wen"]
     assert len(entries) == 3
     first = entries[0]
     assert [(line["ACCNT"], line["AMOUNT"]) for line in first] == [

@@ -13,6 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from gateway.core.models import PaymentRequest, RequestStatus
+from gateway.reports import customers
 from gateway.reports.export import period_of, run_report
 from gateway.reports.grammar import parse_report_args
 from tests import vendor_rules
@@ -101,3 +102,39 @@ async def test_a_linked_receivables_account_is_refused_and_the_firm_is_warned(da
     with pytest.raises(vendor_rules.Refused, match="1200 .Accounts Receivable. is a linked account"):
         vendor_rules.check_sage(data)
     assert "Warning: 1200 (Accounts Receivable) is a linked account" in report.text
+
+
+QB_CUSTOMERS_IIF = (
+    "!CUST\tNAME\tREFNUM\tBADDR1\tEMAIL\tCONT1\r\n"
+    "CUST\tSmith, Jane\t12\t1 Main St\tjane@client.example\tJane Smith\r\n"
+    "CUST\tNorth Ltd.\t13\t\tap@north.example; boss@north.example\t\r\n"
+).encode("cp1252")
+QB_CUSTOMERS_CSV = "\ufeffCustomer,Company,Main Email,Main Phone\r\n\"Côté, Émile\",,emile@client.example,555\r\n"
+
+
+async def test_iif_posts_each_payment_to_its_quickbooks_customer(database):  # noqa: F811
+    firm = await make_firm()
+    await make_request(firm, created_at=MARCH, paid_at=MARCH, client="jane@client.example", invoice="B1")
+    await make_request(firm, created_at=MARCH, paid_at=MARCH, client="boss@north.example", invoice="B2")
+    await make_request(firm, created_at=MARCH, paid_at=MARCH, client="emile@client.example", invoice="B3")
+    directed = await make_request(firm, created_at=MARCH, paid_at=MARCH, client="jane@client.example",
+                                  invoice="B4")
+    await PaymentRequest.filter(id=directed.id).update(customer="Smith Holdings")  # customer="Smith Holdings"
+    await make_request(firm, created_at=MARCH, paid_at=MARCH, client="new@client.example", invoice="B5")
+
+    assert (await customers.import_list(firm, customers.read_customer_list(QB_CUSTOMERS_IIF))).added == 3
+    assert (await customers.import_list(firm, customers.read_customer_list(QB_CUSTOMERS_CSV.encode()))).added == 1
+    report, data = await _report(firm, "iif")
+    transactions = vendor_rules.check_iif(data)
+    names = {t[0]["DOCNUM"]: next(line["NAME"] for line in t if line["ACCNT"] == "Accounts Receivable")
+             for t in transactions}
+    assert names == {"B1": "Smith, Jane", "B2": "North Ltd.", "B3": "Côté, Émile", "B4": "Smith Holdings",
+                     "B5": "new@client.example"}
+    # The address as a last resort, flagged so the firm can fix it.
+    assert "1 payment went to a customer named by the client's address" in report.text
+    assert "clienttrack firm customers firm.example import FILE" in report.text
+
+
+def test_a_customer_list_without_the_columns_is_refused():
+    with pytest.raises(customers.CustomerListError, match="Customer or Name"):
+        customers.read_customer_list(b"Client,Phone\r\nJane,555\r\n")

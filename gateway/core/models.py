@@ -146,10 +146,28 @@ class PaymentRequest(Model):
     deposit_date = fields.DateField(null=True)
     # Why a payment event could not be applied (amount mismatch...): for a person to look at.
     flagged = fields.CharField(max_length=300, default="")
+    # The client as a QuickBooks customer, from a customer= directive ("" = look it up).
+    customer = fields.CharField(max_length=41, default="")
 
     class Meta:
         table = "payment_request"
         unique_together = (("firm", "sender", "source_message_id"),)
+
+
+class CustomerName(Model):
+    """A firm's client as its accounting program names the customer (the
+    IIF export's NAME), imported from QuickBooks' own customer list."""
+
+    id = fields.IntField(primary_key=True)
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="customers",
+                                                                   on_delete=fields.CASCADE)
+    # Lower-cased, as the request stores the client's address.
+    client_email = fields.CharField(max_length=254)
+    name = fields.CharField(max_length=41)
+
+    class Meta:
+        table = "customer_name"
+        unique_together = (("firm", "client_email"),)
 
 
 class SealedFile(Model):

@@ -75,6 +75,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 amount_minor=d.amount_minor,
                 currency=d.currency,
                 pass_fee=pass_fee,
+                customer=d.customer,
                 hint=d.hint,
                 token_hash=token_hash,
                 sealed_token=clientmail.seal_token(deps.master_key, token),

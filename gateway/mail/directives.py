@@ -29,7 +29,7 @@ from typing import Callable
 
 from gateway.mail.grammar import KEYS, SUBJECT_TOKEN, DirectiveError, read_body, read_subject
 from gateway.mail.values import (
-    check_secrecy, read_address, read_expiry, read_fee, read_invoice, redact, resolve, resolve_money, resolve_password,
+    check_secrecy, read_address, read_customer, read_expiry, read_fee, read_invoice, redact, resolve, resolve_money, resolve_password,
     values_of,
 )
 
@@ -59,6 +59,8 @@ class PaymentDirectives:
     title: str
     # The message is sealed under the password, so it stays out of logs too.
     message: str = field(repr=False)
+    # The client's name as a QuickBooks customer (customer="Smith, Jane"), for the IIF export.
+    customer: str = ""
 
 
 class DirectivesRejected(Exception):
@@ -114,6 +116,7 @@ def parse_request(
     hint = resolve("hint", values_of(pairs, "hint"), str.strip, errors) or ""
     fee = resolve("fee", values_of(pairs, "fee"), read_fee, errors)
     expires_at = resolve("expires", values_of(pairs, "expires"), partial(read_expiry, now=now), errors)
+    customer = resolve("customer", values_of(pairs, "customer"), read_customer, errors) or ""
     title = " ".join(title_words)
     check_secrecy(password, hint, title, errors)
 
@@ -132,6 +135,7 @@ def parse_request(
         expires_at=expires_at or now + timedelta(days=default_ttl_days),
         title=title,
         message=message,
+        customer=customer,
     )
 
 

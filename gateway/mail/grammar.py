@@ -30,6 +30,7 @@ KEYS = {
     "hint": "hint",
     "fee": "fee",
     "expires": "expires",
+    "customer": "customer",
 }
 # Outlook turns "x" into “x”, and sometimes closes with the opening quote.
 _QUOTES = "\"“”„"
@@ -84,7 +85,7 @@ def _unknown_key_message(typed: str) -> str:
     hint = f" Did you mean {guess[0]}=?" if guess else ""
     return (
         f"{typed}= is not a directive this gateway knows.{hint} The directives are "
-        "to=, amount=, currency=, invoice=, pw=, hint=, fee= and expires=."
+        "to=, amount=, currency=, invoice=, pw=, hint=, fee=, expires= and customer=."
     )
 
 

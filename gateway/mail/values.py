@@ -16,7 +16,7 @@ T = TypeVar("T")
 _PLURALS = {
     "to": "client addresses", "amount": "amounts", "currency": "currencies",
     "invoice": "invoice numbers", "pw": "passwords", "hint": "hints",
-    "fee": "fee choices", "expires": "expiry dates",
+    "fee": "fee choices", "expires": "expiry dates", "customer": "customer names",
 }
 _NO_AMOUNT = "There is no amount: add one like $1,250.00, 1250 CAD or amount=1250.00."
 _NO_PASSWORD = (
@@ -158,6 +158,15 @@ def _over_limit(amount: int, currency: str, limit: int, firm_currency: str) -> b
     # Cross-multiplied to the same number of decimals: integers only.
     scaled_amount = amount * 10 ** CURRENCY_DECIMALS[firm_currency]
     return scaled_amount > limit * 10 ** CURRENCY_DECIMALS[currency]
+
+
+def read_customer(raw: str) -> str:
+    """A QuickBooks customer name: at most 41 characters (QuickBooks' limit), one line."""
+    name = " ".join(raw.split())
+    if not name or len(name) > 41 or any(c in name for c in '\t"'):
+        raise _Invalid('The customer is the client\'s name in QuickBooks, at most 41 characters, like '
+                       'customer="Smith, Jane".')
+    return name
 
 
 def read_invoice(raw: str) -> str:

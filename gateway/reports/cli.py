@@ -21,6 +21,7 @@ from typing import Callable
 
 from gateway.core import db, directory
 from gateway.core.clock import system_clock
+from gateway.reports import customers
 from gateway.reports.export import Report, period_of, run_report, selection_of
 from gateway.reports.grammar import FORMATS, STATUSES, GrammarError, parse_report_args
 from gateway.reports.periods import PeriodError
@@ -40,6 +41,34 @@ def add_parser(subparsers, common: Callable[[argparse.ArgumentParser], None]) ->
     parser.add_argument("--status", metavar="STATUS", help=f"{', '.join(STATUSES)} (default all)")
     parser.add_argument("-o", "--output", metavar="FILE", help="where to write the file; - for standard output")
     parser.set_defaults(run=cmd_report)
+
+
+def add_customers_parser(firm_actions, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """`clienttrack firm customers DOMAIN import FILE`: the firm's QuickBooks customer list."""
+    parser = firm_actions.add_parser("customers", help="import the firm's QuickBooks customer list (for IIF)")
+    common(parser)
+    parser.add_argument("domain")
+    parser.add_argument("action", choices=["import"])
+    parser.add_argument("file", metavar="FILE", help="QuickBooks' customer list export: IIF, or CSV with "
+                                                     "Customer and Email columns")
+    parser.set_defaults(run=cmd_firm_customers)
+
+
+def cmd_firm_customers(args: argparse.Namespace, settings) -> int:
+    try:
+        pairs = customers.read_customer_list(Path(args.file).read_bytes())
+    except (OSError, customers.CustomerListError) as exc:
+        print(f"clienttrack: {args.file}: {exc}", file=sys.stderr)
+        return 2
+
+    async def work() -> int:
+        firm = await directory.get_firm(args.domain)
+        done = await customers.import_list(firm, pairs)
+        print(f"{firm.domain}: {done.added} customers added, {done.changed} renamed, {done.skipped} rows skipped "
+              "(no email address, or a name over 41 characters).")
+        return 0
+
+    return db.run(settings, work)
 
 
 def cmd_report(args: argparse.Namespace, settings) -> int:

@@ -8,6 +8,7 @@ from typing import BinaryIO, Callable
 
 from gateway.core.models import Firm
 from gateway.core.settings import zone
+from gateway.reports import customers
 from gateway.reports.grammar import ALL, ReportSpec
 from gateway.reports.periods import Period, parse_period
 from gateway.reports.rows import Row, Selection
@@ -61,6 +62,7 @@ async def run_report(
         period=period,
         status=spec.status,
         ledger_accounts=firm.ledger_accounts or {},
+        customers=await customers.names_of(firm.id) if spec.format == "iif" else {},
     )
     summary = Summary(spec, period)
     write = WRITERS[spec.format]

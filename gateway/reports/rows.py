@@ -48,7 +48,7 @@ BATCH_SIZE = 900
 _COLUMNS = (
     "id", "invoice", "client_email", "sender", "currency", "amount_minor", "fee_minor", "total_minor",
     "provider_fee_minor", "application_fee_minor", "status", "created_at", "viewed_at", "paid_at",
-    "deposit_date", "provider", "provider_ref", "refunded_minor",
+    "deposit_date", "provider", "provider_ref", "refunded_minor", "customer",
 )
 # Statuses of requests whose money moved: the only ones with charged amounts.
 MONEY_MOVED = frozenset({RequestStatus.PAID.value, RequestStatus.PARTIALLY_REFUNDED.value,
@@ -79,6 +79,8 @@ class Row(NamedTuple):
     provider: str
     provider_ref: str
     refunded_minor: int | None = None
+    # The customer= directive: the client's name in QuickBooks ("" = not given).
+    customer: str = ""
 
     @property
     def received(self) -> bool:
@@ -176,6 +178,7 @@ def _row(r: Sequence[Any], zone: ZoneInfo) -> Row:
         *charged, r[10],  # fee, total, provider fee, platform fee, status
         _datetime(r[11], zone), _datetime(r[12], zone), paid,  # created, viewed, paid
         _date(r[14]), r[15], r[16], refunded,  # deposit date, provider, provider reference, refunded
+        r[18] or "",  # customer
     )
 
 

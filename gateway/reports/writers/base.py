@@ -18,6 +18,8 @@ class Context:
     status: str
     # Firm.ledger_accounts: account names or numbers by role (see ledger.py).
     ledger_accounts: Mapping[str, Any] = field(default_factory=dict)
+    # The firm's QuickBooks customers by client address (reports/customers.py), for IIF.
+    customers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ line of an entry is TRNS, the others SPL, then ENDTRNS. The lines of an
 entry sum to zero (ledger.entry checks it); debits are positive. Dates
 are MM/DD/YYYY, the day paid in the firm's timezone (QuickBooks reads
 IIF dates in the computer's date order: month first is the usual one).
-QuickBooks wants a customer on accounts-receivable lines: the client's
-address, cut to QuickBooks' 41 characters for names. Client and invoice
-text that would start a formula is neutralised (injection.py), as in CSV. The file is
+QuickBooks wants a customer on accounts-receivable lines, and posts the
+payment to that customer's balance: the request's customer= directive, else
+the firm's imported customer list (reports/customers.py), else, flagged in
+the summary, the client's address (QuickBooks would make it a new
+customer). IIF cannot link a payment to the invoice it pays: the firm
+applies it in QuickBooks (see the README). Client and invoice text that
+would start a formula is neutralised (injection.py), as in CSV. The file is
 Windows-1252 with CRLF line ends, for a Windows program; characters that
 encoding lacks become "?".
 
@@ -38,20 +42,32 @@ _CONTROL = str.maketrans({"\t": " ", "\r": " ", "\n": " ", '"': "'"})
 def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
     accounts = ledger.accounts(context.ledger_accounts, "iif")
     tally = notes.Tally("iif", context.firm_currency, one_currency=True)
+    by_address = 0
     _lines(out, _HEADER)
     for row in rows:
         if not tally.keep(row):
             continue
-        _lines(out, _entry(row, accounts))
-    return Written("iif", MEDIA_TYPE, (*tally.notes(), *ledger.accounts_note("iif", context.firm_domain, accounts)))
+        customer = row.customer or context.customers.get(row.client.lower(), "")
+        if not customer:
+            by_address += 1
+            customer = row.client
+        _lines(out, _entry(row, accounts, customer))
+    found = [*tally.notes(), *ledger.accounts_note("iif", context.firm_domain, accounts)]
+    if by_address:
+        found.append(
+            f"{by_address} payment{'s' if by_address != 1 else ''} went to a customer named by the client's "
+            "address: neither a customer= directive nor the firm's customer list named them, and QuickBooks "
+            "will make each a new customer. Import your QuickBooks customer list with: clienttrack firm "
+            f"customers {context.firm_domain} import FILE, then run the report again.")
+    return Written("iif", MEDIA_TYPE, tuple(found))
 
 
-def _entry(row: Row, accounts: dict[str, str]) -> list[str]:
+def _entry(row: Row, accounts: dict[str, str], customer_name: str) -> list[str]:
     day = row.paid.strftime("%m/%d/%Y")
     docnum = _text(ledger.reference(row, _DOCNUM_LENGTH))
     client = _text(row.client)
     memo = _field(f"ClientTrack request {row.id}: invoice {_text(row.invoice or '-')}, {client}")[:_MEMO_LENGTH]
-    customer = client[:_NAME_LENGTH]
+    customer = _text(customer_name)[:_NAME_LENGTH]
     lines = []
     for position, (account, minor) in enumerate(ledger.entry(row, accounts)):
         name = customer if account == accounts["receivable"] else ""
