@@ -138,3 +138,36 @@ async def test_iif_posts_each_payment_to_its_quickbooks_customer(database):  # n
 def test_a_customer_list_without_the_columns_is_refused():
     with pytest.raises(customers.CustomerListError, match="Customer or Name"):
         customers.read_customer_list(b"Client,Phone\r\nJane,555\r\n")
+
+
+def test_a_usd_payment_to_a_cad_account_reports_its_fee_in_usd_and_its_deposit_in_cad():
+    # Stripe's balance transaction is in the account's currency: 100.00 USD became 136.00 CAD at 1.36,
+    # Stripe kept 4.59 CAD, 131.41 CAD reached the balance.
+    from gateway.payments.stripe_objects import state_from_intent
+
+    pi = {"id": "pi_fx", "object": "payment_intent", "status": "succeeded", "amount": 10000,
+          "amount_received": 10000, "currency": "usd", "metadata": {"request_id": "7"},
+          "latest_charge": {"id": "ch_fx", "status": "succeeded", "amount": 10000, "created": 1772722950,
+                            "balance_transaction": {"currency": "cad", "exchange_rate": 1.36, "amount": 13600,
+                                                    "fee": 459, "net": 13141,
+                                                    "fee_details": [{"type": "stripe_fee", "amount": 459,
+                                                                     "currency": "cad"}]}}}
+    state = state_from_intent(pi, account="acct_x")
+    # Was 459 "USD": a CAD fee labelled with the payment's currency.
+    assert (state.currency, state.provider_fee_minor) == ("USD", 338)  # 4.59 / 1.36 = 3.375 -> 3.38 USD
+    assert (state.settlement_currency, state.exchange_rate, state.settlement_net_minor) == ("CAD", "1.36", 13141)
+
+
+async def test_the_report_says_which_currency_each_amount_is_in(database):  # noqa: F811
+    firm = await make_firm()
+    paid = await make_request(firm, created_at=MARCH, paid_at=MARCH, currency="USD", amount_minor=10000,
+                              provider_fee_minor=338, invoice="F1")
+    await PaymentRequest.filter(id=paid.id).update(settlement_currency="CAD", exchange_rate="1.36",
+                                                   settlement_net_minor=13141)
+    report, data = await _report(firm, "csv")
+    header, line = csv.reader(io.StringIO(data.decode("utf-8-sig")))
+    row = dict(zip(header, line))
+    assert row["Currency"] == "USD" and row["Provider fee (in Currency)"] == "3.38"
+    assert row["Net (in Currency)"] == "96.62"  # 100.00 - 3.38: the row reconciles in USD
+    assert (row["Deposit currency"], row["Exchange rate"], row["Net deposited (in Deposit currency)"]) == (
+        "CAD", "1.36", "131.41")

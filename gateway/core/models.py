@@ -141,6 +141,11 @@ class PaymentRequest(Model):
     provider_ref = fields.CharField(max_length=100, default="", db_index=True)
     provider_fee_minor = fields.BigIntField(null=True)
     application_fee_minor = fields.BigIntField(null=True)
+    # Where the money landed (the provider's balance transaction): its currency,
+    # the exchange rate from the request's currency ("" = none) and the net there.
+    settlement_currency = fields.CharField(max_length=3, default="")
+    exchange_rate = fields.CharField(max_length=32, default="")
+    settlement_net_minor = fields.BigIntField(null=True)
     refunded_minor = fields.BigIntField(default=0)
     card_funding = fields.CharField(max_length=20, default="")
     deposit_date = fields.DateField(null=True)

@@ -199,6 +199,9 @@ async def _paid(request: PaymentRequest, firm: Firm, state: PaymentState, *, dep
         provider_ref=state.intent_id,
         provider_fee_minor=state.provider_fee_minor,
         application_fee_minor=state.application_fee_minor,
+        settlement_currency=state.settlement_currency,
+        exchange_rate=state.exchange_rate,
+        settlement_net_minor=state.settlement_net_minor,
         card_funding=funding,
         flagged=note,
     )

@@ -115,8 +115,16 @@ class PaymentState:
     province: str | None = None
     charge_id: str = ""
     paid_at: datetime | None = None
+    # The provider's fee in the payment's own currency (converted when the
+    # provider settled in another one; see the settlement fields).
     provider_fee_minor: int | None = None
     application_fee_minor: int | None = None
+    # Where the money landed, from Stripe's balance transaction: its currency
+    # (the firm's settlement currency), the exchange rate from the payment's
+    # currency ("" when none) and the net in that currency.
+    settlement_currency: str = ""
+    exchange_rate: str = ""
+    settlement_net_minor: int | None = None
     refunded_minor: int = 0
     disputed: bool = False
     failure_message: str = ""

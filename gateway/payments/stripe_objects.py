@@ -5,8 +5,10 @@ on localstripe's."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from gateway.core.money import CURRENCY_DECIMALS
 from gateway.payments import fees
 from gateway.payments.provider import PaymentState
 
@@ -33,6 +35,16 @@ def payout_arrival(payout: dict) -> date | None:
     return moment.date() if moment else None
 
 
+def to_charge_currency(minor: int, rate: Any, settlement: str, charge: str) -> int:
+    """An amount of the balance transaction (``settlement`` currency) in the
+    charge's currency: divided by Stripe's exchange rate (charge -> settlement),
+    with both currencies' minor units, rounded half up."""
+    if not rate or not settlement or not charge or settlement == charge:
+        return minor
+    major = Decimal(minor).scaleb(-CURRENCY_DECIMALS.get(settlement, 2)) / Decimal(str(rate))
+    return int(major.scaleb(CURRENCY_DECIMALS.get(charge, 2)).to_integral_value(rounding=ROUND_HALF_UP))
+
+
 def state_from_intent(pi: dict, *, account: str = "") -> PaymentState:
     """A :class:`PaymentState` from a PaymentIntent expanded with
     INTENT_EXPAND (works on Stripe's answers and localstripe's)."""
@@ -54,12 +66,18 @@ def state_from_intent(pi: dict, *, account: str = "") -> PaymentState:
 
     balance = as_dict(charge.get("balance_transaction"))
     provider_fee = None
+    settlement = str(balance.get("currency") or "").upper()
+    rate = balance.get("exchange_rate")
     if balance:
         parts = balance.get("fee_details") or []
         if parts:
             provider_fee = sum(int(p.get("amount") or 0) for p in parts if p.get("type") != "application_fee")
         else:
             provider_fee = int(balance.get("fee") or 0)
+        # The balance transaction is in the firm's settlement currency: a USD
+        # payment to a CAD account has its fee in CAD. Back to the payment's
+        # currency at the transaction's own rate, so a row adds up in one currency.
+        provider_fee = to_charge_currency(provider_fee, rate, settlement, str(pi.get("currency") or "").upper())
     application_fee = charge.get("application_fee_amount", pi.get("application_fee_amount"))
 
     request_id = metadata.get("clienttrack_request_id") or metadata.get("request_id") or ""
@@ -77,6 +95,9 @@ def state_from_intent(pi: dict, *, account: str = "") -> PaymentState:
         charge_id=str(charge.get("id") or ""),
         paid_at=_timestamp(charge.get("created")) if status == "succeeded" else None,
         provider_fee_minor=provider_fee,
+        settlement_currency=settlement,
+        exchange_rate=str(Decimal(str(rate))) if rate not in (None, "") else "",
+        settlement_net_minor=int(balance["net"]) if balance.get("net") is not None else None,
         application_fee_minor=int(application_fee) if application_fee else None,
         refunded_minor=int(charge.get("amount_refunded") or 0),
         disputed=bool(charge.get("disputed")),

@@ -22,6 +22,10 @@ request's currency:
   - net = total - provider fee - platform fee: what reaches the firm, so
     every row reconciles; blank while the provider fee is unknown;
   - refunded: what was given back since (it does not change net).
+  A payment the provider settled in another currency (a USD payment to a
+  CAD account) has its provider fee converted back at the provider's rate,
+  and three more columns: the deposit currency, that exchange rate and the
+  net deposited in that currency (the provider's balance transaction).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ _COLUMNS = (
     "id", "invoice", "client_email", "sender", "currency", "amount_minor", "fee_minor", "total_minor",
     "provider_fee_minor", "application_fee_minor", "status", "created_at", "viewed_at", "paid_at",
     "deposit_date", "provider", "provider_ref", "refunded_minor", "customer",
+    "settlement_currency", "exchange_rate", "settlement_net_minor",
 )
 # Statuses of requests whose money moved: the only ones with charged amounts.
 MONEY_MOVED = frozenset({RequestStatus.PAID.value, RequestStatus.PARTIALLY_REFUNDED.value,
@@ -81,6 +86,10 @@ class Row(NamedTuple):
     refunded_minor: int | None = None
     # The customer= directive: the client's name in QuickBooks ("" = not given).
     customer: str = ""
+    # Where the money landed, in the provider's settlement currency (None: not known).
+    settlement_currency: str | None = None
+    exchange_rate: str | None = None
+    settlement_net_minor: int | None = None
 
     @property
     def received(self) -> bool:
@@ -179,6 +188,8 @@ def _row(r: Sequence[Any], zone: ZoneInfo) -> Row:
         _datetime(r[11], zone), _datetime(r[12], zone), paid,  # created, viewed, paid
         _date(r[14]), r[15], r[16], refunded,  # deposit date, provider, provider reference, refunded
         r[18] or "",  # customer
+        # deposit currency, exchange rate, net deposited: only where money moved and the provider said
+        *((r[19], r[20] or None, r[21]) if refunded is not None and r[19] and r[21] is not None else (None,) * 3),
     )
 
 

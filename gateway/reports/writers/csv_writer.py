@@ -12,9 +12,10 @@ from typing import BinaryIO, Iterable
 from gateway.reports.rows import Row, money
 from gateway.reports.writers.base import CSV, Context, Written
 from gateway.reports.writers.injection import neutralise
-from gateway.reports.writers.table import DATE, DATETIME, MONEY, POSITIONS, TEXT, headers, values
+from gateway.reports.writers.table import DATE, DATETIME, DEPOSIT, MONEY, POSITIONS, TEXT, headers, values
 
 _TEXT, _MONEY, _DATETIME, _DATE = (POSITIONS[kind] for kind in (TEXT, MONEY, DATETIME, DATE))
+_DEPOSIT = POSITIONS[DEPOSIT]
 
 
 def write(rows: Iterable[Row], out: BinaryIO, context: Context) -> Written:
@@ -38,6 +39,9 @@ def _cells(row: Row) -> list:
     for i in _MONEY:
         if cells[i] is not None:
             cells[i] = money(cells[i], row.currency)
+    for i in _DEPOSIT:
+        if cells[i] is not None:
+            cells[i] = money(cells[i], row.settlement_currency)
     for i in _DATETIME:
         if cells[i] is not None:
             cells[i] = cells[i].replace(tzinfo=None).isoformat(" ", "seconds")

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterable
 
 from gateway.reports.rows import Row, money
 from gateway.reports.writers.base import Context, Written
-from gateway.reports.writers.table import COLUMNS, DATE, DATETIME, MONEY, values
+from gateway.reports.writers.table import COLUMNS, DATE, DATETIME, DEPOSIT, MONEY, values
 
 MEDIA_TYPE = "application/json"
 
@@ -49,6 +49,8 @@ def _request(row: Row) -> dict:
         if value is not None:
             if column.kind == MONEY:
                 value = str(money(value, row.currency))
+            elif column.kind == DEPOSIT:
+                value = str(money(value, row.settlement_currency))
             elif column.kind in (DATETIME, DATE):
                 value = value.isoformat()
         item[column.key] = value

@@ -15,6 +15,8 @@ from typing import Any
 from gateway.reports.rows import Row
 
 TEXT, WORD, ID, MONEY, DATETIME, DATE = "text", "word", "id", "money", "datetime", "date"
+# Money in the deposit currency (Row.settlement_currency), not the row's.
+DEPOSIT = "deposit"
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("Paid", "paid_at", DATETIME, "paid"),
     Column("Deposit date", "deposit_date", DATE, "deposit_date"),
     Column("Provider reference", "provider_ref", TEXT, "provider_ref"),
+    Column("Deposit currency", "deposit_currency", WORD, "settlement_currency"),
+    Column("Exchange rate", "exchange_rate", WORD, "exchange_rate"),
+    Column("Net deposited", "net_deposited", DEPOSIT, "settlement_net_minor"),
 )
 # Column positions by kind, so a writer converts a row's values a kind at a time.
 POSITIONS: dict[str, tuple[int, ...]] = {
     kind: tuple(i for i, column in enumerate(COLUMNS) if column.kind == kind)
-    for kind in (TEXT, WORD, ID, MONEY, DATETIME, DATE)
+    for kind in (TEXT, WORD, ID, MONEY, DATETIME, DATE, DEPOSIT)
 }
 _VALUES = attrgetter(*(column.attribute for column in COLUMNS))
 
@@ -67,5 +72,7 @@ def headers(zone_name: str) -> list[str]:
             return f"{c.header} ({zone_name})"
         if c.kind == MONEY:
             return f"{c.header} (in Currency)"
+        if c.kind == DEPOSIT:
+            return f"{c.header} (in Deposit currency)"
         return c.header
     return [header(c) for c in COLUMNS]

@@ -23,13 +23,14 @@ from openpyxl.utils import get_column_letter
 from gateway.core.money import CURRENCY_DECIMALS
 from gateway.reports.rows import Row, money
 from gateway.reports.writers.base import Context, Written
-from gateway.reports.writers.table import COLUMNS, DATETIME, MONEY, POSITIONS, TEXT, headers, values
+from gateway.reports.writers.table import COLUMNS, DATETIME, DEPOSIT, MONEY, POSITIONS, TEXT, headers, values
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _WIDTHS = {"Request ID": 11, "Invoice": 14, "Client": 30, "Staff member": 26, "Currency": 9, "Status": 10,
            "Deposit date": 12, "Provider reference": 30}
 _TEXT, _MONEY, _DATETIME = POSITIONS[TEXT], POSITIONS[MONEY], POSITIONS[DATETIME]
 _TEXT_SET = frozenset(_TEXT)
+_DEPOSIT = POSITIONS[DEPOSIT]
 _CURRENCY = next(i for i, column in enumerate(COLUMNS) if column.key == "currency")
 _LAST_COLUMN = get_column_letter(len(COLUMNS))
 _BOLD = Font(bold=True)
@@ -115,10 +116,16 @@ class _Sheet:
                 if received:
                     sums[k] += values_[i]
                 values_[i] = money(values_[i], currency)
+        deposit_cells = {}
+        for i in _DEPOSIT:
+            if values_[i] is not None:
+                # In the deposit currency: its own format, and not in the row currency's totals.
+                deposit_cells[i] = self._cell(i + 1, currency_format(row.settlement_currency))
+                values_[i] = money(values_[i], row.settlement_currency)
         cells = _Cells()
         for i, value in enumerate(values_):
             if value is not None:
-                cell = money_cells.get(i) or self.plain_cells[i]
+                cell = money_cells.get(i) or deposit_cells.get(i) or self.plain_cells[i]
                 cell.value = value
                 if i in _TEXT_SET:
                     # Typed text stays text: openpyxl would make "=..." a formula.
