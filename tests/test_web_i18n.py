@@ -42,8 +42,8 @@ def test_both_languages_have_every_string():
 def test_amounts_dates_sizes_and_waits_read_naturally():
     en, fr = Translator("en"), Translator("fr")
     assert en.amount(125000, "CAD") == "$1,250.00 CAD"
-    assert fr.amount(125000, "CAD") == "1\u202f250,00\u00a0$ CAD"
-    assert fr.amount(5000, "JPY") == "5\u202f000\u00a0¥ JPY"
+    assert fr.amount(125000, "CAD") == "1\u00a0250,00\u00a0$ CAD"
+    assert fr.amount(5000, "JPY") == "5\u00a0000\u00a0¥ JPY"
     assert fr.amount(999, "SEK") == "9,99\u00a0SEK"
     assert en.date(date(2026, 12, 31)) == "December 31, 2026"
     assert fr.date(date(2026, 12, 1)) == "1 décembre 2026"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from decimal import Decimal
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -17,6 +18,8 @@ from urllib.parse import parse_qs
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from babel import numbers as babel_numbers
 
 from gateway.core.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_decimal, format_display
 
@@ -86,9 +89,12 @@ class Translator:
         """"$1,250.00 CAD" in English, "1 250,00 $ CAD" in French."""
         if self.lang == "en":
             return format_display(minor, currency)
-        whole, _, fraction = format_decimal(minor, currency).partition(".")
-        grouped = f"{int(whole):,}".replace(",", "\u202f")
-        number = f"{grouped},{fraction}" if CURRENCY_DECIMALS.get(currency) else grouped
+        # The number as CLDR writes it in Canadian French (babel): grouping and
+        # decimal comma from the locale's data, not from a hand-kept rule.
+        decimals = CURRENCY_DECIMALS.get(currency, 2)
+        pattern = "#,##0." + "0" * decimals if decimals else "#,##0"
+        number = babel_numbers.format_decimal(Decimal(format_decimal(minor, currency)), format=pattern,
+                                              locale="fr_CA", decimal_quantization=False)
         symbol = CURRENCY_SYMBOLS.get(currency)
         return f"{number}\u00a0{symbol} {currency}" if symbol else f"{number}\u00a0{currency}"
 
