@@ -84,6 +84,9 @@ class Firm(Model):
     payments_ready = fields.BooleanField(default=False)
     # Account names used by the accounting exports (IIF, Sage), by role.
     ledger_accounts = fields.JSONField(default=dict)
+    # Days a request's documents are kept after it is paid, cancelled or
+    # expired; then gateway/retention.py deletes them for good.
+    retention_days = fields.IntField(default=90)
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -136,6 +139,9 @@ class PaymentRequest(Model):
     expires_at = fields.DatetimeField()
     viewed_at = fields.DatetimeField(null=True)
     paid_at = fields.DatetimeField(null=True)
+    cancelled_at = fields.DatetimeField(null=True)
+    # When retention deleted the body and the files (the record stays).
+    documents_removed_at = fields.DatetimeField(null=True)
     # Filled in by the payment provider.
     provider = fields.CharField(max_length=20, default="")
     provider_ref = fields.CharField(max_length=100, default="", db_index=True)
@@ -176,7 +182,11 @@ class CustomerName(Model):
 
 
 class SealedFile(Model):
-    """The message body (position 0) or an attachment, sealed in chunks."""
+    """The message body (position 0) or an attachment, sealed in chunks.
+
+    The chunks are one object named `blob` in the blob store (gateway/blobs),
+    or, for files sealed before the store existed and not yet moved by
+    `clienttrack blobs migrate`, SealedChunk rows (blob empty)."""
 
     id = fields.IntField(primary_key=True)
     request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
@@ -189,6 +199,7 @@ class SealedFile(Model):
     size = fields.BigIntField()
     file_salt = fields.BinaryField()
     chunk_count = fields.IntField()
+    blob = fields.CharField(max_length=100, default="")
 
     class Meta:
         table = "sealed_file"
@@ -196,6 +207,9 @@ class SealedFile(Model):
 
 
 class SealedChunk(Model):
+    """A sealed chunk kept in the database: how files were stored before the
+    blob store; `clienttrack blobs migrate` moves them out."""
+
     id = fields.IntField(primary_key=True)
     file: fields.ForeignKeyRelation[SealedFile] = fields.ForeignKeyField(
         "models.SealedFile", related_name="chunks", on_delete=fields.CASCADE

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
@@ -24,6 +24,15 @@ from starlette.datastructures import Secret
 ENV_PREFIX = "CLIENTTRACK_"
 DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
 ROLES = ("smtp", "web", "queue", "outbox")
+# The object store's credentials come from the names every AWS tool reads.
+AWS_ENVIRON = {
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
+    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "AWS_SESSION_TOKEN": "aws_session_token",
+    "AWS_REGION": "aws_region",
+    "AWS_DEFAULT_REGION": "aws_region",
+}
+BLOB_URL_OPTIONS = ("endpoint", "region")
 
 
 class SettingsError(ValueError):
@@ -75,6 +84,12 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_retry_base_seconds: float = 60.0
     request_ttl_days: int = 30
+    # Where sealed files go: DATA_DIR/blobs/ unless s3://bucket/prefix?endpoint=...
+    blob_url: str = ""
+    aws_access_key_id: str = ""
+    aws_secret_access_key: Secret | None = None
+    aws_session_token: Secret | None = None
+    aws_region: str = ""
     kdf_memory_kib: int = 19 * 1024
     kdf_iterations: int = 2
     log_level: str = "INFO"
@@ -94,6 +109,10 @@ class Settings:
     @property
     def outbox_dir(self) -> Path:
         return self.data_dir / "outbox"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     @property
     def master_key_path(self) -> Path:
@@ -198,7 +217,8 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 0, 10_000_000)
         elif key in ("card_fee_rate", "application_fee_rate"):
             out[key] = _as_rate(key, value)
-        elif key in ("relay_url", "stripe_secret_key", "stripe_webhook_secret", "stripe_connect_webhook_secret"):
+        elif key in ("relay_url", "stripe_secret_key", "stripe_webhook_secret", "stripe_connect_webhook_secret",
+                     "aws_secret_access_key", "aws_session_token"):
             out[key] = _as_secret(value)
         elif key == "roles":
             items = value.split(",") if isinstance(value, str) else value
@@ -215,11 +235,29 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_blob_url(value: str) -> None:
+    """s3://bucket[/prefix][?endpoint=http(s)://host:port&region=R], or nothing."""
+    if not value:
+        return
+    url = urlsplit(value)
+    if url.scheme != "s3" or not url.hostname:
+        raise SettingsError("blob_url: expected s3://bucket/prefix (or nothing, for DATA_DIR/blobs/)")
+    options = parse_qs(url.query, keep_blank_values=True)
+    unknown = sorted(set(options) - set(BLOB_URL_OPTIONS))
+    if unknown:
+        raise SettingsError(f"blob_url: unknown option {', '.join(unknown)} (known: {', '.join(BLOB_URL_OPTIONS)})")
+    if url.username or url.password:
+        raise SettingsError("blob_url: credentials go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, not the URL")
+    for endpoint in options.get("endpoint", []):
+        _check_url("blob_url endpoint", endpoint or "-", ("http", "https"))
+
+
 def _validate(s: Settings) -> Settings:
     _check_url("base_url", s.base_url, ("http", "https"))
     _check_url("database_url", s.database_url, ("sqlite", "postgres", "asyncpg", "psycopg"))
     if s.relay_url is not None:
         _check_url("relay_url", str(s.relay_url), ("smtp", "smtps"))
+    _check_blob_url(s.blob_url)
     if s.payments not in ("", "sandbox", "stripe", "none"):
         raise SettingsError(f"payments: expected sandbox, stripe or none, got {s.payments!r}")
     if s.payments == "stripe" and s.stripe_secret_key is None:
@@ -241,6 +279,9 @@ def load(
     options = {k: v for k, v in (options or {}).items() if v is not None}
     config_file = options.pop("config", None) or config_file or environ.get(ENV_PREFIX + "CONFIG")
     merged: dict[str, Any] = {}
+    for variable, name in AWS_ENVIRON.items():
+        if environ.get(variable) and not merged.get(name):
+            merged[name] = environ[variable]
     if config_file:
         try:
             with open(config_file, "rb") as fh:

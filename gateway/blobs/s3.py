@@ -1,0 +1,89 @@
+"""The blob store on S3-compatible object storage, through obstore (chosen
+over aiobotocore by measurement: BENCHMARKS.md, "Sealed files").
+
+`CLIENTTRACK_BLOB_URL=s3://bucket/prefix?endpoint=https://host:port&region=R`;
+credentials from the usual AWS variables, read once into the settings and
+passed in here. A PUT is atomic in S3 (the object appears whole when the
+request completes), which is the store's first promise; we use one PUT per
+object, no multipart, so an interrupted upload leaves no parts behind.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import AsyncIterator, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+import obstore
+from obstore.exceptions import BaseError
+from obstore.store import S3Store as _Client
+
+from gateway.blobs.store import BlobMissing, BlobStoreError, check_name
+from gateway.core.settings import Settings
+
+# Streamed reads come in pieces of at least this much (four sealed chunks).
+MIN_PIECE = 4 * (65536 + 16)
+
+
+class S3Store:
+    def __init__(self, settings: Settings) -> None:
+        url = urlsplit(settings.blob_url)
+        options = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        self.bucket = url.hostname or ""
+        self.prefix = url.path.strip("/")
+        self.endpoint = options.get("endpoint", "")
+        config: dict = {"region": options.get("region") or settings.aws_region or "us-east-1"}
+        if self.endpoint:
+            config["endpoint"] = self.endpoint
+        if settings.aws_access_key_id:
+            config["access_key_id"] = settings.aws_access_key_id
+        if settings.aws_secret_access_key is not None:
+            config["secret_access_key"] = str(settings.aws_secret_access_key)
+        if settings.aws_session_token is not None:
+            config["token"] = str(settings.aws_session_token)
+        self._client = _Client(
+            self.bucket,
+            prefix=self.prefix or None,
+            config=config,
+            client_options={
+                "allow_http": self.endpoint.startswith("http:"),
+                "connect_timeout": timedelta(seconds=5),
+                "timeout": timedelta(seconds=120),
+            },
+            retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
+        )
+
+    def describe(self) -> str:
+        where = f" at {self.endpoint}" if self.endpoint else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+    async def put(self, name: str, pieces: Sequence[bytes]) -> None:
+        check_name(name)
+        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        try:
+            await obstore.put_async(self._client, name, data, use_multipart=False)
+        except (BaseError, OSError) as exc:
+            raise BlobStoreError(f"storing {name} failed: {type(exc).__name__}") from exc
+
+    async def read(self, name: str, offset: int = 0) -> AsyncIterator[bytes]:
+        check_name(name)
+        try:
+            found = await obstore.get_async(self._client, name, options={"range": {"offset": offset}} if offset else None)
+        except FileNotFoundError:
+            raise BlobMissing(name) from None
+        except (BaseError, OSError) as exc:
+            raise BlobStoreError(f"reading {name} failed: {type(exc).__name__}") from exc
+        async for piece in found.stream(min_chunk_size=MIN_PIECE):
+            yield bytes(piece)
+
+    async def delete(self, name: str) -> None:
+        check_name(name)
+        try:
+            await obstore.delete_async(self._client, name)
+        except FileNotFoundError:
+            pass
+        except (BaseError, OSError) as exc:
+            raise BlobStoreError(f"deleting {name} failed: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        pass

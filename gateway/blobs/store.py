@@ -1,0 +1,64 @@
+"""The blob store's interface: named objects, written whole, read as a
+stream. Its users store only sealed chunks in it (gateway/vault/sealed.py),
+so a store never holds a clear byte or a key; it knows nothing of
+requests, files or chunks.
+
+Every implementation passes the same contract (tests/test_blobs_contract.py):
+
+* ``put`` makes the object visible whole or not at all: a crash part-way
+  leaves no half object under the name.
+* ``read`` yields the object's bytes from an offset, in pieces of any size
+  (callers reframe them), and raises :class:`BlobMissing` for an unknown name.
+* ``delete`` is for good, and deleting what is not there is no error (so a
+  deletion interrupted part-way can simply be done again).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import AsyncIterator, Protocol, Sequence
+
+# Lower-case letters, digits and dashes, in "/"-separated parts: safe as a
+# path under the store's folder and as an S3 key, and never "..".
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,63}(/[a-z0-9][a-z0-9-]{0,63}){0,3}")
+
+
+class BlobMissing(Exception):
+    """No object of that name (never stored, or deleted)."""
+
+
+class BlobStoreError(Exception):
+    """The store failed (unreachable, refused): a transient fault to retry.
+    The message names the object, never its content."""
+
+
+class BlobStore(Protocol):
+    async def put(self, name: str, pieces: Sequence[bytes]) -> None:
+        """Store the pieces, in order, as one object called ``name``."""
+
+    def read(self, name: str, offset: int = 0) -> AsyncIterator[bytes]:
+        """The object's bytes from ``offset`` to its end, a piece at a time."""
+
+    async def delete(self, name: str) -> None:
+        """Delete the object for good; nothing happens if it is not there."""
+
+    async def close(self) -> None:
+        """Let go of connections and threads."""
+
+    def describe(self) -> str:
+        """Where the objects go, for people (no credentials)."""
+
+
+def new_name(kind: str = "f") -> str:
+    """A fresh random name, e.g. ``f/3a/9c0e...``: 128 random bits, so
+    names never collide and say nothing of the request; the two-hex folder
+    keeps any one directory of the file store small."""
+    token = secrets.token_hex(16)
+    return f"{kind}/{token[:2]}/{token}"
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError("not a blob name")
+    return name

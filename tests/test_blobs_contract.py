@@ -1,0 +1,142 @@
+"""The blob store's contract, run against both stores: files under a
+temporary DATA_DIR/blobs/, and S3 through moto's server on loopback."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from gateway.blobs import BlobMissing, BlobStore, new_name, open_store
+from gateway.blobs.files import TEMP_PREFIX, FileStore
+from tests.conftest import make_settings
+
+pytest_plugins = ["tests.s3_support"]
+
+MB = 1024 * 1024
+
+
+@pytest.fixture(params=["files", "s3"])
+async def store(request, tmp_path: Path):
+    options = request.getfixturevalue("s3_options") if request.param == "s3" else {}
+    made = open_store(make_settings(tmp_path, **options))
+    yield made
+    await made.close()
+
+
+async def read(store: BlobStore, name: str, offset: int = 0) -> bytes:
+    return b"".join([piece async for piece in store.read(name, offset)])
+
+
+async def test_what_is_put_reads_back_whole_and_from_an_offset(store: BlobStore) -> None:
+    name = new_name()
+    pieces = [b"first piece|", b"", b"second|", os.urandom(300_000)]
+    await store.put(name, pieces)
+    whole = b"".join(pieces)
+    assert await read(store, name) == whole
+    assert await read(store, name, 12) == whole[12:]
+    assert await read(store, name, 200_001) == whole[200_001:]
+
+
+async def test_a_25_mb_file_round_trips(store: BlobStore) -> None:
+    name = new_name()
+    data = os.urandom(25 * MB)
+    chunks = [data[i:i + 65552] for i in range(0, len(data), 65552)]
+    await store.put(name, chunks)
+    back = bytearray()
+    pieces = 0
+    async for piece in store.read(name):
+        back += piece
+        pieces += 1
+    assert back == data
+    assert pieces > 10, "read streams in pieces, not the whole object at once"
+
+
+async def test_an_empty_object(store: BlobStore) -> None:
+    name = new_name()
+    await store.put(name, [b""])
+    assert await read(store, name) == b""
+
+
+async def test_unknown_and_deleted_names_are_missing(store: BlobStore) -> None:
+    with pytest.raises(BlobMissing):
+        await read(store, new_name())
+    name = new_name()
+    await store.put(name, [b"sealed"])
+    await store.delete(name)
+    with pytest.raises(BlobMissing):
+        await read(store, name)
+    await store.delete(name)  # again: no error, so an interrupted deletion can be redone
+
+
+async def test_names_are_separate(store: BlobStore) -> None:
+    names = [new_name() for _ in range(3)]
+    for i, name in enumerate(names):
+        await store.put(name, [bytes([i]) * 10])
+    await store.delete(names[1])
+    assert await read(store, names[0]) == b"\0" * 10
+    assert await read(store, names[2]) == b"\2" * 10
+
+
+@pytest.mark.parametrize("name", ["../escape", "/abs", "a/../../b", "UPPER", "a//b", "", "a/b/c/d/e"])
+async def test_names_that_could_leave_the_store_are_refused(store: BlobStore, name: str) -> None:
+    with pytest.raises(ValueError):
+        await store.put(name, [b"x"])
+    with pytest.raises(ValueError):
+        await read(store, name)
+
+
+def test_describe_names_no_credentials(tmp_path: Path, s3_options: dict) -> None:
+    described = open_store(make_settings(tmp_path, **s3_options)).describe()
+    assert described.startswith("s3://test-") and "test-secret" not in described and "test-key" not in described
+
+
+# -- the file store's own promises -----------------------------------------------------
+
+
+async def test_files_are_private_and_under_data_dir_blobs(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    settings.data_dir.mkdir(mode=0o700)
+    store = open_store(settings)
+    name = new_name()
+    await store.put(name, [b"sealed bytes"])
+    path = settings.data_dir / "blobs" / name
+    assert path.read_bytes() == b"sealed bytes"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    folder = path.parent
+    while folder != settings.data_dir:
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+        folder = folder.parent
+
+
+async def test_a_write_that_fails_half_way_leaves_nothing_under_the_name(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "blobs")
+    name = new_name()
+
+    def pieces():
+        yield b"half of it"
+        raise OSError("disk full")
+
+    class Failing(list):
+        def __iter__(self):
+            return pieces()
+
+    with pytest.raises(OSError):
+        await store.put(name, Failing())
+    with pytest.raises(BlobMissing):
+        await read(store, name)
+    assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()], "no temporary file left either"
+
+
+async def test_temporary_files_of_a_crash_are_swept_but_objects_never(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "blobs")
+    name = new_name()
+    await store.put(name, [b"kept"])
+    crashed = (tmp_path / "blobs" / name).with_name(f"{TEMP_PREFIX}left-by-a-crash")
+    crashed.write_bytes(b"half")
+    os.utime(crashed, (0, 0))
+    assert store.sweep_temporary() == 1
+    assert not crashed.exists()
+    assert await read(store, name) == b"kept"
