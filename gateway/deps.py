@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable, TypeVar
 
+from gateway.blobs import BlobStore, open_store
 from gateway.core.clock import Clock
 from gateway.core.settings import Settings
 from gateway.outbound.compose import Composer
@@ -29,10 +30,14 @@ class Deps:
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     # The sandbox, Stripe or nothing, as the settings say; built once.
     payments: PaymentProvider | None = None
+    # Where sealed files go (DATA_DIR/blobs/ or S3), as the settings say.
+    blobs: BlobStore | None = None
 
     def __post_init__(self) -> None:
         if self.payments is None:
             self.payments = provider_for(self.settings, clock=self.clock)
+        if self.blobs is None:
+            self.blobs = open_store(self.settings)
 
     async def in_crypto_pool(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.crypto_pool, partial(fn, *args))

@@ -25,10 +25,10 @@ def only_link(mail) -> str:
     return links.pop()
 
 
-async def files_of(request: PaymentRequest, password: str) -> dict[str, bytes]:
+async def files_of(gw, request: PaymentRequest, password: str) -> dict[str, bytes]:
     key = sealed.unlock(request, password)
     files = await SealedFile.filter(request=request).order_by("position")
-    return {f.filename: await sealed.read_all(f, key) for f in files}
+    return {f.filename: await sealed.read_all(f, key, gw.deps.blobs) for f in files}
 
 
 async def test_request_goes_out_to_the_client_and_is_confirmed_to_the_sender(gateway):
@@ -61,7 +61,7 @@ async def test_request_goes_out_to_the_client_and_is_confirmed_to_the_sender(gat
     assert page.status_code == 200
     assert "Demo Accounting" in page.text and "Dog&#39;s name" in page.text and 'name="password"' in page.text
 
-    files = await files_of(request, "Blue42")
+    files = await files_of(gateway, request, "Blue42")
     assert files["invoice-1042.pdf"] == PDF
     assert "your invoice is attached" in files["message.txt"].decode()
 
@@ -143,7 +143,7 @@ async def test_winmail_dat_yields_the_pdf_inside(gateway):
     tnef = winmail([("invoice-1042.pdf", PDF)])
     await send(gateway, request_mail(SUBJECT, attachments=[("winmail.dat", "application/ms-tnef", tnef)]))
     await settled()
-    files = await files_of(await PaymentRequest.get(), "Blue42")
+    files = await files_of(gateway, await PaymentRequest.get(), "Blue42")
     assert files["invoice-1042.pdf"] == PDF
     assert "winmail.dat" not in files
 
@@ -155,7 +155,7 @@ async def test_non_ascii_file_names_and_subjects_survive(gateway):
     await settled()
     request = await PaymentRequest.get()
     assert "été" in request.title
-    files = await files_of(request, "Blue42")
+    files = await files_of(gateway, request, "Blue42")
     assert files[name] == PDF
     [client_mail] = mails_to(gateway, "jane@client.example")
     assert "été" in str(client_mail["Subject"])

@@ -66,6 +66,20 @@ async def test_a_tampered_file_breaks_off_instead_of_finishing(clocked):
     data = os.urandom(4 * 65536)
     made = await make_request(clocked.deps, files=[("a.pdf", "application/pdf", data)])
     sealed = await SealedFile.get(request_id=made.request.id, position=1)
+    path = clocked.deps.settings.blobs_dir / sealed.blob
+    stored = bytearray(path.read_bytes())
+    stored[2 * (65536 + 16)] ^= 1  # the first byte of chunk 2
+    path.write_bytes(stored)
+    async with httpx.AsyncClient(base_url=base_url(clocked)) as http:
+        await submit(http, made.path, PASSWORD)
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(f"{made.path}/files/1")
+
+
+async def test_a_tampered_chunk_row_of_a_file_not_yet_migrated_breaks_off_too(clocked):
+    data = os.urandom(4 * 65536)
+    made = await make_request(clocked.deps, files=[("a.pdf", "application/pdf", data)], in_database=True)
+    sealed = await SealedFile.get(request_id=made.request.id, position=1)
     chunk = await SealedChunk.get(file=sealed, index=2)
     await SealedChunk.filter(id=chunk.id).update(data=bytes([chunk.data[0] ^ 1]) + chunk.data[1:])
     async with httpx.AsyncClient(base_url=base_url(clocked)) as http:

@@ -13,7 +13,9 @@ import httpx
 from gateway import vault
 from gateway.core.models import Firm, PaymentRequest, RequestStatus, SealedChunk, SealedFile, Staff
 from gateway.deps import Deps
-from gateway.handlers.request import BODY_FILENAME, seal_item
+from gateway.documents import storing
+from gateway.documents.storing import seal_item
+from gateway.handlers.request import BODY_FILENAME
 from gateway.vault.sealed import key_aad
 from gateway.service import Running
 
@@ -34,9 +36,10 @@ class Made:
 async def make_request(deps: Deps, *, password: str = PASSWORD, body: str = "Hello Jane,\nyour invoice.\n",
                        files: list[tuple[str, str, bytes]] = (), expires_in: timedelta = timedelta(days=30),
                        status: RequestStatus = RequestStatus.SENT, hint: str = "First pet",
-                       invoice: str = "1042") -> Made:
+                       invoice: str = "1042", in_database: bool = False) -> Made:
     """A payment request from the demo firm's staff member, as the mail
-    handler would store it."""
+    handler would store it; `in_database`: its sealed chunks as SealedChunk
+    rows, as before the blob store (what `blobs migrate` moves)."""
     firm = await Firm.get(domain="demo.localhost")
     staff = await Staff.get(firm=firm)
     token = vault.new_token()
@@ -52,6 +55,9 @@ async def make_request(deps: Deps, *, password: str = PASSWORD, body: str = "Hel
     )
     items = [seal_item(data_key, BODY_FILENAME, "text/plain", body.encode()), *(
         seal_item(data_key, name, content_type, data) for name, content_type, data in files)]
+    if not in_database:
+        await storing.record(request, await storing.put_items(deps.blobs, items))
+        return Made(request, token)
     for position, item in enumerate(items):
         sealed = await SealedFile.create(
             request=request, position=position, is_body=position == 0, filename=item.filename,

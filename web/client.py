@@ -195,7 +195,7 @@ class ClientPages:
         t = translator(request)
         files = await SealedFile.filter(request_id=found.id).order_by("position")
         body = next((f for f in files if f.is_body), None)
-        text = (await sealed.read_all(body, data_key)).decode("utf-8", "replace").strip() if body else ""
+        text = (await sealed.read_all(body, data_key, self.deps.blobs)).decode("utf-8", "replace").strip() if body else ""
         form_token = self.csrf.for_form(request, f"lock:{found.token_hash}")
         paid_on = ""
         if found.paid_at is not None:
@@ -361,7 +361,7 @@ class ClientPages:
         )
         if file is None:
             return self.not_found(request)
-        return downloads.response(file, data_key)
+        return downloads.response(file, data_key, self.deps.blobs)
 
     async def lock(self, request: Request) -> Response:
         """Lock the message again (end this browser's session)."""

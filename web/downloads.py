@@ -16,6 +16,7 @@ from urllib.parse import quote
 from starlette.responses import StreamingResponse
 
 from gateway import vault
+from gateway.blobs import BlobMissing, BlobStore, BlobStoreError
 from gateway.core.models import SealedFile
 from gateway.vault import sealed
 
@@ -63,9 +64,9 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-async def _plaintext(file: SealedFile, data_key: bytes) -> AsyncIterator[bytes]:
+async def _plaintext(file: SealedFile, data_key: bytes, store: BlobStore) -> AsyncIterator[bytes]:
     try:
-        async for chunk in sealed.stream(file, data_key):
+        async for chunk in sealed.stream(file, data_key, store):
             yield chunk
     except vault.TamperedError:
         # Raising again makes the server cut the connection short of the
@@ -73,11 +74,14 @@ async def _plaintext(file: SealedFile, data_key: bytes) -> AsyncIterator[bytes]:
         # than keeping a truncated file.
         log.error("sealed file %s failed authentication while streaming", file.id)
         raise
+    except (BlobMissing, BlobStoreError) as exc:
+        log.error("sealed file %s could not be read from the blob store: %s", file.id, type(exc).__name__)
+        raise
 
 
-def response(file: SealedFile, data_key: bytes) -> StreamingResponse:
+def response(file: SealedFile, data_key: bytes, store: BlobStore) -> StreamingResponse:
     return StreamingResponse(
-        _plaintext(file, data_key),
+        _plaintext(file, data_key, store),
         media_type=served_type(file.content_type),
         headers={
             "content-disposition": content_disposition(file.filename),

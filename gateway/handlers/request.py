@@ -4,7 +4,6 @@ mail the client and confirm to the sender."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
@@ -12,9 +11,10 @@ from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.core import events
-from gateway.core.models import InboundMessage, PaymentRequest, SealedChunk, SealedFile
+from gateway.core.models import InboundMessage, PaymentRequest
 from gateway.core.money import format_display
 from gateway.deps import Deps
+from gateway.documents import storing
 from gateway.inbound import queue as inbound
 from gateway.mail.context import MailContext
 from gateway.mail.directives import PaymentDirectives
@@ -27,20 +27,6 @@ log = logging.getLogger("clienttrack.request")
 BODY_FILENAME = "message.txt"
 
 
-@dataclass(frozen=True)
-class SealedItem:
-    filename: str
-    content_type: str
-    size: int
-    salt: bytes
-    chunks: list[bytes]
-
-
-def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) -> SealedItem:
-    salt = vault.new_file_salt()
-    return SealedItem(filename, content_type, len(data), salt, vault.seal_chunks(data_key, salt, data))
-
-
 async def create_request(deps: Deps, queued: InboundMessage, context: MailContext) -> None:
     d: PaymentDirectives = context.parsed_request
     firm, staff, message = context.firm, context.staff, context.message
@@ -50,11 +36,11 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     data_key = vault.new_data_key()
     params = vault.new_kdf_params(settings.kdf_memory_kib, settings.kdf_iterations)
     wrapped = await deps.in_crypto_pool(vault.wrap_with_password, d.password, data_key, params, key_aad(token_hash))
-    items = [await deps.in_crypto_pool(seal_item, data_key, BODY_FILENAME, "text/plain", d.message.encode())]
+    items = [await deps.in_crypto_pool(storing.seal_item, data_key, BODY_FILENAME, "text/plain", d.message.encode())]
     for attachment in message.attachments:
-        items.append(
-            await deps.in_crypto_pool(seal_item, data_key, attachment.filename, attachment.content_type, attachment.data)
-        )
+        items.append(await deps.in_crypto_pool(
+            storing.seal_item, data_key, attachment.filename, attachment.content_type, attachment.data))
+    stored = await storing.put_items(deps.blobs, items)
 
     now = context.now
     amount = format_display(d.amount_minor, d.currency)
@@ -85,7 +71,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 created_at=now,
                 expires_at=d.expires_at,
             )
-            await _store_items(request, items)
+            await storing.record(request, stored)
             client_mail = clientmail.compose(deps, request, firm, staff, token, now)
             if pass_fee:
                 line = surcharge.fee_line(request, firm, deps.payments.config)
@@ -121,24 +107,10 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
             await inbound.finish(queued, f"request R{request.id}", now)
     except IntegrityError:
         # Another runner made it from the same message first: nothing to add.
+        await storing.discard(deps.blobs, stored)
         log.info("queue %s: duplicate of an existing request", queued.id)
         await inbound.finish(queued, "duplicate", now)
         return
+    # Any other failure leaves the objects alone: a COMMIT that failed on
+    # the way back may still have happened, and then rows name them.
     deps.outbox_wake.set()
-
-
-async def _store_items(request: PaymentRequest, items: list[SealedItem]) -> None:
-    for position, item in enumerate(items):
-        sealed = await SealedFile.create(
-            request=request,
-            position=position,
-            is_body=position == 0,
-            filename=item.filename,
-            content_type=item.content_type,
-            size=item.size,
-            file_salt=item.salt,
-            chunk_count=len(item.chunks),
-        )
-        await SealedChunk.bulk_create(
-            [SealedChunk(file=sealed, index=i, data=chunk) for i, chunk in enumerate(item.chunks)]
-        )

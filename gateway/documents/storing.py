@@ -1,0 +1,73 @@
+"""Storing a request's sealed files: the chunks go to the blob store first,
+then the rows that name them are committed with the request.
+
+The store is written before the transaction so that no database
+transaction waits on a 25 MB upload. If the transaction then fails, the
+objects are deleted again; if the process dies in between, what is left
+can never be opened (its data key was wrapped only in the request row that
+was never committed) and nothing names it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gateway import vault
+from gateway.blobs import BlobStore, new_name
+from gateway.core.models import PaymentRequest, SealedFile
+
+log = logging.getLogger("clienttrack.documents")
+
+
+@dataclass(frozen=True)
+class SealedItem:
+    filename: str
+    content_type: str
+    size: int
+    salt: bytes
+    chunks: list[bytes]
+
+
+def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) -> SealedItem:
+    """Seal one file under a fresh file salt (CPU: run it in the crypto pool)."""
+    salt = vault.new_file_salt()
+    return SealedItem(filename, content_type, len(data), salt, vault.seal_chunks(data_key, salt, data))
+
+
+@dataclass(frozen=True)
+class Stored:
+    item: SealedItem
+    blob: str
+
+
+async def put_items(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
+    """Each item's sealed chunks as one object; all or none of them."""
+    stored: list[Stored] = []
+    try:
+        for item in items:
+            name = new_name()
+            await store.put(name, item.chunks)
+            stored.append(Stored(item, name))
+    except BaseException:
+        await discard(store, stored)
+        raise
+    return stored
+
+
+async def record(request: PaymentRequest, stored: list[Stored]) -> None:
+    """The rows that name the objects (inside the caller's transaction)."""
+    await SealedFile.bulk_create([
+        SealedFile(request=request, position=position, is_body=position == 0, filename=s.item.filename,
+                   content_type=s.item.content_type, size=s.item.size, file_salt=s.item.salt,
+                   chunk_count=len(s.item.chunks), blob=s.blob)
+        for position, s in enumerate(stored)
+    ])
+
+
+async def discard(store: BlobStore, stored: list[Stored]) -> None:
+    """Delete objects no committed row names (best effort: see the module's note)."""
+    for s in stored:
+        try:
+            await store.delete(s.blob)
+        except Exception:
+            log.warning("could not delete the unused sealed object %s; it cannot be opened", s.blob)
