@@ -16,6 +16,7 @@ from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, Re
 from gateway.core.money import format_decimal, format_display
 from gateway.core.settings import Settings, SettingsError
 from gateway.payments import cli as payments_cli
+from gateway.documents import cli as documents
 from gateway.reports import cli as reports
 
 LEVELS = [level.value for level in Level]
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)
     firm_list.set_defaults(run=cmd_firm_list)
+    documents.add_parsers(commands, firm, _common)
 
     staff = commands.add_parser("staff", help="manage who may do what").add_subparsers(dest="action", required=True, metavar="ACTION")
     for action, helptext in (("add", "add a staff member"), ("set", "change a staff member's level")):

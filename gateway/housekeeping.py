@@ -1,7 +1,9 @@
 """Periodic upkeep: requests past their expiry become `expired`, so that
 reports and `status` say so; the admission counts of minutes the hourly
 limits no longer look at are deleted, and so are the digests of unverified
-webhook deliveries after a week. (The pages already refuse expired
+webhook deliveries after a week; the documents of requests past their
+firm's retention period are deleted, a small batch at a time
+(gateway/documents/retention.py). (The pages already refuse expired
 requests by date; client sessions are purged by web/sessions.py as new
 ones start.)"""
 
@@ -12,14 +14,24 @@ import logging
 from datetime import datetime
 
 from gateway.admission import sql
+from gateway.blobs import BlobStore
 from gateway.core import events
 from gateway.core.clock import Clock
 from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
+from gateway.documents import retention
 from gateway.payments import webhooks
 
 log = logging.getLogger("clienttrack.housekeeping")
 
 EXPIRABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
+# Retention deletes this many requests' documents a batch, and stops for
+# the minute after this many batches: the store and the database are never
+# held long, and a backlog still clears within hours.
+RETENTION_BATCH = 20
+RETENTION_BATCHES = 50
+# What a crash left half-written in the store is looked for at start and
+# then hourly (it lists every folder of DATA_DIR/blobs/).
+TIDY_EVERY = 60
 
 
 async def expire_requests(now: datetime) -> int:
@@ -36,7 +48,18 @@ async def forget_admission_counts(now: datetime) -> int:
     return await AdmissionCount.filter(minute__lte=sql.minute_of(now) - sql.WINDOW_MINUTES).delete()
 
 
-async def run(clock: Clock, stopping: asyncio.Event, every_seconds: float = 60.0) -> None:
+async def remove_documents_due(blobs: BlobStore, clock: Clock, stopping: asyncio.Event) -> int:
+    removed = 0
+    for _ in range(RETENTION_BATCHES):
+        done = await retention.remove_due(blobs, clock(), RETENTION_BATCH)
+        removed += done
+        if done < RETENTION_BATCH or stopping.is_set():
+            break
+    return removed
+
+
+async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, every_seconds: float = 60.0) -> None:
+    rounds = 0
     while not stopping.is_set():
         try:
             expired = await expire_requests(clock())
@@ -44,6 +67,10 @@ async def run(clock: Clock, stopping: asyncio.Event, every_seconds: float = 60.0
             await webhooks.forget_unverified(clock())
             if expired:
                 log.info("%d requests expired", expired)
+            await remove_documents_due(blobs, clock, stopping)
+            if rounds % TIDY_EVERY == 0:
+                await blobs.tidy()
+            rounds += 1
         except Exception:
             log.exception("housekeeping failed; trying again in %.0fs", every_seconds)
         try:

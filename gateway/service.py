@@ -98,7 +98,7 @@ async def running(
             queue_runner = QueueRunner(deps)
             tasks += [asyncio.create_task(queue_runner.run(stopping, settings.poll_seconds), name=f"queue-{i}")
                       for i in range(settings.queue_workers)]
-            tasks.append(asyncio.create_task(housekeeping.run(clock, stopping), name="housekeeping"))
+            tasks.append(asyncio.create_task(housekeeping.run(clock, stopping, deps.blobs), name="housekeeping"))
         if "outbox" in roles:
             transport = transport_for(
                 str(settings.relay_url) if settings.relay_url else None, settings.outbox_dir, settings.hostname
@@ -119,6 +119,7 @@ async def running(
             for close in closers:
                 await close()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await deps.blobs.close()
             deps.crypto_pool.shutdown(wait=True)
 
 

@@ -31,12 +31,13 @@ def test_every_column_in_order_with_exact_values():
                             "Provider fee (in Currency)", "Platform fee (in Currency)", "Net (in Currency)",
                             "Refunded (in Currency)"]
     assert header[13:16] == ["Created (America/Toronto)", "Viewed (America/Toronto)", "Paid (America/Toronto)"]
-    assert header[18:] == ["Deposit currency", "Exchange rate", "Net deposited (in Deposit currency)"]
-    assert len(header) == len(COLUMNS) == 21
+    assert header[18:] == ["Deposit currency", "Exchange rate", "Net deposited (in Deposit currency)",
+                          "Documents removed (America/Toronto)"]
+    assert len(header) == len(COLUMNS) == 22
     assert line == [
         "17", 'INV "7", part 2', "Émile Ça <emile@client.example>", "staff@firm.example", "CAD",
         "1250.00", "31.25", "1281.25", "36.50", "5.00", "1239.75", "0.00", "paid",
-        "2026-03-02 09:15:00", "2026-03-02 11:00:00", "2026-03-03 16:45:30", "2026-03-05", "pi_3Nx", "", "", "",
+        "2026-03-02 09:15:00", "2026-03-02 11:00:00", "2026-03-03 16:45:30", "2026-03-05", "pi_3Nx", "", "", "", "",
     ]
     # The row reconciles: total - provider fee - platform fee = net.
     assert Decimal(line[7]) - Decimal(line[8]) - Decimal(line[9]) == Decimal(line[10])

@@ -32,6 +32,7 @@ def test_scope_and_requests():
         "viewed_at": "2026-03-02T11:00:00-05:00", "paid_at": "2026-03-03T16:45:30-05:00",
         "deposit_date": "2026-03-05", "provider_ref": "pi_3Nx",
         "deposit_currency": None, "exchange_rate": None, "net_deposited": None,
+        "documents_removed_at": None,
     }
     # After the spring change the offset is EDT's; unknowns are null.
     assert sent["created_at"] == "2026-03-20T09:00:00-04:00"

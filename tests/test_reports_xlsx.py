@@ -59,7 +59,7 @@ def test_frozen_header_autofilter_and_totals_per_currency():
             make_row(currency="USD", amount_minor=10000, fee_minor=0, provider_fee_minor=320, application_fee_minor=0)]
     sheet = _book(rows)["Payments"]
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == "A1:U4"
+    assert sheet.auto_filter.ref == "A1:V4"
     assert all(cell.value is None for cell in sheet[5])  # a blank row before the totals
     cad, usd = [cell.value for cell in sheet[6]], [cell.value for cell in sheet[7]]
     assert cad[0] == "Total received" and cad[4] == "CAD"
@@ -92,7 +92,7 @@ def test_control_characters_that_xml_cannot_carry_are_dropped():
 
 def test_an_empty_report_has_a_header_and_filter_only():
     sheet = _book([])["Payments"]
-    assert sheet.max_row == 1 and sheet.auto_filter.ref == "A1:U1" and sheet.freeze_panes == "A2"
+    assert sheet.max_row == 1 and sheet.auto_filter.ref == "A1:V1" and sheet.freeze_panes == "A2"
 
 
 def test_reused_cells_keep_each_rows_values():

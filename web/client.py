@@ -128,13 +128,18 @@ class ClientPages:
     def is_gone(self, found: PaymentRequest, now: datetime) -> bool:
         return found.status in GONE or found.expires_at <= now
 
+    def is_closed(self, found: PaymentRequest, now: datetime) -> bool:
+        """Gone, or its documents deleted (retention): either way there is
+        nothing to unlock, and the page says whom to ask."""
+        return found.documents_removed_at is not None or self.is_gone(found, now)
+
     async def opened(self, request: Request, now: datetime) -> tuple[PaymentRequest, bytes | None] | Response:
         """The request, and its data key if this browser has it open (else
         None); or the page to answer with (not found, gone)."""
         found = await self.find(request.path_params["token"])
         if found is None:
             return self.not_found(request)
-        if self.is_gone(found, now):
+        if self.is_closed(found, now):
             return await self.gone(request, found)
         return found, await self.sessions.data_key(request, found, now)
 
@@ -168,11 +173,15 @@ class ClientPages:
     async def gone(self, request: Request, found: PaymentRequest) -> Response:
         t = translator(request)
         await self.with_staff(found)
-        expired_on = t.date(found.expires_at.astimezone(zone(found.firm.timezone)).date())
+        tz = zone(found.firm.timezone)
+        expired_on = t.date(found.expires_at.astimezone(tz).date())
+        removed_on = t.date(found.documents_removed_at.astimezone(tz).date()) if found.documents_removed_at else ""
+        paid_on = t.date(found.paid_at.astimezone(tz).date()) if found.paid_at else ""
         # Whom to ask for a new link: the staff member, or the address that sent it.
         contact = found.staff.email if found.staff else found.sender
         return self.templates.TemplateResponse(
-            request, "pages/gone.html", {"req": found, "expired_on": expired_on, "contact": contact},
+            request, "pages/gone.html",
+            {"req": found, "expired_on": expired_on, "removed_on": removed_on, "paid_on": paid_on, "contact": contact},
             status_code=410,
         )
 
@@ -235,7 +244,7 @@ class ClientPages:
         page = self.form_cache.get(key)
         if page is None or not page.fits(now):
             found = await self.find(token)
-            if found is not None and self.is_gone(found, now):
+            if found is not None and self.is_closed(found, now):
                 return await self.gone(request, found)
             page = self._render_blank_form(request, found) if found else self._render_not_found(request)
             self.form_cache.put(key, page)
@@ -264,7 +273,7 @@ class ClientPages:
             return Response(status_code=413)
         now = self.deps.clock()
         found = await self.find(token)
-        if found is not None and self.is_gone(found, now):
+        if found is not None and self.is_closed(found, now):
             return await self.gone(request, found)
         if not self.csrf.valid(request, form, f"unlock:{vault.token_hash(token)}"):
             if found is None:

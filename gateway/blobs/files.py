@@ -82,6 +82,9 @@ class FileStore:
     async def close(self) -> None:
         pass
 
+    async def tidy(self) -> None:
+        await asyncio.to_thread(self.sweep_temporary)
+
     def sweep_temporary(self, older_than_seconds: float = 3600.0) -> int:
         """Delete temporary files a crash left behind mid-write (never a
         named object); returns how many."""

@@ -85,5 +85,8 @@ class S3Store:
         except (BaseError, OSError) as exc:
             raise BlobStoreError(f"deleting {name} failed: {type(exc).__name__}") from exc
 
+    async def tidy(self) -> None:
+        pass  # one PUT per object: an interrupted upload leaves nothing
+
     async def close(self) -> None:
         pass

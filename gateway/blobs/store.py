@@ -43,6 +43,9 @@ class BlobStore(Protocol):
     async def delete(self, name: str) -> None:
         """Delete the object for good; nothing happens if it is not there."""
 
+    async def tidy(self) -> None:
+        """Clear away what interrupted writes left (never an object)."""
+
     async def close(self) -> None:
         """Let go of connections and threads."""
 

@@ -23,9 +23,9 @@ async def run(run: Run) -> Outcome:
         advice = " To give the money back, an admin can send \"refund " + word + "\"." \
             if request.status is RequestStatus.PAID else ""
         raise CommandError(f"Invoice {word} is {request.status.value} and cannot be cancelled.{advice}")
-    request.status = RequestStatus.CANCELLED
-    await request.save(update_fields=["status"])
     ctx = run.context
+    request.status, request.cancelled_at = RequestStatus.CANCELLED, ctx.now
+    await request.save(update_fields=["status", "cancelled_at"])
     await events.record(ctx.now, ctx.sender, "request.cancelled", firm=ctx.firm, request=request)
     notices = []
     if request.sender != ctx.sender:

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.commands import cancel, grant, help, refund, remind, report, revoke, setup, status, surcharge, users
+from gateway.commands import (
+    cancel, grant, help, refund, remind, report, retention, revoke, setup, status, surcharge, users,
+)
 from gateway.core.models import Level
 from gateway.mail.context import Command
 from gateway.mail.directives import strip_reply_prefixes
 
 COMMANDS: dict[str, ModuleType] = {
     command.name: command
-    for command in (help, status, cancel, remind, report, refund, users, grant, revoke, setup, surcharge)
+    for command in (help, status, cancel, remind, report, refund, users, grant, revoke, setup, surcharge, retention)
 }
 
 

@@ -29,7 +29,9 @@ async def run(run: Run) -> Outcome:
             f"Status: invoice {request.invoice or 'R' + str(request.id)}",
             [
                 f"R{request.id}, invoice {request.invoice or '-'}, to {request.client_email}: "
-                f"{format_display(request.amount_minor, request.currency)}, {request.status.value}.",
+                f"{format_display(request.amount_minor, request.currency)}, {request.status.value}."
+                + (f" Its message and files were deleted on {request.documents_removed_at.astimezone(zone):%Y-%m-%d}"
+                   " (retention)." if request.documents_removed_at else ""),
                 "History (" + str(zone) + "):\n" + "\n".join(lines),
             ],
         )

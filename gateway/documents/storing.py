@@ -9,11 +9,12 @@ was never committed) and nothing names it."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
 from gateway import vault
-from gateway.blobs import BlobStore, new_name
+from gateway.blobs import BlobStore
 from gateway.core.models import PaymentRequest, SealedFile
 
 log = logging.getLogger("clienttrack.documents")
@@ -34,6 +35,15 @@ def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) ->
     return SealedItem(filename, content_type, len(data), salt, vault.seal_chunks(data_key, salt, data))
 
 
+def name_for(file_salt: bytes) -> str:
+    """The object's name, from the file's salt: random and never reused, so
+    names never collide, yet a file always gets the same one, so moving it
+    again after a crash (`blobs migrate`) overwrites rather than leaving a
+    second copy. Hashed so the name shows nothing of the salt."""
+    digest = hashlib.sha256(b"clienttrack blob name:" + file_salt).hexdigest()
+    return f"f/{digest[:2]}/{digest[:32]}"
+
+
 @dataclass(frozen=True)
 class Stored:
     item: SealedItem
@@ -45,7 +55,7 @@ async def put_items(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
     stored: list[Stored] = []
     try:
         for item in items:
-            name = new_name()
+            name = name_for(item.salt)
             await store.put(name, item.chunks)
             stored.append(Stored(item, name))
     except BaseException:

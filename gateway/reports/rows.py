@@ -53,7 +53,7 @@ _COLUMNS = (
     "id", "invoice", "client_email", "sender", "currency", "amount_minor", "fee_minor", "total_minor",
     "provider_fee_minor", "application_fee_minor", "status", "created_at", "viewed_at", "paid_at",
     "deposit_date", "provider", "provider_ref", "refunded_minor", "customer",
-    "settlement_currency", "exchange_rate", "settlement_net_minor",
+    "settlement_currency", "exchange_rate", "settlement_net_minor", "documents_removed_at",
 )
 # Statuses of requests whose money moved: the only ones with charged amounts.
 MONEY_MOVED = frozenset({RequestStatus.PAID.value, RequestStatus.PARTIALLY_REFUNDED.value,
@@ -90,6 +90,8 @@ class Row(NamedTuple):
     settlement_currency: str | None = None
     exchange_rate: str | None = None
     settlement_net_minor: int | None = None
+    # When retention deleted the request's documents (its record stays).
+    documents_removed: datetime | None = None
 
     @property
     def received(self) -> bool:
@@ -190,6 +192,7 @@ def _row(r: Sequence[Any], zone: ZoneInfo) -> Row:
         r[18] or "",  # customer
         # deposit currency, exchange rate, net deposited: only where money moved and the provider said
         *((r[19], r[20] or None, r[21]) if refunded is not None and r[19] and r[21] is not None else (None,) * 3),
+        _datetime(r[22], zone),  # documents removed
     )
 
 

@@ -50,6 +50,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Deposit currency", "deposit_currency", WORD, "settlement_currency"),
     Column("Exchange rate", "exchange_rate", WORD, "exchange_rate"),
     Column("Net deposited", "net_deposited", DEPOSIT, "settlement_net_minor"),
+    Column("Documents removed", "documents_removed_at", DATETIME, "documents_removed"),
 )
 # Column positions by kind, so a writer converts a row's values a kind at a time.
 POSITIONS: dict[str, tuple[int, ...]] = {
