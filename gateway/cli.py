@@ -245,6 +245,7 @@ def request_json(r: PaymentRequest) -> dict[str, Any]:
         "expires_at": r.expires_at.isoformat(),
         "viewed_at": r.viewed_at.isoformat() if r.viewed_at else None,
         "paid_at": r.paid_at.isoformat() if r.paid_at else None,
+        "documents_removed_at": r.documents_removed_at.isoformat() if r.documents_removed_at else None,
     }
 
 
