@@ -109,7 +109,7 @@ async def test_120_days_delete_exactly_what_is_due_and_keep_the_records(clocked,
     out = io.BytesIO()
     await run_report(firm, spec, period_of(firm, spec, clock()), out)
     rows = {row["Invoice"]: row for row in csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig")))}
-    assert rows["P1"]["Status"] == "paid" and rows["P1"]["Total charged"] == "1250.00"
+    assert rows["P1"]["Status"] == "paid" and rows["P1"]["Total charged (in Currency)"] == "1250.00"
     assert rows["P1"]["Documents removed (America/Toronto)"].startswith("2026-06-01")
     assert rows["O1"]["Documents removed (America/Toronto)"] == ""
 
