@@ -111,6 +111,21 @@ async def test_files_are_private_and_under_data_dir_blobs(tmp_path: Path) -> Non
         folder = folder.parent
 
 
+async def test_the_start_check_leaves_the_sealed_files_unwalked(tmp_path: Path) -> None:
+    # One stat per document ever kept at every start would not scale; the
+    # store makes its own files 0600 in 0700 folders (tested above).
+    from gateway.core import datadir
+
+    settings = make_settings(tmp_path)
+    datadir.prepare(settings.data_dir, settings.database)
+    await open_store(settings).put(new_name(), [b"sealed"])
+    loose = settings.blobs_dir / "f" / "00" / "x"
+    loose.parent.mkdir(parents=True)
+    loose.write_bytes(b"")
+    os.chmod(loose, 0o644)
+    datadir.check(settings.data_dir)
+
+
 async def test_a_write_that_fails_half_way_leaves_nothing_under_the_name(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "blobs")
     name = new_name()

@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
 
+from gateway.core import datadir
+
 ENV_PREFIX = "CLIENTTRACK_"
 DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024
 ROLES = ("smtp", "web", "queue", "outbox")
@@ -112,7 +114,7 @@ class Settings:
 
     @property
     def blobs_dir(self) -> Path:
-        return self.data_dir / "blobs"
+        return self.data_dir / datadir.BLOBS
 
     @property
     def master_key_path(self) -> Path:
