@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import AsyncIterator, Sequence
 
 from gateway.blobs.store import BlobMissing, check_name
+from gateway.core.durable import fsync_dir
 
 # What one read hands back: four sealed chunks. Bigger pieces cost memory
 # per download; smaller ones cost a thread hand-off each (bench_blobs.py).
@@ -56,7 +57,7 @@ class FileStore:
             temp.unlink(missing_ok=True)
             raise
         for folder in [path.parent, *folders]:
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     async def read(self, name: str, offset: int = 0) -> AsyncIterator[bytes]:
         path = self._path(name)
@@ -113,11 +114,3 @@ def _make_folders(root: Path, folder: Path) -> list[Path]:
         path.mkdir(mode=0o700, parents=path == root, exist_ok=True)
         made.append(path.parent)
     return made
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
