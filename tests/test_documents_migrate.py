@@ -57,6 +57,7 @@ async def run_cli(gw, *args: str) -> tuple[int, str]:
     """`clienttrack blobs migrate` in a process of its own, as an operator would run it."""
     settings = gw.deps.settings
     env = {**os.environ, "CLIENTTRACK_DATA_DIR": str(settings.data_dir), "CLIENTTRACK_BLOB_URL": settings.blob_url,
+           "CLIENTTRACK_DATABASE_URL": settings.database_url,
            "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
            "AWS_SECRET_ACCESS_KEY": str(settings.aws_secret_access_key or "")}
     child = await asyncio.create_subprocess_exec(
