@@ -63,7 +63,7 @@ async def due(now: datetime, limit: int) -> list[PaymentRequest]:
     """Up to `limit` requests whose documents are due for deletion. One
     query per distinct retention period among the firms (a handful)."""
     found: list[PaymentRequest] = []
-    for days in sorted(set(await Firm.all().values_list("retention_days", flat=True))):
+    for days in sorted(set(await Firm.all().distinct().values_list("retention_days", flat=True))):
         if len(found) >= limit:
             break
         found += await PaymentRequest.filter(ended(days, now), firm__retention_days=days,
