@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from gateway import vault
-from gateway.core import datadir, db, directory, settings as settings_module
+from gateway.core import datadir, db, directory, schema, settings as settings_module
 from gateway.core.clock import system_clock
 from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
@@ -101,6 +101,20 @@ def build_parser() -> argparse.ArgumentParser:
     req_list.set_defaults(run=cmd_requests_list)
 
     reports.add_parser(commands, _common)
+
+    database = commands.add_parser("db", help="the database's schema").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    upgrade = database.add_parser("upgrade", help="apply the pending migrations (stop serve first, or not: it locks)")
+    _common(upgrade)
+    upgrade.add_argument("--fake-initial", action="store_true",
+                         help="a database made before migrations existed: record 0001 without running it")
+    upgrade.set_defaults(run=cmd_db_upgrade)
+    status = database.add_parser("status", help="the migrations applied and pending")
+    _common(status)
+    status.set_defaults(run=cmd_db_status)
+    make = database.add_parser("makemigrations", help="(developers) write the migration for changed models")
+    make.add_argument("--name", required=True, help="what it does, in a few words: add_firm_vat_number")
+    make.set_defaults(run=cmd_db_makemigrations)
 
     outbox = commands.add_parser("outbox", help="outbound mail").add_subparsers(dest="action", required=True, metavar="ACTION")
     out_list = outbox.add_parser("list", help="outbound mail and its delivery state")
@@ -281,6 +295,37 @@ def cmd_outbox_list(args, settings) -> int:
     return db.run(settings, work)
 
 
+def cmd_db_upgrade(args, settings) -> int:
+    async def upgrade() -> int:
+        datadir.prepare(settings.data_dir, settings.database)
+        async with db.connected(settings.database):
+            done = await schema.upgrade(settings.database, fake_initial=args.fake_initial)
+        print("\n".join(f"Applied {name}" for name in done) or "The database is up to date.")
+        return 0
+    return asyncio.run(upgrade())
+
+
+def cmd_db_status(args, settings) -> int:
+    async def status() -> int:
+        datadir.prepare(settings.data_dir, settings.database)
+        async with db.connected(settings.database):
+            current = await schema.version()
+        for name in current.applied:
+            print(f"applied  {name}")
+        for name in current.pending:
+            print(f"pending  {name}")
+        if current.pending and not current.empty:
+            print(f"Run `{schema.UPGRADE_COMMAND}`.")
+        return 0
+    return asyncio.run(status())
+
+
+def cmd_db_makemigrations(args, settings) -> int:
+    written = asyncio.run(schema.write_migration(args.name))
+    print("\n".join(f"Wrote {path}" for path in written) or "No changes in the models.")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -292,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args, settings)
-    except directory.DirectoryError as exc:
+    except (directory.DirectoryError, schema.SchemaBehind) as exc:
         print(f"clienttrack: {exc}", file=sys.stderr)
         return 1
     except (datadir.DataDirError, vault.MasterKeyError) as exc:

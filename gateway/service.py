@@ -65,7 +65,7 @@ async def running(
     datadir.prepare(settings.data_dir, settings.database)
     master_key = vault.load_or_create_master_key(settings.master_key_path)
     roles = set(settings.roles)
-    async with db.opened(settings.database):
+    async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
         if settings.demo:
             await seed_demo(clock())
         smtp_sock = listening_socket(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None

@@ -114,7 +114,11 @@ def test_the_web_app_never_reaches_admission_inbound_or_handlers():
 
 
 def test_everything_shipped_is_used_by_the_product():
-    assert set(MODULES) - reachable(ENTRY_POINTS) == set()
+    # The migrations are imported by Tortoise's loader, by the package name
+    # gateway/core/schema.py gives it, not by an import statement.
+    from gateway.core import schema
+    loaded_by_name = set(modules_in(schema.MIGRATIONS))
+    assert loaded_by_name and set(MODULES) - reachable(ENTRY_POINTS) - loaded_by_name == set()
 
 
 @pytest.mark.parametrize("module", list(MODULES))

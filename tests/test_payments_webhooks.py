@@ -389,7 +389,7 @@ async def test_account_updated_marks_the_firm_ready(connected):
 @pytest.fixture
 async def connected_on_a_public_host(tmp_path):
     fake = RecordedStripe(RECORDED)
-    async with db.opened(f"sqlite://{tmp_path}/t.db"), fake.running() as stripe_url:
+    async with db.opened(database_url(tmp_path)), fake.running() as stripe_url:
         deps = make_deps(tmp_path, stripe_secret_key="sk_test_recorded", stripe_api_base=stripe_url,
                          stripe_connect_webhook_secret=WEBHOOK_SECRET, base_url="https://pay.clienttrack.ca")
         provider = StripeProvider("sk_test_recorded", api_base=stripe_url, max_network_retries=0)

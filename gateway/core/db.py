@@ -1,4 +1,5 @@
-"""Opening the database and creating the schema on first start."""
+"""Opening the database: an empty one is made at the latest migration, one
+that is behind is upgraded only when the settings say so (gateway/core/schema.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 from tortoise import Tortoise
 
-from gateway.core import datadir
+from gateway.core import datadir, schema
 
 if TYPE_CHECKING:
     from gateway.core.settings import Settings
 
-MODELS = ["gateway.core.models", "gateway.payments.models"]
+MODELS = schema.MODELS
 
 
 def tortoise_url(database_url: str) -> str:
@@ -26,20 +27,30 @@ def tortoise_url(database_url: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def opened(database_url: str) -> AsyncIterator[None]:
-    await Tortoise.init(db_url=tortoise_url(database_url), modules={"models": MODELS}, _enable_global_fallback=True)
+async def connected(database_url: str) -> AsyncIterator[None]:
+    """The ORM on this database, whatever its schema version."""
+    await Tortoise.init(config=schema.tortoise_config(tortoise_url(database_url)), _enable_global_fallback=True)
     try:
-        await Tortoise.generate_schemas(safe=True)
         yield
     finally:
         await Tortoise.close_connections()
+
+
+@contextlib.asynccontextmanager
+async def opened(database_url: str, *, upgrade_on_start: bool = False) -> AsyncIterator[None]:
+    """The ORM on this database at the schema this code needs: an empty
+    database is made, one that is behind raises schema.SchemaBehind (which
+    names the command) unless ``upgrade_on_start``."""
+    async with connected(database_url):
+        await schema.ensure_current(database_url, upgrade_on_start=upgrade_on_start)
+        yield
 
 
 def run(settings: "Settings", work: Callable[[], Awaitable[int]]) -> int:
     """Run one command-line job against the database; its exit code."""
     async def opened_work() -> int:
         datadir.prepare(settings.data_dir, settings.database)
-        async with opened(settings.database):
+        async with opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
             return await work()
 
     return asyncio.run(opened_work())

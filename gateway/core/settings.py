@@ -95,6 +95,9 @@ class Settings:
     kdf_memory_kib: int = 19 * 1024
     kdf_iterations: int = 2
     log_level: str = "INFO"
+    # Apply pending migrations when `serve` starts (under a lock), instead
+    # of refusing to start on a database that is behind.
+    upgrade_on_start: bool = False
 
     @property
     def database(self) -> str:
@@ -213,7 +216,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
                 out[key] = float(value)
             except ValueError:
                 raise SettingsError(f"{key}: expected a number of seconds, got {value!r}") from None
-        elif key == "demo":
+        elif key in ("demo", "upgrade_on_start"):
             out[key] = _as_bool(key, value)
         elif key in ("card_fee_fixed_minor", "application_fee_fixed_minor", "application_fee_free_requests"):
             out[key] = _as_int(key, value, 0, 10_000_000)
