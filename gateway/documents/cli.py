@@ -35,10 +35,12 @@ def cmd_blobs_migrate(args: argparse.Namespace, settings) -> int:
     store = open_store(settings)
 
     async def work() -> int:
-        print(f"Moving sealed files from the database to {store.describe()}: {await migrate.left_to_move()} to go.",
-              file=sys.stderr)
-        moved = await migrate.migrate(store, batch=max(1, args.batch))
+        total = await migrate.left_to_move()
+        print(f"Moving sealed files from the database to {store.describe()}: {total} to go.", file=sys.stderr)
+        moved = await migrate.migrate(store, batch=max(1, args.batch), progress=_progress(total))
         await store.close()
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # end the progress line
         print(f"Moved {moved.files} files ({moved.bytes / 1e6:.1f} MB); their rows are deleted.")
         if moved.damaged:
             print(f"Left in the database, their chunk rows incomplete: sealed files {moved.damaged}.",
@@ -47,6 +49,20 @@ def cmd_blobs_migrate(args: argparse.Namespace, settings) -> int:
         return 0
 
     return db.run(settings, work)
+
+
+def _progress(total: int) -> Callable[[migrate.Moved], None]:
+    """A line on standard error now and then: a terminal's is rewritten in
+    place; a log's gets one every 1,000 files."""
+    on_terminal = sys.stderr.isatty()
+
+    def show(moved: migrate.Moved) -> None:
+        done = moved.files + len(moved.damaged)
+        if on_terminal or done % 1000 == 0:
+            line = f"{done} of {total} files, {moved.bytes / 1e6:.1f} MB moved"
+            print("\r" + line if on_terminal else line, end="" if on_terminal else "\n", file=sys.stderr, flush=True)
+
+    return show
 
 
 def cmd_firm_retention(args: argparse.Namespace, settings) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from tortoise.transactions import in_transaction
 
@@ -39,10 +40,10 @@ async def left_to_move() -> int:
     return await SealedFile.filter(blob="").count()
 
 
-async def migrate(store: BlobStore, batch: int = 20, moved: Moved | None = None) -> Moved:
-    """Move every file still in rows; `moved` is updated as it goes (for a
-    progress line) and returned."""
-    moved = moved if moved is not None else Moved()
+async def migrate(store: BlobStore, batch: int = 20,
+                  progress: Callable[[Moved], None] = lambda moved: None) -> Moved:
+    """Move every file still in rows; `progress` hears after each file."""
+    moved = Moved()
     after = 0
     while True:
         files = await SealedFile.filter(blob="", id__gt=after).order_by("id").limit(batch)
@@ -56,6 +57,7 @@ async def migrate(store: BlobStore, batch: int = 20, moved: Moved | None = None)
             else:
                 moved.files += 1
                 moved.bytes += size
+            progress(moved)
 
 
 async def move_file(store: BlobStore, file: SealedFile) -> int | None:
