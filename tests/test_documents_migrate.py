@@ -167,3 +167,38 @@ async def _damaged_rows_are_left(gw) -> None:
     assert code == 1 and f"[{file.id}]" in out, out
     assert await SealedChunk.filter(file_id=file.id).count() == 4  # as they were
     assert (await SealedFile.get(id=file.id)).blob == ""
+
+
+async def test_an_install_from_before_the_store_upgrades_as_the_readme_says(tmp_path: Path):
+    """A SQLite database as an install from before issue 17 has it (no blob,
+    retention or removal columns; tables made by generate_schemas), taken
+    through the README's steps: the columns added, `db upgrade
+    --fake-initial`, `blobs migrate`; every download byte-identical."""
+    import re
+    import sqlite3
+
+    from tests import testdb
+    from tests.test_cli import run
+
+    if testdb.current.postgres:
+        pytest.skip("the README's steps are checked on SQLite (its DROP COLUMN makes the old database)")
+    settings = make_settings(tmp_path)
+    async with running(settings) as gw:
+        made = await legacy_requests(gw, count=1)
+    with sqlite3.connect(settings.data_dir / "clienttrack.db") as old:
+        for table, column in (("firm", "retention_days"), ("payment_request", "cancelled_at"),
+                              ("payment_request", "documents_removed_at"), ("sealed_file", "blob")):
+            old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        old.execute("DROP TABLE tortoise_migrations")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    steps = re.search(r"```sql\n(ALTER TABLE firm ADD COLUMN retention_days.*?)```", readme, re.S).group(1)
+    with sqlite3.connect(settings.data_dir / "clienttrack.db") as old:
+        old.executescript(steps)
+    upgraded = run(settings.data_dir, "db", "upgrade", "--fake-initial")
+    assert upgraded.returncode == 0, upgraded.stderr
+    moved = run(settings.data_dir, "blobs", "migrate")
+    assert moved.returncode == 0 and f"Moved {len(SIZES) + 1} files" in moved.stdout, moved.stderr
+    async with running(settings) as gw:
+        assert await SealedChunk.all().count() == 0
+        for path, datas in made:
+            assert await downloads(gw, path, len(datas)) == datas
