@@ -4,18 +4,25 @@ temporary DATA_DIR/blobs/, and S3 through moto's server on loopback."""
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 from pathlib import Path
 
 import pytest
 
-from gateway.blobs import BlobMissing, BlobStore, new_name, open_store
+from gateway.blobs import BlobMissing, BlobStore, open_store
 from gateway.blobs.files import TEMP_PREFIX, FileStore
 from tests.conftest import make_settings
 
 pytest_plugins = ["tests.s3_support"]
 
 MB = 1024 * 1024
+
+
+def new_name() -> str:
+    """A name shaped like the ones the gateway gives (storing.name_for)."""
+    token = secrets.token_hex(16)
+    return f"f/{token[:2]}/{token}"
 
 
 @pytest.fixture(params=["files", "s3"])

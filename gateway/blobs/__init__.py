@@ -4,10 +4,10 @@ S3-compatible object storage when CLIENTTRACK_BLOB_URL says s3://."""
 
 from __future__ import annotations
 
-from gateway.blobs.store import BlobMissing, BlobStore, BlobStoreError, new_name
+from gateway.blobs.store import BlobMissing, BlobStore, BlobStoreError
 from gateway.core.settings import Settings
 
-__all__ = ["BlobMissing", "BlobStore", "BlobStoreError", "new_name", "open_store"]
+__all__ = ["BlobMissing", "BlobStore", "BlobStoreError", "open_store"]
 
 
 def open_store(settings: Settings) -> BlobStore:

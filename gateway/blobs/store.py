@@ -16,7 +16,6 @@ Every implementation passes the same contract (tests/test_blobs_contract.py):
 from __future__ import annotations
 
 import re
-import secrets
 from typing import AsyncIterator, Protocol, Sequence
 
 # Lower-case letters, digits and dashes, in "/"-separated parts: safe as a
@@ -51,14 +50,6 @@ class BlobStore(Protocol):
 
     def describe(self) -> str:
         """Where the objects go, for people (no credentials)."""
-
-
-def new_name(kind: str = "f") -> str:
-    """A fresh random name, e.g. ``f/3a/9c0e...``: 128 random bits, so
-    names never collide and say nothing of the request; the two-hex folder
-    keeps any one directory of the file store small."""
-    token = secrets.token_hex(16)
-    return f"{kind}/{token[:2]}/{token}"
 
 
 def check_name(name: str) -> str:
