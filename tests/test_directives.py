@@ -345,3 +345,48 @@ def test_customer_names_the_client_in_quickbooks():
     with pytest.raises(DirectivesRejected) as rejected:
         parse(f'$10 to=jane@client.example pw=Blue42 customer="{"x" * 42}"')
     assert "at most 41 characters" in str(rejected.value.errors)
+
+
+@pytest.mark.parametrize("subject, body, expected", [
+    ("$10 to=Secret99 pw=Secret99", "", "$10 to=*** pw=…"),
+    ("$10 to=secret99@x.example password=SECRET99", "", "$10 to=***@x.example password=…"),
+    ("Invoice Secret99 to=a@b.example", "Password: Secret99\n\nHello", "Invoice *** to=a@b.example"),
+    ("Re: $10 to=Sky pw=sky hint=Sky", "", "Re: $10 to=*** pw=… hint=…"),
+    ("$10 pw=auto to=auto@x.example", "", "$10 pw=… to=auto@x.example"),
+])
+def test_redact_subject_hides_the_password_wherever_it_is_repeated(subject, body, expected):
+    from gateway.mail.directives import redact_subject
+
+    assert redact_subject(subject, body) == expected
+
+
+def test_an_expiry_date_is_capped_like_days_and_ends_in_the_firms_zone():
+    from zoneinfo import ZoneInfo
+
+    from gateway.mail.directives import DirectivesRejected, parse_request
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+
+    def expiry(text: str):
+        return parse_request(f"$5 expires={text} {CLIENT_AND_PW}", "", firm_currency="CAD", limit_minor=None,
+                             default_fee=False, now=NOW, zone=tokyo).expires_at
+
+    assert expiry("2026-12-31") == datetime(2026, 12, 31, 23, 59, 59, tzinfo=tokyo)
+    last = (NOW + timedelta(days=365)).astimezone(tokyo).date()
+    assert expiry(last.isoformat()).date() == last
+    for far in ((last + timedelta(days=1)).isoformat(), "9999-12-31", "0001-01-01"):
+        with pytest.raises(DirectivesRejected) as rejected:
+            expiry(far)
+        [error] = rejected.value.errors
+        assert error.directive == "expires" and ("too far off" in error.message or "past" in error.message)
+
+
+def test_the_bounds_read_are_the_columns_that_store_them():
+    from gateway.core.models import PaymentRequest, SealedFile
+    from gateway.mail import parse, values
+
+    requests, files = PaymentRequest._meta.fields_map, SealedFile._meta.fields_map
+    assert values.MAX_HINT_LENGTH == requests["hint"].max_length
+    assert values.MAX_TITLE_LENGTH == requests["title"].max_length
+    assert parse.MAX_MESSAGE_ID_LENGTH == requests["source_message_id"].max_length
+    assert parse.MAX_CONTENT_TYPE_LENGTH == files["content_type"].max_length

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import smtplib
 
 import httpx
 import pytest
 
 from gateway.core.models import Firm, InboundMessage, InboundStatus, PaymentRequest, SealedFile
 from gateway.vault import sealed
-from tests.conftest import DEMO_STAFF, mails_to, outbox_mails, request_mail, send, settled
+from tests.conftest import DEMO_STAFF, GATEWAY, mails_to, outbox_mails, request_mail, send, settled
 from tests.tnef import winmail
 
 SUBJECT = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
@@ -112,6 +113,79 @@ async def test_each_bad_input_gets_a_reply_naming_it_and_creates_nothing(gateway
     assert re.search(rf"\b{directive}\b", body), body
     assert "Invoice 1042 $1,250.00 to=jane@client.example" in body  # a correct example
     assert "tulip77" not in body.lower()
+
+
+@pytest.mark.parametrize("subject, body", [
+    ("Invoice 7 $10 to=Secret99 pw=Secret99", ""),
+    ("Invoice 7 $10 to=secret99@ pw=SECRET99 hint=Sky", ""),
+    ("Invoice Secret99 $10 to=jane@", "Password: Secret99\n\nHello Jane,\n"),
+])
+async def test_no_reply_ever_holds_the_password_wherever_it_was_repeated(gateway, subject, body):
+    await send(gateway, request_mail(subject, body=body or "Hello Jane,\n"))
+    await settled()
+    [reply] = mails_to(gateway, DEMO_STAFF)
+    whole = reply.as_string() + "".join(part.get_content() for part in reply.walk() if part.get_content_maintype()
+                                        == "text")
+    assert "secret99" not in whole.lower()
+    assert "***" in whole
+
+
+async def test_an_expiry_past_the_cap_gets_a_reply_in_a_zone_east_of_utc_too(gateway):
+    await Firm.filter(domain="demo.localhost").update(timezone="Asia/Tokyo")
+    for expiry in ("9999-12-31", "400d", "0001-01-01"):
+        await send(gateway, request_mail(f"Invoice 7 $10 to=jane@client.example pw=Tulip77 expires={expiry}"))
+    await settled()
+    assert await PaymentRequest.all().count() == 0
+    assert await InboundMessage.filter(status=InboundStatus.QUARANTINED).count() == 0
+    replies = mails_to(gateway, DEMO_STAFF)
+    assert len(replies) == 3
+    for reply in replies:
+        assert re.search(r"\bexpires\b", reply.get_body(("plain",)).get_content())
+
+
+@pytest.mark.parametrize("subject, directive", [
+    (f'Invoice 7 $10 to=jane@client.example pw=Tulip77 hint="{"h" * 201}"', "hint"),
+    ("Invoice 7 $10 to=jane@client.example pw=Tulip77 " + "word " * 70, "subject"),
+])
+async def test_an_over_long_directive_gets_a_reply_naming_it(gateway, subject, directive):
+    await send(gateway, request_mail(subject))
+    await settled()
+    assert await PaymentRequest.all().count() == 0
+    assert await InboundMessage.filter(status=InboundStatus.QUARANTINED).count() == 0
+    [reply] = mails_to(gateway, DEMO_STAFF)
+    body = reply.get_body(("plain",)).get_content()
+    assert re.search(rf"\b{directive}\b", body) and "at most" in body, body
+
+
+async def send_raw(gw, raw: bytes) -> None:
+    def deliver() -> None:
+        with smtplib.SMTP("127.0.0.1", gw.smtp_port, timeout=30) as client:
+            client.sendmail(DEMO_STAFF, [GATEWAY], raw)
+    await asyncio.to_thread(deliver)
+
+
+@pytest.mark.parametrize("long", ["message-id", "content-type"])
+async def test_an_over_long_message_id_or_content_type_is_bounded_where_read(gateway, long):
+    message = request_mail("Invoice 7 $10 to=jane@client.example pw=Tulip77",
+                           attachments=[("a.pdf", "application/pdf", b"%PDF-1.4")])
+    if long == "content-type":
+        [attachment] = list(message.iter_attachments())
+        attachment.replace_header("Content-Type", "application/x-" + "y" * 300)
+    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    if long == "message-id":  # folded over two lines: SMTP takes lines of at most 998 octets
+        long_id = b"<" + b"m" * 600 + b"\r\n " + b"m" * 600 + b"@demo.localhost>"
+        raw = re.sub(rb"Message-ID: [^\r]*", lambda _: b"Message-ID: " + long_id, raw, count=1)
+    await send_raw(gateway, raw)
+    await settled()
+    assert await InboundMessage.filter(status=InboundStatus.QUARANTINED).count() == 0
+    [request] = await PaymentRequest.all()
+    assert len(request.source_message_id) <= 998
+    files = await SealedFile.filter(request=request, is_body=False)
+    expected = "application/octet-stream" if long == "content-type" else "application/pdf"
+    assert [f.content_type for f in files] == [expected]
+    await send_raw(gateway, raw)  # the same message again: still a duplicate
+    await settled()
+    assert await PaymentRequest.all().count() == 1
 
 
 async def test_a_redelivered_message_makes_one_request(gateway):

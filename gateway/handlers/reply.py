@@ -21,7 +21,7 @@ ReplyBuilder = Callable[[Deps, MailContext], EmailMessage]
 
 
 def safe_subject(context: MailContext) -> str:
-    return redact_subject(context.message.subject)
+    return redact_subject(context.message.subject, context.message.text)
 
 
 def missing_level(deps: Deps, context: MailContext) -> EmailMessage:

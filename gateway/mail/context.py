@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import cached_property
 
 from gateway.core.models import Firm, Level, PaymentRequest, Staff
+from gateway.core.settings import zone
 from gateway.mail import directives
 from gateway.mail.parse import ParsedMail
 
@@ -59,6 +60,7 @@ class MailContext:
                 default_fee=self.firm.fee_by_default,
                 now=self.now,
                 default_ttl_days=self.request_ttl_days,
+                zone=zone(self.firm.timezone),
             )
         except directives.DirectivesRejected as rejected:
             return rejected

@@ -23,14 +23,14 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Callable
 
 from gateway.mail.grammar import KEYS, SUBJECT_TOKEN, DirectiveError, read_body, read_subject
 from gateway.mail.values import (
-    check_secrecy, read_address, read_customer, read_expiry, read_fee, read_invoice, redact, resolve, resolve_money, resolve_password,
-    values_of,
+    AUTO_PASSWORD, check_secrecy, check_title, mask, read_address, read_customer, read_expiry, read_fee, read_hint,
+    read_invoice, redact, resolve, resolve_money, resolve_password, values_of,
 )
 
 _NO_CLIENT = (
@@ -95,12 +95,15 @@ def parse_request(
     now: datetime,
     default_ttl_days: int = 30,
     generate_password: Callable[[], str] = generate_password,
+    zone: tzinfo | None = None,
 ) -> PaymentDirectives:
     """Read a payment request; raise DirectivesRejected listing every error.
 
     ``limit_minor`` is the firm's cap per request, in minor units of
     ``firm_currency``. A request in another currency is compared at face
     value (no exchange rates), so 5,000 is the cap in any currency.
+    ``zone`` is the firm's: an expiry date ends at the end of that day
+    there (default: ``now``'s zone).
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -113,11 +116,13 @@ def parse_request(
     currency, amount_minor = resolve_money(pairs, firm_currency, limit_minor, errors)
     invoice = resolve("invoice", values_of(pairs, "invoice"), read_invoice, errors) or ""
     password, generated = resolve_password(pairs, errors, generate_password)
-    hint = resolve("hint", values_of(pairs, "hint"), str.strip, errors) or ""
+    hint = resolve("hint", values_of(pairs, "hint"), read_hint, errors) or ""
     fee = resolve("fee", values_of(pairs, "fee"), read_fee, errors)
-    expires_at = resolve("expires", values_of(pairs, "expires"), partial(read_expiry, now=now), errors)
+    read_expiry_here = partial(read_expiry, now=now, zone=zone or now.tzinfo)
+    expires_at = resolve("expires", values_of(pairs, "expires"), read_expiry_here, errors)
     customer = resolve("customer", values_of(pairs, "customer"), read_customer, errors) or ""
     title = " ".join(title_words)
+    check_title(title, errors)
     check_secrecy(password, hint, title, errors)
 
     if errors:
@@ -142,13 +147,18 @@ def parse_request(
 _SECRET_KEYS = ("pw", "hint")
 
 
-def redact_subject(subject: str) -> str:
+def redact_subject(subject: str, body: str = "") -> str:
     """The subject with the values of pw=, password= and hint= replaced by
     "…", so a reply can quote it without echoing the password (a hint may
-    wrongly contain it)."""
+    wrongly contain it), and every other place the password stands (given
+    in the subject or in the body's key lines) replaced by *** too: a
+    careless sender may repeat it anywhere (``to=Secret pw=Secret``)."""
     def hide(token: re.Match) -> str:
         if token["key"] and KEYS.get(token["key"].lower()) in _SECRET_KEYS:
             return f"{token['key']}=…"
         return token.group()
 
-    return SUBJECT_TOKEN.sub(hide, subject)
+    pairs, _words = read_subject(strip_reply_prefixes(subject), [])
+    pairs += read_body(body)[0]
+    passwords = [raw.strip() for raw in values_of(pairs, "pw") if raw.strip().lower() != AUTO_PASSWORD]
+    return mask(SUBJECT_TOKEN.sub(hide, subject), passwords)

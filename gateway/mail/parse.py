@@ -11,6 +11,7 @@ docs/mail-parsing.md.
 from __future__ import annotations
 
 import binascii
+import hashlib
 import email
 import email.message
 import email.parser
@@ -30,6 +31,11 @@ from gateway.mail.tnef import is_tnef, unpack_tnef
 log = logging.getLogger(__name__)
 
 _POLICY = email_policy.default
+# Values kept as long as the columns that store them take (SealedFile's
+# content_type, PaymentRequest's source_message_id): bounded here, where
+# they are read, rather than refused at the insert.
+MAX_CONTENT_TYPE_LENGTH = 127
+MAX_MESSAGE_ID_LENGTH = 998
 _MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
 
 
@@ -165,7 +171,7 @@ def parse(raw: bytes) -> ParsedMail:
 
     # Single-valued headers: the first occurrence.
     subject = " ".join(_first_header(message, "subject")[1].split())
-    message_id = _first_header(message, "message-id")[0]
+    message_id = _bounded_message_id(_first_header(message, "message-id")[0])
     auto_submitted = _first_header(message, "auto-submitted")[1].lower()
     precedence = _first_header(message, "precedence")[1].lower()
 
@@ -227,7 +233,7 @@ def parse(raw: bytes) -> ParsedMail:
     final = tuple(
         Attachment(
             filename=safe_filename(name, ctype, index),
-            content_type=ctype,
+            content_type=ctype if len(ctype) <= MAX_CONTENT_TYPE_LENGTH else "application/octet-stream",
             data=data,
         )
         for index, (name, ctype, data) in enumerate(attachments, start=1)
@@ -241,3 +247,12 @@ def parse(raw: bytes) -> ParsedMail:
         auto_submitted=auto_submitted,
         precedence=precedence,
     )
+
+
+def _bounded_message_id(message_id: str) -> str:
+    """A Message-ID too long to store stands in as its digest, so a copy of
+    the same message is still recognised as one."""
+    if len(message_id) <= MAX_MESSAGE_ID_LENGTH:
+        return message_id
+    digest = hashlib.sha256(message_id.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"<{digest}@long-message-id.invalid>"

@@ -5,7 +5,7 @@ collected so that one reply lists all the fixes."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import partial
 from typing import Callable, TypeVar
 
@@ -24,12 +24,17 @@ _NO_PASSWORD = (
     "or pw=auto to have a strong one made for you."
 )
 _FEE_WORDS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
-_AUTO_PASSWORD = "auto"
+AUTO_PASSWORD = "auto"
 _MAX_TTL_DAYS = 365
 _CODE_SHAPE = re.compile(r"[A-Za-z]{3}")
 _DAYS = re.compile(r"(?P<days>\d+)\s*d(?:ays?)?", re.IGNORECASE)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _MAX_ADDRESS_LENGTH = 254  # RFC 5321 path limit
+# What the client sees in the clear, as long as the request's columns take
+# (PaymentRequest.hint and .title): longer is a mistake to reply about, not
+# an error at the insert (which once quarantined the message, unanswered).
+MAX_HINT_LENGTH = 200
+MAX_TITLE_LENGTH = 300
 
 
 class _Invalid(ValueError):
@@ -186,7 +191,7 @@ def resolve_password(
     password = resolve("pw", values_of(pairs, "pw"), _read_password, errors, missing=_NO_PASSWORD)
     if password is None:
         return "", False
-    if password.lower() == _AUTO_PASSWORD:
+    if password.lower() == AUTO_PASSWORD:
         return generate(), True
     return password, False
 
@@ -207,8 +212,10 @@ def read_fee(raw: str) -> bool:
         ) from None
 
 
-def read_expiry(raw: str, now: datetime) -> datetime:
-    """``14d`` is 14 days from now; ``2026-12-31`` the end of that day in now's time zone."""
+def read_expiry(raw: str, now: datetime, zone: tzinfo) -> datetime:
+    """``14d`` is 14 days from now; ``2026-12-31`` the end of that day in the
+    firm's zone. Either form at most _MAX_TTL_DAYS ahead (a date far off,
+    9999-12-31, once overflowed the arithmetic in zones east of UTC)."""
     text = raw.strip()
     if days := _DAYS.fullmatch(text):
         count = int(days["days"])
@@ -226,13 +233,35 @@ def read_expiry(raw: str, now: datetime) -> datetime:
             f"The expiry {text!r} is not understood; write a number of days like "
             "expires=14d or a date like expires=2026-12-31."
         )
-    expires_at = datetime.combine(day, time(23, 59, 59), tzinfo=now.tzinfo)
-    if expires_at <= now:
+    # Compared as dates first: no datetime is made from a date out of range.
+    today = now.astimezone(zone).date()
+    last = (now + timedelta(days=_MAX_TTL_DAYS)).astimezone(zone).date()
+    if day < today:
         raise _Invalid(
             f"The expiry date {day.isoformat()} is in the past; give a later date "
             "or a number of days like expires=14d."
         )
-    return expires_at
+    if day > last:
+        raise _Invalid(
+            f"The expiry date {day.isoformat()} is too far off: at most {_MAX_TTL_DAYS} days ahead, "
+            f"{last.isoformat()} or sooner."
+        )
+    return datetime.combine(day, time(23, 59, 59), tzinfo=zone)
+
+
+def read_hint(raw: str) -> str:
+    hint = raw.strip()
+    if len(hint) > MAX_HINT_LENGTH:
+        raise _Invalid(f"The hint is {len(hint)} characters; at most {MAX_HINT_LENGTH} fit: shorten it.")
+    return hint
+
+
+def check_title(title: str, errors: list[DirectiveError]) -> None:
+    """The subject's free words become the client's subject line: bounded."""
+    if len(title) > MAX_TITLE_LENGTH:
+        errors.append(DirectiveError(
+            "subject", f"The subject's free text, the client's subject line, is {len(title)} characters; "
+            f"at most {MAX_TITLE_LENGTH} fit: shorten it."))
 
 
 def check_secrecy(password: str, hint: str, title: str, errors: list[DirectiveError]) -> None:
@@ -260,11 +289,11 @@ def redact(errors: list[DirectiveError], passwords: list[str]) -> list[Directive
     careless password could be any of those: this makes "never in a reply"
     hold whatever the sender typed.
     """
-    patterns = [re.compile(re.escape(secret), re.IGNORECASE) for secret in passwords if secret]
+    return [DirectiveError(error.directive, mask(error.message, passwords)) for error in errors]
 
-    def hide(text: str) -> str:
-        for pattern in patterns:
-            text = pattern.sub("***", text)
-        return text
 
-    return [DirectiveError(error.directive, hide(error.message)) for error in errors]
+def mask(text: str, passwords: list[str]) -> str:
+    """``text`` with every password (any case) replaced by ***, longest first."""
+    for secret in sorted({p for p in passwords if p}, key=len, reverse=True):
+        text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
+    return text
