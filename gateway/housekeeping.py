@@ -1,9 +1,10 @@
 """Periodic upkeep: requests past their expiry become `expired`, so that
 reports and `status` say so; the admission counts of minutes the hourly
 limits no longer look at are deleted, and so are the digests of unverified
-webhook deliveries after a week; the documents of requests past their
-firm's retention period are deleted, a small batch at a time
-(gateway/documents/retention.py). (The pages already refuse expired
+webhook deliveries after a week, and the accepted Message-IDs no fresh
+message can carry any more (admission/replays.py); the documents of
+requests past their firm's retention period are deleted, a small batch at a
+time (gateway/documents/retention.py). (The pages already refuse expired
 requests by date; client sessions are purged by web/sessions.py as new
 ones start.)"""
 
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from gateway.admission import sql
+from gateway.admission import replays, sql
 from gateway.blobs import BlobStore
 from gateway.core import events
 from gateway.core.clock import Clock
@@ -58,13 +59,15 @@ async def remove_documents_due(blobs: BlobStore, clock: Clock, stopping: asyncio
     return removed
 
 
-async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, every_seconds: float = 60.0) -> None:
+async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, message_max_age: timedelta,
+              every_seconds: float = 60.0) -> None:
     rounds = 0
     while not stopping.is_set():
         try:
             expired = await expire_requests(clock())
             await forget_admission_counts(clock())
             await webhooks.forget_unverified(clock())
+            await replays.forget(clock(), message_max_age)
             if expired:
                 log.info("%d requests expired", expired)
             await remove_documents_due(blobs, clock, stopping)

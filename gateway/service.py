@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import AsyncIterator, Awaitable, Callable
 
@@ -84,7 +85,7 @@ async def running(
             admitting = await intake.opened(settings.database, settings.sender_hourly_limit,
                                             settings.firm_hourly_limit)
             admission = Admission(settings, master_key, clock, deps.inbound_wake,
-                                  resolve or dns_resolver(), admitting)
+                                  resolve or dns_resolver(nameservers=settings.dns_nameservers), admitting)
             smtp_server = await asyncio.get_running_loop().create_server(
                 protocol_factory(settings, admission), sock=smtp_sock
             )
@@ -98,7 +99,9 @@ async def running(
             queue_runner = QueueRunner(deps)
             tasks += [asyncio.create_task(queue_runner.run(stopping, settings.poll_seconds), name=f"queue-{i}")
                       for i in range(settings.queue_workers)]
-            tasks.append(asyncio.create_task(housekeeping.run(clock, stopping, deps.blobs), name="housekeeping"))
+            tasks.append(asyncio.create_task(
+                housekeeping.run(clock, stopping, deps.blobs, timedelta(hours=settings.message_max_age_hours)),
+                name="housekeeping"))
         if "outbox" in roles:
             transport = transport_for(
                 str(settings.relay_url) if settings.relay_url else None, settings.outbox_dir, settings.hostname

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from gateway import housekeeping
 from gateway.core import db
-from gateway.core.models import Event, Firm, PaymentRequest, RequestStatus
+from gateway.admission import replays
+from gateway.core.models import AcceptedMessageId, Event, Firm, PaymentRequest, RequestStatus
 from tests.test_runner import START
 from tests.conftest import database_url
 
@@ -32,3 +33,14 @@ async def test_expiry_marks_open_requests_only(tmp_path):
                             paid.id: RequestStatus.PAID, future.id: RequestStatus.SENT}
         assert await Event.filter(action="request.expired").count() == 2
         assert await housekeeping.expire_requests(START) == 0
+
+
+async def test_accepted_message_ids_are_forgotten_once_no_fresh_message_can_carry_them(tmp_path):
+    window = timedelta(hours=48)
+    async with db.opened(f"sqlite://{tmp_path}/t.db"):
+        keep = replays.keep_for(window)
+        assert keep > window
+        for n, age in enumerate((keep + timedelta(minutes=1), keep - timedelta(minutes=1), timedelta(0))):
+            await AcceptedMessageId.create(firm_domain="firm.example", digest=f"{n:064x}", accepted_at=START - age)
+        assert await replays.forget(START, window) == 1
+        assert await AcceptedMessageId.all().count() == 2

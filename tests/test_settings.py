@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core.settings import SettingsError, load
+from gateway.core.settings import SettingsError, load, split_host_port
 
 
 def test_defaults_need_no_configuration():
@@ -53,6 +53,10 @@ def test_demo_turns_on_the_sandbox_and_nothing_else_does():
     ({"CLIENTTRACK_KDF_MEMORY_KIB": "1024"}, "kdf_memory_kib"),
     ({"CLIENTTRACK_CONFIG": "/nonexistent.toml"}, "config file not found"),
     ({"CLIENTTRACK_TRUSTED_PROXIES": "proxy.internal"}, "trusted_proxies: 'proxy.internal' is not an IP"),
+    ({"CLIENTTRACK_DNS_NAMESERVERS": "dns.google"}, "dns_nameservers: 'dns.google' is not an IP address"),
+    ({"CLIENTTRACK_DNS_NAMESERVERS": "127.0.0.1:99999"}, "dns_nameservers: '127.0.0.1:99999' has a port"),
+    ({"CLIENTTRACK_DNS_NAMESERVERS": "[::1]:x"}, "has a port that is not a number"),
+    ({"CLIENTTRACK_MESSAGE_MAX_AGE_HOURS": "0"}, "message_max_age_hours: 0 is outside"),
     ({"CLIENTTRACK_WEB_HEADER_TIMEOUT": "0"}, "web_header_timeout: 0.0 is outside"),
 ])
 def test_wrong_settings_are_named(environ, message):
@@ -75,3 +79,16 @@ def test_trusted_proxies_are_addresses_or_networks_and_none_by_default():
     assert load({}, environ={}).trusted_proxies == ()
     settings = load({}, environ={"CLIENTTRACK_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1,::1"})
     assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")
+
+
+def test_dns_nameservers_are_ip_addresses_with_an_optional_port_and_the_systems_by_default():
+    assert load({}, environ={}).dns_nameservers == ()
+    settings = load({}, environ={"CLIENTTRACK_DNS_NAMESERVERS": "127.0.0.1:5353, 192.0.2.53,2001:db8::53,[::1]:53"})
+    assert settings.dns_nameservers == ("127.0.0.1:5353", "192.0.2.53", "2001:db8::53", "[::1]:53")
+    assert [split_host_port(item) for item in settings.dns_nameservers] == [
+        ("127.0.0.1", 5353), ("192.0.2.53", None), ("2001:db8::53", None), ("::1", 53)]
+
+
+def test_signed_mail_stays_fresh_48_hours_unless_set():
+    assert load({}, environ={}).message_max_age_hours == 48
+    assert load({}, environ={"CLIENTTRACK_MESSAGE_MAX_AGE_HOURS": "6"}).message_max_age_hours == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import smtplib
 
 import pytest
@@ -40,6 +41,20 @@ async def test_rcpt_that_is_not_a_gateway_address_gets_550(gateway, rcpt):
     assert code == 550
     assert b"does not relay" in text
     assert await InboundMessage.all().count() == 0
+
+
+async def test_at_most_100_recipients_a_message(gateway):
+    def many(client):
+        client.ehlo()
+        client.mail(DEMO_STAFF)
+        codes = [client.rcpt(GATEWAY)[0] for _ in range(100)]
+        codes += [client.rcpt(GATEWAY)[0], client.rcpt("jane@client.example")[0]]
+        client.rset()  # a new transaction counts from zero
+        client.mail(DEMO_STAFF)
+        return codes, client.rcpt(GATEWAY)[0]
+
+    codes, after_reset = await asyncio.to_thread(smtp_dialogue, gateway.smtp_port, many)
+    assert codes == [250] * 100 + [452, 452] and after_reset == 250
 
 
 async def test_250_carries_the_queue_id_and_the_message_is_committed_first(gateway):
@@ -130,8 +145,11 @@ async def production_gateway(tmp_path):
 def signed(message, private: bytes, domain: str = "smith-cpa.example", selector: bytes = b"sel") -> bytes:
     import dkim
 
+    if message["Date"] is None:
+        message["Date"] = email.utils.formatdate()
     raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-    return dkim.sign(raw, selector, domain.encode(), private, include_headers=[b"from", b"to", b"subject"]) + raw
+    headers = [b"from", b"to", b"subject", b"date", b"message-id"]
+    return dkim.sign(raw, selector, domain.encode(), private, include_headers=headers) + raw
 
 
 async def send_raw(gw, raw: bytes, sender: str, rcpt: str):

@@ -27,7 +27,7 @@ _HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})+")
 
 # Header-section defects meaning the stdlib skipped a line another reader
 # might take as a header (possibly a second From).
-_HIDING_DEFECTS = (
+HIDING_DEFECTS = (
     email_errors.MisplacedEnvelopeHeaderDefect,
     email_errors.MissingHeaderBodySeparatorDefect,
     email_errors.FirstHeaderLineIsContinuationDefect,
@@ -106,7 +106,7 @@ def ascii_domain(domain: str) -> str:
 
 def strict_from_section(headers: Message) -> str:
     """strict_from on a parsed header section."""
-    if headers.get_unixfrom() or any(isinstance(d, _HIDING_DEFECTS) for d in headers.defects):
+    if headers.get_unixfrom() or any(isinstance(d, HIDING_DEFECTS) for d in headers.defects):
         raise FromError("the header section has a line that is not a header")
     values = header_values(headers, "from")
     if len(values) != 1:
@@ -147,6 +147,8 @@ def _mailbox(value: str) -> str:
         raise FromError("the local part is not a plain dot-atom")
     if not ascii_domain(mailbox.domain):
         raise FromError("the domain is not a host name")
+    if len(mailbox.addr_spec) > 254:  # RFC 5321's limit, and the staff and queue columns'
+        raise FromError("the address is longer than 254 characters")
     # A second, independent reading: a trick that fools one parser rarely
     # fools both the same way (e.g. CVE-2023-27043 in getaddresses).
     if _GETADDRESSES_HAS_STRICT:

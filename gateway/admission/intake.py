@@ -5,9 +5,11 @@ Messages that arrive together are admitted together (a group commit): one
 writer takes everything waiting and, in one transaction, reads the counts
 of each firm and sender in the batch once, decides every message in order
 (decide_batch: a message admitted counts against the next, so the hourly
-limits hold exactly however many arrive at once), inserts the admitted
-ones with their per-minute counts (models.AdmissionCount), and commits
-once; each SMTP session hears its answer only after that commit. Messages
+limits hold exactly however many arrive at once; a signed message whose
+Message-ID the firm accepted before, or earlier in the batch, is refused
+as a replay), inserts the admitted ones with their per-minute counts
+(models.AdmissionCount) and their Message-IDs (models.AcceptedMessageId,
+unique per firm: two processes cannot both admit one), and commits once; each SMTP session hears its answer only after that commit. Messages
 arriving while a commit is in flight go in the next one: a busy server
 commits in batches, an idle one at once.
 
@@ -34,7 +36,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.admission import sql
 from gateway.core.datadir import sqlite_path
-from gateway.core.models import InboundMessage, InboundStatus
+from gateway.core.models import AcceptedMessageId, InboundMessage, InboundStatus
 from gateway.inbound.queue import Arrival
 
 MAX_BATCH = 64
@@ -51,15 +53,19 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?)
 class Verdict(enum.Enum):
     ADMITTED = "admitted"
     NOT_STAFF = "not staff"
+    REPLAYED = "Message-ID accepted before"
     SENDER_LIMIT = "sender over the hourly limit"
     FIRM_LIMIT = "firm over the hourly limit"
 
 
-def decide(staff: bool, mine: int, total: int, sender_limit: int, firm_limit: int) -> Verdict:
+def decide(staff: bool, mine: int, total: int, sender_limit: int, firm_limit: int, replayed: bool = False) -> Verdict:
     """From the admission query's answer (is staff, the sender's and the
-    firm's messages in the last hour)."""
+    firm's messages in the last hour) and whether the Message-ID was
+    accepted before."""
     if not staff:
         return Verdict.NOT_STAFF
+    if replayed:
+        return Verdict.REPLAYED
     if mine >= sender_limit:
         return Verdict.SENDER_LIMIT
     if total >= firm_limit:
@@ -71,22 +77,32 @@ Counts = tuple[bool, int, int]  # is staff, the sender's and the firm's messages
 
 
 def decide_batch(batch: list[Arrival], counts: dict[tuple[str, str], Counts], sender_limit: int,
-                 firm_limit: int) -> list[Verdict]:
+                 firm_limit: int, accepted: set[tuple[str, str]] = frozenset()) -> list[Verdict]:
     """Each message's verdict, in order, from the counts before the batch
-    (per firm and sender): a message admitted counts against the next."""
+    (per firm and sender) and the Message-IDs already accepted (per firm,
+    see _message_keys): a message admitted counts against the next, and
+    its Message-ID is then taken."""
     added_by_sender: Counter[tuple[str, str]] = Counter()
     added_by_firm: Counter[str] = Counter()
+    taken = set(accepted)
     verdicts = []
     for arrival in batch:
         key = (arrival.firm_domain, arrival.sender)
         staff, mine, total = counts[key]
+        message = (arrival.firm_domain, arrival.message_key)
         verdict = decide(staff, mine + added_by_sender[key], total + added_by_firm[arrival.firm_domain],
-                         sender_limit, firm_limit)
+                         sender_limit, firm_limit, replayed=bool(arrival.message_key) and message in taken)
         if verdict is Verdict.ADMITTED:
             added_by_sender[key] += 1
             added_by_firm[arrival.firm_domain] += 1
+            taken.add(message)
         verdicts.append(verdict)
     return verdicts
+
+
+def _message_keys(batch: list[Arrival]) -> list[tuple[str, str]]:
+    """The (firm, Message-ID digest) pairs of the batch's signed messages."""
+    return sorted({(arrival.firm_domain, arrival.message_key) for arrival in batch if arrival.message_key})
 
 
 def _senders(batch: list[Arrival]) -> dict[tuple[str, str], datetime]:
@@ -153,11 +169,16 @@ class OrmIntake(Intake):
     async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
         async with in_transaction() as connection:
             counts = {key: await sql.admission(*key, now, connection) for key, now in _senders(batch).items()}
-            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit)
+            accepted = {key for key in _message_keys(batch) if await sql.message_accepted(*key, connection)}
+            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit, accepted)
             admitted = _admitted(batch, verdicts)
             await InboundMessage.bulk_create([InboundMessage(**arrival.fields()) for arrival in admitted],
                                              using_db=connection)
             await sql.add_counts(_counted(admitted), connection)
+            await AcceptedMessageId.bulk_create(
+                [AcceptedMessageId(firm_domain=arrival.firm_domain, digest=arrival.message_key,
+                                   accepted_at=arrival.received_at) for arrival in admitted if arrival.message_key],
+                using_db=connection)
         return verdicts
 
 
@@ -200,7 +221,9 @@ class SqliteIntake(Intake):
                 staff, mine, total = connection.execute(
                     sql.ADMISSION, sql.admission_parameters(domain, sender, now)).fetchone()
                 counts[(domain, sender)] = (bool(staff), mine, total)
-            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit)
+            accepted = {key for key in _message_keys(batch)
+                        if connection.execute(sql.MESSAGE_ACCEPTED, key).fetchone()}
+            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit, accepted)
             admitted = _admitted(batch, verdicts)
             connection.executemany(_INSERT, [
                 (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
@@ -209,6 +232,9 @@ class SqliteIntake(Intake):
                 for arrival in admitted
             ])
             connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))
+            connection.executemany(sql.ADD_MESSAGE_ID, [
+                (arrival.firm_domain, arrival.message_key, _stored_time(arrival.received_at))
+                for arrival in admitted if arrival.message_key])
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")

@@ -3,12 +3,16 @@ and the real one on dnspython."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+import time
+from typing import Awaitable, Callable, Sequence
 
 import dns.asyncresolver
 import dns.exception
 import dns.name
+import dns.nameserver
 import dns.resolver
+
+from gateway.core.settings import split_host_port
 
 
 class DnsFailure(Exception):
@@ -21,20 +25,34 @@ joined, None for NXDOMAIN or no TXT record; raises :class:`DnsFailure` on a
 temporary failure."""
 
 
-def dns_resolver(timeout: float = 3.0, *, nameservers: list[str] | None = None, port: int = 53) -> Resolver:
-    """The real :data:`Resolver`, on dnspython's asyncio resolver.
+# Keys are kept as long as their TTL says, but never longer than this: a
+# key the firm revokes stops working within the hour whatever its TTL.
+MAX_TTL_SECONDS = 3600
+CACHE_SIZE = 1024
 
-    ``timeout`` bounds a whole lookup, retries included. Without
-    ``nameservers`` the system's resolv.conf is read (now, not at import).
+
+def dns_resolver(timeout: float = 3.0, *, nameservers: Sequence[str] = (),
+                 monotonic: Callable[[], float] = time.monotonic) -> Resolver:
+    """The real :data:`Resolver`, on dnspython's asyncio resolver, with the
+    records it found kept for their TTL (at most :data:`MAX_TTL_SECONDS`).
+
+    ``nameservers`` as CLIENTTRACK_DNS_NAMESERVERS gives them (``host`` or
+    ``host:port``, IP addresses); none: the system's resolv.conf (read now,
+    not at import). ``timeout`` bounds a whole lookup, retries included.
+    Answers that say "no key" are not kept: a key the firm has just
+    published works at once.
     """
-    resolver = dns.asyncresolver.Resolver(configure=nameservers is None)
-    if nameservers is not None:
-        resolver.nameservers = list(nameservers)
-    resolver.port = port
+    resolver = dns.asyncresolver.Resolver(configure=not nameservers)
+    if nameservers:
+        resolver.nameservers = [_nameserver(item) for item in nameservers]
     resolver.timeout = timeout
     resolver.lifetime = timeout
+    cache: dict[str, tuple[bytes, float]] = {}
 
     async def resolve(name: str) -> bytes | None:
+        kept = cache.get(name)
+        if kept is not None and kept[1] > monotonic():
+            return kept[0]
         try:
             answer = await resolver.resolve(dns.name.from_text(name), "TXT")
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -48,6 +66,17 @@ def dns_resolver(timeout: float = 3.0, *, nameservers: list[str] | None = None, 
         # One record's strings are concatenated (RFC 6376 3.6.2.2). A name
         # with several TXT records is a publisher's mistake; like dkimpy's
         # own lookup, take the first.
-        return b"".join(next(iter(answer)).strings)
+        record = b"".join(next(iter(answer)).strings)
+        if len(cache) >= CACHE_SIZE:
+            now = monotonic()
+            for stale in [key for key, (_record, until) in cache.items() if until <= now] or list(cache):
+                del cache[stale]
+        cache[name] = (record, monotonic() + min(answer.rrset.ttl, MAX_TTL_SECONDS))
+        return record
 
     return resolve
+
+
+def _nameserver(item: str) -> dns.nameserver.Do53Nameserver:
+    host, port = split_host_port(item)
+    return dns.nameserver.Do53Nameserver(host, port or 53)

@@ -1,13 +1,24 @@
 """Sender authentication at SMTP DATA time, before the 250.
 
 :func:`authenticate` decides whether the address in a message's From is
-authenticated and returns a :class:`Verdict`; the SMTP handler answers
-``Verdict.smtp_reply`` when it is not ok and sends no mail about it (no
-backscatter). The first step that decides, decides: a strict From
-(fromheader.py), a loopback peer under --demo, an Authentication-Results
-header from a trusted authserv-id, then DKIM (dkimcheck.py). A DNS failure
-is never an accept: 451 unless another signature passes. The rules in full,
-and why: docs/sender-authentication.md.
+authenticated and the message may act for it, and returns a
+:class:`Verdict`; the SMTP handler answers ``Verdict.smtp_reply`` when it
+is not ok and sends no mail about it (no backscatter). In order, the first
+refusal decides:
+
+1. an unambiguous header section (headersection.py);
+2. a strict From (fromheader.py);
+3. a loopback peer under --demo is trusted as it is;
+4. the firm's MX vouches for a signature (authresults.py), or a DKIM
+   signature verifies here (dkimcheck.py), aligned with the From and
+   covering From, Subject, Date and Message-ID (signatures.py);
+5. the message is fresh (freshness.py) and, where the signature covers To
+   or Cc, addressed to the gateway (addressed.py). That its Message-ID was
+   never accepted before for the firm is checked where it is recorded, in
+   the admission transaction (intake.py).
+
+A DNS failure is never an accept: 451 unless another signature passes. The
+rules in full, and why: docs/sender-authentication.md.
 """
 
 from __future__ import annotations
@@ -15,15 +26,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 from dataclasses import dataclass
-from email.message import Message
+from datetime import datetime, timedelta
 
-import authres
-
-from gateway.admission import dkimcheck
-from gateway.admission.dkimcheck import aligned
-from gateway.admission.fromheader import (
-    FromError, ascii_domain, header_bytes, header_section, header_values, strict_from_section,
-)
+from gateway.admission import addressed, authresults, dkimcheck, freshness, headersection, signatures
+from gateway.admission.fromheader import FromError, ascii_domain, strict_from_section
 from gateway.admission.keylookup import Resolver
 
 # Header sections up to this size are parsed on the event loop (a thread
@@ -43,6 +49,19 @@ class Verdict:
     from_address: str  # the strictly parsed From address, lower-cased ("" if none)
     method: str  # "dkim", "authres", "trusted-peer", or "" when not ok
     reason: str  # short, for logs
+    message_id: str = ""  # the signed Message-ID, to be accepted once ("" under --demo's trust)
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What the checks need besides the message: who trusts what, and when."""
+
+    trust_loopback: bool
+    trusted_authserv_ids: tuple[str, ...]
+    resolve: Resolver
+    now: datetime
+    max_age: timedelta
+    gateway_addresses: list[str]  # the envelope's recipients: the firm's gateway address(es)
 
 
 def _is_loopback(host: str) -> bool:
@@ -56,76 +75,62 @@ def _is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def _trusted_authres(headers: Message, from_domain: str, trusted_ids: tuple[str, ...]) -> str:
-    """Why a trusted Authentication-Results header authenticates the From
-    domain, or "" if none does."""
-    trusted = {i.strip().lower() for i in trusted_ids if i.strip()}
-    if not trusted:
-        return ""
-    for value in header_values(headers, "authentication-results"):
-        if value is None:
-            continue
-        try:
-            header = authres.parse_value(value)
-        except authres.AuthResError:
-            continue  # unreadable: it proves nothing
-        if header.authserv_id not in trusted:
-            continue
-        for result in header.results:
-            method, outcome = result.method.lower(), result.result.lower()
-            if outcome != "pass":
-                continue
-            props = {(p.type.lower(), p.name.lower()): str(p.value).lower() for p in result.properties}
-            if method == "dkim" and aligned(props.get(("header", "d"), ""), from_domain):
-                return f"{header.authserv_id}: dkim=pass header.d={props[('header', 'd')]}"
-            if method == "dmarc" and props.get(("header", "from")) == from_domain:
-                return f"{header.authserv_id}: dmarc=pass header.from={from_domain}"
-    return ""
+def _refused(text: str, from_address: str = "") -> Verdict:
+    """A 550 5.7.1 that says why, in one line short enough for SMTP."""
+    if len(text) > _MAX_REASON:
+        text = text[: _MAX_REASON - 3] + "..."
+    return Verdict(False, f"550 5.7.1 {text}", from_address, "", text)
 
 
-def _inspect(header: bytes, trusted_authserv_ids: tuple[str, ...]) -> tuple[str, str, str]:
-    """(From address, its domain in ASCII, why a trusted A-R header passes it or "")."""
-    headers = header_section(header)
-    address = strict_from_section(headers)
-    domain = ascii_domain(address.rpartition("@")[2])
-    return address, domain, _trusted_authres(headers, domain, trusted_authserv_ids)
+def _read(raw: bytes) -> tuple[headersection.HeaderSection, str, str]:
+    """(the header section, the From address, its domain in ASCII)."""
+    section = headersection.read(raw)
+    address = strict_from_section(section.message)
+    return section, address, ascii_domain(address.rpartition("@")[2])
 
 
-async def authenticate(
-    raw: bytes,
-    *,
-    peer_host: str,
-    trust_loopback: bool,
-    trusted_authserv_ids: tuple[str, ...],
-    resolve: Resolver,
-) -> Verdict:
-    """Decide whether the sender in a raw message's From is authenticated.
-
-    A DNS failure is never an accept: it gives 451, unless another signature
-    passes. The steps: docs/sender-authentication.md.
-    """
+async def authenticate(raw: bytes, *, peer_host: str, checks: Checks) -> Verdict:
+    """Decide whether the message may act for the sender in its From."""
     try:
-        header = header_bytes(raw)
-        if len(header) <= INLINE_HEADER_BYTES:
-            from_address, from_domain, authres_pass = _inspect(header, trusted_authserv_ids)
+        if headersection.header_end(raw) <= INLINE_HEADER_BYTES:
+            section, from_address, from_domain = _read(raw)
         else:
-            from_address, from_domain, authres_pass = await asyncio.to_thread(_inspect, header, trusted_authserv_ids)
+            section, from_address, from_domain = await asyncio.to_thread(_read, raw)
+    except headersection.Ambiguous as exc:
+        return _refused(f"Ambiguous header section: {exc}")
     except FromError as exc:
-        return Verdict(False, f"550 5.7.1 From header: {exc}", "", "", f"From header: {exc}")
-    if trust_loopback and _is_loopback(peer_host):
+        return _refused(f"From header: {exc}")
+    if checks.trust_loopback and _is_loopback(peer_host):
         return Verdict(True, "", from_address, "trusted-peer", f"loopback peer {peer_host} trusted (--demo)")
-    if authres_pass:
-        return Verdict(True, "", from_address, "authres", authres_pass)
-    return _dkim_verdict(await dkimcheck.verify(raw, from_domain, resolve), from_address)
+
+    found = signatures.read_all(section.fields, from_domain, checks.now)
+    mx = authresults.vouched(section, found, from_domain, checks.trusted_authserv_ids)
+    if mx.reason:
+        method, reason, passed = "authres", mx.reason, list(mx.signatures)
+    else:
+        result = await dkimcheck.verify(raw, section.fields, from_domain, checks.resolve, checks.now)
+        if not result.passed:
+            return _not_authenticated(result, mx, from_address)
+        method, reason, passed = "dkim", result.reason, [result.signature]
+
+    expires = min((s.expires for s in passed if s.expires is not None), default=None)
+    stale = freshness.problem(section.text("date"), expires, checks.now, checks.max_age)
+    if stale:
+        return _refused(f"Stale message: {stale}", from_address)
+    elsewhere = addressed.problem(section, found, checks.gateway_addresses)
+    if elsewhere:
+        return _refused(f"Not addressed to the gateway: {elsewhere}", from_address)
+    message_id = section.text("message-id")
+    if not message_id:
+        return _refused("No Message-ID header: a signed message needs one", from_address)
+    return Verdict(True, "", from_address, method, reason, message_id)
 
 
-def _dkim_verdict(result: dkimcheck.DkimResult, from_address: str) -> Verdict:
-    if result.passed:
-        return Verdict(True, "", from_address, "dkim", result.reason)
+def _not_authenticated(result: dkimcheck.DkimResult, mx: authresults.Vouched, from_address: str) -> Verdict:
     if result.dns_failure:
         reply = f"451 4.7.5 Could not check the sender's DKIM key ({result.dns_failure}), try again later"
         return Verdict(False, reply, from_address, "", result.reason)
     reason = result.reason
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 3] + "..."
-    return Verdict(False, f"550 5.7.1 Sender not authenticated: {reason}", from_address, "", reason)
+    if mx.problems:
+        reason += "; " + "; ".join(mx.problems)
+    return _refused(f"Sender not authenticated: {reason}", from_address)

@@ -3,9 +3,10 @@
 Runs aiosmtpd's protocol class on the application's own event loop (the
 database connection lives in contextvars, so the threaded Controller could
 not reach it). The gateway never relays: a RCPT that is not a firm's
-gateway address gets 550. The From header is authenticated
-(gateway/admission/senderauth.py) and must be one of the firm's staff, else 550 (or
-451 when DNS fails) and no mail goes back to anyone. The message is sealed;
+gateway address gets 550, and at most MAX_RCPT recipients are taken. The
+message must be unambiguous, its From authenticated, fresh and new
+(gateway/admission/senderauth.py) and one of the firm's staff, else 550
+(or 451 when DNS fails) and no mail goes back to anyone. The message is sealed;
 the staff check, the hourly limits and the commit to the inbound queue are
 one step (gateway/admission/intake.py), done before the 250, whose text carries the
 queue id.
@@ -17,11 +18,12 @@ import asyncio
 import functools
 import logging
 import time
+from datetime import timedelta
 from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.admission import senderauth, sql
+from gateway.admission import authresults, replays, senderauth, sql
 from gateway.admission.intake import Intake, Verdict
 from gateway.admission.keylookup import Resolver
 from gateway.core.clock import Clock
@@ -34,6 +36,9 @@ log = logging.getLogger("clienttrack.smtp")
 IDENT = "clienttrack gateway"
 DOMAIN_CACHE_SECONDS = 5.0
 DOMAIN_CACHE_SIZE = 10_000
+# RCPT commands in one transaction (RFC 5321 4.5.3.1.8 asks servers to take
+# at least 100): each costs a look-up, so a client may not send thousands.
+MAX_RCPT = 100
 
 
 @functools.lru_cache(maxsize=1024)  # a pure function, asked for every RCPT and DATA
@@ -49,6 +54,8 @@ def gateway_domain(address: str) -> str | None:
 # stolen mailbox waits, and a real sender's server simply retries later).
 _REFUSALS = {
     Verdict.NOT_STAFF: "550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list",
+    Verdict.REPLAYED: "550 5.7.1 Replayed message: this Message-ID was already accepted for pay@{domain} "
+                      "(a signed message acts once)",
     Verdict.SENDER_LIMIT: "451 4.7.1 Too many messages from {sender} this hour, try again later",
     Verdict.FIRM_LIMIT: "451 4.7.1 Too many messages for pay@{domain} this hour, try again later",
 }
@@ -72,6 +79,7 @@ class Admission:
         self.on_queued = on_queued
         self.resolve = resolve
         self.intake = intake
+        self.own_ids = frozenset(i.lower() for i in (*settings.trusted_authserv_ids, settings.hostname))
         # Gateway domains seen lately (domain -> (is a firm, until)): a RCPT
         # costs no query, and a firm added elsewhere shows within seconds.
         self._domains: dict[str, tuple[bool, float]] = {}
@@ -89,6 +97,9 @@ class Admission:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        envelope.rcpt_commands = getattr(envelope, "rcpt_commands", 0) + 1
+        if envelope.rcpt_commands > MAX_RCPT:
+            return f"452 4.5.3 Too many recipients (at most {MAX_RCPT} a message)"
         domain = gateway_domain(address)
         if domain is None or not await self.is_gateway(domain):
             return f"550 5.1.1 <{address}>: no such gateway address here (this server does not relay)"
@@ -102,18 +113,24 @@ class Admission:
         peer_host = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
         raw = envelope.original_content or envelope.content
         try:
-            verdict = await senderauth.authenticate(
-                raw,
-                peer_host=peer_host,
+            now = self.clock()
+            verdict = await senderauth.authenticate(raw, peer_host=peer_host, checks=senderauth.Checks(
                 trust_loopback=self.settings.demo,
                 trusted_authserv_ids=self.settings.trusted_authserv_ids,
                 resolve=self.resolve,
-            )
+                now=now,
+                max_age=timedelta(hours=self.settings.message_max_age_hours),
+                gateway_addresses=envelope.rcpt_tos,
+            ))
             if not verdict.ok:
                 return _refused(envelope, peer_host, verdict.smtp_reply)
             domain = gateway_domain(envelope.rcpt_tos[0])
+            # Results carrying our ids were checked here or are forgeries:
+            # nothing downstream may read them.
+            raw = authresults.strip(raw, self.own_ids)
             arrival = inbound.arrival(
                 raw,
+                message_key=replays.digest(verdict.message_id) if verdict.message_id else "",
                 master_key=self.master_key,
                 mail_from=envelope.mail_from or "",
                 sender=verdict.from_address,
@@ -121,7 +138,7 @@ class Admission:
                 rcpt_tos=envelope.rcpt_tos,
                 peer=peer_host,
                 trusted_peer=verdict.method == "trusted-peer",
-                now=self.clock(),
+                now=now,
             )
             admitted = await self.intake.admit(arrival)
         except Exception:

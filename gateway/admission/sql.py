@@ -32,6 +32,10 @@ INSERT INTO admission_count (firm_domain, sender, minute, messages) VALUES (?, ?
 ON CONFLICT (firm_domain, sender, minute) DO UPDATE SET messages = admission_count.messages + excluded.messages
 """
 
+# Was this Message-ID (its digest) accepted for the firm before; remember one.
+MESSAGE_ACCEPTED = "SELECT 1 FROM accepted_message_id WHERE firm_domain = ? AND digest = ? LIMIT 1"
+ADD_MESSAGE_ID = "INSERT INTO accepted_message_id (firm_domain, digest, accepted_at) VALUES (?, ?, ?)"
+
 # The hourly limits look at this many minutes: the current one and the 59
 # before it (so a message counts for 59 to 60 minutes).
 WINDOW_MINUTES = 60
@@ -82,3 +86,7 @@ async def add_counts(admitted: Iterable[tuple[str, str, datetime]],
                      connection: BaseDBAsyncClient | None = None) -> None:
     for row in count_rows(admitted):
         await _row(ADD_COUNT, list(row), connection)
+
+
+async def message_accepted(domain: str, digest: str, connection: BaseDBAsyncClient | None = None) -> bool:
+    return bool(await _row(MESSAGE_ACCEPTED, [domain, digest], connection))

@@ -265,6 +265,23 @@ class AdmissionCount(Model):
         unique_together = (("firm_domain", "sender", "minute"),)
 
 
+class AcceptedMessageId(Model):
+    """The Message-IDs of signed messages a firm's gateway accepted: a
+    message acts once (a copy sent again is refused at DATA). Kept for
+    longer than a signed message stays fresh (admission/replays.py), then
+    deleted by housekeeping."""
+
+    id = fields.BigIntField(primary_key=True)
+    firm_domain = fields.CharField(max_length=253)
+    # SHA-256 of the Message-ID as signed: bounded, whatever its length.
+    digest = fields.CharField(max_length=64)
+    accepted_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "accepted_message_id"
+        unique_together = (("firm_domain", "digest"),)
+
+
 class OutboundMessage(Model):
     """The outbound queue: mail to deliver to the relay or the Maildir."""
 

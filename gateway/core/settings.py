@@ -68,6 +68,12 @@ class Settings:
     application_fee_fixed_minor: int = 0
     application_fee_free_requests: int = 5
     trusted_authserv_ids: tuple[str, ...] = ()
+    # The resolvers the DKIM key look-ups ask ("host" or "host:port", IP
+    # addresses); none: the system's (resolv.conf).
+    dns_nameservers: tuple[str, ...] = ()
+    # A signed message acts only while its signed Date is this recent, so
+    # a message the firm's staff once sent cannot be sent again later.
+    message_max_age_hours: int = 48
     # Web: the addresses (or networks) of reverse proxies whose
     # X-Forwarded-For is believed; none by default, so the client address
     # is the connection's.
@@ -171,6 +177,35 @@ def _as_list(value: Any) -> tuple[str, ...]:
     return tuple(str(i).strip() for i in items if str(i).strip())
 
 
+def _nameserver(name: str, item: str) -> str:
+    """An IP address with an optional port: ``192.0.2.53``, ``127.0.0.1:5353``,
+    ``2001:db8::53`` or ``[2001:db8::53]:5353``. Kept as written."""
+    host, port = split_host_port(item)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise SettingsError(f"{name}: {item!r} is not an IP address (with an optional :port)") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise SettingsError(f"{name}: {item!r} has a port that is not a number in 1..65535")
+    return item
+
+
+def split_host_port(item: str) -> tuple[str, int | None]:
+    """(host, port or None) of a nameserver as :func:`_nameserver` accepts it
+    (port -1 when it is not a number)."""
+    if item.startswith("["):
+        host, _, rest = item[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None
+    elif item.count(":") == 1:
+        host, port = item.split(":")
+    else:
+        host, port = item, None
+    try:
+        return host, int(port) if port is not None else None
+    except ValueError:
+        return host, -1
+
+
 def _network(name: str, item: str) -> str:
     try:
         return str(ipaddress.ip_network(item, strict=False))
@@ -211,6 +246,8 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 1, 100_000_000)
         elif key == "kdf_memory_kib":
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
+        elif key == "message_max_age_hours":
+            out[key] = _as_int(key, value, 1, 24 * 365)
         elif key in ("outbox_retry_base_seconds", "poll_seconds", "web_header_timeout"):
             try:
                 out[key] = float(value)
@@ -233,6 +270,8 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
                 raise SettingsError(f"roles: expected some of {', '.join(ROLES)}, got {value!r}")
         elif key == "trusted_authserv_ids":
             out[key] = _as_list(value)
+        elif key == "dns_nameservers":
+            out[key] = tuple(_nameserver(key, item) for item in _as_list(value))
         elif key == "trusted_proxies":
             out[key] = tuple(_network(key, item) for item in _as_list(value))
         else:

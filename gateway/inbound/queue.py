@@ -44,6 +44,9 @@ class Arrival:
     size: int
     sealed_raw: bytes
     received_at: datetime
+    # The digest of a signed message's Message-ID (admission/replays.py),
+    # accepted once per firm; "" when not checked (--demo's loopback trust).
+    message_key: str = ""
 
     def fields(self) -> dict:
         """As InboundMessage's fields."""
@@ -64,11 +67,12 @@ def arrival(
     peer: str,
     trusted_peer: bool,
     now: datetime,
+    message_key: str = "",
 ) -> Arrival:
     """The message sealed under the master key, with a new queue id."""
     queue_id = new_queue_id()
     return Arrival(queue_id, mail_from, sender, firm_domain, list(rcpt_tos), peer, trusted_peer, len(raw),
-                   vault.seal_with_master(master_key, raw, raw_aad(queue_id)), now)
+                   vault.seal_with_master(master_key, raw, raw_aad(queue_id)), now, message_key)
 
 
 def open_raw(message: InboundMessage, master_key: bytes) -> bytes:

@@ -1,0 +1,116 @@
+"""An unambiguous header section, or a refusal saying what is ambiguous.
+
+The DKIM verifier (dkimpy) and the reader of directives (Python's email
+parser, under mail-parser) must see the same header fields, or a message
+can show one Subject to the verifier and another to the reader. Each trick
+of that kind was seen to work:
+
+* a second Subject on top of a signed one: DKIM signs the *last* instance,
+  the reader takes the *first*;
+* a bare CR inside a header line (``X-Note: a<CR>Subject: grant ...``):
+  one field to dkimpy, which splits lines at LF, two to Python's parser,
+  which also splits at a lone CR; a bare LF splits differently again in
+  other software (and fools MXs that strip headers line by line).
+
+So a header section is accepted only when:
+
+1. no CR or LF stands alone anywhere in it (only CRLF ends a line), and
+   no other control character but TAB appears in it;
+2. both parsers split it into the same fields, in the same order, with the
+   same names and values, and neither skips or refuses a line;
+3. no field that RFC 5322 (and MIME, for the top level) allows once
+   appears more than once.
+
+Then "the Subject" means one field, read the same way by both, and the
+signature's coverage of it (h=) is coverage of what the reader acts on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.message import Message
+
+import dkim
+
+from gateway.admission.fromheader import HIDING_DEFECTS, header_section
+
+# RFC 5322 3.6 (at most one of each), and MIME's own top-level fields
+# (RFC 2045, RFC 2183): two of either can be read two ways.
+SINGLETONS = (
+    "date", "from", "sender", "reply-to", "to", "cc", "bcc", "message-id", "in-reply-to", "references", "subject",
+    "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
+)
+_DISPLAY = {"message-id": "Message-ID", "mime-version": "MIME-Version", "cc": "Cc", "bcc": "Bcc"}
+_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# Other control characters: some readers split lines at VT, FF or FS
+# (Python's str.splitlines does), and no mail program writes them here.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class Ambiguous(ValueError):
+    """The header section can be read more than one way; says how."""
+
+
+@dataclass(frozen=True)
+class HeaderSection:
+    # The fields as the DKIM verifier reads them: (name, value) with the
+    # value's folding kept and its line end dropped.
+    fields: tuple[tuple[str, bytes], ...]
+    message: Message  # the same fields, as Python's parser reads them
+
+    def values(self, name: str) -> list[bytes]:
+        return [value for field, value in self.fields if field.lower() == name]
+
+    def text(self, name: str) -> str | None:
+        """A singleton field's value unfolded, as UTF-8 text (RFC 6532);
+        None when absent or not UTF-8."""
+        values = self.values(name)
+        if not values:
+            return None
+        try:
+            return re.sub(rb"\r\n", b"", values[0]).decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return None
+
+
+def display_name(name: str) -> str:
+    return _DISPLAY.get(name, name.title())
+
+
+def header_end(raw: bytes) -> int:
+    """Where the header section ends: just past the CRLF of its last line."""
+    end = raw.find(b"\r\n\r\n")
+    return len(raw) if end < 0 else end + 2
+
+
+def read(raw: bytes) -> HeaderSection:
+    """The header section of ``raw``, or :class:`Ambiguous`."""
+    header = raw[: header_end(raw)]
+    bare = _BARE.search(header)
+    if bare:
+        line = header.count(b"\n", 0, bare.start()) + 1
+        which = "CR" if bare.group() == b"\r" else "LF"
+        raise Ambiguous(f"a bare {which} in header line {line} (only CRLF may end a line)")
+    control = _CONTROL.search(header)
+    if control:
+        line = header.count(b"\n", 0, control.start()) + 1
+        raise Ambiguous(f"a control character (0x{control.group()[0]:02x}) in header line {line}")
+    try:
+        verifier, _body = dkim.rfc822_parse(header + b"\r\n")
+    except (dkim.MessageFormatError, IndexError):  # IndexError: a continuation with nothing to continue
+        raise Ambiguous("a line that is not a header field") from None
+    reader = header_section(header + b"\r\n")
+    if reader.get_unixfrom() or any(isinstance(d, HIDING_DEFECTS) for d in reader.defects):
+        raise Ambiguous("a line that is not a header field")
+    fields = tuple((name.decode("ascii"), value.lstrip(b" \t").removesuffix(b"\r\n")) for name, value in verifier)
+    read_by_reader = [(name, value.encode("ascii", "surrogateescape")) for name, value in reader.raw_items()]
+    if list(fields) != read_by_reader:
+        raise Ambiguous("two parsers split the header fields differently")
+    counts: dict[str, int] = {}
+    for name, _value in fields:
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1
+    for name in SINGLETONS:
+        if counts.get(name, 0) > 1:
+            raise Ambiguous(f"more than one {display_name(name)} header")
+    return HeaderSection(fields, reader)
