@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("email")
     remove.add_argument("--firm", required=True, metavar="DOMAIN")
     remove.set_defaults(run=cmd_staff_remove)
+    link = staff.add_parser("link", help="print a one-time sign-in link to the firm's dashboard")
+    _common(link)
+    link.add_argument("email")
+    link.add_argument("--firm", required=True, metavar="DOMAIN")
+    link.add_argument("--base-url", help="public address of the web app (default: as `serve` would use)")
+    link.set_defaults(run=cmd_staff_link)
     staff_list = staff.add_parser("list", help="list staff and their levels")
     _common(staff_list)
     staff_list.add_argument("--firm", metavar="DOMAIN")
@@ -125,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    names = ("config", "data_dir", "database_url", "demo", "smtp_host", "smtp_port", "web_host", "web_port", "base_url", "roles")
+    names = ("config", "data_dir", "database_url", "demo", "smtp_host", "smtp_port", "web_host", "web_port", "base_url",
+             "roles")
     return settings_module.load({name: getattr(args, name, None) for name in names})
 
 
@@ -226,6 +233,22 @@ def cmd_staff_remove(args, settings) -> int:
         firm = await directory.get_firm(args.firm)
         await directory.remove_staff(firm, args.email, now=system_clock(), actor="cli")
         print(f"Removed {args.email} from {firm.domain}")
+        return 0
+    return db.run(settings, work)
+
+
+def cmd_staff_link(args, settings) -> int:
+    from gateway.vault import signin
+
+    async def work() -> int:
+        firm = await directory.get_firm(args.firm)
+        staff = await directory.get_staff(firm, args.email)
+        if staff.level is Level.NONE:
+            print(f"clienttrack: {staff.email} has level none at {firm.domain}: set a level first", file=sys.stderr)
+            return 1
+        print(await signin.new_link(staff, base_url=settings.public_base_url, now=system_clock(), actor="cli"))
+        print(f"It signs {staff.email} in to {firm.name}'s dashboard once, within "
+              f"{int(signin.TTL.total_seconds() // 60)} minutes.", file=sys.stderr)
         return 0
     return db.run(settings, work)
 

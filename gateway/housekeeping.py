@@ -1,12 +1,13 @@
 """Periodic upkeep: requests past their expiry become `expired`, so that
 reports and `status` say so; the admission counts of minutes the hourly
 limits no longer look at are deleted, and so are the digests of unverified
-webhook deliveries after a week, and the accepted Message-IDs no fresh
-message can carry any more (admission/replays.py); the documents of
-requests past their firm's retention period are deleted, a small batch at a
-time (gateway/documents/retention.py). (The pages already refuse expired
-requests by date; client sessions are purged by web/sessions.py as new
-ones start.)"""
+webhook deliveries after a week, the accepted Message-IDs no fresh
+message can carry any more (admission/replays.py), and dashboard sign-in
+links a day past their time and staff sessions idle too long; the
+documents of requests past their firm's retention period are deleted, a
+small batch at a time (gateway/documents/retention.py). (The pages already
+refuse expired requests by date; client sessions are purged by
+web/sessions.py as new ones start.)"""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from gateway.core.clock import Clock
 from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
 from gateway.documents import retention
 from gateway.payments import webhooks
+from gateway.vault import signin
 
 log = logging.getLogger("clienttrack.housekeeping")
 
@@ -68,6 +70,7 @@ async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, message_m
             await forget_admission_counts(clock())
             await webhooks.forget_unverified(clock())
             await replays.forget(clock(), message_max_age)
+            await signin.forget_old(clock())
             if expired:
                 log.info("%d requests expired", expired)
             await remove_documents_due(blobs, clock, stopping)

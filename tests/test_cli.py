@@ -92,3 +92,25 @@ def test_ledger_accounts_for_the_exports(tmp_path):
     assert "1090" in run(tmp_path, "firm", "accounts", "x.example", "sage").stdout
     wrong = run(tmp_path, "firm", "accounts", "x.example", "iif", "bank=1000")
     assert wrong.returncode == 1 and "ROLE one of clearing, fees, receivable, surcharge" in wrong.stderr
+
+
+async def test_staff_link_prints_a_one_time_sign_in_link_for_an_operator(tmp_path):
+    import asyncio
+
+    import httpx
+
+    settings = make_settings(tmp_path)
+    async with running(settings) as gw:
+        base = gw.deps.settings.public_base_url
+        done = await asyncio.to_thread(run, settings.data_dir, "staff", "link", "staff@demo.localhost",
+                                       "--firm", "demo.localhost", "--base-url", base, database=settings.database)
+        assert done.returncode == 0, done.stderr
+        link = done.stdout.strip()
+        assert link.startswith(f"{base}/staff/sign-in/") and len(link.rsplit("/", 1)[1]) == 43
+        assert "once, within 15 minutes" in done.stderr
+        async with httpx.AsyncClient() as http:
+            page = await http.get(link)
+            assert page.status_code == 200 and "staff@demo.localhost" in page.text
+        stranger = await asyncio.to_thread(run, settings.data_dir, "staff", "link", "who@demo.localhost",
+                                           "--firm", "demo.localhost", database=settings.database)
+        assert stranger.returncode == 1 and "not staff of demo.localhost" in stranger.stderr

@@ -44,3 +44,21 @@ async def test_accepted_message_ids_are_forgotten_once_no_fresh_message_can_carr
             await AcceptedMessageId.create(firm_domain="firm.example", digest=f"{n:064x}", accepted_at=START - age)
         assert await replays.forget(START, window) == 1
         assert await AcceptedMessageId.all().count() == 2
+
+
+async def test_old_sign_in_links_and_idle_staff_sessions_go(tmp_path):
+    from gateway.core.models import Level, Staff, StaffSession, StaffSignIn
+    from gateway.vault import signin
+
+    async with db.opened(database_url(tmp_path)):
+        firm = await Firm.create(domain="firm.example", name="F", created_at=START)
+        staff = await Staff.create(firm=firm, email="s@firm.example", level=Level.SEND, created_at=START)
+        await signin.new_link(staff, base_url="http://x.example", now=START - timedelta(days=2), actor="t")
+        await signin.new_link(staff, base_url="http://x.example", now=START - timedelta(hours=1), actor="t")
+        for n, idle in enumerate((timedelta(minutes=31), timedelta(minutes=5))):
+            await StaffSession.create(id_hash=f"{n:064x}", staff=staff, firm=firm, created_at=START - idle,
+                                      last_seen_at=START - idle)
+        assert await signin.forget_old(START) == 2
+        # The hour-old link stays a while, so its page can still say "used or expired".
+        assert await StaffSignIn.all().count() == 1
+        assert [s.id_hash for s in await StaffSession.all()] == [f"{1:064x}"]

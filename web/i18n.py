@@ -43,6 +43,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     lang: json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES
 }
 
+# The dashboard's strings (web/staff/), "staff_..." keys, in files of their own.
+for _lang in LANGUAGES:
+    CATALOGUE[_lang].update(json.loads((LOCALES / f"staff.{_lang}.json").read_text(encoding="utf-8")))
+
 
 def from_accept_language(header: str) -> str | None:
     """The first of our languages the browser asks for, by its q-values."""

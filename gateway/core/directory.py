@@ -8,7 +8,7 @@ from datetime import date, datetime
 from email.utils import parseaddr
 
 from gateway.core import events
-from gateway.core.models import Firm, Level, Staff
+from gateway.core.models import Firm, Level, Staff, StaffSession
 from gateway.core.money import CURRENCY_DECIMALS
 from gateway.core.settings import zone
 
@@ -92,14 +92,24 @@ async def set_level(firm: Firm, email: str, level: Level, *, now: datetime, acto
     before = staff.level
     staff.level = level
     await staff.save(update_fields=["level"])
+    if level is Level.NONE:
+        await end_sessions(staff)
     await events.record(now, actor, "staff.level", firm=firm, email=staff.email, before=before.value, after=level.value)
     return staff
 
 
 async def remove_staff(firm: Firm, email: str, *, now: datetime, actor: str) -> None:
     staff = await get_staff(firm, email)
+    await end_sessions(staff)
     await staff.delete()
     await events.record(now, actor, "staff.removed", firm=firm, email=staff.email)
+
+
+async def end_sessions(staff: Staff) -> int:
+    """Signs the member out of the dashboard in every browser at once. (The
+    pages also check the level on every request; this makes it immediate
+    and leaves no session to come back to if the level is raised again.)"""
+    return await StaffSession.filter(staff_id=staff.id).delete()
 
 
 async def seed_demo(now: datetime) -> Firm:

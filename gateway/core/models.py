@@ -163,6 +163,19 @@ class PaymentRequest(Model):
     class Meta:
         table = "payment_request"
         unique_together = (("firm", "sender", "source_message_id"),)
+        # The dashboard's table pages newest first by (created_at, id) from a
+        # key (web/staff/table.py): with these, a page reads its 50 rows
+        # straight off an index however many requests the firm has, for the
+        # whole firm, one status, one sender, or a sender's status.
+        # (By the column firm_id, not the relation firm: tortoise's migrations
+        # would otherwise index a column named "firm", which SQLite takes for
+        # the string 'firm'.)
+        indexes = (
+            ("firm_id", "created_at", "id"),
+            ("firm_id", "status", "created_at", "id"),
+            ("firm_id", "sender", "created_at", "id"),
+            ("firm_id", "sender", "status", "created_at", "id"),
+        )
 
 
 class CustomerName(Model):
@@ -364,3 +377,44 @@ class ClientSession(Model):
 
     class Meta:
         table = "client_session"
+
+
+class StaffSignIn(Model):
+    """A one-time link to the firm's dashboard (gateway/vault/signin.py):
+    the token only as its SHA-256, for one staff member of one firm, valid
+    a few minutes and spent once, by the POST of the page it opens."""
+
+    token_hash = fields.CharField(max_length=64, primary_key=True)
+    staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name="sign_ins", on_delete=fields.CASCADE
+    )
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
+        "models.Firm", related_name="sign_ins", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(db_index=True)
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "staff_sign_in"
+
+
+class StaffSession(Model):
+    """A signed-in staff member in one browser (web/staff/sessions.py). The
+    session id only as its SHA-256. Removing the member deletes these rows;
+    a level of none ends them too (gateway/core/directory.py)."""
+
+    id_hash = fields.CharField(max_length=64, primary_key=True)
+    staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
+        "models.Staff", related_name="sessions", on_delete=fields.CASCADE
+    )
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField(
+        "models.Firm", related_name="staff_sessions", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    last_seen_at = fields.DatetimeField(db_index=True)
+    # What the last action said, shown once by the next page (post/redirect/get).
+    flash = fields.JSONField(default=dict)
+
+    class Meta:
+        table = "staff_session"

@@ -1,0 +1,21 @@
+"""The firm's dashboard under /staff/: one module per group of pages.
+
+Reached from a mailed one-time link (signin.py); every page checks the
+member's level by URL (pages.py); actions run the mail commands' own code.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from gateway.deps import Deps
+from web.csrf import Csrf
+from web.staff.pages import StaffPages
+from web.staff.requests import RequestPages
+from web.staff.signin import SignIn
+
+
+def routes(deps: Deps, templates: Jinja2Templates, csrf: Csrf) -> list[Route]:
+    pages = StaffPages(deps, templates, csrf)
+    return [*SignIn(pages).routes(), *RequestPages(pages).routes()]
