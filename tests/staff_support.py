@@ -34,10 +34,9 @@ async def link_for(gw: Running, email: str = ADMIN) -> str:
 
 async def sign_in(http: httpx.AsyncClient, link: str) -> httpx.Response:
     """Open the link's page and press its Sign in button."""
-    path = httpx.URL(link).path
-    page = await http.get(path)
+    page = await http.get(link)
     assert page.status_code == 200, page.text
-    return await http.post(path, data={"csrf_token": csrf_token(page)})
+    return await http.post(link, data={"csrf_token": csrf_token(page)})
 
 
 @asynccontextmanager

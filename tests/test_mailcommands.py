@@ -196,3 +196,21 @@ async def test_report_by_mail_comes_back_attached(gateway, firm):
     wrong = await mail(gateway, "report pdf last-month", REPORTER)
     assert "pdf" in wrong and "xlsx" in wrong
     assert 'needs level "report"' in await mail(gateway, "report csv last-month", SENDER)
+
+
+async def test_dashboard_or_login_mails_a_one_time_sign_in_link(gateway, firm):
+    import re
+
+    from tests.staff_support import LINK, sign_in
+
+    body = await mail(gateway, "dashboard", SENDER)
+    assert "sign in to Demo Accounting's dashboard as sam@demo.localhost" in body and "within 15 minutes" in body
+    [link] = LINK.findall(body)
+    again = await mail(gateway, "Re: LOGIN", SENDER)
+    [other] = LINK.findall(again)
+    assert other != link
+    async with httpx.AsyncClient() as http:
+        assert (await sign_in(http, link)).status_code == 303
+        assert (await http.get(re.sub(r"/staff/.*", "/staff/", link))).status_code == 200
+    assert 'needs level "send"' in await mail(gateway, "login", NOBODY)
+    assert "dashboard" in await mail(gateway, "help", SENDER)

@@ -1,16 +1,19 @@
 """Mail commands: the subject's first word names one. Each is a module in
 this package, listed in registry.py; its ``run`` reads the sender's context
-and returns what to say (an Outcome), or raises CommandError. The command
-handler (gateway/handlers/command.py) commits its effects, the reply and any
-notices to the people it affects in one transaction."""
+and returns what to say (an Outcome), or raises CommandError. perform.py
+commits its effects, the reply and any notices to the people it affects in
+one transaction, for the mail handler (gateway/handlers/command.py) and for
+the dashboard's buttons (web/staff/), which run the same commands."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import EmailMessage
 
+from gateway.core.models import Firm, Level, Staff
 from gateway.deps import Deps
-from gateway.mail.context import MailContext
+from gateway.mail.context import Command, MailContext
 
 
 class CommandError(Exception):
@@ -36,9 +39,26 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Context:
+    """Who runs a command from somewhere other than mail (the dashboard):
+    what the commands read of a MailContext, with no message."""
+
+    sender: str
+    firm: Firm
+    staff: Staff
+    now: datetime
+    command: Command
+    admins: list[str] = field(default_factory=list)
+
+    @property
+    def level(self) -> Level:
+        return self.staff.level
+
+
+@dataclass(frozen=True)
 class Run:
     deps: Deps
-    context: MailContext
+    context: MailContext | Context
 
     @property
     def args(self) -> tuple[str, ...]:

@@ -6,7 +6,8 @@ it (send runs status, cancel and remind on its own requests; a higher level
 on the firm's); ``example``, a subject that runs it, shown in help and in
 replies; ``read_only``, True when it changes nothing, so it runs before the
 transaction (on SQLite a transaction holds the connection, and a big report
-would keep SMTP admission waiting); and ``async def run(run) -> Outcome``.
+would keep SMTP admission waiting); and ``async def run(run) -> Outcome``;
+optionally ``aliases``, other first words that run it.
 Help, the level check (rules/missing_level.py, through the message's
 context) and the dispatcher (handlers/command.py) read COMMANDS.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from gateway.commands import (
-    cancel, grant, help, refund, remind, report, retention, revoke, setup, status, surcharge, users,
+    cancel, dashboard, grant, help, refund, remind, report, retention, revoke, setup, status, surcharge, users,
 )
 from gateway.core.models import Level
 from gateway.mail.context import Command
@@ -24,7 +25,13 @@ from gateway.mail.directives import strip_reply_prefixes
 
 COMMANDS: dict[str, ModuleType] = {
     command.name: command
-    for command in (help, status, cancel, remind, report, refund, users, grant, revoke, setup, surcharge, retention)
+    for command in (help, dashboard, status, cancel, remind, report, refund, users, grant, revoke, setup, surcharge,
+                    retention)
+}
+# Other words for a command ("login" for dashboard), to its name.
+WORDS: dict[str, str] = {
+    **{alias: command.name for command in COMMANDS.values() for alias in getattr(command, "aliases", ())},
+    **{name: name for name in COMMANDS},
 }
 
 
@@ -36,11 +43,11 @@ def parse_command(subject: str) -> Command | None:
     command never needs one, and the password must not end up in a reply.
     """
     words = strip_reply_prefixes(subject).split()
-    if not words or words[0].lower() not in COMMANDS:
+    if not words or words[0].lower() not in WORDS:
         return None
     if any(word.lower().startswith(("pw=", "password=")) for word in words):
         return None
-    return Command(words[0].lower(), tuple(words[1:]))
+    return Command(WORDS[words[0].lower()], tuple(words[1:]))
 
 
 def level_needed(command: Command | None) -> Level:

@@ -11,6 +11,7 @@ from starlette.templating import Jinja2Templates
 
 from gateway.deps import Deps
 from web.csrf import Csrf
+from web.staff.actions import Actions
 from web.staff.pages import StaffPages
 from web.staff.requests import RequestPages
 from web.staff.signin import SignIn
@@ -18,4 +19,5 @@ from web.staff.signin import SignIn
 
 def routes(deps: Deps, templates: Jinja2Templates, csrf: Csrf) -> list[Route]:
     pages = StaffPages(deps, templates, csrf)
-    return [*SignIn(pages).routes(), *RequestPages(pages).routes()]
+    requests = RequestPages(pages)
+    return [*SignIn(pages).routes(), *requests.routes(), *Actions(pages, requests).routes()]

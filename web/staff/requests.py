@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.commands.cancel import CANCELLABLE
-from gateway.commands.payments import REFUNDABLE
+from gateway.commands.refund import REFUNDABLE
 from gateway.commands.remind import REMINDABLE
 from gateway.core.models import Event, Level, PaymentRequest, SealedFile, Staff
 from gateway.core.settings import zone
