@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from gateway.blobs import BlobStore, open_store
 from gateway.core.clock import Clock
@@ -16,6 +16,22 @@ from gateway.payments.provider import PaymentProvider
 from gateway.payments.providers import provider_for
 
 T = TypeVar("T")
+
+
+class NotAdmitted(Exception):
+    """The gateway would not take a message, as SMTP would have refused it;
+    ``reason`` is not_staff, sender_limit or firm_limit."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Submit(Protocol):
+    """Puts a message into the inbound queue as if it had come by SMTP from
+    ``sender`` (gateway/admission/composed.py); its queue id."""
+
+    async def __call__(self, raw: bytes, *, sender: str, firm_domain: str, rcpt: str, peer: str) -> str: ...
 
 
 @dataclass
@@ -32,6 +48,9 @@ class Deps:
     payments: PaymentProvider | None = None
     # Where sealed files go (DATA_DIR/blobs/ or S3), as the settings say.
     blobs: BlobStore | None = None
+    # Mail composed on the dashboard goes in here; the service sets it (the
+    # web app may not import the admission stage itself).
+    submit: Submit | None = None
 
     def __post_init__(self) -> None:
         if self.payments is None:

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from gateway import housekeeping, vault
 from gateway.admission import intake
+from gateway.admission.composed import Composed
 from gateway.admission.keylookup import Resolver, dns_resolver
 from gateway.admission.smtp import Admission, protocol_factory
 from gateway.core import datadir, db
@@ -81,20 +82,26 @@ async def running(
         stopping = asyncio.Event()
         tasks: list[asyncio.Task] = []
         closers: list[Callable[[], Awaitable[None]]] = []
-        if smtp_sock:
+        admitting = None
+        if smtp_sock or web_sock:
+            # Mail by SMTP and mail composed on the dashboard are admitted alike, in one group commit.
             admitting = await intake.opened(settings.database, settings.sender_hourly_limit,
                                             settings.firm_hourly_limit)
+            deps.submit = Composed(admitting, master_key, clock, deps.inbound_wake)
+        if smtp_sock:
             admission = Admission(settings, master_key, clock, deps.inbound_wake,
                                   resolve or dns_resolver(nameservers=settings.dns_nameservers), admitting)
             smtp_server = await asyncio.get_running_loop().create_server(
                 protocol_factory(settings, admission), sock=smtp_sock
             )
-            # Stop taking mail first, then let the last batch commit.
-            closers += [_closer(smtp_server), admitting.close]
+            closers.append(_closer(smtp_server))
         if web_sock:
             web, web_task = await start_web(create_app(deps), web_sock, settings.web_header_timeout)
             tasks.append(web_task)
             closers.append(partial(_stop_web, web))
+        if admitting is not None:
+            # Stop taking mail first, then let the last batch commit.
+            closers.append(admitting.close)
         if "queue" in roles:
             queue_runner = QueueRunner(deps)
             tasks += [asyncio.create_task(queue_runner.run(stopping, settings.poll_seconds), name=f"queue-{i}")

@@ -12,7 +12,9 @@ from starlette.templating import Jinja2Templates
 from gateway.deps import Deps
 from web.csrf import Csrf
 from web.staff.actions import Actions
+from web.staff.compose import Compose
 from web.staff.pages import StaffPages
+from web.staff.people import People
 from web.staff.requests import RequestPages
 from web.staff.signin import SignIn
 
@@ -20,4 +22,6 @@ from web.staff.signin import SignIn
 def routes(deps: Deps, templates: Jinja2Templates, csrf: Csrf) -> list[Route]:
     pages = StaffPages(deps, templates, csrf)
     requests = RequestPages(pages)
-    return [*SignIn(pages).routes(), *requests.routes(), *Actions(pages, requests).routes()]
+    actions = Actions(pages, requests)
+    return [*SignIn(pages).routes(), *requests.routes(), *actions.routes(), *Compose(pages).routes(),
+            *People(pages, actions).routes()]

@@ -110,7 +110,8 @@ class SignIn:
         browser = _browser(request.headers.get("user-agent", ""))
         await events.record(now, staff.email, "staff.signed_in", firm=firm, address=address, browser=browser)
         when = now.astimezone(zone(firm.timezone)).strftime("%Y-%m-%d %H:%M %Z")
-        notice = self.deps.composer.notice(
+        await outbox.enqueue_notice(
+            self.deps.composer, master_key=self.deps.master_key, kind="staff-sign-in", now=now,
             firm_domain=firm.domain, firm_name=firm.name, to=staff.email,
             subject="New sign-in to the dashboard",
             paragraphs=[
@@ -118,9 +119,7 @@ class SignIn:
                 "If this was not you, someone can read your mail: change your mail password, and ask an "
                 f"admin of {firm.name} to set your level to none, which signs you out everywhere at once.",
             ],
-            now=now,
         )
-        await outbox.enqueue(notice, master_key=self.deps.master_key, kind="staff-sign-in", now=now)
 
     async def sign_out(self, request: Request) -> Response:
         signed_in = await self.pages.sessions.current(request, self.deps.clock())
