@@ -14,7 +14,9 @@ from web.csrf import Csrf
 from web.staff.actions import Actions
 from web.staff.compose import Compose
 from web.staff.pages import StaffPages
+from web.staff.payments import Payments
 from web.staff.people import People
+from web.staff.reports import Reports
 from web.staff.requests import RequestPages
 from web.staff.signin import SignIn
 
@@ -24,4 +26,4 @@ def routes(deps: Deps, templates: Jinja2Templates, csrf: Csrf) -> list[Route]:
     requests = RequestPages(pages)
     actions = Actions(pages, requests)
     return [*SignIn(pages).routes(), *requests.routes(), *actions.routes(), *Compose(pages).routes(),
-            *People(pages, actions).routes()]
+            *People(pages, actions).routes(), *Reports(pages).routes(), *Payments(pages, actions).routes()]
