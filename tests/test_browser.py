@@ -2,7 +2,8 @@
 Playwright, against the whole gateway, starting from the mail in the outbox.
 
 Screenshots of every page at phone (375 px) and desktop (1280 px) width go
-to test-output/screenshots/. Without Chromium this fails (never skips):
+to test-output/screenshots/, each page checked by axe-core first (WCAG 2.2
+AA, tests/axe.py). Without Chromium this fails (never skips):
 .ci/run installs it.
 """
 
@@ -18,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from gateway.core.models import PaymentRequest, RequestStatus, UnlockGuard
+from tests import axe
 from tests.conftest import mails_to, need_tool, request_mail, send, settled
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
@@ -42,10 +44,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def shoot(page: Page, name: str) -> None:
-    """The page as it is, at each width."""
+    """The page as it is, at each width, after axe-core finds nothing wrong
+    with it at either (WCAG 2.2 A and AA: tests/axe.py)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for label, width in WIDTHS.items():
         await page.set_viewport_size({"width": width, "height": 800})
+        await axe.check(page, f"{name} at {width} px")
         await page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     await page.set_viewport_size({"width": WIDTHS["phone"], "height": 800})
 
