@@ -115,9 +115,10 @@ def bare_derivations(gw: Running, count: int) -> list[float]:
     return times
 
 
-async def wrk(url: str, seconds: int, connections: int) -> float:
+async def wrk(url: str, seconds: int, connections: int, headers: list[str] = ()) -> float:
+    extra = [word for header in headers for word in ("-H", header)]
     proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url, stdout=asyncio.subprocess.PIPE)
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", *extra, url, stdout=asyncio.subprocess.PIPE)
     out = (await proc.communicate())[0].decode()
     if "Non-2xx" in out or "Socket errors" in out:
         raise RuntimeError(f"wrk saw errors:\n{out}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 
-import httpx
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response

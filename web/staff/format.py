@@ -28,6 +28,7 @@ EVENT_KEYS = {
     "request.disputed": "staff_event_disputed",
     "request.cancelled": "staff_event_cancelled",
     "request.expired": "staff_event_expired",
+    "request.documents_removed": "staff_event_documents_removed",
 }
 
 

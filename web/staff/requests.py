@@ -8,6 +8,7 @@ whatever number they type).
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
@@ -43,23 +44,33 @@ def fee_text(t: Translator, request: PaymentRequest) -> str:
     return t("staff_fee_client") if request.pass_fee else ""
 
 
-def row_view(t: Translator, request: PaymentRequest, tz: ZoneInfo) -> dict:
-    return {
-        "id": request.id,
-        "href": f"/staff/requests/{request.id}",
-        "client": request.client_email,
-        "invoice": request.invoice,
-        "title": request.title,
-        "staff": request.sender,
-        "amount": t.amount_short(request.amount_minor, request.currency),
-        "currency": request.currency,
-        "fee": fee_text(t, request),
-        "status": request.status.value,
-        "status_label": fmt.status(t, request.status),
-        "sent": fmt.short_date(t, request.created_at, tz),
-        "viewed": fmt.short_date(t, request.viewed_at, tz),
-        "paid": fmt.short_date(t, request.paid_at, tz),
-    }
+class Row(NamedTuple):
+    """A request as the table shows it. Attributes, not a dict: a template
+    reads a dict's keys only after failing to read them as attributes,
+    and that failure cost more than the rest of a row."""
+
+    id: int
+    href: str
+    client: str
+    invoice: str
+    title: str
+    staff: str
+    amount: str
+    currency: str
+    fee: str
+    status: str
+    status_label: str
+    sent: str
+    viewed: str
+    paid: str
+
+
+def row_view(t: Translator, request: PaymentRequest, tz: ZoneInfo) -> Row:
+    return Row(request.id, f"/staff/requests/{request.id}", request.client_email, request.invoice, request.title,
+               request.sender, t.amount_short(request.amount_minor, request.currency), request.currency,
+               fee_text(t, request), request.status.value, fmt.status(t, request.status),
+               fmt.short_date(t, request.created_at, tz), fmt.short_date(t, request.viewed_at, tz),
+               fmt.short_date(t, request.paid_at, tz))
 
 
 class RequestPages:
@@ -90,7 +101,8 @@ class RequestPages:
         found = await table.page(firm.id, filters, sender=filters.staff or own_only(signed_in), period=period)
         colleagues = []
         if sees_all:
-            colleagues = await Staff.filter(firm_id=firm.id).order_by("email").values_list("email", flat=True)
+            found_staff = await table.records(Staff.filter(firm_id=firm.id).order_by("email").values_list("email"))
+            colleagues = [record[0] for record in found_staff]
         context = {
             "rows": [row_view(t, r, tz) for r in found.rows],
             "filters": filters,
@@ -98,7 +110,7 @@ class RequestPages:
             "older": filters.query(after=found.older, before=None) if found.older else "",
             "newer": filters.query(before=found.newer, after=None) if found.newer else "",
             "sees_all": sees_all,
-            "colleagues": list(colleagues),
+            "colleagues": colleagues,
             "groups": list(table.GROUPS),
             "periods": table.PERIODS,
             "custom_period": filters.period if filters.period and filters.period not in table.PERIODS else "",
