@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from gateway.core.models import Level
 from gateway.deps import Deps
+from web.client import small_form
 from web.csrf import Csrf
 from web.staff.sessions import SignedIn, StaffSessions
 
@@ -54,6 +55,19 @@ class StaffPages:
             return await self.render(request, signed_in, "pages/staff/forbidden.html",
                                      {"needed": needed.value}, status=403)
         return signed_in
+
+    async def posted(self, request: Request, needed: Level) -> tuple[SignedIn, dict[str, str]] | Response:
+        """A small form's fields (trimmed) from a member at ``needed``, with
+        this session's CSRF token; else the page to answer with."""
+        signed_in = await self.member(request, needed)
+        if isinstance(signed_in, Response):
+            return signed_in
+        form = await small_form(request)
+        if form is None:
+            return Response(status_code=413)
+        if not self.sessions.csrf_ok(request, signed_in, form):
+            return self.refused(request)
+        return signed_in, {key: str(value).strip() for key, value in form.items()}
 
     def signed_out(self, request: Request, *, status: int = 401, ended: bool = False) -> Response:
         response = self.templates.TemplateResponse(request, "pages/staff/signed_out.html", {"ended": ended},

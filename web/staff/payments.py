@@ -19,7 +19,7 @@ from gateway.core.models import Firm, Level
 from gateway.core.money import MoneyError, format_decimal, to_minor
 from gateway.payments import connect, fees, surcharge
 from gateway.payments.provider import PaymentError
-from web.client import small_form, translator
+from web.client import translator
 from web.staff.actions import Actions
 from web.staff.pages import StaffPages
 from web.staff.sessions import SignedIn
@@ -73,19 +73,8 @@ class Payments:
             return signed_in
         return await self._page(request, signed_in)
 
-    async def _form(self, request: Request) -> tuple[SignedIn, dict] | Response:
-        signed_in = await self.pages.member(request, Level.ADMIN)
-        if isinstance(signed_in, Response):
-            return signed_in
-        form = await small_form(request)
-        if form is None:
-            return Response(status_code=413)
-        if not self.pages.sessions.csrf_ok(request, signed_in, form):
-            return self.pages.refused(request)
-        return signed_in, {key: str(value).strip() for key, value in form.items()}
-
     async def setup(self, request: Request) -> Response:
-        got = await self._form(request)
+        got = await self.pages.posted(request, Level.ADMIN)
         if isinstance(got, Response):
             return got
         signed_in, _ = got
@@ -100,7 +89,7 @@ class Payments:
         return await self._page(request, signed_in, link=link.url)
 
     async def terms(self, request: Request) -> Response:
-        got = await self._form(request)
+        got = await self.pages.posted(request, Level.ADMIN)
         if isinstance(got, Response):
             return got
         signed_in, form = got
@@ -116,7 +105,7 @@ class Payments:
         return await self.pages.done(signed_in, "/staff/payments", True, t("staff_payments_terms_saved"))
 
     async def notice(self, request: Request) -> Response:
-        got = await self._form(request)
+        got = await self.pages.posted(request, Level.ADMIN)
         if isinstance(got, Response):
             return got
         signed_in, form = got

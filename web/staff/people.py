@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.core.models import Level, Staff
-from web.client import small_form, translator
+from web.client import translator
 from web.staff.actions import Actions
 from web.staff.pages import StaffPages
 from web.staff.sessions import SignedIn
@@ -45,17 +45,6 @@ class People:
     async def _colleague(self, request: Request, signed_in: SignedIn) -> Staff | None:
         return await Staff.get_or_none(id=request.path_params["id"], firm_id=signed_in.firm.id)
 
-    async def _form(self, request: Request) -> tuple[SignedIn, dict] | Response:
-        signed_in = await self.pages.member(request, Level.ADMIN)
-        if isinstance(signed_in, Response):
-            return signed_in
-        form = await small_form(request)
-        if form is None:
-            return Response(status_code=413)
-        if not self.pages.sessions.csrf_ok(request, signed_in, form):
-            return self.pages.refused(request)
-        return signed_in, {key: str(value).strip() for key, value in form.items()}
-
     async def _grant(self, request: Request, signed_in: SignedIn, email: str, level: str) -> Response:
         t = translator(request)
         done = await self.actions.run(signed_in, "grant", [email, level])
@@ -67,14 +56,14 @@ class People:
                                      t("staff_people_granted", email=email.lower(), level=level_name))
 
     async def add(self, request: Request) -> Response:
-        got = await self._form(request)
+        got = await self.pages.posted(request, Level.ADMIN)
         if isinstance(got, Response):
             return got
         signed_in, form = got
         return await self._grant(request, signed_in, form.get("email", ""), form.get("level", ""))
 
     async def change(self, request: Request) -> Response:
-        got = await self._form(request)
+        got = await self.pages.posted(request, Level.ADMIN)
         if isinstance(got, Response):
             return got
         signed_in, form = got
@@ -94,7 +83,7 @@ class People:
                                        {"colleague": colleague}, section="/staff/people")
 
     async def remove(self, request: Request) -> Response:
-        got = await self._form(request)
+        got = await self.pages.posted(request, Level.ADMIN)
         if isinstance(got, Response):
             return got
         signed_in, _ = got
