@@ -22,8 +22,10 @@ from gateway.deps import NotAdmitted
 from gateway.inbound import queue as inbound
 
 # What the form says when the gateway would not take it (NotAdmitted.reason).
+# (A composed message carries no signed Message-ID, so it is never a replay.)
 REASONS = {
     Verdict.NOT_STAFF: "not_staff",
+    Verdict.REPLAYED: "replayed",
     Verdict.SENDER_LIMIT: "sender_limit",
     Verdict.FIRM_LIMIT: "firm_limit",
 }
