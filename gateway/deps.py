@@ -10,6 +10,8 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from gateway.blobs import BlobStore, open_store
 from gateway.core.clock import Clock
+from gateway.core.health import Health
+from gateway.core.owner import Owner, this_process
 from gateway.core.settings import Settings
 from gateway.outbound.compose import Composer
 from gateway.payments.provider import PaymentProvider
@@ -51,6 +53,9 @@ class Deps:
     # Mail composed on the dashboard goes in here; the service sets it (the
     # web app may not import the admission stage itself).
     submit: Submit | None = None
+    # Which loops can work now (/readyz), and who this process is in a lease.
+    health: Health = field(default_factory=Health)
+    owner: Owner = field(default_factory=this_process)
 
     def __post_init__(self) -> None:
         if self.payments is None:

@@ -7,11 +7,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 import socket
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -19,11 +21,14 @@ from starlette.types import ASGIApp
 from gateway import housekeeping, vault
 from gateway.admission import intake
 from gateway.admission.composed import Composed
+from gateway.admission.draining import Sessions
 from gateway.admission.keylookup import Resolver, dns_resolver
 from gateway.admission.smtp import Admission, protocol_factory
 from gateway.core import datadir, db
 from gateway.core.clock import Clock, system_clock
 from gateway.core.directory import DEMO_DOMAIN, DEMO_STAFF, seed_demo
+from gateway.core.health import keep_running
+from gateway.core.leases import LeaseKeeper
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.core.settings import Settings
 from gateway.deps import Deps
@@ -82,6 +87,7 @@ async def running(
         stopping = asyncio.Event()
         tasks: list[asyncio.Task] = []
         closers: list[Callable[[], Awaitable[None]]] = []
+        sessions = Sessions()
         admitting = None
         if smtp_sock or web_sock:
             # Mail by SMTP and mail composed on the dashboard are admitted alike, in one group commit.
@@ -92,8 +98,10 @@ async def running(
             admission = Admission(settings, master_key, clock, deps.inbound_wake,
                                   resolve or dns_resolver(nameservers=settings.dns_nameservers), admitting)
             smtp_server = await asyncio.get_running_loop().create_server(
-                protocol_factory(settings, admission), sock=smtp_sock
+                protocol_factory(settings, admission, sessions), sock=smtp_sock
             )
+            # New sessions get 421 and those in DATA their answer (sessions.drain,
+            # below); then the socket closes.
             closers.append(_closer(smtp_server))
         if web_sock:
             web, web_task = await start_web(create_app(deps), web_sock, settings.web_header_timeout)
@@ -102,9 +110,19 @@ async def running(
         if admitting is not None:
             # Stop taking mail first, then let the last batch commit.
             closers.append(admitting.close)
+        keeper = None
+        if {"queue", "outbox"} & roles:
+            # Leases name this process, are renewed while it lives, and what a
+            # dead predecessor on this machine held is taken back at once.
+            keeper = LeaseKeeper(deps.owner, timedelta(seconds=settings.lease_seconds), clock)
+            await keeper.reclaim_dead()
+            tasks.append(asyncio.create_task(keep_running(
+                "leases", keeper.step, stopping=stopping, health=deps.health, idle_seconds=keeper.renew_every),
+                name="leases"))
         if "queue" in roles:
             queue_runner = QueueRunner(deps)
-            tasks += [asyncio.create_task(queue_runner.run(stopping, settings.poll_seconds), name=f"queue-{i}")
+            tasks += [asyncio.create_task(queue_runner.run(f"queue-{i}", stopping, settings.poll_seconds),
+                                          name=f"queue-{i}")
                       for i in range(settings.queue_workers)]
             tasks.append(asyncio.create_task(
                 housekeeping.run(clock, stopping, deps.blobs, timedelta(hours=settings.message_max_age_hours)),
@@ -116,21 +134,53 @@ async def running(
             outbox_runner = OutboxRunner(
                 transport=transport, composer=deps.composer, master_key=master_key, clock=clock,
                 wake=deps.outbox_wake, max_attempts=settings.outbox_max_attempts,
-                retry_base_seconds=settings.outbox_retry_base_seconds,
+                retry_base_seconds=settings.outbox_retry_base_seconds, owner=str(deps.owner),
+                lease=timedelta(seconds=settings.lease_seconds),
             )
-            tasks.append(asyncio.create_task(outbox_runner.run(stopping, settings.poll_seconds), name="outbox"))
+            tasks.append(asyncio.create_task(outbox_runner.run(stopping, deps.health, settings.poll_seconds),
+                                             name="outbox"))
             closers.append(transport.close)
         try:
             yield Running(deps, settings.smtp_port, settings.web_port, stopping)
         finally:
+            # Within stop_timeout: runners finish what they hold (or it is
+            # handed back), SMTP answers the sessions in DATA.
+            deadline = time.monotonic() + settings.stop_timeout
             stopping.set()
             deps.inbound_wake.set()
             deps.outbox_wake.set()
+            cut = await sessions.drain(deadline)
+            if cut:
+                log.warning("stopped with %d SMTP sessions still in DATA after %.0fs", cut, settings.stop_timeout)
             for close in closers:
                 await close()
+            _, late = await asyncio.wait(tasks, timeout=max(0.1, deadline - time.monotonic()))
+            for task in late:
+                log.warning("%s did not finish within %.0fs; stopped", task.get_name(), settings.stop_timeout)
+                task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if keeper is not None:
+                await _hand_back(keeper)
             await deps.blobs.close()
             deps.crypto_pool.shutdown(wait=True)
+
+
+async def _hand_back(keeper: LeaseKeeper) -> None:
+    try:
+        await keeper.hand_back()
+    except Exception as exc:  # the database is gone: the leases run out instead
+        log.warning("could not hand back held messages (%s); their leases run out in %.0fs",
+                    exc, keeper.lease.total_seconds())
+
+
+class _Uvicorn(uvicorn.Server):
+    """uvicorn without signal handlers of its own. Its handlers replaced the
+    service's, so SIGTERM stopped the web side only (and then re-raised the
+    signal, which PID 1 ignores): the service's handlers stop everything."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def start_web(app: ASGIApp, sock: socket.socket,
@@ -143,7 +193,7 @@ async def start_web(app: ASGIApp, sock: socket.socket,
     CLIENTTRACK_TRUSTED_PROXIES only). A request's headers must arrive
     within ``header_timeout`` seconds (web/header_timeout.py).
     (Benchmarks and tests serve their apps through this too.)"""
-    web = uvicorn.Server(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None, server_header=False,
+    web = _Uvicorn(uvicorn.Config(app, lifespan="off", access_log=False, log_config=None, server_header=False,
                                         proxy_headers=False, http=with_header_timeout(header_timeout)))
     task = asyncio.create_task(web.serve(sockets=[sock]), name="web")
     await _started(web, task)
@@ -211,5 +261,16 @@ def banner(settings: Settings, gw: Running) -> str:
 
 async def serve(settings: Settings) -> None:
     async with running(settings) as gw:
+        # Our own handlers, so SIGTERM stops gracefully even as PID 1 (which
+        # ignores a signal it has no handler for), and Ctrl-C the same way.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _stop, gw, signum)
         print(banner(settings, gw), flush=True)
         await gw.stopping.wait()
+
+
+def _stop(gw: Running, signum: int) -> None:
+    if not gw.stopping.is_set():
+        log.info("%s: stopping (at most %.0fs)", signal.Signals(signum).name, gw.deps.settings.stop_timeout)
+    gw.stopping.set()

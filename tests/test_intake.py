@@ -69,7 +69,7 @@ async def test_messages_arriving_together_are_all_stored_as_the_orm_reads_them(m
         assert stored.received_at == sent.received_at
         assert inbound.open_raw(stored, KEY) == b"Subject: hi\r\n\r\nhello"
     # The runners' claim finds them, oldest first.
-    claimed = await inbound.claim(START, timedelta(minutes=5))
+    claimed = await inbound.claim(START, timedelta(minutes=5), "test-runner")
     assert claimed is not None and claimed.id == arrivals[-1].queue_id
 
 

@@ -97,10 +97,10 @@ async def test_a_failed_attempt_waits_before_the_retry(world, monkeypatch):
 async def test_a_message_whose_runner_died_is_claimed_again_after_its_lease(world):
     deps, clock = world
     queue_id = await enqueue(deps)
-    lease = timedelta(minutes=5)
-    died_holding = await inbound.claim(clock(), lease)  # the process dies here
+    lease = timedelta(seconds=deps.settings.lease_seconds)
+    died_holding = await inbound.claim(clock(), lease, "elsewhere/boot/1/1")  # that process dies here
     assert died_holding.id == queue_id
-    runner = QueueRunner(deps, lease=lease)
+    runner = QueueRunner(deps)
     assert not await runner.process_next()  # still leased
     clock.now += lease + timedelta(seconds=1)
     assert await runner.process_next()
@@ -111,11 +111,11 @@ async def test_a_message_whose_runner_died_is_claimed_again_after_its_lease(worl
 async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
     deps, clock = world
     queue_id = await enqueue(deps)
-    lease = timedelta(minutes=5)
+    lease = timedelta(seconds=deps.settings.lease_seconds)
     for _ in range(3):
-        assert await inbound.claim(clock(), lease)
+        assert await inbound.claim(clock(), lease, "elsewhere/boot/1/1")
         clock.now += lease + timedelta(seconds=1)
-    assert await QueueRunner(deps, lease=lease).process_next()
+    assert await QueueRunner(deps).process_next()
     assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.QUARANTINED
 
 

@@ -24,6 +24,7 @@ from email.utils import parseaddr
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.admission import authresults, replays, senderauth, sql
+from gateway.admission.draining import DrainingSMTP, Refuse, Sessions
 from gateway.admission.intake import Intake, Verdict
 from gateway.admission.keylookup import Resolver
 from gateway.core.clock import Clock
@@ -158,10 +159,15 @@ def _refused(envelope: Envelope, peer_host: str, reply: str) -> str:
     return reply
 
 
-def protocol_factory(settings: Settings, handler: Admission):
-    def make() -> SMTP:
-        return SMTP(
+def protocol_factory(settings: Settings, handler: Admission, sessions: Sessions | None = None):
+    sessions = sessions or Sessions()
+
+    def make() -> asyncio.Protocol:
+        if sessions.closing:
+            return Refuse()
+        return DrainingSMTP(
             handler,
+            sessions=sessions,
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -255,6 +255,10 @@ class InboundMessage(Model):
     outcome = fields.CharField(max_length=200, default="")
     received_at = fields.DatetimeField()
     lease_until = fields.DatetimeField(null=True)
+    # Which process holds the lease (gateway/core/owner.py): it renews the
+    # lease while alive, and a restart on the same machine takes back at
+    # once what its dead predecessor held.
+    lease_owner = fields.CharField(max_length=200, default="", db_default="")
     finished_at = fields.DatetimeField(null=True)
 
     class Meta:
@@ -313,6 +317,9 @@ class OutboundMessage(Model):
     )
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
+    # A runner's claim while it delivers, as on the inbound queue.
+    lease_until = fields.DatetimeField(null=True)
+    lease_owner = fields.CharField(max_length=200, default="", db_default="")
     last_error = fields.TextField(default="")
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)

@@ -90,6 +90,13 @@ class Settings:
     # How often idle runners look for work another process queued.
     poll_seconds: float = 0.2
     outbox_max_attempts: int = 8
+    # How long a runner's claim on a queue row lasts unless renewed (it is,
+    # every third of it, while the process lives): after a crash, how soon
+    # another process takes the row over.
+    lease_seconds: float = 15.0
+    # On SIGTERM or SIGINT: how long SMTP sessions in DATA and the runners
+    # may take to finish before the process exits anyway.
+    stop_timeout: float = 30.0
     outbox_retry_base_seconds: float = 60.0
     request_ttl_days: int = 30
     # Where sealed files go: DATA_DIR/blobs/ unless s3://bucket/prefix?endpoint=...
@@ -248,7 +255,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
         elif key == "message_max_age_hours":
             out[key] = _as_int(key, value, 1, 24 * 365)
-        elif key in ("outbox_retry_base_seconds", "poll_seconds", "web_header_timeout"):
+        elif key in ("outbox_retry_base_seconds", "poll_seconds", "web_header_timeout", "lease_seconds", "stop_timeout"):
             try:
                 out[key] = float(value)
             except ValueError:

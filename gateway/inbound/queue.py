@@ -13,7 +13,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise import connections
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.core.models import InboundMessage, InboundStatus
@@ -79,39 +81,63 @@ def open_raw(message: InboundMessage, master_key: bytes) -> bytes:
     return vault.open_with_master(master_key, message.sealed_raw, raw_aad(message.id))
 
 
-async def claim(now: datetime, lease: timedelta) -> InboundMessage | None:
-    """Take the oldest message that is queued or whose lease ran out."""
+class LeaseLost(RuntimeError):
+    """The lease ran out and another runner has the message now: what this
+    runner was doing with it must not be committed."""
+
+
+def _claimable(now: datetime) -> Q:
     # A queued message may carry a retry time; a processing one, a lease.
-    claimable = Q(status__in=[InboundStatus.QUEUED, InboundStatus.PROCESSING]) & (
+    return Q(status__in=[InboundStatus.QUEUED, InboundStatus.PROCESSING]) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     )
+
+
+async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage | None:
+    """Take the oldest message that is queued or whose lease ran out, for
+    ``owner`` until now + lease (renewed while the owner lives)."""
+    claimed = {"status": InboundStatus.PROCESSING, "attempts": F("attempts") + 1, "lease_until": now + lease,
+               "lease_owner": owner}
+    if connections.get("default").capabilities.dialect == "postgres":
+        # Runners skip the rows others are claiming instead of queueing behind them.
+        async with in_transaction() as connection:
+            candidate = await InboundMessage.filter(_claimable(now)).order_by("received_at").limit(1).only(
+                "id").select_for_update(skip_locked=True).using_db(connection).first()
+            if candidate is None:
+                return None
+            await InboundMessage.filter(id=candidate.id).using_db(connection).update(**claimed)
+        return await InboundMessage.get(id=candidate.id)
+    # SQLite has one writer at a time: the conditional update is the claim;
+    # if another runner won, try the next.
     while True:
-        candidate = await InboundMessage.filter(claimable).order_by("received_at").only("id").first()
+        candidate = await InboundMessage.filter(_claimable(now)).order_by("received_at").only("id").first()
         if candidate is None:
             return None
-        # The conditional update is the claim: if another runner won, try the next.
-        won = await InboundMessage.filter(claimable, id=candidate.id).update(
-            status=InboundStatus.PROCESSING, attempts=F("attempts") + 1, lease_until=now + lease
-        )
-        if won:
+        if await InboundMessage.filter(_claimable(now), id=candidate.id).update(**claimed):
             return await InboundMessage.get(id=candidate.id)
 
 
+def _held(message: InboundMessage):
+    """The message, only while this runner still holds it."""
+    return InboundMessage.filter(id=message.id, status=InboundStatus.PROCESSING, lease_owner=message.lease_owner)
+
+
 async def finish(message: InboundMessage, outcome: str, now: datetime) -> None:
-    """Mark done and drop the raw message: it has been turned into records."""
-    await InboundMessage.filter(id=message.id).update(
-        status=InboundStatus.DONE, outcome=outcome[:200], sealed_raw=None, finished_at=now, lease_until=None
-    )
+    """Mark done and drop the raw message: it has been turned into records.
+    Called in the handler's transaction: LeaseLost undoes all of it."""
+    done = await _held(message).update(
+        status=InboundStatus.DONE, outcome=outcome[:200], sealed_raw=None, finished_at=now, lease_until=None,
+        lease_owner="")
+    if not done:
+        raise LeaseLost(f"queue {message.id}: the lease ran out and another runner took it")
 
 
 async def quarantine(message: InboundMessage, error: str, now: datetime) -> None:
-    await InboundMessage.filter(id=message.id).update(
-        status=InboundStatus.QUARANTINED, last_error=error[-4000:], finished_at=now, lease_until=None
-    )
+    await _held(message).update(
+        status=InboundStatus.QUARANTINED, last_error=error[-4000:], finished_at=now, lease_until=None, lease_owner="")
 
 
 async def release(message: InboundMessage, error: str, retry_at: datetime) -> None:
     """Give a failed attempt back to the queue, to be claimed after retry_at."""
-    await InboundMessage.filter(id=message.id).update(
-        status=InboundStatus.QUEUED, last_error=error[-4000:], lease_until=retry_at
-    )
+    await _held(message).update(
+        status=InboundStatus.QUEUED, last_error=error[-4000:], lease_until=retry_at, lease_owner="")

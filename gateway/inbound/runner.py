@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from gateway.commands import registry
 from gateway.core import events
+from gateway.core.health import keep_running, outage
 from gateway.core.models import InboundMessage
 from gateway.deps import Deps
 from gateway.handlers.command import run_command
@@ -24,29 +25,26 @@ from gateway.mail.parse import parse as parse_mail
 
 log = logging.getLogger("clienttrack.runner")
 
-LEASE = timedelta(minutes=5)
 RETRY_AFTER = timedelta(seconds=30)
 
 
 class QueueRunner:
-    def __init__(self, deps: Deps, lease: timedelta = LEASE, retry_after: timedelta = RETRY_AFTER) -> None:
+    def __init__(self, deps: Deps, retry_after: timedelta = RETRY_AFTER) -> None:
         self.deps = deps
-        self.lease = lease
+        self.lease = timedelta(seconds=deps.settings.lease_seconds)
+        self.owner = str(deps.owner)
         self.retry_after = retry_after
 
-    async def run(self, stopping: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        wake = self.deps.inbound_wake
-        while not stopping.is_set():
-            wake.clear()
-            if not await self.process_next():
-                try:
-                    await asyncio.wait_for(wake.wait(), idle_seconds)
-                except TimeoutError:
-                    pass
+    async def run(self, name: str, stopping: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        await keep_running(name, self.process_next, stopping=stopping, health=self.deps.health,
+                           idle_seconds=idle_seconds, wake=self.deps.inbound_wake)
 
     async def process_next(self) -> bool:
-        """Process one message if one is due; False when the queue is idle."""
-        queued = await inbound.claim(self.deps.clock(), self.lease)
+        """Process one message if one is due; False when the queue is idle.
+        A database or disk error is raised (the loop backs off and retries;
+        the message keeps its lease or is handed back), not counted against
+        the message."""
+        queued = await inbound.claim(self.deps.clock(), self.lease, self.owner)
         if queued is None:
             return False
         if queued.attempts > inbound.MAX_ATTEMPTS:
@@ -54,7 +52,11 @@ class QueueRunner:
             return True
         try:
             await self.process(queued)
-        except Exception:
+        except inbound.LeaseLost as exc:
+            log.warning("%s; its records were not committed", exc)
+        except Exception as exc:
+            if outage(exc):
+                raise
             error = traceback.format_exc()
             log.error("queue %s: attempt %d failed:\n%s", queued.id, queued.attempts, error)
             if queued.attempts >= inbound.MAX_ATTEMPTS:

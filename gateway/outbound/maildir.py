@@ -35,6 +35,12 @@ class MaildirTransport:
     arrival; the counter and random part keep names unique across threads,
     processes and reboots). Files are created 0600: they hold payment links.
     The return value of :meth:`deliver` is that file name.
+
+    With a ``delivery_id`` (the outbox passes ``outbound-<id>``) the file is
+    ``new/<delivery_id>.eml`` instead, and a message whose file is already
+    in ``new/`` or ``cur/`` is not written again: a runner that died after
+    writing the file but before recording it, then delivering it again,
+    leaves one file, not two.
     """
 
     def __init__(self, path: Path) -> None:
@@ -47,11 +53,11 @@ class MaildirTransport:
     def __repr__(self) -> str:
         return f"MaildirTransport({str(self.path)!r})"
 
-    async def deliver(self, message: bytes, mail_from: str, rcpt_to: str) -> str:
+    async def deliver(self, message: bytes, mail_from: str, rcpt_to: str, *, delivery_id: str | None = None) -> str:
         check_envelope(message, mail_from, rcpt_to)
         data = bytes(message)
         try:
-            return await asyncio.to_thread(self._write, data)
+            return await asyncio.to_thread(self._write, data, delivery_id)
         except OSError as exc:
             # Disk full, permissions, read-only file system: an operator can
             # fix all of these, and the message is still safe in the queue.
@@ -84,12 +90,20 @@ class MaildirTransport:
             fsync_dir(self.path.parent)
         self._ready = True
 
-    def _write(self, data: bytes) -> str:
+    def _write(self, data: bytes, delivery_id: str | None = None) -> str:
         self._prepare()
-        name = self._unique_name()
+        if delivery_id is None:
+            name = self._unique_name()
+        else:
+            name = f"{_maildir_host(delivery_id)}.eml"
+            # A reader moves read mail to cur/, adding ":2,FLAGS" to the name.
+            if (self.path / "new" / name).exists() or any((self.path / "cur").glob(f"{name}*")):
+                return f"{name} (delivered before)"
         tmp = self.path / "tmp" / name
         new = self.path / "new" / name
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        # Not O_EXCL with a delivery id: a tmp/ file a dead runner left is rewritten whole.
+        exclusive = os.O_EXCL if delivery_id is None else os.O_TRUNC
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | exclusive | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             try:
                 view = memoryview(data)

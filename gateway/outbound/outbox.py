@@ -17,8 +17,13 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Iterable
 
+from tortoise import connections
+from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
+
 from gateway import vault
 from gateway.core.clock import Clock
+from gateway.core.health import Health, keep_running
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.compose import Composer, to_bytes
 from gateway.outbound.maildir import MaildirTransport
@@ -85,6 +90,32 @@ async def enqueue_notice(
     await enqueue(message, master_key=master_key, kind=kind, now=now, request=request)
 
 
+async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> list[OutboundMessage]:
+    """Claim up to ``batch`` messages that are due and held by nobody (or
+    whose lease ran out), for ``owner`` until now + lease."""
+    due = Q(status=OutboundStatus.QUEUED, next_attempt_at__lte=now) & (
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+    claimed = {"lease_until": now + lease, "lease_owner": owner}
+    order = ("next_attempt_at", "id")
+    if connections.get("default").capabilities.dialect == "postgres":
+        # Runners skip the rows others are claiming instead of queueing behind them.
+        async with in_transaction() as connection:
+            ids = [row.id for row in await OutboundMessage.filter(due).order_by(*order).limit(batch).only("id")
+                   .select_for_update(skip_locked=True).using_db(connection)]
+            if ids:
+                await OutboundMessage.filter(id__in=ids).using_db(connection).update(**claimed)
+    else:
+        # SQLite has one writer at a time: each conditional update is a claim;
+        # if other runners won all of these, look again.
+        ids = []
+        while not ids:
+            candidates = await OutboundMessage.filter(due).order_by(*order).limit(batch).only("id")
+            if not candidates:
+                break
+            ids = [row.id for row in candidates if await OutboundMessage.filter(due, id=row.id).update(**claimed)]
+    return list(await OutboundMessage.filter(id__in=ids).order_by(*order)) if ids else []
+
+
 class OutboxRunner:
     def __init__(
         self,
@@ -96,7 +127,11 @@ class OutboxRunner:
         wake: asyncio.Event,
         max_attempts: int,
         retry_base_seconds: float,
+        owner: str,
+        lease: timedelta,
     ) -> None:
+        self.owner = owner
+        self.lease = lease
         self.transport = transport
         self.composer = composer
         self.master_key = master_key
@@ -105,53 +140,52 @@ class OutboxRunner:
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
 
-    async def run(self, stopping: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        while not stopping.is_set():
-            self.wake.clear()
-            delivered = await self.deliver_due()
-            if not delivered:
-                try:
-                    await asyncio.wait_for(self.wake.wait(), idle_seconds)
-                except TimeoutError:
-                    pass
+    async def run(self, stopping: asyncio.Event, health: Health, idle_seconds: float = 1.0) -> None:
+        await keep_running("outbox", self.deliver_due, stopping=stopping, health=health,
+                           idle_seconds=idle_seconds, wake=self.wake)
 
-    async def deliver_due(self, batch: int = 20) -> int:
-        due = await OutboundMessage.filter(
-            status=OutboundStatus.QUEUED, next_attempt_at__lte=self.clock()
-        ).order_by("next_attempt_at", "id").limit(batch)
+    async def deliver_due(self, batch: int = 20) -> bool:
+        """Claim what is due (a batch) and deliver it; True if there was any."""
+        due = await claim_due(self.clock(), self.lease, self.owner, batch)
         for item in due:
             await self.deliver(item)
-        return len(due)
+        return bool(due)
+
+    def _held(self, item: OutboundMessage):
+        """The row, only while this runner still holds it."""
+        return OutboundMessage.filter(id=item.id, lease_owner=item.lease_owner)
 
     async def deliver(self, item: OutboundMessage) -> None:
         now = self.clock()
         raw = vault.open_with_master(self.master_key, item.sealed_message, _aad(item.rcpt_to))
         attempts = item.attempts + 1
         try:
-            note = await self.transport.deliver(raw, item.mail_from, item.rcpt_to)
+            # Named by the outbound id: a repeat after a crash writes nothing twice.
+            note = await self.transport.deliver(raw, item.mail_from, item.rcpt_to, delivery_id=f"outbound-{item.id}")
         except TemporaryFailure as exc:
             if attempts >= self.max_attempts:
                 await self._give_up(item, attempts, f"gave up after {attempts} attempts: {exc}")
                 return
             delay = retry_delay(attempts, self.retry_base_seconds)
-            await OutboundMessage.filter(id=item.id).update(
-                attempts=attempts, last_error=str(exc)[:2000], next_attempt_at=now + timedelta(seconds=delay)
-            )
+            await self._held(item).update(
+                attempts=attempts, last_error=str(exc)[:2000], next_attempt_at=now + timedelta(seconds=delay),
+                lease_until=None, lease_owner="")
             log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, exc, delay)
             return
         except PermanentFailure as exc:
             await self._give_up(item, attempts, str(exc))
             return
-        await OutboundMessage.filter(id=item.id).update(
-            status=OutboundStatus.SENT, attempts=attempts, sent_at=now, sealed_message=None, last_error=note[:2000]
-        )
+        await self._held(item).update(
+            status=OutboundStatus.SENT, attempts=attempts, sent_at=now, sealed_message=None, last_error=note[:2000],
+            lease_until=None, lease_owner="")
         log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
 
     async def _give_up(self, item: OutboundMessage, attempts: int, reason: str) -> None:
         now = self.clock()
-        await OutboundMessage.filter(id=item.id).update(
-            status=OutboundStatus.FAILED, attempts=attempts, last_error=reason[:2000], sealed_message=None
-        )
+        if not await self._held(item).update(
+                status=OutboundStatus.FAILED, attempts=attempts, last_error=reason[:2000], sealed_message=None,
+                lease_until=None, lease_owner=""):
+            return  # another runner has it now (the lease ran out): it decides
         log.error("outbound %s %s to %s failed: %s", item.id, item.kind, item.rcpt_to, reason)
         # Never tell anyone about a failed failure notice: that way lies a loop.
         if not item.notify_on_failure or item.kind == FAILURE_NOTICE:

@@ -174,7 +174,7 @@ class RelayTransport:
 
     # -- delivery -------------------------------------------------------------
 
-    async def deliver(self, message: bytes, mail_from: str, rcpt_to: str) -> str:
+    async def deliver(self, message: bytes, mail_from: str, rcpt_to: str, *, delivery_id: str | None = None) -> str:
         check_envelope(message, mail_from, rcpt_to)
         data = bytes(message)
         for label, address in (("sender", mail_from), ("recipient", rcpt_to)):

@@ -34,8 +34,11 @@ class PermanentFailure(DeliveryFailure):
 
 @runtime_checkable
 class Transport(Protocol):
-    async def deliver(self, message: bytes, mail_from: str, rcpt_to: str) -> str:
-        """Deliver one message; return a short note ("250 2.0.0 queued as X", a file name)."""
+    async def deliver(self, message: bytes, mail_from: str, rcpt_to: str, *, delivery_id: str | None = None) -> str:
+        """Deliver one message; return a short note ("250 2.0.0 queued as X", a file name).
+        ``delivery_id`` names the delivery for a transport that can make a
+        repeat a no-op (the Maildir); a relay gets the message's own
+        Message-ID, made when it was queued, so repeats carry the same one."""
         ...
 
     async def close(self) -> None: ...

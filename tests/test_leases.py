@@ -1,0 +1,162 @@
+"""Claims and leases on the queues, on the run's database: two claimers
+never share a row; leases name their owner, are renewed, handed back on a
+stop, and taken back at once from an owner that died on this machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from gateway.core import db
+from gateway.core.health import Health, keep_running
+from gateway.core.leases import LeaseKeeper
+from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage
+from gateway.core.owner import Owner, dead_here, this_process
+from gateway.inbound import queue as inbound
+from gateway.outbound import outbox
+from gateway.outbound.maildir import MaildirTransport
+from tests.conftest import database_url
+
+NOW = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+LEASE = timedelta(seconds=15)
+KEY = bytes(32)
+
+
+def test_an_owner_is_dead_when_its_process_is_gone_or_from_another_boot():
+    me = this_process()
+    assert str(Owner.parse(str(me))) == str(me)
+    assert not dead_here(str(me), me)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        alive = Owner(me.host, me.boot, child.pid, _start(child.pid))
+        assert not dead_here(str(alive), me)
+        assert dead_here(str(Owner(me.host, me.boot, child.pid, "1")), me)  # its pid, another start: reused
+    finally:
+        child.kill()
+        child.wait()
+    assert dead_here(str(alive), me)  # gone
+    assert dead_here(str(Owner(me.host, "otherboot", os.getpid(), me.start)), me)
+    assert not dead_here(str(Owner("elsewhere", me.boot, 1, "1")), me)  # other hosts' leases run out instead
+    assert not dead_here("not an owner", me)
+
+
+def _start(pid: int) -> str:
+    return open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[19]
+
+
+async def _queue_inbound(n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        arrival = inbound.arrival(b"Subject: hi\r\n\r\nhello", master_key=KEY, mail_from="a@b.example",
+                                  sender="a@b.example", firm_domain="b.example", rcpt_tos=["pay@b.example"],
+                                  peer="127.0.0.1", trusted_peer=True, now=NOW + timedelta(seconds=i))
+        await InboundMessage.create(**arrival.fields())
+        ids.append(arrival.queue_id)
+    return ids
+
+
+async def _queue_outbound(n: int) -> None:
+    for i in range(n):
+        await OutboundMessage.create(kind="test", mail_from="a@b.example", rcpt_to=f"c{i}@d.example",
+                                     sealed_message=b"x", next_attempt_at=NOW, created_at=NOW)
+
+
+async def test_claimers_at_once_never_share_a_row(tmp_path):
+    async with db.opened(database_url(tmp_path)):
+        await _queue_inbound(30)
+        await _queue_outbound(30)
+        claims = await asyncio.gather(*(inbound.claim(NOW, LEASE, f"runner-{i}") for i in range(40)))
+        got = [c.id for c in claims if c is not None]
+        assert len(got) == 30 and len(set(got)) == 30
+        batches = await asyncio.gather(*(outbox.claim_due(NOW, LEASE, f"runner-{i}", 4) for i in range(10)))
+        ids = [item.id for batch in batches for item in batch]
+        assert len(ids) == 30 and len(set(ids)) == 30
+        assert {item.lease_owner for batch in batches for item in batch} <= {f"runner-{i}" for i in range(10)}
+        assert not await outbox.claim_due(NOW, LEASE, "late", 4)  # all held
+        assert len(await outbox.claim_due(NOW + LEASE + timedelta(seconds=1), LEASE, "late", 40)) == 30
+
+
+async def test_leases_are_renewed_handed_back_and_taken_from_the_dead(tmp_path):
+    async with db.opened(database_url(tmp_path)):
+        ids = await _queue_inbound(3)
+        await _queue_outbound(2)
+        me = this_process()
+        dead = str(Owner(me.host, "otherboot", 1, "1"))
+        clock = lambda: NOW  # noqa: E731
+        keeper = LeaseKeeper(me, LEASE, clock)
+        mine = await inbound.claim(NOW, LEASE, str(me))
+        theirs = await inbound.claim(NOW, LEASE, dead)
+        await outbox.claim_due(NOW, LEASE, str(me), 1)
+        await outbox.claim_due(NOW, LEASE, dead, 1)
+
+        keeper.clock = lambda: NOW + timedelta(seconds=10)
+        await keeper.renew()
+        assert (await InboundMessage.get(id=mine.id)).lease_until == NOW + timedelta(seconds=25)
+        assert (await InboundMessage.get(id=theirs.id)).lease_until == NOW + LEASE
+
+        assert await keeper.reclaim_dead() == 2
+        taken = await InboundMessage.get(id=theirs.id)
+        assert (taken.status, taken.lease_owner, taken.lease_until, taken.attempts) == (
+            InboundStatus.QUEUED, "", None, 1)  # its attempt counts
+        assert await OutboundMessage.filter(lease_owner=dead).count() == 0
+
+        assert await keeper.hand_back() == 2
+        back = await InboundMessage.get(id=mine.id)
+        assert (back.status, back.lease_owner, back.attempts) == (InboundStatus.QUEUED, "", 0)  # not counted
+        assert await OutboundMessage.exclude(lease_owner="").count() == 0
+        assert ids[2] not in {mine.id, theirs.id}
+
+
+async def test_finishing_a_message_whose_lease_was_taken_commits_nothing(tmp_path):
+    async with db.opened(database_url(tmp_path)):
+        await _queue_inbound(1)
+        slow = await inbound.claim(NOW, LEASE, "slow")
+        fast = await inbound.claim(NOW + LEASE + timedelta(seconds=1), LEASE, "fast")
+        assert fast.id == slow.id
+        try:
+            await inbound.finish(slow, "done twice?", NOW)
+        except inbound.LeaseLost:
+            pass
+        else:
+            raise AssertionError("the slow runner finished a message it no longer held")
+        await inbound.finish(fast, "done", NOW)
+        assert (await InboundMessage.get(id=fast.id)).outcome == "done"
+
+
+async def test_the_maildir_writes_a_delivery_once_however_often_it_is_repeated(tmp_path):
+    maildir = MaildirTransport(tmp_path / "outbox")
+    message = b"From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\nhello\r\n"
+    first = await maildir.deliver(message, "a@b.example", "c@d.example", delivery_id="outbound-7")
+    again = await maildir.deliver(message, "a@b.example", "c@d.example", delivery_id="outbound-7")
+    assert first == "outbound-7.eml" and "delivered before" in again
+    assert os.listdir(tmp_path / "outbox" / "new") == ["outbound-7.eml"]
+    os.rename(tmp_path / "outbox" / "new" / "outbound-7.eml", tmp_path / "outbox" / "cur" / "outbound-7.eml:2,S")
+    await maildir.deliver(message, "a@b.example", "c@d.example", delivery_id="outbound-7")  # read meanwhile
+    assert os.listdir(tmp_path / "outbox" / "new") == []
+
+
+async def test_a_failing_loop_logs_once_backs_off_and_recovers(caplog):
+    health, stopping = Health(), asyncio.Event()
+    calls = []
+
+    async def step() -> bool:
+        calls.append(1)
+        if len(calls) <= 4:
+            raise ConnectionRefusedError("database down")
+        if len(calls) == 6:
+            stopping.set()
+        return True
+
+    with caplog.at_level(logging.WARNING, logger="clienttrack.health"):
+        task = asyncio.create_task(keep_running("queue-0", step, stopping=stopping, health=health, idle_seconds=1))
+        while len(calls) < 3:
+            await asyncio.sleep(0.01)
+        assert health.problems() == {"queue-0": "failing: ConnectionRefusedError: database down"}
+        await asyncio.wait_for(task, 10)
+    assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING"]  # cannot work; works again
+    assert "works again after 4 failed tries" in caplog.records[1].getMessage()
+    assert health.problems() == {"queue-0": "stopped"}
