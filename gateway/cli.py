@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from typing import Any
 
 from gateway import vault
-from gateway.core import datadir, db, directory, schema, settings as settings_module
+from gateway.core import datadir, db, directory, logs, schema, settings as settings_module
 from gateway.core.clock import system_clock
 from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
@@ -357,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"clienttrack: {exc}", file=sys.stderr)
         return 2
     level = settings.log_level.upper() if args.command == "serve" else "WARNING"
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level, settings.log_format)
     try:
         return args.run(args, settings)
     except (directory.DirectoryError, schema.SchemaBehind) as exc:

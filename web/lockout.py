@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from gateway.core import events
+from gateway.core import events, metrics
 from gateway.core.models import PaymentRequest, UnlockGuard
 from gateway.deps import Deps
 from web import notify
@@ -50,6 +50,7 @@ async def reserve(request_id: int, now: datetime, limits: Limits) -> Refused | N
         guard = await _guard(request_id)
         if guard.locked_until is not None:
             if now < guard.locked_until:
+                metrics.UNLOCKS.labels("locked").inc()
                 return Refused(guard.locked_until)
             guard.locked_until, guard.failures = None, 0
         if guard.failures >= limits.max_failures:
@@ -81,7 +82,9 @@ async def record_wrong(deps: Deps, request: PaymentRequest, now: datetime, limit
                 now, request.client_email, "request.locked", firm=request.firm, request=request,
                 lock=guard.locks, until=guard.locked_until.isoformat(),
             )
+    metrics.UNLOCKS.labels("wrong").inc()
     if just_locked:
+        metrics.LOCKOUTS.inc()
         deps.outbox_wake.set()
     locked_until = guard.locked_until if guard.locked_until and guard.locked_until > now else None
     return Wrong(max(0, limits.max_failures - guard.failures), locked_until)
@@ -99,4 +102,5 @@ async def release(request_id: int) -> None:
 async def record_right(request_id: int) -> None:
     """The right password ends the run of wrong ones and the doubling, and
     lifts a lock that a wrong try made while this one was being checked."""
+    metrics.UNLOCKS.labels("unlocked").inc()
     await UnlockGuard.filter(request_id=request_id).update(failures=0, locks=0, locked_until=None)

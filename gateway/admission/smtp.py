@@ -27,6 +27,7 @@ from gateway.admission import authresults, replays, senderauth, sql
 from gateway.admission.draining import DrainingSMTP, Refuse, Sessions
 from gateway.admission.intake import Intake, Verdict
 from gateway.admission.keylookup import Resolver
+from gateway.core import metrics
 from gateway.core.clock import Clock
 from gateway.core.models import GATEWAY_LOCAL_PART
 from gateway.core.settings import Settings
@@ -124,6 +125,7 @@ class Admission:
                 gateway_addresses=envelope.rcpt_tos,
             ))
             if not verdict.ok:
+                metrics.ADMISSION.labels("sender not authenticated").inc()
                 return _refused(envelope, peer_host, verdict.smtp_reply)
             domain = gateway_domain(envelope.rcpt_tos[0])
             # Results carrying our ids were checked here or are forgeries:
@@ -145,7 +147,9 @@ class Admission:
         except Exception:
             # Nothing was committed, so the client keeps the message and retries.
             log.exception("could not check or queue a message from %s", peer_host)
+            metrics.ADMISSION.labels("temporary failure").inc()
             return "451 4.3.0 Temporary failure, please try again later"
+        metrics.ADMISSION.labels("accepted" if admitted is Verdict.ADMITTED else admitted.value).inc()
         if admitted is not Verdict.ADMITTED:
             return _refused(envelope, peer_host, _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain))
         log.info("queued %s from=%s by=%s size=%d peer=%s",

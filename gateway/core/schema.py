@@ -20,8 +20,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
+from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 APP = "models"
@@ -42,8 +44,21 @@ def app_config() -> dict:
     return {"models": MODELS, "migrations": MIGRATIONS, "default_connection": "default"}
 
 
+# PostgreSQL: no statement waits longer than this for its answer. A query
+# sent as the server went down could otherwise wait forever, and the loop
+# that sent it with it (seen once in the outage test: the outbox never came
+# back). The pool is larger than Tortoise's 5: one process may run every role.
+PG_COMMAND_TIMEOUT = 60.0
+PG_POOL_SIZE = 10
+
+
 def tortoise_config(url: str) -> dict:
-    return {"connections": {"default": url}, "apps": {APP: app_config()}}
+    connection: str | dict = url
+    if urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg"):
+        connection = expand_db_url(url)
+        connection["credentials"].setdefault("command_timeout", PG_COMMAND_TIMEOUT)
+        connection["credentials"].setdefault("maxsize", PG_POOL_SIZE)
+    return {"connections": {"default": connection}, "apps": {APP: app_config()}}
 
 
 @dataclass(frozen=True)

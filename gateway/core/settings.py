@@ -97,6 +97,10 @@ class Settings:
     # On SIGTERM or SIGINT: how long SMTP sessions in DATA and the runners
     # may take to finish before the process exits anyway.
     stop_timeout: float = 30.0
+    # /readyz is red when the oldest message waiting in a queue is older.
+    ready_max_queue_age: float = 300.0
+    # "json": one JSON object a log line (for a log collector); else plain text.
+    log_format: str = "text"
     outbox_retry_base_seconds: float = 60.0
     request_ttl_days: int = 30
     # Where sealed files go: DATA_DIR/blobs/ unless s3://bucket/prefix?endpoint=...
@@ -255,7 +259,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 19 * 1024, 4 * 1024 * 1024)
         elif key == "message_max_age_hours":
             out[key] = _as_int(key, value, 1, 24 * 365)
-        elif key in ("outbox_retry_base_seconds", "poll_seconds", "web_header_timeout", "lease_seconds", "stop_timeout"):
+        elif key in ("outbox_retry_base_seconds", "poll_seconds", "web_header_timeout", "lease_seconds", "stop_timeout", "ready_max_queue_age"):
             try:
                 out[key] = float(value)
             except ValueError:
@@ -315,6 +319,8 @@ def _validate(s: Settings) -> Settings:
         raise SettingsError("payments: stripe needs CLIENTTRACK_STRIPE_SECRET_KEY")
     if not 0 < s.web_header_timeout <= 3600:
         raise SettingsError(f"web_header_timeout: {s.web_header_timeout} is outside 0..3600 seconds")
+    if s.log_format not in ("text", "json"):
+        raise SettingsError(f"log_format: expected text or json, got {s.log_format!r}")
     if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise SettingsError(f"log_level: expected DEBUG, INFO, WARNING or ERROR, got {s.log_level!r}")
     return s

@@ -22,6 +22,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway import vault
+from gateway.core import metrics
 from gateway.core.clock import Clock
 from gateway.core.health import Health, keep_running
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
@@ -170,6 +171,7 @@ class OutboxRunner:
             await self._held(item).update(
                 attempts=attempts, last_error=str(exc)[:2000], next_attempt_at=now + timedelta(seconds=delay),
                 lease_until=None, lease_owner="")
+            metrics.DELIVERIES.labels("deferred").inc()
             log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, exc, delay)
             return
         except PermanentFailure as exc:
@@ -178,6 +180,7 @@ class OutboxRunner:
         await self._held(item).update(
             status=OutboundStatus.SENT, attempts=attempts, sent_at=now, sealed_message=None, last_error=note[:2000],
             lease_until=None, lease_owner="")
+        metrics.DELIVERIES.labels("sent").inc()
         log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
 
     async def _give_up(self, item: OutboundMessage, attempts: int, reason: str) -> None:
@@ -186,6 +189,7 @@ class OutboxRunner:
                 status=OutboundStatus.FAILED, attempts=attempts, last_error=reason[:2000], sealed_message=None,
                 lease_until=None, lease_owner=""):
             return  # another runner has it now (the lease ran out): it decides
+        metrics.DELIVERIES.labels("failed").inc()
         log.error("outbound %s %s to %s failed: %s", item.id, item.kind, item.rcpt_to, reason)
         # Never tell anyone about a failed failure notice: that way lies a loop.
         if not item.notify_on_failure or item.kind == FAILURE_NOTICE:

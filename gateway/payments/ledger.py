@@ -42,7 +42,7 @@ from typing import Protocol
 
 from tortoise.transactions import in_transaction
 
-from gateway.core import events
+from gateway.core import events, metrics
 from gateway.core.clock import Clock
 from gateway.core.models import Firm, PaymentRequest, RequestStatus, Staff
 from gateway.core.money import format_display
@@ -96,6 +96,13 @@ class Applied:
     mail: bool = False
 
 
+def _count(state: str, text: str) -> str:
+    """Count a change that happened (a text says it did) in the metrics."""
+    if text:
+        metrics.PAYMENTS.labels(state).inc()
+    return text
+
+
 async def apply_state(
     state: PaymentState,
     *,
@@ -123,17 +130,20 @@ async def apply_state(
     mail = False
     if state.succeeded:
         text, queued = await _paid(request, firm, state, deps=deps, config=config, actor=actor, now=now)
+        _count("paid", text)
         done.append(text)
         mail |= queued
     elif state.status == "requires_payment_method" and state.failure_message:
-        done.append(await _failed(request, firm, state, actor=actor, now=now))
+        done.append(_count("failed", await _failed(request, firm, state, actor=actor, now=now)))
     request = await PaymentRequest.get(id=request.id)
     if state.refunded_minor > request.refunded_minor and request.provider_ref == state.intent_id:
         text, queued = await _refunded(request, firm, state, deps=deps, actor=actor, now=now)
+        _count("refunded", text)
         done.append(text)
         mail |= queued
     if (dispute is not None or state.disputed) and request.provider_ref == state.intent_id:
         text, queued = await _disputed(request, firm, dispute, deps=deps, actor=actor, now=now)
+        _count("disputed", text)
         done.append(text)
         mail |= queued
     done = [d for d in done if d]
