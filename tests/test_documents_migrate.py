@@ -191,6 +191,12 @@ async def test_an_install_from_before_the_store_upgrades_as_the_readme_says(tmp_
             old.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
         old.execute("DROP TABLE tortoise_migrations")
         old.execute("DROP TABLE accepted_message_id")  # came after, in migration 0002
+        # ...and the dashboard's tables and the requests table's indexes, in migration 0003.
+        for table in ("staff_session", "staff_sign_in"):
+            old.execute(f"DROP TABLE {table}")
+        for (index,) in old.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                    "AND name LIKE 'idx_payment_req_firm_id_%'").fetchall():
+            old.execute(f'DROP INDEX "{index}"')
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     steps = re.search(r"```sql\n(ALTER TABLE firm ADD COLUMN retention_days.*?)```", readme, re.S).group(1)
     with sqlite3.connect(settings.data_dir / "clienttrack.db") as old:
