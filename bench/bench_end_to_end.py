@@ -1,0 +1,407 @@
+"""The gateway against its two limits, in one run, rounds interleaved:
+
+1. Acceptance. `smtp-source -s 10 -m 2000 -l 4096` (a new connection per
+   message) against: Postfix accepting into its durable queue (a private
+   instance on loopback, every message put on HOLD: bench/private_postfix.py;
+   skipped where Postfix or root is missing), the bare aiosmtpd sink
+   (bench/smtp_sink.py), the gateway's admission path (`serve --demo
+   --roles smtp,web`: the queue held, as Postfix's HOLD measures its own
+   acceptance) and the whole gateway (`serve --demo`). Messages a second
+   and CPU milliseconds a message (each server's process tree, from /proc),
+   as ratios to Postfix.
+
+2. End to end. 300 real payment requests (a 100 KB PDF each) from 10
+   senders at once into `serve --demo`, timed from the first connection to
+   the 300th client mail in the outbox (Maildir), beside the bound the
+   password hashing sets, measured in the same run: cores / one Argon2id
+   derivation (m=19 MiB, t=2, p=1). Also CPU per request (the gateway's
+   whole process tree) beside one derivation's CPU, which holds still when
+   other work shares the machine.
+
+3. Memory. One 25 MB message (an 18 MB PDF, base64) into `serve --demo`:
+   the growth of each gateway process's high-water mark (VmHWM) above its
+   idle size, at the 250 and once the client mail is out, as a multiple
+   of the message's size; the bare sink's growth for the same message
+   beside it. Then five such messages at once: the processes' high-water
+   marks added up.
+
+Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory]
+Needs smtp-source (apt-get install postfix; its daemon is not started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import private_postfix  # noqa: E402
+import procstat  # noqa: E402
+from common import CLIENTTRACK, ROOT, free_port, wait_for_port  # noqa: E402
+
+from gateway import vault  # noqa: E402
+
+SENDER, GATEWAY = "staff@demo.localhost", "pay@demo.localhost"
+# One sender sends thousands here: lift the hourly limits (their counting still runs).
+GATEWAY_ENV = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
+               "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
+KDF_MEMORY_KIB, KDF_ITERATIONS = 19 * 1024, 2
+
+
+# -- servers ---------------------------------------------------------------------------------------------
+
+@contextmanager
+def server(args: list[str], port: int, env: dict | None = None) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})}, cwd=ROOT)
+    try:
+        wait_for_port(port, timeout=60)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def gateway(data: Path, roles: str | None = None, extra_env: dict | None = None) -> Iterator[tuple[int, int]]:
+    """`clienttrack serve --demo` on ``data``; yields (its pid, its SMTP port)."""
+    smtp_port, web_port = free_port(), free_port()
+    args = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data), "--smtp-port", str(smtp_port),
+            "--web-port", str(web_port)]
+    if roles:
+        args += ["--roles", roles]
+    with server(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}) as proc:
+        wait_for_port(web_port, timeout=60)
+        yield proc.pid, smtp_port
+
+
+@contextmanager
+def sink() -> Iterator[tuple[int, int]]:
+    port = free_port()
+    with server([sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(port)], port) as proc:
+        yield proc.pid, port
+
+
+@contextmanager
+def postfix() -> Iterator[tuple[int, int]]:
+    port = free_port()
+    with private_postfix.private_postfix(port) as root:
+        wait_for_port(port)
+        pid = private_postfix.master_pid(root)
+        assert pid is not None
+        yield pid, port
+        held = private_postfix.held(root)
+        if held == 0:
+            raise RuntimeError("Postfix held no message: its figure would not be a durable queue's")
+
+
+def settle(pid: int, seconds: float = 0.3) -> None:
+    """Let a fresh server finish starting (its CPU is not the round's)."""
+    time.sleep(seconds)
+
+
+# -- 1. acceptance ----------------------------------------------------------------------------------------
+
+def smtp_source(port: int, messages: int, sessions: int, size: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(["smtp-source", "-s", str(sessions), "-m", str(messages), "-l", str(size), "-f", SENDER,
+                    "-t", GATEWAY, f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+    return time.perf_counter() - started
+
+
+ACCEPTORS = {
+    "postfix": ("Postfix, durable queue (HOLD)", lambda data: postfix()),
+    "sink": ("bare aiosmtpd sink", lambda data: sink()),
+    "admission": ("gateway admission path (smtp,web)", lambda data: gateway(data, roles="smtp,web")),
+    "gateway": ("whole gateway (serve --demo)", lambda data: gateway(data)),
+}
+
+
+def acceptance(rounds: int, messages: int, sessions: int, size: int) -> None:
+    shapes = [name for name in ACCEPTORS if name != "postfix" or private_postfix.available() is None]
+    if "postfix" not in shapes:
+        print(f"  (no Postfix anchor: {private_postfix.available()})")
+    rates: dict[str, list[float]] = {name: [] for name in shapes}
+    cpu: dict[str, list[float]] = {name: [] for name in shapes}
+    for round_number in range(rounds):
+        # Each round in a different order, so no shape always follows the same one.
+        order = shapes[round_number % len(shapes):] + shapes[:round_number % len(shapes)]
+        for name in order:
+            with tempfile.TemporaryDirectory() as data, ACCEPTORS[name][1](Path(data)) as (pid, port):
+                settle(pid)
+                before = procstat.tree_cpu(pid)
+                seconds = smtp_source(port, messages, sessions, size)
+                spent = procstat.tree_cpu(pid) - before
+            rates[name].append(messages / seconds)
+            cpu[name].append(spent / messages * 1000)
+    anchor = "postfix" if "postfix" in shapes else "sink"
+    anchor_rate = statistics.median(rates[anchor])
+    anchor_cpu = statistics.median(cpu[anchor])
+    print(f"acceptance: smtp-source -s {sessions} -m {messages} -l {size}, medians of {rounds} rounds, "
+          f"ratios to {ACCEPTORS[anchor][0]}")
+    for name in shapes:
+        rate, ms = statistics.median(rates[name]), statistics.median(cpu[name])
+        print(f"  {ACCEPTORS[name][0]:36s} {rate:6.0f} msg/s  ratio {rate / anchor_rate:4.2f}   "
+              f"CPU {ms:5.2f} ms/msg  ratio {ms / anchor_cpu:4.2f}   "
+              f"rounds: {' '.join(f'{r:.0f}' for r in rates[name])}")
+
+
+# -- 2. end to end ---------------------------------------------------------------------------------------
+
+def pdf_bytes(size: int, seed: int = 1042) -> bytes:
+    """A PDF of about ``size`` bytes: one page whose content stream is
+    incompressible filler (an invoice scan is mostly image data)."""
+    filler = random.Random(seed).randbytes(size)
+    head = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+            b"2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n"
+            b"3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >> endobj\n"
+            b"4 0 obj << /Length " + str(len(filler)).encode() + b" >> stream\n")
+    return head + filler + b"\nendstream endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def request_message(n: int, pdf: bytes, tag: str = "client") -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"] = SENDER, GATEWAY
+    message["Subject"] = f"Invoice {n} $1,250.00 to={tag}{n}@client.example pw=Blue42 hint=Sky"
+    message["Message-ID"] = f"<bench-{tag}-{n}-{random.getrandbits(64):x}@demo.localhost>"
+    message.set_content("Hello, your invoice is attached.")
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename=f"invoice-{n}.pdf")
+    return message.as_bytes(policy=SMTP_POLICY)
+
+
+def send_all(port: int, messages: list[bytes], senders: int) -> None:
+    """``senders`` clients at once, each over one connection, the messages shared out."""
+    errors: list[BaseException] = []
+
+    def send(share: list[bytes]) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
+                for raw in share:
+                    client.sendmail(SENDER, [GATEWAY], raw)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(messages[i::senders],)) for i in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"a sender failed: {errors[0]!r}")
+
+
+class Outbox:
+    """Counts the client mails that reach the Maildir (only new names are read)."""
+
+    def __init__(self, path: Path, marker: bytes = b"@client.example") -> None:
+        self.new = path / "new"
+        self.marker = marker
+        self.seen: set[str] = set()
+        self.clients = 0
+
+    def poll(self) -> int:
+        try:
+            names = os.listdir(self.new)
+        except FileNotFoundError:
+            return self.clients
+        for name in names:
+            if name not in self.seen:
+                self.seen.add(name)
+                with open(self.new / name, "rb") as handle:
+                    head = handle.read(4096)
+                if b"\nTo: " in head and self.marker in head.split(b"\nTo: ", 1)[1].split(b"\n", 1)[0]:
+                    self.clients += 1
+        return self.clients
+
+    def wait(self, count: int, timeout: float) -> float:
+        deadline = time.perf_counter() + timeout
+        while self.poll() < count:
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"only {self.clients} of {count} client mails within {timeout:.0f}s")
+            time.sleep(0.01)
+        return time.perf_counter()
+
+
+def derivation() -> tuple[float, float]:
+    """One Argon2id derivation as requests make them: (wall s, CPU s)."""
+    params = vault.new_kdf_params(KDF_MEMORY_KIB, KDF_ITERATIONS)
+    wall, cpu = time.perf_counter(), time.thread_time()
+    vault.derive_kek("Blue42", params)
+    return time.perf_counter() - wall, time.thread_time() - cpu
+
+
+def kdf_samples(count: int) -> list[tuple[float, float]]:
+    return [derivation() for _ in range(count)]
+
+
+def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | None = None,
+                     profile: str = "") -> dict:
+    messages = [request_message(n, pdf) for n in range(requests)]
+    with tempfile.TemporaryDirectory() as data, gateway(Path(data), extra_env=extra_env) as (pid, port):
+        settle(pid, 1.0)
+        spy = profiled(pid, profile) if profile else nullcontext()
+        spy.__enter__()
+        outbox = Outbox(Path(data) / "outbox")
+        before = procstat.tree_cpu(pid)
+        started = time.perf_counter()
+        sender = threading.Thread(target=send_all, args=(port, messages, senders))
+        sender.start()
+        sender.join()
+        accepted = time.perf_counter() - started
+        done = outbox.wait(requests, timeout=600) - started
+        spent = procstat.tree_cpu(pid) - before
+        spy.__exit__(None, None, None)
+    return {"accepted": accepted, "done": done, "rate": requests / done, "cpu_ms": spent / requests * 1000}
+
+
+@contextmanager
+def profiled(pid: int, out: str) -> Iterator[None]:
+    """py-spy sampling the gateway's processes (collapsed stacks into ``out``)."""
+    spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+                            "--rate", "250", "--threads", "--gil", "--output", out], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
+
+
+def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_count: int = 10,
+               profile: str = "") -> None:
+    pdf = pdf_bytes(pdf_size)
+    cores = os.cpu_count() or 1
+    kdf: list[tuple[float, float]] = kdf_samples(kdf_count)
+    runs = []
+    for _ in range(rounds):
+        runs.append(end_to_end_round(requests, senders, pdf, profile=profile))
+        kdf += kdf_samples(kdf_count)
+    one = statistics.median(wall for wall, _ in kdf)
+    one_cpu = statistics.median(cpu for _, cpu in kdf)
+    bound = cores / one
+    rate = statistics.median(run["rate"] for run in runs)
+    cpu_ms = statistics.median(run["cpu_ms"] for run in runs)
+    print(f"end to end: {requests} requests with a {pdf_size // 1000} KB PDF, {senders} senders at once, "
+          f"serve --demo; medians of {rounds} rounds, KDF sampled between them")
+    print(f"  one Argon2id derivation (m=19 MiB, t=2, p=1): {one * 1000:.1f} ms wall, {one_cpu * 1000:.1f} ms CPU; "
+          f"KDF bound {cores} cores / {one * 1000:.1f} ms = {bound:.0f} requests/s")
+    listed = {key: " ".join(f"{run[key]:.1f}" for run in runs) for key in ("rate", "accepted", "done")}
+    print(f"  gateway: {rate:.1f} requests/s  ratio to the KDF bound {rate / bound:.2f}   rounds: {listed['rate']}")
+    print(f"  all accepted after {listed['accepted']} s; the last client mail after {listed['done']} s")
+    print(f"  CPU a request (all gateway processes) {cpu_ms:.1f} ms; one derivation's CPU is "
+          f"{one_cpu / (cpu_ms / 1000):.2f} of it (the ratio the cores would allow, the machine to itself)")
+
+
+# -- 3. memory ---------------------------------------------------------------------------------------------
+
+MB = 1_000_000
+
+
+def send_one(port: int, raw: bytes, answers: list) -> None:
+    with smtplib.SMTP("127.0.0.1", port, timeout=300) as client:
+        client.sendmail(SENDER, [GATEWAY], raw)
+        answers.append(time.perf_counter())
+
+
+def memory_round(pids_of, port: int, messages: list[bytes], outbox: Outbox | None) -> dict:
+    """Send ``messages`` at once; each process's high-water mark above its
+    idle size at the last 250 and (with an outbox) once every client mail
+    is out."""
+    pids = pids_of()
+    idle = {pid: procstat.rss(pid) for pid in pids}
+    for pid in pids:
+        procstat.reset_high_water(pid)
+    answers: list[float] = []
+    threads = [threading.Thread(target=send_one, args=(port, raw, answers)) for raw in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if len(answers) != len(messages):
+        raise RuntimeError("a large message was not accepted")
+    at_250 = {pid: procstat.high_water(pid) for pid in pids}
+    if outbox is not None:
+        outbox.wait(len(messages), timeout=600)
+    peak = {pid: procstat.high_water(pid) for pid in pids_of() if pid in idle}
+    return {"idle": sum(idle.values()), "growth_250": max(at_250[p] - idle[p] for p in pids),
+            "growth": max(peak[p] - idle[p] for p in peak), "total": sum(peak.values()),
+            "processes": len(pids)}
+
+
+def memory(pdf_mb: int, at_once: int) -> None:
+    pdf = pdf_bytes(pdf_mb * MB)
+    one = request_message(0, pdf, tag="large")
+    many = [request_message(n, pdf, tag="large") for n in range(at_once)]
+    size = len(one)
+    with sink() as (pid, port):
+        settle(pid)
+        bare = memory_round(lambda: [pid], port, [one], None)
+    with tempfile.TemporaryDirectory() as data, gateway(Path(data)) as (pid, port):
+        settle(pid, 1.0)
+        single = memory_round(lambda: procstat.tree(pid), port, [one],
+                              Outbox(Path(data) / "outbox", marker=b"@client.example"))
+    with tempfile.TemporaryDirectory() as data, gateway(Path(data)) as (pid, port):
+        settle(pid, 1.0)
+        five = memory_round(lambda: procstat.tree(pid), port, many, Outbox(Path(data) / "outbox"))
+    print(f"memory: a {size / MB:.1f} MB message ({pdf_mb} MB PDF, base64) into serve --demo; growth of the "
+          f"process's high-water mark (VmHWM) above its idle size, as a multiple of the message")
+    print(f"  bare aiosmtpd sink, at the 250           {bare['growth_250'] / MB:6.0f} MB  {bare['growth_250'] / size:5.1f} x")
+    print(f"  gateway, at the 250                      {single['growth_250'] / MB:6.0f} MB  "
+          f"{single['growth_250'] / size:5.1f} x")
+    print(f"  gateway, the client mail out             {single['growth'] / MB:6.0f} MB  {single['growth'] / size:5.1f} x"
+          f"   (target <= 3 x; idle {single['idle'] / MB:.0f} MB in {single['processes']} process(es))")
+    print(f"  {at_once} at once: high-water marks added up {five['total'] / MB:6.0f} MB (target < 1000 MB); "
+          f"growth {five['growth'] / MB:.0f} MB = {five['growth'] / size:.1f} x one message")
+
+
+# -- main ------------------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="acceptance,end-to-end,memory")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--pdf-kb", type=int, default=100)
+    parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the end-to-end run into this file")
+    parser.add_argument("--large-mb", type=int, default=18, help="the large message's PDF, in MB")
+    parser.add_argument("--at-once", type=int, default=5)
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if "acceptance" in parts:
+        if shutil.which("smtp-source") is None:
+            sys.exit("smtp-source not found: apt-get install postfix (the daemon need not run)")
+        acceptance(args.rounds, args.messages, args.sessions, args.size)
+    if "end-to-end" in parts:
+        end_to_end(args.rounds, args.requests, args.senders, args.pdf_kb * 1000, profile=args.profile)
+    if "memory" in parts:
+        memory(args.large_mb, args.at_once)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""What a process tree spends, read from /proc: CPU seconds (its own and
+its reaped children's), resident memory and its high-water mark. These
+figures hold still when other work shares the machine, where a rate does
+not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may hold spaces.
+    return text[text.rindex(")") + 2:].split()
+
+
+def children(pid: int) -> list[int]:
+    """Every live descendant of ``pid``."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None:
+                parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    return [pid, *children(pid)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and of the children they have
+    reaped (a child's CPU moves to its parent's count when it exits)."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None:
+            # utime, stime, cutime, cstime: fields 14-17 of stat(5), from the state on.
+            total += sum(int(value) for value in fields[11:15])
+    return total / TICKS
+
+
+def tree_cpu(pid: int) -> float:
+    return cpu_seconds(tree(pid))
+
+
+def _status(pid: int, key: str) -> int:
+    """A ``kB`` line of /proc/PID/status, in bytes (0 when gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def rss(pid: int) -> int:
+    return _status(pid, "VmRSS")
+
+
+def high_water(pid: int) -> int:
+    """The process's peak resident memory (VmHWM) since start or the last reset."""
+    return _status(pid, "VmHWM")
+
+
+def reset_high_water(pid: int) -> None:
+    """Start the high-water mark again from the present resident size
+    (proc(5), clear_refs: 5; needs the same user or root)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
