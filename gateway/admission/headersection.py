@@ -42,10 +42,10 @@ SINGLETONS = (
     "mime-version", "content-type", "content-transfer-encoding", "content-disposition",
 )
 _DISPLAY = {"message-id": "Message-ID", "mime-version": "MIME-Version", "cc": "Cc", "bcc": "Bcc"}
-_BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
-# Other control characters: some readers split lines at VT, FF or FS
-# (Python's str.splitlines does), and no mail program writes them here.
-_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A CR or LF that is not part of a CRLF; or another control character:
+# some readers split lines at VT, FF or FS (Python's str.splitlines does),
+# and no mail program writes them here. One pattern: one pass a message.
+_FORBIDDEN = re.compile(rb"\r(?!\n)|(?<!\r)\n|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class Ambiguous(ValueError):
@@ -87,15 +87,14 @@ def header_end(raw: bytes) -> int:
 def read(raw: bytes) -> HeaderSection:
     """The header section of ``raw``, or :class:`Ambiguous`."""
     header = raw[: header_end(raw)]
-    bare = _BARE.search(header)
-    if bare:
-        line = header.count(b"\n", 0, bare.start()) + 1
-        which = "CR" if bare.group() == b"\r" else "LF"
-        raise Ambiguous(f"a bare {which} in header line {line} (only CRLF may end a line)")
-    control = _CONTROL.search(header)
-    if control:
-        line = header.count(b"\n", 0, control.start()) + 1
-        raise Ambiguous(f"a control character (0x{control.group()[0]:02x}) in header line {line}")
+    forbidden = _FORBIDDEN.search(header)
+    if forbidden:
+        line = header.count(b"\n", 0, forbidden.start()) + 1
+        found = forbidden.group()
+        if found in (b"\r", b"\n"):
+            which = "CR" if found == b"\r" else "LF"
+            raise Ambiguous(f"a bare {which} in header line {line} (only CRLF may end a line)")
+        raise Ambiguous(f"a control character (0x{found[0]:02x}) in header line {line}")
     try:
         verifier, _body = dkim.rfc822_parse(header + b"\r\n")
     except (dkim.MessageFormatError, IndexError):  # IndexError: a continuation with nothing to continue
