@@ -11,7 +11,7 @@ from typing import Any
 from gateway import vault
 from gateway.core import datadir, db, directory, logs, schema, settings as settings_module
 from gateway.core.clock import system_clock
-from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestStatus, Staff
+from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestKind, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
 from gateway.core.settings import Settings, SettingsError
 from gateway.payments import cli as payments_cli
@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("assignments", nargs="*", metavar="ROLE=ACCOUNT",
                           help="clearing, fees, receivable or surcharge; none: show them")
     accounts.set_defaults(run=cmd_firm_accounts)
+    language = firm.add_parser("language", help="the language of the firm's clients' mail and pages (en, fr, none)")
+    _common(language)
+    language.add_argument("domain")
+    language.add_argument("language", nargs="?", help="en, fr or none (the default: mail in English, pages as "
+                          "the client's browser asks); leave out to show it")
+    language.set_defaults(run=cmd_firm_language)
     payments_cli.add_parsers(firm, _common)
     reports.add_customers_parser(firm, _common)
     firm_list = firm.add_parser("list", help="list firms")
@@ -201,6 +207,17 @@ def cmd_firm_accounts(args, settings) -> int:
     return db.run(settings, work)
 
 
+def cmd_firm_language(args, settings) -> int:
+    async def work() -> int:
+        firm = await directory.get_firm(args.domain)
+        if args.language is not None:
+            await directory.set_language(firm, args.language, now=system_clock(), actor="cli")
+        print(f"{firm.name} ({firm.domain}): clients' language {firm.language or 'none (the browser decides)'}; "
+              "a request's lang= wins")
+        return 0
+    return db.run(settings, work)
+
+
 def cmd_firm_list(args, settings) -> int:
     async def work() -> int:
         firms = await Firm.all().order_by("domain")
@@ -266,16 +283,18 @@ def cmd_staff_list(args, settings) -> int:
 def request_json(r: PaymentRequest) -> dict[str, Any]:
     fee = r.fee_minor or 0
     total = r.total_minor if r.total_minor is not None else r.amount_minor + fee
+    message = r.kind is RequestKind.MESSAGE  # a secure message: no amounts at all
     return {
         "id": r.id,
+        "kind": r.kind.value,
         "invoice": r.invoice,
         "client": r.client_email,
         "staff": r.sender,
-        "amount": format_decimal(r.amount_minor, r.currency),
+        "amount": None if message else format_decimal(r.amount_minor, r.currency),
         "currency": r.currency,
         "pass_fee": r.pass_fee,
-        "fee": format_decimal(fee, r.currency),
-        "total": format_decimal(total, r.currency),
+        "fee": None if message else format_decimal(fee, r.currency),
+        "total": None if message else format_decimal(total, r.currency),
         "status": r.status.value,
         "created_at": r.created_at.isoformat(),
         "expires_at": r.expires_at.isoformat(),
@@ -296,7 +315,9 @@ def cmd_requests_list(args, settings) -> int:
         if args.json:
             print(json.dumps([request_json(r) for r in found], indent=2))
         else:
-            rows = [[str(r.id), r.invoice, r.client_email, format_display(r.amount_minor, r.currency), r.status.value,
+            rows = [[str(r.id), r.invoice, r.client_email,
+                     "message" if r.kind is RequestKind.MESSAGE else format_display(r.amount_minor, r.currency),
+                     r.status.value,
                      r.created_at.strftime("%Y-%m-%d %H:%M")] for r in found]
             _print_table(rows, ["ID", "INVOICE", "CLIENT", "AMOUNT", "STATUS", "CREATED (UTC)"])
         return 0

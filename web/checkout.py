@@ -8,12 +8,12 @@ so the pages, the receipt and the ledger cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from gateway.core.models import Firm, PaymentRequest
 from gateway.core.settings import zone
 from gateway.payments import fees, receipts, surcharge
 from gateway.payments.config import PaymentsConfig
+from gateway.payments.feewords import rule_text
 from gateway.payments.provider import PaymentProvider, quote_for_request
 from web.i18n import Translator
 
@@ -115,48 +115,6 @@ def card_total(t: Translator, request: PaymentRequest, firm: Firm, config: Payme
         total_minor=quote.total_minor,
         button=t("pay_confirm_total_test" if test else "pay_confirm_total", total=total),
     )
-
-
-# -- the rule, in words -------------------------------------------------------
-
-_FR_CARDS = {"credit": "cartes de crédit", "debit": "cartes de débit", "prepaid": "cartes prépayées"}
-
-
-def _fr_percent(rate: Decimal) -> str:
-    return format((rate * 100).normalize(), "f").replace(".", ",") + "\u00a0%"
-
-
-def rule_text(t: Translator, quote: fees.FeeQuote, config: PaymentsConfig, firm: Firm) -> str:
-    """The sentence that explains the fee (or its absence). English is the
-    fee policy's own sentence; French is written from the rule it names."""
-    country = firm.country
-    if t.lang == "en" or fees.rule_for(country).country != "CA":
-        return quote.rule_applied_text
-    fee = t.amount(quote.fee_minor, quote.currency)
-    cards = _FR_CARDS.get(quote.funding, "cartes")
-    firm_rate, fixed = surcharge.firm_rate(firm, config)
-    rate = _fr_percent(firm_rate)
-    if fixed:
-        rate += " + " + t.amount_short(fixed, quote.currency)
-    rule = quote.rule
-    if rule.endswith("-capped"):
-        cap = _fr_percent(fees.rule_for(country).cap_rate or Decimal(0))
-        return (f"Frais de carte de {fee}\u00a0: les frais de traitement des {cards} ({rate}), "
-                f"plafonnés à {cap} du montant au Canada.")
-    if rule.endswith("-rate"):
-        return f"Frais de carte de {fee}\u00a0: les frais de traitement des {cards} ({rate})."
-    if rule == "no-fee-funding":
-        if quote.funding in _FR_CARDS:
-            return f"Aucuns frais sur les {cards} au Canada."
-        return "Aucuns frais pour ce mode de paiement."
-    if rule == "no-fee-firm-region":
-        return "Aucuns frais de carte\u00a0: les cabinets situés au Québec n’en facturent pas."
-    if rule == "no-fee-region":
-        return ("Aucuns frais de carte\u00a0: ils ne sont pas facturés aux clients dont l’adresse de "
-                "facturation est au Québec.")
-    if rule == "no-fee-small":
-        return "Aucuns frais de carte\u00a0: sur un si petit montant, ils s’arrondissent à zéro."
-    return "Aucuns frais de carte."
 
 
 # -- after paying -------------------------------------------------------------------

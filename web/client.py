@@ -36,7 +36,7 @@ from gateway.vault import sealed
 from web import downloads, lockout, notify
 from web.csrf import Csrf
 from web.formcache import FormCache, RenderedPage
-from web.i18n import DEFAULT, Translator
+from web.i18n import DEFAULT, LANGUAGES, Translator
 from web.limits import Limits
 from web.sessions import Sessions
 from web.throttle import AddressThrottle, Busy, DerivationGate
@@ -119,6 +119,12 @@ class ClientPages:
         found[0].firm = firm[0]
         return found[0]
 
+    def speak(self, request: Request, found: PaymentRequest | None) -> None:
+        """Pages about a request are in its language (lang=, or its firm's)
+        unless the client chose one with the switch."""
+        if found is not None and found.lang in LANGUAGES and not getattr(request.state, "lang_chosen", False):
+            request.state.lang = found.lang
+
     async def with_staff(self, found: PaymentRequest) -> PaymentRequest:
         """Loads who sent the request: the pages that name them, and the
         notices to them, need it; the unlock form does not."""
@@ -137,6 +143,7 @@ class ClientPages:
         """The request, and its data key if this browser has it open (else
         None); or the page to answer with (not found, gone)."""
         found = await self.find(request.path_params["token"])
+        self.speak(request, found)
         if found is None:
             return self.not_found(request)
         if self.is_closed(found, now):
@@ -240,10 +247,13 @@ class ClientPages:
         few seconds (web/formcache.py)."""
         token = request.path_params["token"]
         token_hash = vault.token_hash(token)
-        key = (token_hash, translator(request).lang)
+        # The same inputs make the same page: the request's own language
+        # applies when the client chose none (speak).
+        key = (token_hash, translator(request).lang, getattr(request.state, "lang_chosen", False))
         page = self.form_cache.get(key)
         if page is None or not page.fits(now):
             found = await self.find(token)
+            self.speak(request, found)
             if found is not None and self.is_closed(found, now):
                 return await self.gone(request, found)
             page = self._render_blank_form(request, found) if found else self._render_not_found(request)
@@ -266,13 +276,14 @@ class ClientPages:
         return RenderedPage(404, bytes(self.not_found(request).body), None, None)
 
     async def unlock(self, request: Request) -> Response:
-        t = translator(request)
         token = request.path_params["token"]
         form = await small_form(request)
         if form is None:
             return Response(status_code=413)
         now = self.deps.clock()
         found = await self.find(token)
+        self.speak(request, found)
+        t = translator(request)
         if found is not None and self.is_closed(found, now):
             return await self.gone(request, found)
         if not self.csrf.valid(request, form, f"unlock:{vault.token_hash(token)}"):
@@ -374,11 +385,12 @@ class ClientPages:
 
     async def lock(self, request: Request) -> Response:
         """Lock the message again (end this browser's session)."""
-        t = translator(request)
         form = await small_form(request)
         if form is None:
             return Response(status_code=413)
         found = await self.find(request.path_params["token"])
+        self.speak(request, found)
+        t = translator(request)
         if found is None:
             return self.not_found(request)
         if not self.csrf.valid(request, form, f"lock:{found.token_hash}"):

@@ -1,16 +1,16 @@
 """English and (Canadian) French for the client's pages.
 
 The language comes from ``?lang=`` (which the switch on every page sets,
-and which is then kept in a cookie), else the cookie, else the browser's
-Accept-Language, else English. Strings are plain text: templates escape
+and which is then kept in a cookie), else the cookie, else the language
+the request was sent in (lang=, or the firm's: web/client.py applies it
+once the request is found), else the browser's Accept-Language, else
+English. Strings are plain text: templates escape
 them like any other value.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-from decimal import Decimal
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -19,21 +19,10 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from babel import numbers as babel_numbers
+from gateway.core.language import DEFAULT, LANGUAGES, Words
 
-from gateway.core.money import CURRENCY_DECIMALS, CURRENCY_SYMBOLS, format_decimal, format_display
-
-LANGUAGES = ("en", "fr")
-DEFAULT = "en"
 COOKIE = "ct_lang"
 LANGUAGE_NAMES = {"en": "English", "fr": "Français"}
-
-MONTHS = {
-    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December"),
-    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-           "octobre", "novembre", "décembre"),
-}
 
 # The strings, one JSON file a language (web/locales/). Plurals: "key_one"
 # for 1, "key_other" for the rest (French also uses "_one" for 0, which
@@ -73,47 +62,17 @@ def choose(query: str | None, cookie: str | None, accept_language: str) -> str:
     return from_accept_language(accept_language) or DEFAULT
 
 
-class Translator:
+class Translator(Words):
+    """The pages' strings in one language (amounts and dates as
+    gateway/core/language.py writes them)."""
+
     def __init__(self, lang: str) -> None:
-        self.lang = lang
-        self._strings = CATALOGUE[lang]
-
-    def __call__(self, key: str, **values: object) -> str:
-        return self._strings[key].format(**values)
-
-    def plural(self, key: str, count: int, **values: object) -> str:
-        return self(f"{key}_{'one' if count == 1 else 'other'}", count=count, **values)
+        super().__init__(lang, CATALOGUE[lang])
 
     @property
     def other(self) -> str:
         """The language the switch offers."""
         return next(code for code in LANGUAGES if code != self.lang)
-
-    def amount(self, minor: int, currency: str) -> str:
-        """"$1,250.00 CAD" in English, "1 250,00 $ CAD" in French."""
-        if self.lang == "en":
-            return format_display(minor, currency)
-        # The number as CLDR writes it in Canadian French (babel): grouping and
-        # decimal comma from the locale's data, not from a hand-kept rule.
-        decimals = CURRENCY_DECIMALS.get(currency, 2)
-        pattern = "#,##0." + "0" * decimals if decimals else "#,##0"
-        number = babel_numbers.format_decimal(Decimal(format_decimal(minor, currency)), format=pattern,
-                                              locale="fr_CA", decimal_quantization=False)
-        symbol = CURRENCY_SYMBOLS.get(currency)
-        return f"{number}\u00a0{symbol} {currency}" if symbol else f"{number}\u00a0{currency}"
-
-    def amount_short(self, minor: int, currency: str) -> str:
-        """The amount without its currency code ("$102.40", "102,40 $") when
-        the context already says the currency (a firm's own); a currency
-        without a sign keeps its code."""
-        full = self.amount(minor, currency)
-        if not CURRENCY_SYMBOLS.get(currency):
-            return full
-        return full.removesuffix(f" {currency}")
-
-    def date(self, day: datetime.date) -> str:
-        month = MONTHS[self.lang][day.month - 1]
-        return f"{month} {day.day}, {day.year}" if self.lang == "en" else f"{day.day} {month} {day.year}"
 
     def wait(self, seconds: float) -> str:
         """A wait rounded up to a unit a person reads at a glance."""
@@ -138,8 +97,9 @@ class Translator:
 
 
 class LanguageMiddleware:
-    """Puts the chosen language in ``request.state.lang``, and remembers a
-    choice made with ``?lang=`` in a cookie."""
+    """Puts the chosen language in ``request.state.lang`` (and in
+    ``request.state.lang_chosen`` whether the client chose it, by the switch
+    or its cookie), and remembers a choice made with ``?lang=`` in a cookie."""
 
     def __init__(self, app: ASGIApp, secure: bool) -> None:
         self.app = app
@@ -156,7 +116,7 @@ class LanguageMiddleware:
         cookies = headers.get("cookie", "")
         cookie = cookie_parser(cookies).get(COOKIE) if COOKIE in cookies else None
         lang = choose(query, cookie, headers.get("accept-language", ""))
-        scope.setdefault("state", {})["lang"] = lang
+        scope.setdefault("state", {}).update(lang=lang, lang_chosen=query in LANGUAGES or cookie in LANGUAGES)
         if query not in LANGUAGES or query == cookie:
             await self.app(scope, receive, send)
             return

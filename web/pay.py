@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from gateway.core.models import PaymentRequest
+from gateway.core.models import PaymentRequest, RequestKind
 from gateway.payments import ledger
 from gateway.payments.provider import (
     PAID_FAMILY,
@@ -163,11 +163,17 @@ class Pay:
 
     # -- GET /pay ------------------------------------------------------------------------
 
+    def _to_message(self, request: Request) -> Response:
+        # A secure message (secure@) has nothing to pay: its page is the message.
+        return RedirectResponse(f"/r/{request.path_params['token']}", status_code=303)
+
     async def show(self, request: Request) -> Response:
         opened = await self.pages.unlocked(request)
         if isinstance(opened, Response):
             return opened
         found, _ = opened
+        if found.kind is RequestKind.MESSAGE:
+            return self._to_message(request)
         if found.status in PAID_FAMILY:
             return self._to_paid(request)
         if not self.offered(found):
@@ -186,12 +192,12 @@ class Pay:
     # -- POST /pay -----------------------------------------------------------------------
 
     async def submit(self, request: Request) -> Response:
-        t = translator(request)
         form = await small_form(request)
         if form is None:
             return Response(status_code=413)
         wants_json = "application/json" in request.headers.get("accept", "")
         opened = await self.pages.unlocked(request)
+        t = translator(request)  # in the request's language, once it is found
         if isinstance(opened, Response):
             if wants_json:
                 # Not open in this browser any more (303 to the form), or gone or unknown.
@@ -200,6 +206,11 @@ class Pay:
                                      "next": f"/r/{request.path_params['token']}"}, status_code=403)
             return opened
         found, _ = opened
+        if found.kind is RequestKind.MESSAGE:
+            if wants_json:
+                return JSONResponse({"outcome": "error", "message": t("pay_not_payable", firm=found.firm.name)},
+                                    status_code=409)
+            return self._to_message(request)
         if not self.pages.csrf.valid(request, form, _purpose(found)):
             if wants_json:
                 return JSONResponse({"outcome": "error", "message": t("refused")}, status_code=403)
@@ -297,12 +308,15 @@ class Pay:
         return fresh
 
     async def paid(self, request: Request) -> Response:
-        t = translator(request)
         token = request.path_params["token"]
         now = self.deps.clock()
         found = await self.pages.find(token)
+        self.pages.speak(request, found)
+        t = translator(request)
         if found is None:
             return self.pages.not_found(request)
+        if found.kind is RequestKind.MESSAGE:
+            return self._to_message(request)
         if found.status not in PAID_FAMILY:
             if self.pages.is_gone(found, now):
                 return await self.pages.gone(request, found)

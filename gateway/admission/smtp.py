@@ -29,7 +29,7 @@ from gateway.admission.intake import Intake, Verdict
 from gateway.admission.keylookup import Resolver
 from gateway.core import metrics
 from gateway.core.clock import Clock
-from gateway.core.models import GATEWAY_LOCAL_PART
+from gateway.core.models import KIND_BY_LOCAL_PART
 from gateway.core.settings import Settings
 from gateway.inbound import queue as inbound
 
@@ -45,21 +45,26 @@ MAX_RCPT = 100
 
 @functools.lru_cache(maxsize=1024)  # a pure function, asked for every RCPT and DATA
 def gateway_domain(address: str) -> str | None:
-    """The firm domain of a gateway address like pay@firm.example, else None."""
+    """The firm domain of a gateway address like pay@firm.example or
+    secure@firm.example, else None."""
     local, at, domain = parseaddr(address)[1].lower().rpartition("@")
-    if not at or local != GATEWAY_LOCAL_PART or not domain:
+    if not at or local not in KIND_BY_LOCAL_PART or not domain:
         return None
     return domain
+
+
+def _local_part(address: str) -> str:
+    return parseaddr(address)[1].lower().rpartition("@")[0]
 
 
 # A refusal says why; 451 for the hourly limits (a runaway script or a
 # stolen mailbox waits, and a real sender's server simply retries later).
 _REFUSALS = {
-    Verdict.NOT_STAFF: "550 5.7.1 {sender} may not send to pay@{domain}: not on the firm's staff list",
-    Verdict.REPLAYED: "550 5.7.1 Replayed message: this Message-ID was already accepted for pay@{domain} "
+    Verdict.NOT_STAFF: "550 5.7.1 {sender} may not send to {gateway}: not on the firm's staff list",
+    Verdict.REPLAYED: "550 5.7.1 Replayed message: this Message-ID was already accepted for {gateway} "
                       "(a signed message acts once)",
     Verdict.SENDER_LIMIT: "451 4.7.1 Too many messages from {sender} this hour, try again later",
-    Verdict.FIRM_LIMIT: "451 4.7.1 Too many messages for pay@{domain} this hour, try again later",
+    Verdict.FIRM_LIMIT: "451 4.7.1 Too many messages for {gateway} this hour, try again later",
 }
 
 
@@ -108,6 +113,9 @@ class Admission:
         known = {gateway_domain(r) for r in envelope.rcpt_tos}
         if known and domain not in known:
             return "452 4.5.3 One firm per message, please send the rest separately"
+        # pay@ and secure@ make different things of the same mail: one of them.
+        if any(_local_part(r) != _local_part(address) for r in envelope.rcpt_tos):
+            return "452 4.5.3 One gateway address per message: pay@ or secure@, not both"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -151,7 +159,9 @@ class Admission:
             return "451 4.3.0 Temporary failure, please try again later"
         metrics.ADMISSION.labels("accepted" if admitted is Verdict.ADMITTED else admitted.value).inc()
         if admitted is not Verdict.ADMITTED:
-            return _refused(envelope, peer_host, _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain))
+            gateway = f"{_local_part(envelope.rcpt_tos[0])}@{domain}"
+            return _refused(envelope, peer_host,
+                            _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain, gateway=gateway))
         log.info("queued %s from=%s by=%s size=%d peer=%s",
                  arrival.queue_id, verdict.from_address, verdict.method, len(raw), peer_host)
         self.on_queued.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gateway.commands import Outcome, Run
 from gateway.core.models import Level
-from gateway.outbound.compose import EXAMPLE_SUBJECT
+from gateway.outbound.compose import EXAMPLE_MESSAGE_SUBJECT, EXAMPLE_SUBJECT
 
 name = "help"
 level = Level.NONE
@@ -22,6 +22,10 @@ async def run(run: Run) -> Outcome:
         paragraphs.append(
             f"To request a payment, write to {firm.gateway_address} with the invoice attached and a subject like:\n"
             f"    {EXAMPLE_SUBJECT}"
+        )
+        paragraphs.append(
+            f"To send a secure message without payment (documents, questions), write to {firm.secure_address} "
+            f"with the same directives less the amount, like:\n    {EXAMPLE_MESSAGE_SUBJECT}"
         )
     paragraphs.append("Commands you can use (write them as the subject):\n"
                       + "\n".join(f"    {command.example}" for command in registry.allowed(sender_level)))

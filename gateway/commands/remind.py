@@ -36,7 +36,7 @@ async def run(run: Run) -> Outcome:
         raise CommandError(f"Invoice {word} was made before reminders existed; send a new request instead.")
     staff = await Staff.get_or_none(firm=ctx.firm, email=request.sender)
     token = clientmail.open_token(run.deps.master_key, request)
-    mail = clientmail.compose(run.deps, request, ctx.firm, staff, token, ctx.now)
+    mail = clientmail.compose(run.deps, request, ctx.firm, staff, token, ctx.now, reminder=True)
     await events.record(ctx.now, ctx.sender, "request.reminded", firm=ctx.firm, request=request)
     return Outcome(f"Reminded: invoice {word}",
                    [f"{request.client_email} has been sent the request for invoice {word} again, "

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.commands import Outcome, Run
 from gateway.commands.lookup import one_request, visible
-from gateway.core.models import Event, Level
+from gateway.core.models import Event, Level, PaymentRequest, RequestKind
 from gateway.core.money import format_display
 
 name = "status"
@@ -16,6 +16,13 @@ example = "status 1042"
 read_only = True
 
 LATEST = 20
+
+
+def amount_of(request: PaymentRequest) -> str:
+    """The amount asked, or "secure message" for one without payment."""
+    if request.kind is RequestKind.MESSAGE:
+        return "secure message"
+    return format_display(request.amount_minor, request.currency)
 
 
 async def run(run: Run) -> Outcome:
@@ -29,7 +36,7 @@ async def run(run: Run) -> Outcome:
             f"Status: invoice {request.invoice or 'R' + str(request.id)}",
             [
                 f"R{request.id}, invoice {request.invoice or '-'}, to {request.client_email}: "
-                f"{format_display(request.amount_minor, request.currency)}, {request.status.value}."
+                f"{amount_of(request)}, {request.status.value}."
                 + (f" Its message and files were deleted on {request.documents_removed_at.astimezone(zone):%Y-%m-%d}"
                    " (retention)." if request.documents_removed_at else ""),
                 "History (" + str(zone) + "):\n" + "\n".join(lines),
@@ -41,7 +48,7 @@ async def run(run: Run) -> Outcome:
     rows = [f"    {'REF':<7} {'INVOICE':<10} {'CLIENT':<28} {'AMOUNT':>18}  {'STATUS':<9} CREATED"]
     rows += [
         f"    R{r.id:<6} {r.invoice[:10]:<10} {r.client_email[:28]:<28} "
-        f"{format_display(r.amount_minor, r.currency):>18}  {r.status.value:<9} {r.created_at.astimezone(zone):%Y-%m-%d}"
+        f"{amount_of(r):>18}  {r.status.value:<9} {r.created_at.astimezone(zone):%Y-%m-%d}"
         for r in latest
     ]
     whose = "the firm's" if run.context.level.allows(Level.REPORT) else "your"

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from email.utils import parseaddr
 
 from gateway.core import events
+from gateway.core.language import LANGUAGES
 from gateway.core.models import Firm, Level, Staff, StaffSession
 from gateway.core.money import CURRENCY_DECIMALS
 from gateway.core.settings import zone
@@ -47,6 +48,19 @@ def parse_level(text: str) -> Level:
         return Level(text.strip().lower())
     except ValueError:
         raise DirectoryError(f"unknown level {text!r}: choose none, send, report or admin") from None
+
+
+async def set_language(firm: Firm, language: str, *, now: datetime, actor: str) -> Firm:
+    """The language of the firm's clients' mail and pages when a request
+    says none: "en", "fr", or "none" (mail in English, pages as the
+    browser asks)."""
+    text = language.strip().lower()
+    if text not in (*LANGUAGES, "none"):
+        raise DirectoryError(f"unknown language {language!r}: choose {', '.join(LANGUAGES)} or none")
+    firm.language = "" if text == "none" else text
+    await firm.save(update_fields=["language"])
+    await events.record(now, actor, "firm.language", firm=firm, language=firm.language or "none")
+    return firm
 
 
 async def get_firm(domain: str) -> Firm:

@@ -13,8 +13,10 @@ from enum import Enum
 from tortoise import fields
 from tortoise.models import Model
 
-# Every firm's gateway address is pay@<its domain>.
+# Every firm's gateway address is pay@<its domain>; secure@<its domain>
+# takes the same mail and sends a secure message without payment.
 GATEWAY_LOCAL_PART = "pay"
+SECURE_LOCAL_PART = "secure"
 
 
 class Level(str, Enum):
@@ -29,6 +31,25 @@ class Level(str, Enum):
 
     def allows(self, needed: "Level") -> bool:
         return self.rank >= needed.rank
+
+
+class RequestKind(str, Enum):
+    """What a request asks of the client: to pay (pay@), or only to read
+    (and perhaps answer) a secure message (secure@)."""
+
+    PAYMENT = "payment"
+    MESSAGE = "message"
+
+
+# The gateway addresses, by local part, and the kind of request each makes.
+KIND_BY_LOCAL_PART = {GATEWAY_LOCAL_PART: RequestKind.PAYMENT, SECURE_LOCAL_PART: RequestKind.MESSAGE}
+
+
+def kind_for(rcpt_tos: list[str]) -> RequestKind:
+    """The kind of request a message admitted for these recipients makes
+    (admission lets one gateway address through per message)."""
+    local = rcpt_tos[0].strip("<>").lower().rpartition("@")[0] if rcpt_tos else ""
+    return KIND_BY_LOCAL_PART.get(local, RequestKind.PAYMENT)
 
 
 class RequestStatus(str, Enum):
@@ -87,6 +108,9 @@ class Firm(Model):
     # Days a request's documents are kept after it is paid, cancelled or
     # expired; then gateway/retention.py deletes them for good.
     retention_days = fields.IntField(default=90)
+    # The language of the client's mail and pages when a request says none
+    # (lang=): "en", "fr", or "" (mail in English, pages as the browser asks).
+    language = fields.CharField(max_length=5, default="", db_default="")
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -95,6 +119,10 @@ class Firm(Model):
     @property
     def gateway_address(self) -> str:
         return f"{GATEWAY_LOCAL_PART}@{self.domain}"
+
+    @property
+    def secure_address(self) -> str:
+        return f"{SECURE_LOCAL_PART}@{self.domain}"
 
 
 class Staff(Model):
@@ -117,9 +145,14 @@ class PaymentRequest(Model):
         "models.Staff", related_name="requests", null=True, on_delete=fields.SET_NULL
     )
     sender = fields.CharField(max_length=254)
+    kind = fields.CharEnumField(RequestKind, max_length=10, default=RequestKind.PAYMENT, db_default="payment")
     invoice = fields.CharField(max_length=100, default="")
     client_email = fields.CharField(max_length=254)
     title = fields.CharField(max_length=300, default="")
+    # The client's language (lang=, else the firm's): "" leaves the pages to
+    # the browser and writes the mail in English.
+    lang = fields.CharField(max_length=5, default="", db_default="")
+    # A secure message (kind message) has no amount: 0, in the firm's currency.
     amount_minor = fields.BigIntField()
     currency = fields.CharField(max_length=3)
     pass_fee = fields.BooleanField(default=False)
@@ -159,6 +192,11 @@ class PaymentRequest(Model):
     flagged = fields.CharField(max_length=300, default="")
     # The client as a QuickBooks customer, from a customer= directive ("" = look it up).
     customer = fields.CharField(max_length=41, default="")
+    # The documents asked of the client (upload=): a checklist on their page,
+    # ticked as files for each arrive (SealedFile.upload_item).
+    upload_items = fields.JSONField(default=list, db_default="[]")
+    # remind=no: the firm's reminder schedule leaves this request alone.
+    remind = fields.BooleanField(default=True, db_default=True)
 
     class Meta:
         table = "payment_request"

@@ -28,7 +28,8 @@ def missing_level(deps: Deps, context: MailContext) -> EmailMessage:
     """The level the sender has, the one needed, who can grant it and what
     they may do now."""
     firm = context.firm
-    what = f"the {context.command.name} command" if context.command else "payment requests"
+    what = f"the {context.command.name} command" if context.command else \
+        ("secure messages" if context.kind.value == "message" else "payment requests")
     admins = ", ".join(context.admins) or "your firm's administrator"
     may = ", ".join(command.example for command in registry.allowed(context.level)) or "nothing yet"
     return deps.composer.notice(
@@ -58,6 +59,7 @@ def bad_directives(deps: Deps, context: MailContext) -> EmailMessage:
         errors=[(e.directive, e.message) for e in rejected.errors],
         in_reply_to=context.message.message_id,
         now=context.now,
+        kind=context.kind.value,
     )
 
 

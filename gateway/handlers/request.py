@@ -1,5 +1,6 @@
-"""Accepted: seal the body and attachments, make the payment request,
-mail the client and confirm to the sender."""
+"""Accepted: seal the body and attachments, make the payment request (or,
+from secure@, the secure message), mail the client and confirm to the
+sender."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.core import events
-from gateway.core.models import InboundMessage, PaymentRequest
+from gateway.core.language import LANGUAGES
+from gateway.core.models import InboundMessage, PaymentRequest, RequestKind
 from gateway.core.money import format_display
 from gateway.deps import Deps
 from gateway.documents import storing
@@ -43,18 +45,23 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     stored = await storing.put_items(deps.blobs, items)
 
     now = context.now
-    amount = format_display(d.amount_minor, d.currency)
+    message_kind = d.kind is RequestKind.MESSAGE
+    amount = "" if message_kind else format_display(d.amount_minor, d.currency)
     # +fee works only once the firm's notice to the card networks has taken
     # effect; before, the request goes out without it and the sender is told why.
     today = surcharge.local_day(firm, now)
-    pass_fee = d.pass_fee and surcharge.may_surcharge(firm, today)
-    fee_row = surcharge.why_not(firm, today) if d.pass_fee and not pass_fee else ""
+    pass_fee = d.pass_fee and surcharge.may_surcharge(firm, today) and not message_kind
+    fee_row = surcharge.why_not(firm, today) if d.pass_fee and not pass_fee and not message_kind else ""
     try:
         async with in_transaction():
             request = await PaymentRequest.create(
                 firm=firm,
                 staff=staff,
                 sender=context.sender,
+                kind=d.kind,
+                lang=d.lang,
+                upload_items=list(d.upload_items),
+                remind=d.remind,
                 invoice=d.invoice,
                 client_email=d.client,
                 title=d.title,
@@ -93,6 +100,8 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                 request_ref=f"R{request.id}",
                 now=now,
                 card_fee=fee_row,
+                kind=d.kind.value,
+                extra_rows=_asked(d),
             )
             await outbox.enqueue(
                 client_mail, master_key=deps.master_key, kind="client-request", now=now,
@@ -100,7 +109,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
             )
             await outbox.enqueue(confirmation, master_key=deps.master_key, kind="confirmation", now=now, request=request)
             await events.record(
-                now, staff.email, "request.created", firm=firm, request=request,
+                now, staff.email, "request.created", firm=firm, request=request, kind=d.kind.value,
                 invoice=d.invoice, client=d.client, amount=amount, attachments=len(message.attachments),
                 queue_id=queued.id,
             )
@@ -114,3 +123,18 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     # Any other failure leaves the objects alone: a COMMIT that failed on
     # the way back may still have happened, and then rows name them.
     deps.outbox_wake.set()
+
+
+_LANGUAGE_NAMES = {"en": "English", "fr": "French"}
+
+
+def _asked(d: PaymentDirectives) -> list[tuple[str, str]]:
+    """The confirmation's rows for what else the sender asked for."""
+    rows = []
+    if d.upload_items:
+        rows.append(("Documents asked", "; ".join(d.upload_items)))
+    if d.lang in LANGUAGES:
+        rows.append(("Client's language", _LANGUAGE_NAMES[d.lang]))
+    if not d.remind:
+        rows.append(("Reminders", "none (remind=no)"))
+    return rows

@@ -13,7 +13,7 @@ from datetime import timedelta
 from gateway.commands import registry
 from gateway.core import events
 from gateway.core.health import keep_running, outage
-from gateway.core.models import InboundMessage
+from gateway.core.models import InboundMessage, kind_for
 from gateway.deps import Deps
 from gateway.handlers.command import run_command
 from gateway.handlers.reply import reject_with_reply
@@ -77,6 +77,7 @@ class QueueRunner:
             queue_id=queued.id,
             envelope_from=queued.mail_from,
             firm_domain=queued.firm_domain,
+            kind=kind_for(queued.rcpt_tos),
             trusted_peer=queued.trusted_peer,
             now=deps.clock(),
             request_ttl_days=deps.settings.request_ttl_days,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from gateway.core.models import Firm, Level, PaymentRequest, Staff
+from gateway.core.models import Firm, Level, PaymentRequest, RequestKind, Staff
 from gateway.core.settings import zone
 from gateway.mail import directives
 from gateway.mail.parse import ParsedMail
@@ -39,6 +39,8 @@ class MailContext:
     # The least level what the message asks for needs (the command's, or send).
     needed_level: Level
     message: ParsedMail
+    # What a request made of this mail would be: pay@ a payment, secure@ a message.
+    kind: RequestKind = RequestKind.PAYMENT
     reasons: list[tuple[str, str]] = field(default_factory=list)
 
     def record(self, rule: str, reason: str) -> None:
@@ -61,6 +63,8 @@ class MailContext:
                 now=self.now,
                 default_ttl_days=self.request_ttl_days,
                 zone=zone(self.firm.timezone),
+                kind=self.kind,
+                default_lang=self.firm.language,
             )
         except directives.DirectivesRejected as rejected:
             return rejected
@@ -74,6 +78,7 @@ async def load(
     envelope_from: str,
     firm_domain: str,
     trusted_peer: bool,
+    kind: RequestKind = RequestKind.PAYMENT,
     now: datetime,
     request_ttl_days: int,
     command: Command | None,
@@ -102,4 +107,5 @@ async def load(
         command=command,
         needed_level=needed_level,
         message=message,
+        kind=kind,
     )

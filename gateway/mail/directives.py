@@ -27,12 +27,19 @@ from datetime import datetime, timedelta, tzinfo
 from functools import partial
 from typing import Callable
 
+from gateway.core.models import RequestKind
 from gateway.mail.grammar import KEYS, SUBJECT_TOKEN, DirectiveError, read_body, read_subject
 from gateway.mail.values import (
     AUTO_PASSWORD, check_secrecy, check_title, mask, read_address, read_customer, read_expiry, read_fee, read_hint,
-    read_invoice, redact, resolve, resolve_money, resolve_password, values_of,
+    read_invoice, read_lang, read_remind, read_upload, redact, resolve, resolve_money, resolve_password, values_of,
 )
 
+# What only a payment has: named when a secure message (secure@) carries it.
+_PAYMENT_ONLY = ("amount", "currency", "fee", "customer")
+_NOT_IN_A_MESSAGE = (
+    "A secure message (secure@) carries no payment, so {key} has no place in it: take it out, "
+    "or send the mail to pay@ to request a payment."
+)
 _NO_CLIENT = (
     "There is no client address: add one like to=jane@client.example to the "
     "subject, or a line To: jane@client.example at the top of the body."
@@ -61,6 +68,14 @@ class PaymentDirectives:
     message: str = field(repr=False)
     # The client's name as a QuickBooks customer (customer="Smith, Jane"), for the IIF export.
     customer: str = ""
+    # payment (pay@) or message (secure@: no amount, no fee, nothing to pay).
+    kind: RequestKind = RequestKind.PAYMENT
+    # The documents asked of the client (upload="T4 slips, ..."), a checklist on their page.
+    upload_items: tuple[str, ...] = ()
+    # remind=no: the firm's reminder schedule leaves this request alone.
+    remind: bool = True
+    # The client's language (lang=fr), else the firm's default ("" = none chosen).
+    lang: str = ""
 
 
 class DirectivesRejected(Exception):
@@ -96,8 +111,12 @@ def parse_request(
     default_ttl_days: int = 30,
     generate_password: Callable[[], str] = generate_password,
     zone: tzinfo | None = None,
+    kind: RequestKind = RequestKind.PAYMENT,
+    default_lang: str = "",
 ) -> PaymentDirectives:
-    """Read a payment request; raise DirectivesRejected listing every error.
+    """Read a payment request (or, for kind message, a secure message: the
+    same directives less the payment's); raise DirectivesRejected listing
+    every error.
 
     ``limit_minor`` is the firm's cap per request, in minor units of
     ``firm_currency``. A request in another currency is compared at face
@@ -113,7 +132,12 @@ def parse_request(
     pairs += body_pairs
 
     client = resolve("to", values_of(pairs, "to"), read_address, errors, missing=_NO_CLIENT)
-    currency, amount_minor = resolve_money(pairs, firm_currency, limit_minor, errors)
+    if kind is RequestKind.MESSAGE:
+        errors += [DirectiveError(key, _NOT_IN_A_MESSAGE.format(key=key)) for key in _PAYMENT_ONLY
+                   if values_of(pairs, key)]
+        currency, amount_minor = firm_currency, 0
+    else:
+        currency, amount_minor = resolve_money(pairs, firm_currency, limit_minor, errors)
     invoice = resolve("invoice", values_of(pairs, "invoice"), read_invoice, errors) or ""
     password, generated = resolve_password(pairs, errors, generate_password)
     hint = resolve("hint", values_of(pairs, "hint"), read_hint, errors) or ""
@@ -121,9 +145,12 @@ def parse_request(
     read_expiry_here = partial(read_expiry, now=now, zone=zone or now.tzinfo)
     expires_at = resolve("expires", values_of(pairs, "expires"), read_expiry_here, errors)
     customer = resolve("customer", values_of(pairs, "customer"), read_customer, errors) or ""
+    upload_items = resolve("upload", values_of(pairs, "upload"), read_upload, errors) or ()
+    remind = resolve("remind", values_of(pairs, "remind"), read_remind, errors)
+    lang = resolve("lang", values_of(pairs, "lang"), read_lang, errors)
     title = " ".join(title_words)
     check_title(title, errors)
-    check_secrecy(password, hint, title, errors)
+    check_secrecy(password, hint, title, errors, upload_items)
 
     if errors:
         given = [raw.strip() for raw in values_of(pairs, "pw")] + [password]
@@ -141,6 +168,10 @@ def parse_request(
         title=title,
         message=message,
         customer=customer,
+        kind=kind,
+        upload_items=upload_items,
+        remind=True if remind is None else remind,
+        lang=lang or default_lang,
     )
 
 

@@ -31,6 +31,8 @@ KEYS = {
     "fee": "fee",
     "expires": "expires",
     "customer": "customer",
+    "remind": "remind",
+    "lang": "lang", "language": "lang",
 }
 # Outlook turns "x" into “x”, and sometimes closes with the opening quote.
 _QUOTES = "\"“”„"
@@ -85,7 +87,7 @@ def _unknown_key_message(typed: str) -> str:
     hint = f" Did you mean {guess[0]}=?" if guess else ""
     return (
         f"{typed}= is not a directive this gateway knows.{hint} The directives are "
-        "to=, amount=, currency=, invoice=, pw=, hint=, fee=, expires= and customer=."
+        "to=, amount=, currency=, invoice=, pw=, hint=, fee=, expires=, customer=, remind= and lang=."
     )
 
 

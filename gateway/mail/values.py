@@ -17,6 +17,7 @@ _PLURALS = {
     "to": "client addresses", "amount": "amounts", "currency": "currencies",
     "invoice": "invoice numbers", "pw": "passwords", "hint": "hints",
     "fee": "fee choices", "expires": "expiry dates", "customer": "customer names",
+    "upload": "document lists", "remind": "reminder choices", "lang": "languages",
 }
 _NO_AMOUNT = "There is no amount: add one like $1,250.00, 1250 CAD or amount=1250.00."
 _NO_PASSWORD = (
@@ -174,6 +175,42 @@ def read_customer(raw: str) -> str:
     return name
 
 
+MAX_UPLOAD_ITEMS = 20
+MAX_UPLOAD_ITEM_LENGTH = 80
+# The client's languages, as a sender may write them.
+_LANGUAGES = {"en": "en", "en-ca": "en", "english": "en", "anglais": "en",
+              "fr": "fr", "fr-ca": "fr", "french": "fr", "français": "fr", "francais": "fr"}
+
+
+def read_upload(raw: str) -> tuple[str, ...]:
+    """The documents asked of the client, comma-separated: each one a line of
+    the checklist on the client's page."""
+    items = tuple(dict.fromkeys(" ".join(item.split()) for item in raw.split(",") if item.strip()))
+    if not items:
+        raise _Invalid('upload= names the documents you ask the client for, separated by commas, like '
+                       'upload="T4 slips, signed engagement letter".')
+    if len(items) > MAX_UPLOAD_ITEMS or any(len(item) > MAX_UPLOAD_ITEM_LENGTH for item in items):
+        raise _Invalid(f"upload= takes at most {MAX_UPLOAD_ITEMS} documents of at most "
+                       f"{MAX_UPLOAD_ITEM_LENGTH} characters each.")
+    return items
+
+
+def read_remind(raw: str) -> bool:
+    try:
+        return _FEE_WORDS[raw.strip().lower()]
+    except KeyError:
+        raise _Invalid("remind takes yes or no: remind=no means the client is never reminded automatically.") from None
+
+
+def read_lang(raw: str) -> str:
+    """The client's language: en or fr (Canadian French)."""
+    try:
+        return _LANGUAGES[raw.strip().lower().replace("_", "-")]
+    except KeyError:
+        raise _Invalid("lang takes en (English) or fr (French): lang=fr writes the client's mail and pages "
+                       "in French.") from None
+
+
 def read_invoice(raw: str) -> str:
     invoice = raw.strip().removeprefix("#")
     if not INVOICE.fullmatch(invoice):
@@ -264,10 +301,17 @@ def check_title(title: str, errors: list[DirectiveError]) -> None:
             f"at most {MAX_TITLE_LENGTH} fit: shorten it."))
 
 
-def check_secrecy(password: str, hint: str, title: str, errors: list[DirectiveError]) -> None:
-    """The client sees the hint and the title in the clear: neither may hold the password."""
+def check_secrecy(password: str, hint: str, title: str, errors: list[DirectiveError],
+                  upload_items: tuple[str, ...] = ()) -> None:
+    """The client sees the hint, the title and the checklist of documents in
+    the clear: none may hold the password."""
     if not password:
         return
+    if any(password.casefold() in item.casefold() for item in upload_items):
+        errors.append(DirectiveError(
+            "upload", "A document in upload= contains the password, and the checklist is shown before the "
+                      "password is typed; name the documents without it.",
+        ))
     if password.casefold() in hint.casefold():
         errors.append(DirectiveError(
             "hint",

@@ -13,7 +13,7 @@ from email.errors import HeaderParseError
 from email.headerregistry import Address
 from urllib.parse import urlsplit
 
-from gateway.core.models import GATEWAY_LOCAL_PART
+from gateway.core.models import GATEWAY_LOCAL_PART, SECURE_LOCAL_PART
 
 _SUBJECT_PART_MAX = 120
 _BIDI_CONTROLS = dict.fromkeys(
@@ -64,8 +64,10 @@ def address(addr_spec: str, display_name: str = "") -> Address:
     return address
 
 
-def gateway_address(firm_domain: str, display_name: str = "") -> Address:
-    return address(f"{GATEWAY_LOCAL_PART}@{one_line(firm_domain)}", display_name)
+def gateway_address(firm_domain: str, display_name: str = "", *, secure: bool = False) -> Address:
+    """pay@DOMAIN, or secure@DOMAIN for what a secure message sends."""
+    local = SECURE_LOCAL_PART if secure else GATEWAY_LOCAL_PART
+    return address(f"{local}@{one_line(firm_domain)}", display_name)
 
 
 def message_id_ref(value: str) -> str:

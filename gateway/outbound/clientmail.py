@@ -1,6 +1,7 @@
-"""The client's mail: the secure request with its "View your email" link.
-Sent when a request is made and again by `remind`, so the link token is kept
-sealed under the master key (the database alone cannot open it)."""
+"""The client's mail: the secure request (or secure message) with its
+"View your email" link, in the client's language. Sent when a request is
+made and again by `remind` and the reminder schedule, so the link token is
+kept sealed under the master key (the database alone cannot open it)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from gateway import vault
-from gateway.core.models import Firm, PaymentRequest, Staff
-from gateway.core.money import format_display
+from gateway.core.models import Firm, PaymentRequest, RequestKind, Staff
 from gateway.deps import Deps
-from gateway.payments import surcharge
+from gateway.outbound.words import words
+from gateway.payments import feewords
 
 
 def _token_aad(token_hash: str) -> bytes:
@@ -31,9 +32,19 @@ def link(deps: Deps, token: str) -> str:
     return f"{deps.settings.public_base_url}/r/{token}"
 
 
+def can_reply(request: PaymentRequest) -> bool:
+    """Whether the client's page takes a reply: a secure message, or a
+    request that asks for documents."""
+    return request.kind is RequestKind.MESSAGE or bool(request.upload_items)
+
+
 def compose(deps: Deps, request: PaymentRequest, firm: Firm, staff: Staff | None, token: str,
-            now: datetime) -> EmailMessage:
-    expires = request.expires_at.astimezone(ZoneInfo(firm.timezone)).date()
+            now: datetime, *, reminder: bool = False) -> EmailMessage:
+    """The client's mail; ``reminder``: sent again (remind, the schedule),
+    saying when it first went."""
+    zone = ZoneInfo(firm.timezone)
+    w = words(request.lang)
+    message = request.kind is RequestKind.MESSAGE
     return deps.composer.client_request(
         firm_name=firm.name,
         firm_domain=firm.domain,
@@ -42,12 +53,17 @@ def compose(deps: Deps, request: PaymentRequest, firm: Firm, staff: Staff | None
         client_email=request.client_email,
         title=request.title,
         invoice=request.invoice,
-        amount=format_display(request.amount_minor, request.currency),
+        amount="" if message else w.amount(request.amount_minor, request.currency),
         hint=request.hint,
         link=link(deps, token),
-        expires_on=expires.isoformat(),
+        expires_on=w.date(request.expires_at.astimezone(zone).date()),
         now=now,
-        card_fee=_sentence(surcharge.fee_line(request, firm, deps.payments.config)),
+        card_fee="" if message else _sentence(feewords.fee_line(request, firm, deps.payments.config, w)),
+        kind=request.kind.value,
+        lang=w.lang,
+        upload_items=tuple(request.upload_items or ()),
+        can_reply=can_reply(request),
+        reminder_of=w.date(request.created_at.astimezone(zone).date()) if reminder else "",
     )
 
 

@@ -34,6 +34,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from gateway.outbound.cleaning import (
     address, checked_link, checked_now, clean_lines, gateway_address, message_id_ref, one_line, shorten,
 )
+from gateway.core.language import Words
+from gateway.outbound.words import words
 
 __all__ = [
     "Composer",
@@ -46,6 +48,8 @@ PRODUCT = "clienttrack"
 
 # Shown in every rejection; it is one of the examples DESIGN.md says must work.
 EXAMPLE_SUBJECT = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
+# The same for secure@: no amount.
+EXAMPLE_MESSAGE_SUBJECT = 'Your 2025 tax return to=jane@client.example pw=Blue42 hint="Dog\'s name"'
 
 # (ways to write it, what it does) — the short reference in a rejection.
 DIRECTIVE_REFERENCE: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -58,6 +62,8 @@ DIRECTIVE_REFERENCE: tuple[tuple[tuple[str, ...], str], ...] = (
     (('hint="Dog\'s name"',), "helps the client remember the password; must not contain it"),
     (("+fee", "fee=no"), "add the card processing fee to the client's total, or not"),
     (("expires=14d", "expires=2026-12-31"), "when the link stops working (default: 30 days)"),
+    (("remind=no",), "no automatic reminders for this one"),
+    (("lang=fr",), "the client's mail and pages in French"),
 )
 
 TEXT_WIDTH = 76
@@ -140,10 +146,23 @@ class Composer:
         expires_on: str,
         now: datetime,
         card_fee: str = "",
+        kind: str = "payment",
+        lang: str = "en",
+        upload_items: tuple[str, ...] = (),
+        can_reply: bool = False,
+        reminder_of: str = "",
     ) -> EmailMessage:
-        """The secure payment request to the client. Takes no password and no
-        attachments, so it cannot carry either. ``card_fee``: what a card fee
-        adds, when one may apply (the client learns it before opening)."""
+        """The secure payment request to the client (``kind`` "payment"), or
+        the secure message without payment ("message": no amount, from
+        secure@), in the client's language, with the values already written
+        in it (amount, dates). Takes no password and no attachments, so it
+        cannot carry either. ``card_fee``: what a card fee adds, when one
+        may apply (the client learns it before opening). ``upload_items``:
+        the documents the firm asks for; ``can_reply``: the page takes a
+        reply. ``reminder_of``: the day the request was first sent, when
+        this mail is a reminder of it."""
+        w = words(lang)
+        message = kind == "message"
         firm = one_line(firm_name)
         title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
         hint, expires_on = one_line(hint), one_line(expires_on)
@@ -151,36 +170,52 @@ class Composer:
         client = address(client_email)
         link = checked_link(link)
 
-        label = shorten(title) if title else (f"Invoice {invoice}" if invoice else "")
-        subject = f"Secure payment request from {firm}: " + (f"{label} — {amount}" if label else amount)
+        label = shorten(title) if title else (w("what_invoice", invoice=invoice) if invoice else "")
+        if message:
+            subject = w("subject_message", firm=firm, what=label) if label else w("subject_message_plain", firm=firm)
+        else:
+            subject = w("subject_payment", firm=firm,
+                        what=w("what_amount", label=label, amount=amount) if label else amount)
+        if reminder_of:
+            subject = w("subject_reminder", subject=subject)
 
         rows = []
         if title and title.lower() != f"invoice {invoice}".lower():
-            rows.append(("Regarding", title))
+            rows.append((w("regarding"), title))
         if invoice:
-            rows.append(("Invoice", invoice))
-        rows.append(("Amount due", amount))
-        if card_fee:
-            rows.append(("Card fee", one_line(card_fee)))
-        rows.append(("Link expires", expires_on))
+            rows.append((w("invoice"), invoice))
+        if not message:
+            rows.append((w("amount_due"), amount))
+        if card_fee and not message:
+            rows.append((w("card_fee"), one_line(card_fee)))
+        rows.append((w("link_expires"), expires_on))
 
-        what = f"Invoice {invoice}" if invoice else "Payment"
+        if message:
+            preheader = w("preheader_message", firm=firm)
+        else:
+            what = w("what_invoice", invoice=invoice) if invoice else w("payment")
+            preheader = w("preheader_payment", what=what, amount=amount, firm=firm)
         context = dict(
+            w=w,
+            kind=kind,
             firm_name=firm,
             subject=subject,
-            preheader=f"{what}: {amount} due. Open it with the password {firm} gave you.",
+            preheader=preheader,
             rows=rows,
             hint=hint,
             link=link,
             expires_on=expires_on,
             staff_name=one_line(staff_name) or staff.addr_spec,
             staff_email=staff.addr_spec,
+            upload_items=[one_line(item) for item in upload_items if one_line(item)],
+            can_reply=can_reply,
+            reminder_of=one_line(reminder_of),
         )
         return self._build(
             "client_request",
             context,
             now=now,
-            sender=gateway_address(firm_domain, firm),
+            sender=gateway_address(firm_domain, firm, secure=message),
             to=client,
             reply_to=staff,
             subject=subject,
@@ -207,10 +242,14 @@ class Composer:
         request_ref: str,
         now: datetime,
         card_fee: str = "",
+        kind: str = "payment",
+        extra_rows: list[tuple[str, str]] = (),
     ) -> EmailMessage:
-        """Tells the sender the request went out; with ``pw=auto`` it is the
-        only place the generated password ever appears. ``card_fee``: what
-        became of ``+fee`` (passed on, or why not)."""
+        """Tells the sender the request (or, ``kind`` "message", the secure
+        message) went out; with ``pw=auto`` it is the only place the
+        generated password ever appears. ``card_fee``: what became of
+        ``+fee`` (passed on, or why not). ``extra_rows``: what else the
+        sender asked for (documents, language, no reminders)."""
         firm = one_line(firm_name)
         client = address(client_email)
         title, invoice, amount = one_line(title), one_line(invoice), one_line(amount)
@@ -219,14 +258,17 @@ class Composer:
             if not generated_password or not generated_password.isprintable() or generated_password != generated_password.strip():
                 raise ValueError("generated_password must be printable, without surrounding spaces")
 
-        what = f"Invoice {shorten(invoice, 60)}" if invoice else f"payment request for {amount}"
+        message = kind == "message"
+        what = f"Invoice {shorten(invoice, 60)}" if invoice else \
+            ("secure message" if message else f"payment request for {amount}")
         subject = f"Sent: {what} to {client.addr_spec}"
 
         names = [n for n in (one_line(n) for n in attachment_names) if n]
         rows = [("Client", client.addr_spec)]
         if invoice:
             rows.append(("Invoice", invoice))
-        rows.append(("Amount", amount))
+        if not message:
+            rows.append(("Amount", amount))
         if card_fee:
             rows.append(("Card fee", one_line(card_fee)))
         if title and title.lower() != f"invoice {invoice}".lower():
@@ -234,6 +276,7 @@ class Composer:
         rows.append(("Password hint", hint or "(none)"))
         rows.append(("Link expires", expires_on))
         rows.append(("Attachments", ", ".join(names) if names else "none"))
+        rows += [(one_line(label), one_line(value)) for label, value in extra_rows]
         if ref:
             rows.append(("Reference", ref))
 
@@ -249,7 +292,9 @@ class Composer:
         context = dict(
             firm_name=firm,
             subject=subject,
-            preheader=f"{amount} requested from {client.addr_spec}.",
+            preheader=f"Secure message sent to {client.addr_spec}." if message else
+            f"{amount} requested from {client.addr_spec}.",
+            what="secure message" if message else "secure payment request",
             client_email=client.addr_spec,
             rows=rows,
             generated_password=generated_password,
@@ -269,25 +314,29 @@ class Composer:
         in_reply_to: str,
         now: datetime,
         firm_name: str = "",
+        kind: str = "payment",
     ) -> EmailMessage:
-        """Names each wrong directive and shows a subject that works.
+        """Names each wrong directive and shows a subject that works (for a
+        secure message, ``kind`` "message", one without an amount).
         ``original_subject_safe`` must already be stripped of secrets."""
-        gateway = gateway_address(firm_domain)
+        gateway = gateway_address(firm_domain, secure=kind == "message")
         problems = [(one_line(d), one_line(m)) for d, m in errors]
         problems = [(d, m) for d, m in problems if d or m]
         n = len(problems)
+        what = "secure message" if kind == "message" else "payment request"
         subject = (
-            f"Not sent: {n} {'problem' if n == 1 else 'problems'} in your payment request"
+            f"Not sent: {n} {'problem' if n == 1 else 'problems'} in your {what}"
             if n
-            else "Not sent: please check your payment request"
+            else f"Not sent: please check your {what}"
         )
         context = dict(
             firm_name=one_line(firm_name) or gateway.domain,
             subject=subject,
+            what=what,
             preheader="Nothing went to the client. Here is what to fix.",
             original_subject=shorten(one_line(original_subject_safe), 200),
             errors=problems,
-            example=EXAMPLE_SUBJECT,
+            example=EXAMPLE_MESSAGE_SUBJECT if kind == "message" else EXAMPLE_SUBJECT,
             reference=DIRECTIVE_REFERENCE,
             gateway_address=gateway.addr_spec,
         )
@@ -304,8 +353,10 @@ class Composer:
         in_reply_to: str = "",
         now: datetime,
         firm_name: str = "",
+        words: Words | None = None,
     ) -> EmailMessage:
-        """A short reply from the gateway (help, delivery failures, ...).
+        """A short reply from the gateway (help, delivery failures, ...), or
+        a short mail to the client in the client's ``words`` (a receipt).
         Line breaks inside a paragraph are kept; lines indented by exactly
         four spaces are never re-wrapped in the text part."""
         gateway = gateway_address(firm_domain)
@@ -317,6 +368,8 @@ class Composer:
             preheader=(blocks[0][0].strip() if blocks else subject),
             paragraphs=blocks,
         )
+        if words is not None:
+            context["w"] = words
         return self._reply("notice", context, firm_domain=firm_domain, to=to, subject=subject,
                            in_reply_to=in_reply_to, now=now)
 
@@ -348,6 +401,10 @@ class Composer:
         reply_to: Address | None = None,
         in_reply_to: str = "",
     ) -> EmailMessage:
+        # Every template ends with the same line, in the mail's language (English
+        # unless the caller gave the client's words).
+        w = context.setdefault("w", words("en"))
+        context.update(lang=w.lang, sent_by=w("sent_by", firm=context["firm_name"]))
         text, html = self.render(name, context)
         msg = EmailMessage()
         msg["From"] = sender

@@ -44,17 +44,20 @@ from tortoise.transactions import in_transaction
 
 from gateway.core import events, metrics
 from gateway.core.clock import Clock
-from gateway.core.models import Firm, PaymentRequest, RequestStatus, Staff
+from gateway.core.models import Firm, PaymentRequest, RequestKind, RequestStatus, Staff
 from gateway.core.money import format_display
 from gateway.outbound import outbox
 from gateway.outbound.compose import Composer
+from gateway.outbound.words import words
 from gateway.payments import receipts
 from gateway.payments.config import PaymentsConfig
+from gateway.payments.feewords import rule_text
 from gateway.payments.provider import (
     PAID_FAMILY,
     PAYABLE,
     AlreadyPaid,
     ConfirmOutcome,
+    NotPayable,
     NotRefundable,
     PayAttempt,
     PaymentProvider,
@@ -219,7 +222,9 @@ async def _paid(request: PaymentRequest, firm: Firm, state: PaymentState, *, dep
         return "", False
     request = await PaymentRequest.get(id=request.id)
     quote = quote_for_request(request, firm, config, funding=state.funding, province=state.province)
-    fee_text = quote.rule_applied_text if quote.total_minor == received else "No card fee."
+    # The rule that applied, in the client's language, for their receipt.
+    w = words(request.lang)
+    fee_text = rule_text(w, quote, config, firm) if quote.total_minor == received else w("receipt_no_fee")
     staff_email = await _staff_email(request)
     await outbox.enqueue(
         receipts.receipt(deps.composer, request, firm, fee_text=fee_text, staff_email=staff_email, now=now),
@@ -340,7 +345,10 @@ async def _staff_email(request: PaymentRequest) -> str:
 
 async def pay(request: PaymentRequest, attempt: PayAttempt, provider: PaymentProvider, deps: Services) -> ConfirmOutcome:
     """The pay page's Pay button: confirm with the provider, then apply
-    what it reports at once (the webhook that follows changes nothing)."""
+    what it reports at once (the webhook that follows changes nothing).
+    A secure message (kind message) is never paid."""
+    if request.kind is RequestKind.MESSAGE:
+        raise NotPayable("a secure message has nothing to pay")
     try:
         outcome = await provider.confirm(request, attempt)
     except AlreadyPaid:

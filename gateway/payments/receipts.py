@@ -14,10 +14,12 @@ from datetime import datetime
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gateway.core.language import Words
 from gateway.core.models import Firm, PaymentRequest
 from gateway.core.money import format_display
 from gateway.outbound.cleaning import address, gateway_address
 from gateway.outbound.compose import Composer
+from gateway.outbound.words import words
 
 TEST_NOTE = "This was a TEST payment in the sandbox checkout: no card was charged and no money moved."
 
@@ -58,9 +60,9 @@ def _date(value: datetime | None, firm: Firm) -> str:
 
 @dataclass(frozen=True)
 class ThankYou:
-    """What the receipt says, in English: "You paid $X to <Firm>", the
-    reference and the lines of what was paid. (The thank-you page says the
-    same in the client's language: web/checkout.py.)"""
+    """What the receipt says, in the client's language: "You paid $X to
+    <Firm>", the reference and the lines of what was paid. (The thank-you
+    page says the same with the pages' strings: web/checkout.py.)"""
 
     headline: str
     reference: str
@@ -68,24 +70,25 @@ class ThankYou:
     test_mode: bool
 
 
-def thank_you(request: PaymentRequest, firm: Firm, *, fee_text: str = "") -> ThankYou:
+def thank_you(request: PaymentRequest, firm: Firm, *, fee_text: str = "", w: Words | None = None) -> ThankYou:
+    w = w or words(request.lang)
     total = request.total_minor if request.total_minor is not None else request.amount_minor
     lines: list[tuple[str, str]] = []
     if request.invoice:
-        lines.append(("Invoice", request.invoice))
-    lines.append(("Amount", _money(request.amount_minor, request)))
+        lines.append((w("receipt_invoice"), request.invoice))
+    lines.append((w("receipt_amount"), w.amount(request.amount_minor, request.currency)))
     if request.fee_minor:
-        lines.append(("Card fee", _money(request.fee_minor, request)))
+        lines.append((w("receipt_card_fee"), w.amount(request.fee_minor, request.currency)))
     if fee_text:
-        lines.append(("Fee rule", fee_text))
-    lines.append(("Total paid", _money(total, request)))
+        lines.append((w("receipt_fee_rule"), fee_text))
+    lines.append((w("receipt_total"), w.amount(total, request.currency)))
     if request.paid_at:
-        lines.append(("Paid on", _date(request.paid_at, firm)))
-    lines.append(("Reference", reference(request)))
+        lines.append((w("receipt_paid_on"), _date(request.paid_at, firm)))
+    lines.append((w("receipt_reference"), reference(request)))
     if request.provider_ref:
-        lines.append(("Payment ID", request.provider_ref))
+        lines.append((w("receipt_payment_id"), request.provider_ref))
     return ThankYou(
-        headline=f"You paid {_money(total, request)} to {firm.name}",
+        headline=w("receipt_headline", amount=w.amount(total, request.currency), firm=firm.name),
         reference=reference(request),
         lines=tuple(lines),
         test_mode=is_test(request),
@@ -112,21 +115,26 @@ def _from_the_firm(message: EmailMessage, firm: Firm, staff_email: str) -> Email
 
 def receipt(composer: Composer, request: PaymentRequest, firm: Firm, *, fee_text: str, staff_email: str,
             now: datetime) -> EmailMessage:
-    """The client's receipt (the card-fee rule that applied is one of its lines)."""
-    page = thank_you(request, firm, fee_text=fee_text if request.pass_fee or request.fee_minor else "")
-    paragraphs = [f"Thank you. {page.headline}."]
+    """The client's receipt, in the client's language (the card-fee rule
+    that applied, in that language too, is one of its lines)."""
+    w = words(request.lang)
+    page = thank_you(request, firm, fee_text=fee_text if request.pass_fee or request.fee_minor else "", w=w)
+    total = w.amount(request.total_minor or 0, request.currency)
+    paragraphs = [w("receipt_thanks", headline=page.headline)]
     if page.test_mode:
-        paragraphs.insert(0, TEST_NOTE)
+        paragraphs.insert(0, w("receipt_test_note"))
     rows: list[tuple[str, str]] = []
+    funding = request.card_funding if request.card_funding in ("credit", "debit", "prepaid") else "other"
     for label, value in page.lines:
         rows.append((label, value))
-        if label == "Total paid":
-            rows.append(("Paid with", _paid_with(request)))
+        if label == w("receipt_total"):
+            rows.append((w("receipt_paid_with"), w(f"paid_with_{funding}")))
     paragraphs.append(_rows(rows))
-    paragraphs.append(f"Keep this email as your receipt. Questions about the invoice: write to {staff_email}.")
-    subject = f"{'[TEST] ' if page.test_mode else ''}Receipt: {_money(request.total_minor, request)} paid to {firm.name}"
+    paragraphs.append(w("receipt_keep", email=staff_email))
+    subject = w("receipt_test_subject" if page.test_mode else "receipt_subject", amount=total, firm=firm.name)
     return _from_the_firm(composer.notice(firm_domain=firm.domain, to=request.client_email, subject=subject,
-                                          paragraphs=paragraphs, now=now, firm_name=firm.name), firm, staff_email)
+                                          paragraphs=paragraphs, now=now, firm_name=firm.name, words=w),
+                          firm, staff_email)
 
 
 def paid_notice(composer: Composer, request: PaymentRequest, firm: Firm, *, to: str, now: datetime) -> EmailMessage:

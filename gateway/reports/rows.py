@@ -11,7 +11,9 @@ Amounts stay integers of minor units; ``money()`` turns them into exact
 Decimals ("1250.00") for the writers. The figures per request, all in the
 request's currency:
 
-- amount: what the firm asked for (the invoice);
+- amount: what the firm asked for (the invoice); blank for a secure
+  message (secure@), which asks for no money and has none of the figures
+  below;
 - and only for money that moved (paid, partially refunded, refunded,
   disputed; blank for a request that was never charged, a declined one
   included):
@@ -40,7 +42,7 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.expressions import Q
 
-from gateway.core.models import PaymentRequest, RequestStatus
+from gateway.core.models import PaymentRequest, RequestKind, RequestStatus
 from gateway.core.money import CURRENCY_DECIMALS
 from gateway.reports.grammar import ALL
 from gateway.reports.periods import Period
@@ -53,7 +55,7 @@ _COLUMNS = (
     "id", "invoice", "client_email", "sender", "currency", "amount_minor", "fee_minor", "total_minor",
     "provider_fee_minor", "application_fee_minor", "status", "created_at", "viewed_at", "paid_at",
     "deposit_date", "provider", "provider_ref", "refunded_minor", "customer",
-    "settlement_currency", "exchange_rate", "settlement_net_minor", "documents_removed_at",
+    "settlement_currency", "exchange_rate", "settlement_net_minor", "documents_removed_at", "kind",
 )
 # Statuses of requests whose money moved: the only ones with charged amounts.
 MONEY_MOVED = frozenset({RequestStatus.PAID.value, RequestStatus.PARTIALLY_REFUNDED.value,
@@ -69,7 +71,8 @@ class Row(NamedTuple):
     client: str
     staff: str
     currency: str
-    amount_minor: int
+    # None for a secure message (no money asked).
+    amount_minor: int | None
     # None when no money moved.
     fee_minor: int | None
     total_minor: int | None
@@ -177,7 +180,7 @@ def _by_ids(count: int) -> str:
 
 def _row(r: Sequence[Any], zone: ZoneInfo) -> Row:
     """A record of _COLUMNS as a Row: charged amounts only where money moved."""
-    amount, fee, total = r[5], r[6] or 0, r[7]
+    amount, fee, total = (None if r[23] == RequestKind.MESSAGE.value else r[5]), r[6] or 0, r[7]
     paid = _datetime(r[13], zone)
     if paid is not None and r[10] in MONEY_MOVED:
         charged = (fee, amount + fee if total is None else total, r[8], r[9] or 0)

@@ -59,14 +59,19 @@ class Summary:
     def __init__(self, spec: ReportSpec, period: Period) -> None:
         self.spec, self.period = spec, period
         self.by_currency: dict[str, Totals] = {}
+        # Secure messages (secure@): no money, so in no currency's figures.
+        self.messages = 0
 
     @property
     def count(self) -> int:
-        return sum(t.count for t in self.by_currency.values())
+        return sum(t.count for t in self.by_currency.values()) + self.messages
 
     def add(self, rows: Iterable[Row]) -> None:
         by_currency = self.by_currency
         for row in rows:
+            if row.amount_minor is None:
+                self.messages += 1
+                continue
             totals = by_currency.get(row.currency)
             if totals is None:
                 totals = by_currency[row.currency] = Totals()
@@ -78,11 +83,13 @@ class Summary:
         else:
             which = "payments received" if self.spec.payments_only else "payment requests"
         scope = f"{self.period.word}: {self.period.dates}"
-        if not self.by_currency:
+        if not self.by_currency and not self.messages:
             return f"No {which} at {firm_name} in {scope}."
         lines = [f"{firm_name}: {self.spec.format} report of {which}, {scope}."]
         for currency in sorted(self.by_currency):
             lines.append(_currency_line(currency, self.by_currency[currency]))
+        if self.messages:
+            lines.append(f"Secure messages (no payment, no amounts): {self.messages}.")
         lines.extend(notes)
         lines.append(f"Times are in {self.period.zone.key}; amounts are in each request's currency. Charged "
                      "amounts are only for money received (a declined or unpaid request has none). Net is the "

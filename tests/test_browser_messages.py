@@ -1,0 +1,111 @@
+"""Secure messages and the client's language in a real browser (Debian's
+Chromium through Playwright, as tests/test_browser.py does), from the mail
+in the outbox: a secure@ message with two files and no amount, and a
+lang=fr request read in French from the mail to the receipt."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from gateway.core.models import PaymentRequest, RequestKind, RequestStatus
+from tests.conftest import DEMO_STAFF, mails_to, request_mail, send, settled
+from tests.test_browser import LINK, browser, new_page, shoot  # noqa: F401 (browser is a fixture)
+
+def flat(text: object) -> str:
+    """Text with every run of white space (no-break spaces too) as one space."""
+    return " ".join(str(text).split())
+
+
+PDF = b"%PDF-1.4\n" + hashlib.sha256(b"return").digest() * 8000 + b"\n%%EOF\n"  # 256 KB: several chunks
+CSV = "slip,amount\nT4,52000.00\nRelevé 1,été\n".encode()
+
+
+async def test_a_secure_message_with_two_files_and_no_amount_opens_in_chromium(gateway, browser, tmp_path):
+    files = {"return-2025.pdf": ("application/pdf", PDF), "Relevé 1.csv": ("text/csv", CSV)}
+    message = request_mail('Your 2025 tax return to=jane@client.example pw=Blue42 hint="First pet"',
+                           body="Hello Jane,\n\nYour return is ready; please review it.\n\nSam",
+                           attachments=[(name, kind, data) for name, (kind, data) in files.items()])
+    del message["To"]
+    message["To"] = "secure@demo.localhost"
+    await send(gateway, message, rcpt="secure@demo.localhost")
+    await settled()
+    [mail] = mails_to(gateway, "jane@client.example")
+    assert str(mail["Subject"]) == "Secure message from Demo Accounting: Your 2025 tax return"
+    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+
+    page, errors = await new_page(browser)
+    await page.goto(link)
+    assert await page.get_by_role("heading", level=1).inner_text() == "You have a secure message"
+    summary = await page.locator("dl.summary").inner_text()
+    assert "Demo Accounting" in summary and "Your 2025 tax return" in summary and "$" not in summary
+    await shoot(page, "message-unlock")
+    await page.get_by_label("Password").fill("Blue42")
+    await page.get_by_role("button", name="Open my message").click()
+    await page.wait_for_load_state()
+
+    assert await page.get_by_role("heading", level=1).inner_text() == "Your message from Demo Accounting"
+    assert "Your return is ready" in await page.locator(".message").inner_text()
+    assert await page.get_by_role("link", name=re.compile("^Pay")).count() == 0
+    assert await page.get_by_role("button", name=re.compile("^Pay")).count() == 0
+    for name, (_, data) in files.items():
+        async with page.expect_download() as started:
+            await page.get_by_role("link", name=name, exact=True).click()
+        download = await started.value
+        assert download.suggested_filename == name
+        saved = tmp_path / f"download-{len(name)}"
+        await download.save_as(saved)
+        assert saved.read_bytes() == data, name
+    await shoot(page, "message-secure")
+    request = await PaymentRequest.get()
+    assert request.kind is RequestKind.MESSAGE and request.status is RequestStatus.VIEWED
+    assert errors == []
+
+
+async def test_a_french_request_is_in_french_from_the_mail_to_the_receipt(gateway, browser):
+    await send(gateway, request_mail('Facture 1042 $1,250.00 invoice=1042 to=jean@client.example pw=Bleu42 '
+                                     'hint="Premier animal" lang=fr',
+                                     body="Bonjour Jean,\n\nVotre facture est jointe.\n"))
+    await settled()
+    [mail] = mails_to(gateway, "jean@client.example")
+    # (Mail headers and lines are cleaned to plain spaces; the pages keep French's no-break spaces.)
+    assert flat(mail["Subject"]) == "Demande de paiement sécurisée de Demo Accounting : Facture 1042 — 1 250,00 $ CAD"
+    text = flat(mail.get_body(("plain",)).get_content())
+    assert "Demo Accounting vous a envoyé une demande de paiement sécurisée." in text
+    assert "Montant dû: 1 250,00 $ CAD" in text and "Voir votre courriel" in text
+    assert "Indice du mot de passe : Premier animal" in text
+    html = mail.get_body(("html",)).get_content()
+    assert '<html lang="fr"' in html and "Envoyé de façon sécurisée par clienttrack" in html
+    [confirmation] = mails_to(gateway, DEMO_STAFF)  # staff hear in their own language
+    assert str(confirmation["Subject"]) == "Sent: Invoice 1042 to jean@client.example"
+    assert "Client's language: French" in " ".join(confirmation.get_body(("plain",)).get_content().split())
+    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+
+    # An English browser: the request's language decides until the client switches.
+    page, errors = await new_page(browser)
+    await page.goto(link)
+    assert await page.get_by_role("heading", level=1).inner_text() == "Vous avez une demande de paiement sécurisée"
+    assert "1 250,00 $ CAD" in flat(await page.locator("dl.summary").inner_text())
+    await page.get_by_label("Mot de passe").fill("Bleu42")
+    await page.get_by_role("button", name="Ouvrir mon message").click()
+    await page.wait_for_load_state()
+    assert await page.get_by_role("heading", level=1).inner_text() == "Votre message de Demo Accounting"
+    await shoot(page, "message-lang-fr")
+    await page.get_by_role("link", name=re.compile("^Payer")).click()
+    await page.get_by_label("Numéro de carte").fill("4242 4242 4242 4242")
+    await page.get_by_role("button", name=re.compile("^Payer")).first.click()
+    await page.wait_for_load_state()
+    heading = await page.get_by_role("heading", level=1).inner_text()
+    assert heading.startswith("Vous avez payé") and "Demo Accounting" in heading
+    await shoot(page, "paid-lang-fr")
+    assert errors == []
+
+    await settled()
+    [receipt] = [m for m in mails_to(gateway, "jean@client.example") if "Reçu" in str(m["Subject"])]
+    assert flat(receipt["Subject"]).startswith("[TEST] Reçu : ")
+    said = flat(receipt.get_body(("plain",)).get_content())
+    assert "Merci. Vous avez payé" in said and "Total payé" in said and "Payé par: carte de crédit" in said
+    assert "Conservez ce courriel comme reçu." in said and "Il s’agissait d’un paiement TEST" in said
+    assert '<html lang="fr"' in receipt.get_body(("html",)).get_content()
+    [notice] = [m for m in mails_to(gateway, DEMO_STAFF) if str(m["Subject"]).startswith("[TEST] Paid")]
+    assert "paid" in notice.get_body(("plain",)).get_content()
