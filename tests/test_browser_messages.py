@@ -109,3 +109,62 @@ async def test_a_french_request_is_in_french_from_the_mail_to_the_receipt(gatewa
     assert '<html lang="fr"' in receipt.get_body(("html",)).get_content()
     [notice] = [m for m in mails_to(gateway, DEMO_STAFF) if str(m["Subject"]).startswith("[TEST] Paid")]
     assert "paid" in notice.get_body(("plain",)).get_content()
+
+
+async def test_an_upload_request_shows_its_checklist_and_ticks_a_line_when_its_file_arrives(gateway, browser,
+                                                                                              tmp_path):
+    message = request_mail('Documents for 2025 to=jane@client.example pw=Blue42 hint="First pet" '
+                           'upload="T4 slips, signed engagement letter"', body="Hello Jane,\nplease send these.\n")
+    del message["To"]
+    message["To"] = "secure@demo.localhost"
+    await send(gateway, message, rcpt="secure@demo.localhost")
+    await settled()
+    [mail] = mails_to(gateway, "jane@client.example")
+    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+    slip = tmp_path / "T4 slip.pdf"
+    slip.write_bytes(PDF)
+
+    page, errors = await new_page(browser)
+    await page.goto(link)
+    await page.get_by_label("Password").fill("Blue42")
+    await page.get_by_role("button", name="Open my message").click()
+    await page.wait_for_load_state()
+    checklist = page.locator("ul.checklist li")
+    assert await checklist.count() == 2
+    assert await page.locator("ul.checklist li.waiting").count() == 2
+    await shoot(page, "reply-checklist")
+
+    await page.get_by_label("Your message").fill("Here is my T4; the letter follows.")
+    assert await page.get_by_label("This reply is for").input_value() == "0"  # the first line still waiting
+    await page.get_by_label("Files").set_input_files(str(slip))
+    await page.get_by_role("button", name="Send securely").click()
+    await page.wait_for_load_state()
+
+    assert "Your reply was sent securely to Demo Accounting." in await page.get_by_role("status").first.inner_text()
+    received = page.locator("ul.checklist li.received")
+    assert await received.count() == 1
+    assert "T4 slips" in await received.inner_text() and "Received" in await received.inner_text()
+    assert "signed engagement letter" in await page.locator("ul.checklist li.waiting").inner_text()
+    assert await page.get_by_label("This reply is for").input_value() == "1"  # now the letter
+    assert await page.get_by_role("link", name="T4 slip.pdf").count() == 1  # what was sent
+    await shoot(page, "reply-sent")
+    assert errors == []
+
+    # The staff member opens the notice's link in their own browser: the password first.
+    await settled()
+    [notice] = [m for m in mails_to(gateway, DEMO_STAFF) if "Secure reply" in str(m["Subject"])]
+    [staff_link] = re.findall(r"https?://\S+/staff/replies/[A-Za-z0-9_-]{43}", notice.get_body(("plain",)).get_content())
+    staff, staff_errors = await new_page(browser)
+    await staff.goto(staff_link)
+    assert "Here is my T4" not in await staff.locator("main").inner_text()
+    await shoot(staff, "staff-reply-locked")
+    await staff.get_by_label("Password").fill("Blue42")
+    await staff.get_by_role("button", name="Open the replies").click()
+    await staff.wait_for_load_state()
+    assert "Here is my T4; the letter follows." in await staff.locator("article.reply").inner_text()
+    async with staff.expect_download() as started:
+        await staff.get_by_role("link", name="T4 slip.pdf").click()
+    await (await started.value).save_as(tmp_path / "staff-copy.pdf")
+    assert (tmp_path / "staff-copy.pdf").read_bytes() == PDF
+    await shoot(staff, "staff-reply-open")
+    assert staff_errors == []

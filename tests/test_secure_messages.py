@@ -60,7 +60,7 @@ async def test_a_secure_message_with_two_files_goes_out_without_an_amount(gatewa
     assert "Your secure message to jane@client.example is on its way." in said and "Amount" not in said
 
     key = sealed.unlock(request, "Blue42")
-    stored = {f.filename: await sealed.read_all(f, key) for f in await SealedFile.filter(request=request)}
+    stored = {f.filename: await sealed.read_all(f, key, gateway.deps.blobs) for f in await SealedFile.filter(request=request)}
     assert stored["return-2025.pdf"] == PDF and stored["slips.csv"] == CSV
 
     [link] = set(LINK.findall(client_mail.get_body(("plain",)).get_content()))

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
 from gateway.payments import web_routes as payment_routes
-from web import demo, health, pay, staff
+from web import demo, health, pay, replies, staff, staff_replies
 from web.accesslog import AccessLog
 from web.client import ClientPages, translator
 from web.i18n import LANGUAGE_NAMES, LanguageMiddleware
@@ -73,6 +73,7 @@ def create_app(deps: Deps, limits: Limits | None = None,
     routes: list[Route | Mount] = [
         *health.routes(), *pages.routes(), *pay.routes(pages), *payment_routes.routes(),
         *staff.routes(deps, pages.templates, pages.csrf),
+        *replies.routes(pages), *staff_replies.routes(pages),
     ]
     routes.append(Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"))
     if deps.settings.demo:

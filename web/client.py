@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 from urllib.parse import parse_qsl
@@ -32,8 +33,10 @@ from gateway.core import events
 from gateway.core.models import Firm, PaymentRequest, RequestStatus, SealedFile
 from gateway.core.settings import zone
 from gateway.deps import Deps
+from gateway.outbound.clientmail import can_reply
+from gateway.replies import checklist, reading
 from gateway.vault import sealed
-from web import downloads, lockout, notify
+from web import downloads, lockout, notify, uploads
 from web.csrf import Csrf
 from web.formcache import FormCache, RenderedPage
 from web.i18n import DEFAULT, LANGUAGES, Translator
@@ -64,6 +67,11 @@ async def small_form(request: Request) -> FormData | None:
         return None
 
 
+def reply_purpose(token_hash: str) -> str:
+    """The reply form's CSRF purpose (the form is read by web/replies.py)."""
+    return f"reply:{token_hash}"
+
+
 def _restates_invoice(title: str, invoice: str) -> bool:
     """True for a title like "Invoice 1042" beside invoice 1042: shown
     twice, it would read as two different things."""
@@ -72,6 +80,18 @@ def _restates_invoice(title: str, invoice: str) -> bool:
     words = re.sub(r"[^0-9a-z]", "", title.casefold())
     number = re.sub(r"[^0-9a-z]", "", invoice.casefold())
     return words in (number, f"invoice{number}", f"inv{number}", f"facture{number}")
+
+
+@dataclass(frozen=True)
+class Tried:
+    """A password tried: the data key, or why not (locked until, tries
+    left, or too busy to try now), and the time it was decided."""
+
+    now: datetime
+    data_key: bytes | None = None
+    locked_until: datetime | None = None
+    tries_left: int = 0
+    busy: bool = False
 
 
 class ClientPages:
@@ -207,11 +227,13 @@ class ClientPages:
         self.csrf.remember(response, form_token)
         return response
 
-    async def message_page(self, request: Request, found: PaymentRequest, data_key: bytes) -> Response:
+    async def message_page(self, request: Request, found: PaymentRequest, data_key: bytes, *,
+                           reply_error: str = "", draft: str = "", status: int = 200) -> Response:
         t = translator(request)
-        files = await SealedFile.filter(request_id=found.id).order_by("position")
+        files = await SealedFile.filter(request_id=found.id, reply_id__isnull=True).order_by("position")
         body = next((f for f in files if f.is_body), None)
-        text = (await sealed.read_all(body, data_key, self.deps.blobs)).decode("utf-8", "replace").strip() if body else ""
+        text = (await sealed.read_all(body, data_key, self.deps.blobs)).decode("utf-8", "replace").strip() \
+            if body else ""
         form_token = self.csrf.for_form(request, f"lock:{found.token_hash}")
         paid_on = ""
         if found.paid_at is not None:
@@ -222,10 +244,38 @@ class ClientPages:
             "files": [f for f in files if not f.is_body],
             "paid_on": paid_on,
             "csrf_token": form_token.value,
+            **await self._conversation(request, found, data_key, reply_error=reply_error, draft=draft),
         }
-        response = self.templates.TemplateResponse(request, "pages/message.html", context)
+        response = self.templates.TemplateResponse(request, "pages/message.html", context, status_code=status)
         self.csrf.remember(response, form_token)
         return response
+
+    async def _conversation(self, request: Request, found: PaymentRequest, data_key: bytes, *, reply_error: str,
+                            draft: str) -> dict:
+        """The message page's reply part (pages/_reply.html): for a secure
+        message or a request that asks for documents, the checklist, what
+        the client sent so far and the form to send more."""
+        if not can_reply(found):
+            return {"can_reply": False}
+        t = translator(request)
+        items = await checklist.checklist(found)
+        sent = await reading.opened(found, data_key, self.deps.blobs)
+        firm_zone = zone(found.firm.timezone)
+        return {
+            "can_reply": True,
+            "checklist": items,
+            "first_outstanding": checklist.first_outstanding(items),
+            "replies": sent,
+            "reply_dates": [t.date(r.at.astimezone(firm_zone).date()) for r in sent],
+            "sent": request.query_params.get("sent") == "1" and not reply_error,
+            "reply_error": reply_error,
+            "draft": draft,
+            # The reply form's token is checked as the form streams in (web/replies.py).
+            # (An unlocked browser has the CSRF cookie already: the unlock needed it.)
+            "reply_csrf": self.csrf.for_form(request, reply_purpose(found.token_hash)).value,
+            "reply_accept": uploads.ACCEPT,
+            "reply_max": t.size(self.deps.settings.reply_max_size),
+        }
 
     # -- endpoints ------------------------------------------------------------
 
@@ -311,29 +361,41 @@ class ClientPages:
             return self.not_found(request)
         return await self._try_password(request, found, password, address, now)
 
-    async def _try_password(self, request: Request, found: PaymentRequest, password: str, address: str,
-                            now: datetime) -> Response:
-        t = translator(request)
-        await self.with_staff(found)
+    async def check_password(self, found: PaymentRequest, password: str, address: str, now: datetime) -> Tried:
+        """Try the request's password within its lock (web/lockout.py) and
+        the derivation gate; the data key when right. The client's unlock
+        and the staff member's reply page (web/staff_replies.py) share it:
+        one password, one budget of guesses."""
         refused = await lockout.reserve(found.id, now, self.limits)
         if refused is not None:
-            return self.locked_page(request, found, refused.until, now)
+            return Tried(now, locked_until=refused.until)
         try:
             data_key = await self.gate.run(self.deps.in_crypto_pool, sealed.unlock, found, password)
         except Busy:
             await lockout.release(found.id)
-            return self.busy(request)
+            return Tried(now, busy=True)
         except vault.WrongPassword:
             now = self.deps.clock()
             wrong = await lockout.record_wrong(self.deps, found, now, self.limits)
-            if wrong.locked_until is not None:
-                return self.locked_page(request, found, wrong.locked_until, now)
-            return self.form_page(request, found, notice=t.plural("wrong", wrong.tries_left), status=403)
+            return Tried(now, locked_until=wrong.locked_until, tries_left=wrong.tries_left)
         now = self.deps.clock()
         await lockout.record_right(found.id)
         self.throttle.give_back(address, now.timestamp())
-        session_id = await self.sessions.start(request, found, data_key, now)
-        await self._first_view(found, now)
+        return Tried(now, data_key=data_key)
+
+    async def _try_password(self, request: Request, found: PaymentRequest, password: str, address: str,
+                            now: datetime) -> Response:
+        t = translator(request)
+        await self.with_staff(found)
+        tried = await self.check_password(found, password, address, now)
+        if tried.busy:
+            return self.busy(request)
+        if tried.locked_until is not None:
+            return self.locked_page(request, found, tried.locked_until, tried.now)
+        if tried.data_key is None:
+            return self.form_page(request, found, notice=t.plural("wrong", tried.tries_left), status=403)
+        session_id = await self.sessions.start(request, found, tried.data_key, tried.now)
+        await self._first_view(found, tried.now)
         response = RedirectResponse(f"/r/{request.path_params['token']}", status_code=303)
         self.sessions.set_cookie(response, session_id)
         return response

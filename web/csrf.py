@@ -89,8 +89,12 @@ class Csrf:
         return origin.lower() in (self.base_origin, own)
 
     def valid(self, request: Request, form: FormData, purpose: str) -> bool:
+        return self.valid_value(request, form.get(FIELD), purpose)
+
+    def valid_value(self, request: Request, sent: object, purpose: str) -> bool:
+        """Whether ``sent`` is this browser's token for ``purpose`` (a form
+        read without FormData: the client's reply, web/uploads.py)."""
         value = request.cookies.get(self.cookie, "")
-        sent = form.get(FIELD)
         if not _COOKIE_VALUE.match(value) or not isinstance(sent, str):
             return False
         # As bytes: compare_digest raises TypeError on non-ASCII text (a 500).

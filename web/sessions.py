@@ -36,13 +36,14 @@ def _aad(id_hash: str) -> bytes:
 
 
 class Sessions:
-    def __init__(self, master_key: bytes, *, idle: timedelta, secure: bool) -> None:
+    def __init__(self, master_key: bytes, *, idle: timedelta, secure: bool, cookie: str = "ct_session") -> None:
         self._master_key = master_key
         self.idle = idle
         self.secure = secure
         # The __Host- prefix makes the browser refuse the cookie unless it is
-        # Secure, host-only and for the whole site: https only.
-        self.cookie = "__Host-ct_session" if secure else "ct_session"
+        # Secure, host-only and for the whole site: https only. (The staff's
+        # reply page keeps its sessions under a cookie of its own.)
+        self.cookie = f"__Host-{cookie}" if secure else cookie
 
     def has_cookie(self, request: Request) -> bool:
         """Whether this browser brings a session id (it may have unlocked)."""

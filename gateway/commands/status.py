@@ -9,6 +9,7 @@ from gateway.commands import Outcome, Run
 from gateway.commands.lookup import one_request, visible
 from gateway.core.models import Event, Level, PaymentRequest, RequestKind
 from gateway.core.money import format_display
+from gateway.replies import checklist
 
 name = "status"
 level = Level.SEND
@@ -32,16 +33,14 @@ async def run(run: Run) -> Outcome:
         history = await Event.filter(request=request).order_by("at", "id")
         lines = [f"    {e.at.astimezone(zone):%Y-%m-%d %H:%M}  {e.action.removeprefix('request.'):<10} {e.actor}"
                  for e in history]
-        return Outcome(
-            f"Status: invoice {request.invoice or 'R' + str(request.id)}",
-            [
-                f"R{request.id}, invoice {request.invoice or '-'}, to {request.client_email}: "
-                f"{amount_of(request)}, {request.status.value}."
-                + (f" Its message and files were deleted on {request.documents_removed_at.astimezone(zone):%Y-%m-%d}"
-                   " (retention)." if request.documents_removed_at else ""),
-                "History (" + str(zone) + "):\n" + "\n".join(lines),
-            ],
-        )
+        paragraphs = [f"R{request.id}, invoice {request.invoice or '-'}, to {request.client_email}: "
+                      f"{amount_of(request)}, {request.status.value}."
+                      + (f" Its message and files were deleted on {request.documents_removed_at.astimezone(zone):%Y-%m-%d}"
+                         " (retention)." if request.documents_removed_at else "")]
+        if request.upload_items:
+            paragraphs.append(f"Documents: {checklist.summary(await checklist.checklist(request))}.")
+        paragraphs.append("History (" + str(zone) + "):\n" + "\n".join(lines))
+        return Outcome(f"Status: invoice {request.invoice or 'R' + str(request.id)}", paragraphs)
     latest = await visible(run, all_at=Level.REPORT).order_by("-id").limit(LATEST)
     if not latest:
         return Outcome("Status: no requests yet", ["There are no payment requests yet."])

@@ -232,8 +232,34 @@ class CustomerName(Model):
         unique_together = (("firm", "client_email"),)
 
 
+class ClientReply(Model):
+    """A reply the client sent from the request's page (gateway/replies):
+    its text and files are SealedFile rows of the request, sealed under the
+    request's own data key, so nothing of it is readable without the
+    request's password. The staff member's notice links to it by a token
+    kept only as its SHA-256."""
+
+    id = fields.IntField(primary_key=True)
+    request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
+        "models.PaymentRequest", related_name="replies", on_delete=fields.CASCADE
+    )
+    number = fields.IntField()  # 1, 2, ... within the request
+    created_at = fields.DatetimeField()
+    file_count = fields.IntField(default=0)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    # When the staff member first opened it (with the password).
+    read_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "client_reply"
+        unique_together = (("request", "number"),)
+
+
 class SealedFile(Model):
-    """The message body (position 0) or an attachment, sealed in chunks.
+    """A text (is_body: the staff's message, or a client's reply) or a
+    file, sealed in chunks under the request's data key. The staff's come
+    first (the message at position 0); a client's reply adds its own at the
+    next positions, tied to the reply.
 
     The chunks are one object named `blob` in the blob store (gateway/blobs),
     or, for files sealed before the store existed and not yet moved by
@@ -243,6 +269,12 @@ class SealedFile(Model):
     request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
         "models.PaymentRequest", related_name="files", on_delete=fields.CASCADE
     )
+    # None for the staff's; set for what the client sent.
+    reply: fields.ForeignKeyNullableRelation[ClientReply] = fields.ForeignKeyField(
+        "models.ClientReply", related_name="sealed_files", null=True, on_delete=fields.CASCADE
+    )
+    # The line of the request's upload= checklist a client's file answers.
+    upload_item = fields.IntField(null=True)
     position = fields.IntField()
     is_body = fields.BooleanField(default=False)
     filename = fields.CharField(max_length=255)

@@ -53,6 +53,8 @@ class Settings:
     hostname: str = "clienttrack.localhost"
     relay_url: Secret | None = None
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    # The most a client's reply (its text and files together) may carry.
+    reply_max_size: int = DEFAULT_MAX_MESSAGE_SIZE
     demo: bool = False
     payments: str = ""
     stripe_secret_key: Secret | None = None
@@ -249,7 +251,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = Path(value)
         elif key in ("smtp_port", "web_port"):
             out[key] = _as_int(key, value, 0, 65535)
-        elif key == "max_message_size":
+        elif key in ("max_message_size", "reply_max_size"):
             out[key] = _as_int(key, value, 1024, 1024**3)
         elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
             out[key] = _as_int(key, value, 1, 10_000)

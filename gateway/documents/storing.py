@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from gateway import vault
 from gateway.blobs import BlobStore
-from gateway.core.models import PaymentRequest, SealedFile
+from gateway.core.models import ClientReply, PaymentRequest, SealedFile
 
 log = logging.getLogger("clienttrack.documents")
 
@@ -27,6 +27,8 @@ class SealedItem:
     size: int
     salt: bytes
     chunks: list[bytes]
+    # For a client's file: the line of the request's upload= checklist it answers.
+    upload_item: int | None = None
 
 
 def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) -> SealedItem:
@@ -64,13 +66,16 @@ async def put_items(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
     return stored
 
 
-async def record(request: PaymentRequest, stored: list[Stored]) -> None:
-    """The rows that name the objects (inside the caller's transaction)."""
+async def record(request: PaymentRequest, stored: list[Stored], *, first_position: int = 0,
+                 reply: ClientReply | None = None) -> None:
+    """The rows that name the objects (inside the caller's transaction). The
+    first is the text (the staff's message, or the client's reply: then
+    ``reply`` is set); the others follow at the next positions."""
     await SealedFile.bulk_create([
-        SealedFile(request=request, position=position, is_body=position == 0, filename=s.item.filename,
-                   content_type=s.item.content_type, size=s.item.size, file_salt=s.item.salt,
-                   chunk_count=len(s.item.chunks), blob=s.blob)
-        for position, s in enumerate(stored)
+        SealedFile(request=request, reply=reply, position=first_position + offset, is_body=offset == 0,
+                   filename=s.item.filename, content_type=s.item.content_type, size=s.item.size,
+                   file_salt=s.item.salt, chunk_count=len(s.item.chunks), blob=s.blob, upload_item=s.item.upload_item)
+        for offset, s in enumerate(stored)
     ])
 
 

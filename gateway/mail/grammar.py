@@ -31,6 +31,7 @@ KEYS = {
     "fee": "fee",
     "expires": "expires",
     "customer": "customer",
+    "upload": "upload", "uploads": "upload",
     "remind": "remind",
     "lang": "lang", "language": "lang",
 }
@@ -87,7 +88,7 @@ def _unknown_key_message(typed: str) -> str:
     hint = f" Did you mean {guess[0]}=?" if guess else ""
     return (
         f"{typed}= is not a directive this gateway knows.{hint} The directives are "
-        "to=, amount=, currency=, invoice=, pw=, hint=, fee=, expires=, customer=, remind= and lang=."
+        "to=, amount=, currency=, invoice=, pw=, hint=, fee=, expires=, customer=, upload=, remind= and lang=."
     )
 
 

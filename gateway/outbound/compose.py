@@ -48,8 +48,9 @@ PRODUCT = "clienttrack"
 
 # Shown in every rejection; it is one of the examples DESIGN.md says must work.
 EXAMPLE_SUBJECT = 'Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42 hint="Dog\'s name" +fee'
-# The same for secure@: no amount.
-EXAMPLE_MESSAGE_SUBJECT = 'Your 2025 tax return to=jane@client.example pw=Blue42 hint="Dog\'s name"'
+# The same for secure@: no amount; upload= asks the client for documents.
+EXAMPLE_MESSAGE_SUBJECT = ('Your 2025 tax return to=jane@client.example pw=Blue42 hint="Dog\'s name" '
+                           'upload="T4 slips, signed engagement letter"')
 
 # (ways to write it, what it does) — the short reference in a rejection.
 DIRECTIVE_REFERENCE: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -62,6 +63,7 @@ DIRECTIVE_REFERENCE: tuple[tuple[tuple[str, ...], str], ...] = (
     (('hint="Dog\'s name"',), "helps the client remember the password; must not contain it"),
     (("+fee", "fee=no"), "add the card processing fee to the client's total, or not"),
     (("expires=14d", "expires=2026-12-31"), "when the link stops working (default: 30 days)"),
+    (('upload="T4 slips, signed engagement letter"',), "documents the client sends back (a checklist on their page)"),
     (("remind=no",), "no automatic reminders for this one"),
     (("lang=fr",), "the client's mail and pages in French"),
 )
