@@ -15,6 +15,7 @@ from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, Re
 from gateway.core.money import format_decimal, format_display
 from gateway.core.settings import Settings, SettingsError
 from gateway.payments import cli as payments_cli
+from gateway.reminders import cli as reminders_cli
 from gateway.documents import cli as documents
 from gateway.reports import cli as reports
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "the client's browser asks); leave out to show it")
     language.set_defaults(run=cmd_firm_language)
     payments_cli.add_parsers(firm, _common)
+    reminders_cli.add_parser(firm, _common)
     reports.add_customers_parser(firm, _common)
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)

@@ -5,7 +5,8 @@ webhook deliveries after a week, the accepted Message-IDs no fresh
 message can carry any more (admission/replays.py), and dashboard sign-in
 links a day past their time and staff sessions idle too long; the
 documents of requests past their firm's retention period are deleted, a
-small batch at a time (gateway/documents/retention.py). (The pages already
+small batch at a time (gateway/documents/retention.py); and the firms'
+reminder schedules run (gateway/reminders/chase.py). (The pages already
 refuse expired requests by date; client sessions are purged by
 web/sessions.py as new ones start.)"""
 
@@ -22,6 +23,7 @@ from gateway.core.clock import Clock
 from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
 from gateway.documents import retention
 from gateway.payments import webhooks
+from gateway.reminders.chase import Chaser
 from gateway.vault import signin
 
 log = logging.getLogger("clienttrack.housekeeping")
@@ -61,12 +63,13 @@ async def remove_documents_due(blobs: BlobStore, clock: Clock, stopping: asyncio
     return removed
 
 
-async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, message_max_age: timedelta,
+async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, message_max_age: timedelta, chaser: Chaser,
               every_seconds: float = 60.0) -> None:
     rounds = 0
     while not stopping.is_set():
         try:
             expired = await expire_requests(clock())
+            await chaser.run(clock())
             await forget_admission_counts(clock())
             await webhooks.forget_unverified(clock())
             await replays.forget(clock(), message_max_age)

@@ -35,6 +35,7 @@ from gateway.deps import Deps
 from gateway.inbound.runner import QueueRunner
 from gateway.outbound.compose import Composer
 from gateway.outbound.outbox import OutboxRunner, transport_for
+from gateway.reminders.chase import Chaser
 from web.app import create_app
 from web.header_timeout import with_header_timeout
 
@@ -125,7 +126,8 @@ async def running(
                                           name=f"queue-{i}")
                       for i in range(settings.queue_workers)]
             tasks.append(asyncio.create_task(
-                housekeeping.run(clock, stopping, deps.blobs, timedelta(hours=settings.message_max_age_hours)),
+                housekeeping.run(clock, stopping, deps.blobs, timedelta(hours=settings.message_max_age_hours),
+                                 Chaser(deps)),
                 name="housekeeping"))
         if "outbox" in roles:
             transport = transport_for(

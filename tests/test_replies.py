@@ -62,7 +62,8 @@ async def reply(http: httpx.AsyncClient, link: str, page: httpx.Response, *, tex
     data = {"csrf_token": reply_token(page), "message": text}
     if item is not None:
         data["item"] = item
-    upload = [("files", (name, content, kind)) for name, content, kind in files] or [("files", ("", b"", "application/octet-stream"))]
+    upload = [("files", (name, content, kind)) for name, content, kind in files] or \
+        [("files", ("", b"", "application/octet-stream"))]
     return await http.post(link + "/reply", data=data, files=upload, follow_redirects=True)
 
 
@@ -131,7 +132,8 @@ async def test_upload_shows_the_checklist_and_ticks_a_line_when_its_file_arrives
 
     async with httpx.AsyncClient() as client:
         page = await unlocked(client, link)
-        checklist = page.text[page.text.index('class="checklist"'):page.text.index("</ul>", page.text.index('class="checklist"'))]
+        start = page.text.index('class="checklist"')
+        checklist = page.text[start:page.text.index("</ul>", start)]
         assert checklist.count('class="waiting"') == 2 and "T4 slips" in checklist
         # The file field answers the first line still waiting unless the client picks another.
         assert re.search(r'<option value="0" selected>T4 slips', page.text)
@@ -182,6 +184,7 @@ async def test_a_request_that_asks_for_nothing_takes_no_reply(gateway):
     async with httpx.AsyncClient() as client:
         page = await unlocked(client, link)
         assert 'action="/r/' + link.rsplit("/", 1)[1] + '/reply"' not in page.text
-        refused = await client.post(link + "/reply", data={"message": "hi"}, files=[("files", ("a.pdf", SLIP, "application/pdf"))])
+        refused = await client.post(link + "/reply", data={"message": "hi"},
+                                    files=[("files", ("a.pdf", SLIP, "application/pdf"))])
         assert refused.status_code == 404
     assert await ClientReply.all().count() == 0

@@ -111,6 +111,10 @@ class Firm(Model):
     # The language of the client's mail and pages when a request says none
     # (lang=): "en", "fr", or "" (mail in English, pages as the browser asks).
     language = fields.CharField(max_length=5, default="", db_default="")
+    # The reminder schedule (gateway/reminders): days after a request is sent,
+    # and days before it expires, on which an unanswered one goes again.
+    reminder_after = fields.JSONField(default=list, db_default="[]")
+    reminder_before_expiry = fields.JSONField(default=list, db_default="[]")
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -197,6 +201,10 @@ class PaymentRequest(Model):
     upload_items = fields.JSONField(default=list, db_default="[]")
     # remind=no: the firm's reminder schedule leaves this request alone.
     remind = fields.BooleanField(default=True, db_default=True)
+    # The last day (the firm's) whose scheduled reminder is done with, and
+    # when the staff member was told it expires tomorrow unpaid.
+    reminded_through = fields.DateField(null=True)
+    expiry_warned_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "payment_request"
@@ -214,6 +222,26 @@ class PaymentRequest(Model):
             ("firm_id", "sender", "created_at", "id"),
             ("firm_id", "sender", "status", "created_at", "id"),
         )
+
+
+class ReminderDigest(Model):
+    """The one mail a day that tells a staff member which of their requests
+    the reminder schedule sent again, and which expire tomorrow unpaid. One
+    row a member a day (unique), so no second digest goes that day, whatever
+    process runs the schedule; the next lists the reminders after
+    through_event_id."""
+
+    id = fields.IntField(primary_key=True)
+    firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="digests",
+                                                                   on_delete=fields.CASCADE)
+    staff_email = fields.CharField(max_length=254)
+    day = fields.DateField()
+    sent_at = fields.DatetimeField()
+    through_event_id = fields.IntField(default=0)
+
+    class Meta:
+        table = "reminder_digest"
+        unique_together = (("firm", "staff_email", "day"),)
 
 
 class CustomerName(Model):
