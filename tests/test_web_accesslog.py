@@ -17,6 +17,7 @@ def test_tokens_are_redacted_wherever_they_stand():
     assert redact(f"/r/{token}") == "/r/<redacted>"
     assert redact(f"/r/{token}/files/2") == "/r/<redacted>/files/2"
     assert redact(f"/elsewhere/{token}") == "/elsewhere/<redacted>"
+    assert redact("/staff/replies/short-or-cut/files/3") == "/staff/replies/<redacted>/files/3"
     assert redact("/static/style.css") == "/static/style.css"
     assert redact("/demo/outbox/1764000000.M1P2Q3.host.eml") == "/demo/outbox/1764000000.M1P2Q3.host.eml"
 

@@ -1,8 +1,8 @@
 """One log line per request: method, path, status, duration.
 
 Link tokens open a client's message (with the password), so a log must not
-collect them: the segment after /r/ (and anything token-like) is replaced, and the query string is
-never logged. (uvicorn's own access log is off: it would log both.)
+collect them: the segment after /r/ and /staff/replies/ (and anything token-like) is replaced, and the
+query string is never logged. (uvicorn's own access log is off: it would log both.)
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("clienttrack.web.access")
 
-# The segment after any /r/, and any run long enough to be a token pasted
-# somewhere else in a path (a 256-bit token is 43 characters).
-_TOKEN = re.compile(r"(?<=/r/)[^/]+|[A-Za-z0-9_-]{32,}")
+# The segment after any /r/ (the client's link) or /staff/replies/ (a
+# reply's link in the staff member's notice), and any run long enough to be
+# a token pasted somewhere else in a path (a 256-bit token is 43 characters).
+_TOKEN = re.compile(r"(?<=/r/)[^/]+|(?<=/staff/replies/)[^/]+|[A-Za-z0-9_-]{32,}")
 
 
 def redact(path: str) -> str:

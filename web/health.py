@@ -48,7 +48,7 @@ async def metrics_page(request: Request) -> Response:
 
 
 async def robots(request: Request) -> PlainTextResponse:
-    return PlainTextResponse("User-agent: *\nDisallow: /r/\nDisallow: /demo/\n")
+    return PlainTextResponse("User-agent: *\nDisallow: /r/\nDisallow: /staff/replies/\nDisallow: /demo/\n")
 
 
 def routes() -> list[Route]:
