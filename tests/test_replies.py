@@ -188,3 +188,19 @@ async def test_a_request_that_asks_for_nothing_takes_no_reply(gateway):
                                     files=[("files", ("a.pdf", SLIP, "application/pdf"))])
         assert refused.status_code == 404
     assert await ClientReply.all().count() == 0
+
+
+async def test_the_dashboard_shows_a_message_and_its_reply_in_the_timeline_never_its_files(gateway):
+    from tests.staff_support import signed_in
+
+    link = await secure_request(gateway, 'Your return to=jane@client.example pw=Blue42 hint=Sky')
+    async with httpx.AsyncClient() as client:
+        page = await unlocked(client, link)
+        await reply(client, link, page, text=SECRET_TEXT, files=[("T4 slip 2025.pdf", SLIP, "application/pdf")])
+    async with signed_in(gateway) as http:
+        table = await http.get("/staff/")
+        assert re.search(r'class="num">Secure message <span class="currency"></span>', table.text)
+        request = await http.get("/staff/requests/1")
+        assert "Secure message" in request.text and "$0.00" not in request.text
+        assert "The client replied (sealed)" in request.text
+        assert "T4 slip 2025.pdf" not in request.text and SECRET_TEXT not in request.text

@@ -29,6 +29,8 @@ EVENT_KEYS = {
     "request.cancelled": "staff_event_cancelled",
     "request.expired": "staff_event_expired",
     "request.documents_removed": "staff_event_documents_removed",
+    "request.replied": "staff_event_replied",
+    "request.reply_read": "staff_event_reply_read",
 }
 
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from gateway.commands.cancel import CANCELLABLE
 from gateway.commands.refund import REFUNDABLE
 from gateway.commands.remind import REMINDABLE
-from gateway.core.models import Event, Level, PaymentRequest, SealedFile, Staff
+from gateway.core.models import Event, Level, PaymentRequest, RequestKind, SealedFile, Staff
 from gateway.core.settings import zone
 from web.client import translator
 from web.i18n import Translator
@@ -66,8 +66,12 @@ class Row(NamedTuple):
 
 
 def row_view(t: Translator, request: PaymentRequest, tz: ZoneInfo) -> Row:
+    # A secure message (secure@) asks for no money: it says so instead of an amount.
+    message = request.kind is RequestKind.MESSAGE
     return Row(request.id, f"/staff/requests/{request.id}", request.client_email, request.invoice, request.title,
-               request.sender, t.amount_short(request.amount_minor, request.currency), request.currency,
+               request.sender, t("staff_secure_message") if message else t.amount_short(request.amount_minor,
+                                                                                       request.currency),
+               "" if message else request.currency,
                fee_text(t, request), request.status.value, fmt.status(t, request.status),
                fmt.short_date(t, request.created_at, tz), fmt.short_date(t, request.viewed_at, tz),
                fmt.short_date(t, request.paid_at, tz))
@@ -139,7 +143,9 @@ class RequestPages:
         tz = zone(signed_in.firm.timezone)
         now = self.deps.clock()
         history = await Event.filter(request_id=found.id).order_by("at", "id")
-        files = await SealedFile.filter(request_id=found.id, is_body=False).order_by("position") \
+        # The staff's own files: a client's replies are read with the request's password (web/staff_replies.py).
+        files = await SealedFile.filter(request_id=found.id, is_body=False, reply_id__isnull=True) \
+            .order_by("position") \
             .values("filename", "size")
         acts = may_act(signed_in, found)
         total = found.total_minor if found.total_minor is not None else found.amount_minor + (found.fee_minor or 0)

@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfo
 from tortoise import connections
 from tortoise.expressions import Q
 
-from gateway.core.models import PaymentRequest, RequestStatus
+from gateway.core.models import PaymentRequest, RequestKind, RequestStatus
 from gateway.reports.periods import Period, PeriodError, parse_period
 
 PAGE = 50
 # What the table shows of a request: the rest (keys, sealed parts) is not read.
 COLUMNS = ("id", "client_email", "invoice", "title", "sender", "amount_minor", "currency", "fee_minor", "pass_fee",
-           "status", "created_at", "viewed_at", "paid_at")
+           "status", "created_at", "viewed_at", "paid_at", "kind")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 MAX_SEARCH = 100
@@ -128,6 +128,8 @@ class Listed(NamedTuple):
     created_at: datetime
     viewed_at: datetime | None
     paid_at: datetime | None
+    # payment, or message (secure@: no amount)
+    kind: RequestKind
 
 
 def _moment(value: str | datetime | None) -> datetime | None:
@@ -141,7 +143,7 @@ def _moment(value: str | datetime | None) -> datetime | None:
 def _listed(record) -> Listed:
     return Listed(record[0], record[1], record[2], record[3], record[4], record[5], record[6], record[7],
                   bool(record[8]), RequestStatus(record[9]), _moment(record[10]), _moment(record[11]),
-                  _moment(record[12]))
+                  _moment(record[12]), RequestKind(record[13]))
 
 
 async def records(query) -> list:
