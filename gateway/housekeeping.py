@@ -5,10 +5,11 @@ webhook deliveries after a week, the accepted Message-IDs no fresh
 message can carry any more (admission/replays.py), and dashboard sign-in
 links a day past their time and staff sessions idle too long; the
 documents of requests past their firm's retention period are deleted, a
-small batch at a time (gateway/documents/retention.py); and the firms'
-reminder schedules run (gateway/reminders/chase.py). (The pages already
-refuse expired requests by date; client sessions are purged by
-web/sessions.py as new ones start.)"""
+small batch at a time (gateway/documents/retention.py), and so are large
+messages' bodies the runner did not get to delete once they were done;
+and the firms' reminder schedules run (gateway/reminders/chase.py). (The
+pages already refuse expired requests by date; client sessions are purged
+by web/sessions.py as new ones start.)"""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from gateway.core import events
 from gateway.core.clock import Clock
 from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
 from gateway.documents import retention
+from gateway.inbound import queue as inbound
 from gateway.payments import webhooks
 from gateway.reminders.chase import Chaser
 from gateway.vault import signin
@@ -77,6 +79,7 @@ async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, message_m
             if expired:
                 log.info("%d requests expired", expired)
             await remove_documents_due(blobs, clock, stopping)
+            await inbound.forget_done_bodies(blobs)
             if rounds % TIDY_EVERY == 0:
                 await blobs.tidy()
             rounds += 1

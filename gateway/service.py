@@ -88,7 +88,7 @@ async def running(
         stopping = asyncio.Event()
         tasks: list[asyncio.Task] = []
         closers: list[Callable[[], Awaitable[None]]] = []
-        sessions = Sessions()
+        sessions = Sessions(settings.large_sessions)
         admitting = None
         if smtp_sock or web_sock:
             # Mail by SMTP and mail composed on the dashboard are admitted alike, in one group commit.
@@ -97,7 +97,8 @@ async def running(
             deps.submit = Composed(admitting, master_key, clock, deps.inbound_wake)
         if smtp_sock:
             admission = Admission(settings, master_key, clock, deps.inbound_wake,
-                                  resolve or dns_resolver(nameservers=settings.dns_nameservers), admitting)
+                                  resolve or dns_resolver(nameservers=settings.dns_nameservers), admitting,
+                                  deps.blobs)
             smtp_server = await asyncio.get_running_loop().create_server(
                 protocol_factory(settings, admission, sessions), sock=smtp_sock
             )

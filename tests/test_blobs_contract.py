@@ -162,3 +162,34 @@ async def test_temporary_files_of_a_crash_are_swept_but_objects_never(tmp_path: 
     assert store.sweep_temporary() == 1
     assert not crashed.exists()
     assert await read(store, name) == b"kept"
+
+
+async def test_a_writer_stores_its_pieces_only_once_closed(store: BlobStore) -> None:
+    name = new_name()
+    data = os.urandom(3 * MB + 17)
+    writer = store.writer(name)
+    for start in range(0, len(data), 65552):
+        await writer.write([data[start:start + 65552]])
+        if start == 2 * 65552:
+            with pytest.raises(BlobMissing):
+                await read(store, name)
+    await writer.close()
+    assert await read(store, name) == data
+
+
+async def test_an_aborted_writer_leaves_nothing(store: BlobStore, tmp_path: Path) -> None:
+    name = new_name()
+    writer = store.writer(name)
+    await writer.write([os.urandom(2 * MB)])  # past one batch: a file store has begun its file
+    await writer.abort()
+    with pytest.raises(BlobMissing):
+        await read(store, name)
+    if isinstance(store, FileStore):
+        assert not [p for p in store.root.rglob("*") if p.is_file()]
+
+
+async def test_a_writer_given_nothing_stores_an_empty_object(store: BlobStore) -> None:
+    name = new_name()
+    writer = store.writer(name)
+    await writer.close()
+    assert await read(store, name) == b""

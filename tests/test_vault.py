@@ -367,3 +367,11 @@ def test_tokens():
     assert len(token_hash(t)) == 64 and int(token_hash(t), 16) >= 0
     assert token_hash(t) != token_hash(t + "x")
     assert token_hash("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_a_master_subkey_is_one_per_purpose():
+    master = bytes(range(32))
+    one = vault.subkey(master, b"inbound body:ABC")
+    assert len(one) == 32 and one == vault.subkey(master, b"inbound body:ABC")
+    assert one != vault.subkey(master, b"inbound body:ABD") and one != master
+    assert one != vault.subkey(bytes(32), b"inbound body:ABC")

@@ -45,8 +45,8 @@ MAX_BATCH = 64
 # here as the ORM writes them (status queued, no attempts yet).
 _INSERT = """
 INSERT INTO inbound_message (id, status, mail_from, sender, firm_domain, rcpt_tos, peer, trusted_peer, size,
-                             sealed_raw, attempts, last_error, outcome, received_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?)
+                             sealed_raw, body_blob, body_salt, attempts, last_error, outcome, received_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?)
 """
 
 
@@ -228,7 +228,8 @@ class SqliteIntake(Intake):
             connection.executemany(_INSERT, [
                 (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
                  arrival.firm_domain, json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer),
-                 arrival.size, arrival.sealed_raw, _stored_time(arrival.received_at))
+                 arrival.size, arrival.sealed_raw, arrival.body_blob, arrival.body_salt,
+                 _stored_time(arrival.received_at))
                 for arrival in admitted
             ])
             connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))

@@ -27,6 +27,7 @@ import asyncio
 import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Awaitable, Callable
 
 from gateway.admission import addressed, authresults, dkimcheck, freshness, headersection, signatures
 from gateway.admission.fromheader import FromError, ascii_domain, strict_from_section
@@ -89,8 +90,12 @@ def _read(raw: bytes) -> tuple[headersection.HeaderSection, str, str]:
     return section, address, ascii_domain(address.rpartition("@")[2])
 
 
-async def authenticate(raw: bytes, *, peer_host: str, checks: Checks) -> Verdict:
-    """Decide whether the message may act for the sender in its From."""
+async def authenticate(raw: bytes, *, peer_host: str, checks: Checks,
+                       whole: Callable[[], Awaitable[bytes]] | None = None) -> Verdict:
+    """Decide whether the message may act for the sender in its From.
+    For a large message ``raw`` is its header section and ``whole`` reads
+    the whole message back, which only verifying a DKIM signature here
+    needs (its body hash)."""
     try:
         if headersection.header_end(raw) <= INLINE_HEADER_BYTES:
             section, from_address, from_domain = _read(raw)
@@ -108,7 +113,9 @@ async def authenticate(raw: bytes, *, peer_host: str, checks: Checks) -> Verdict
     if mx.reason:
         method, reason, passed = "authres", mx.reason, list(mx.signatures)
     else:
-        result = await dkimcheck.verify(raw, section.fields, from_domain, checks.resolve, checks.now)
+        message = await whole() if whole is not None else raw
+        result = await dkimcheck.verify(message, section.fields, from_domain, checks.resolve, checks.now)
+        del message
         if not result.passed:
             return _not_authenticated(result, mx, from_address)
         method, reason, passed = "dkim", result.reason, [result.signature]

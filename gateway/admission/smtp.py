@@ -27,11 +27,12 @@ from gateway.admission import authresults, replays, senderauth, sql
 from gateway.admission.draining import DrainingSMTP, Refuse, Sessions
 from gateway.admission.intake import Intake, Verdict
 from gateway.admission.keylookup import Resolver
+from gateway.blobs import BlobStore
 from gateway.core import metrics
 from gateway.core.clock import Clock
 from gateway.core.models import KIND_BY_LOCAL_PART
 from gateway.core.settings import Settings
-from gateway.inbound import queue as inbound
+from gateway.inbound import bodies, queue as inbound
 
 log = logging.getLogger("clienttrack.smtp")
 
@@ -79,6 +80,7 @@ class Admission:
         on_queued: asyncio.Event,
         resolve: Resolver,
         intake: Intake,
+        blobs: BlobStore,
     ) -> None:
         self.settings = settings
         self.master_key = master_key
@@ -86,6 +88,7 @@ class Admission:
         self.on_queued = on_queued
         self.resolve = resolve
         self.intake = intake
+        self.blobs = blobs
         self.own_ids = frozenset(i.lower() for i in (*settings.trusted_authserv_ids, settings.hostname))
         # Gateway domains seen lately (domain -> (is a firm, until)): a RCPT
         # costs no query, and a firm added elsewhere shows within seconds.
@@ -119,9 +122,20 @@ class Admission:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    async def open_body(self, session: Session, envelope: Envelope) -> bodies.BodyWriter:
+        """Where a large message's body goes as it arrives (draining.py): the
+        blob store, sealed, under the queue id its row will have."""
+        return bodies.BodyWriter(self.blobs, self.master_key, inbound.new_queue_id())
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         peer_host = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        # A large message: the header section here, its body stored already.
         raw = envelope.original_content or envelope.content
+        body: bodies.BodyWriter | None = getattr(envelope, "body", None)
+        whole = None
+        if body is not None:
+            async def whole() -> bytes:
+                return raw + await bodies.read_all(self.blobs, self.master_key, body.queue_id, body.salt, body.size)
         try:
             now = self.clock()
             verdict = await senderauth.authenticate(raw, peer_host=peer_host, checks=senderauth.Checks(
@@ -131,7 +145,7 @@ class Admission:
                 now=now,
                 max_age=timedelta(hours=self.settings.message_max_age_hours),
                 gateway_addresses=envelope.rcpt_tos,
-            ))
+            ), whole=whole)
             if not verdict.ok:
                 metrics.ADMISSION.labels("sender not authenticated").inc()
                 return _refused(envelope, peer_host, verdict.smtp_reply)
@@ -150,8 +164,11 @@ class Admission:
                 peer=peer_host,
                 trusted_peer=verdict.method == "trusted-peer",
                 now=now,
+                body=body,
             )
             admitted = await self.intake.admit(arrival)
+            if body is not None and admitted is Verdict.ADMITTED:
+                body.taken = True  # its row is committed: the queue deletes it once done
         except Exception:
             # Nothing was committed, so the client keeps the message and retries.
             log.exception("could not check or queue a message from %s", peer_host)
@@ -163,7 +180,7 @@ class Admission:
             return _refused(envelope, peer_host,
                             _REFUSALS[admitted].format(sender=verdict.from_address, domain=domain, gateway=gateway))
         log.info("queued %s from=%s by=%s size=%d peer=%s",
-                 arrival.queue_id, verdict.from_address, verdict.method, len(raw), peer_host)
+                 arrival.queue_id, verdict.from_address, verdict.method, arrival.size, peer_host)
         self.on_queued.set()
         return f"250 2.0.0 Ok: queued as {arrival.queue_id}"
 
@@ -174,7 +191,7 @@ def _refused(envelope: Envelope, peer_host: str, reply: str) -> str:
 
 
 def protocol_factory(settings: Settings, handler: Admission, sessions: Sessions | None = None):
-    sessions = sessions or Sessions()
+    sessions = sessions or Sessions(settings.large_sessions)
 
     def make() -> asyncio.Protocol:
         if sessions.closing:
@@ -182,6 +199,7 @@ def protocol_factory(settings: Settings, handler: Admission, sessions: Sessions 
         return DrainingSMTP(
             handler,
             sessions=sessions,
+            large_message_bytes=settings.large_message_bytes,
             data_size_limit=settings.max_message_size,
             enable_SMTPUTF8=True,
             decode_data=False,

@@ -39,16 +39,10 @@ class FileStore:
         await asyncio.to_thread(self._put, self._path(name), pieces)
 
     def _put(self, path: Path, pieces: Sequence[bytes]) -> None:
-        folders = _make_folders(self.root, path.parent)
-        temp = path.with_name(f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(temp, flags, 0o600)
+        temp, fd, folders = _open_temporary(self.root, path)
         try:
             try:
-                for piece in pieces:
-                    view = memoryview(piece)
-                    while view:
-                        view = view[os.write(fd, view):]
+                _write_all(fd, pieces)
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -58,6 +52,9 @@ class FileStore:
             raise
         for folder in [path.parent, *folders]:
             fsync_dir(folder)
+
+    def writer(self, name: str) -> FileWriter:
+        return FileWriter(self.root, self._path(name))
 
     async def read(self, name: str, offset: int = 0) -> AsyncIterator[bytes]:
         path = self._path(name)
@@ -99,6 +96,94 @@ class FileStore:
             except FileNotFoundError:
                 pass
         return removed
+
+
+class FileWriter:
+    """An object written as its pieces come: into a temporary file in its
+    final folder, by a thread, the next pieces gathered while the last
+    ones are written (so at most about two batches are held); fsynced and
+    renamed into place by close, as put does."""
+
+    BATCH = 1 << 20  # hand the thread a mebibyte at a time, not every 64 KiB
+
+    def __init__(self, root: Path, path: Path) -> None:
+        self.root, self.path = root, path
+        self._opened: tuple[Path, int, list[Path]] | None = None
+        self._gathered: list[bytes] = []
+        self._gathered_size = 0
+        self._writing: asyncio.Future | None = None
+
+    async def write(self, pieces: Sequence[bytes]) -> None:
+        self._gathered.extend(pieces)
+        self._gathered_size += sum(map(len, pieces))
+        if self._gathered_size >= self.BATCH:
+            await self._hand_over()
+
+    async def _hand_over(self) -> None:
+        if self._writing is not None:
+            await self._writing  # its error, if any, is raised here
+            self._writing = None
+        pieces, self._gathered, self._gathered_size = self._gathered, [], 0
+        self._writing = asyncio.ensure_future(asyncio.to_thread(self._write, pieces))
+
+    def _write(self, pieces: list[bytes]) -> None:
+        if self._opened is None:
+            self._opened = _open_temporary(self.root, self.path)
+        _write_all(self._opened[1], pieces)
+
+    async def close(self) -> None:
+        await self._hand_over()
+        await self._writing
+        self._writing = None
+        await asyncio.to_thread(self._finish)
+
+    def _finish(self) -> None:
+        if self._opened is None:
+            self._opened = _open_temporary(self.root, self.path)
+        temp, fd, folders = self._opened
+        try:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temp, self.path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        self._opened = None
+        for folder in [self.path.parent, *folders]:
+            fsync_dir(folder)
+
+    async def abort(self) -> None:
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+            self._writing = None
+        self._gathered = []
+        if self._opened is not None:
+            temp, fd, _ = self._opened
+            self._opened = None
+            await asyncio.to_thread(_discard, temp, fd)
+
+
+def _open_temporary(root: Path, path: Path) -> tuple[Path, int, list[Path]]:
+    """A new temporary file beside ``path``: (its path, an fd to write, the
+    folders made for it, whose entries must reach the disk too)."""
+    folders = _make_folders(root, path.parent)
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return temp, os.open(temp, flags, 0o600), folders
+
+
+def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _discard(temp: Path, fd: int) -> None:
+    os.close(fd)
+    temp.unlink(missing_ok=True)
 
 
 def _make_folders(root: Path, folder: Path) -> list[Path]:

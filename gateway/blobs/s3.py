@@ -65,6 +65,9 @@ class S3Store:
         except (BaseError, OSError) as exc:
             raise BlobStoreError(f"storing {name} failed: {type(exc).__name__}") from exc
 
+    def writer(self, name: str) -> S3Writer:
+        return S3Writer(self, check_name(name))
+
     async def read(self, name: str, offset: int = 0) -> AsyncIterator[bytes]:
         check_name(name)
         try:
@@ -90,3 +93,24 @@ class S3Store:
 
     async def close(self) -> None:
         pass
+
+
+class S3Writer:
+    """An object gathered in memory and stored with one PUT at close: S3
+    keeps no half object that way and an abort leaves no parts behind, at
+    the cost of holding the object once (a multipart upload would not; the
+    file store writes as it goes)."""
+
+    def __init__(self, store: S3Store, name: str) -> None:
+        self.store, self.name = store, name
+        self._pieces: list[bytes] = []
+
+    async def write(self, pieces: Sequence[bytes]) -> None:
+        self._pieces.extend(pieces)
+
+    async def close(self) -> None:
+        pieces, self._pieces = self._pieces, []
+        await self.store.put(self.name, pieces or [b""])
+
+    async def abort(self) -> None:
+        self._pieces = []

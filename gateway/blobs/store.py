@@ -11,6 +11,10 @@ Every implementation passes the same contract (tests/test_blobs_contract.py):
   (callers reframe them), and raises :class:`BlobMissing` for an unknown name.
 * ``delete`` is for good, and deleting what is not there is no error (so a
   deletion interrupted part-way can simply be done again).
+* ``writer`` writes an object as its pieces come (a large message's body
+  while it arrives): nothing is under the name until ``close``, which
+  returns once the whole object is stored for good; ``abort`` leaves
+  nothing.
 """
 
 from __future__ import annotations
@@ -32,9 +36,23 @@ class BlobStoreError(Exception):
     The message names the object, never its content."""
 
 
+class BlobWriter(Protocol):
+    async def write(self, pieces: Sequence[bytes]) -> None:
+        """Add these pieces to the object, in order."""
+
+    async def close(self) -> None:
+        """The object is stored whole under its name, for good."""
+
+    async def abort(self) -> None:
+        """Forget what was written; nothing is stored."""
+
+
 class BlobStore(Protocol):
     async def put(self, name: str, pieces: Sequence[bytes]) -> None:
         """Store the pieces, in order, as one object called ``name``."""
+
+    def writer(self, name: str) -> BlobWriter:
+        """An object called ``name``, written a few pieces at a time."""
 
     def read(self, name: str, offset: int = 0) -> AsyncIterator[bytes]:
         """The object's bytes from ``offset`` to its end, a piece at a time."""

@@ -347,7 +347,13 @@ class InboundMessage(Model):
     trusted_peer = fields.BooleanField(default=False)
     size = fields.BigIntField()
     # The raw message sealed under the master key; cleared once processed.
+    # For a large message, only its header section: the body went to the
+    # blob store while it arrived (body_blob, sealed in chunks under a key
+    # of the master key's for this queue id, file salt body_salt), and
+    # the object is deleted once the message is done.
     sealed_raw = fields.BinaryField(null=True)
+    body_blob = fields.CharField(max_length=100, default="", db_default="")
+    body_salt = fields.BinaryField(null=True)
     attempts = fields.IntField(default=0)
     last_error = fields.TextField(default="")
     outcome = fields.CharField(max_length=200, default="")

@@ -55,6 +55,13 @@ class Settings:
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     # The most a client's reply (its text and files together) may carry.
     reply_max_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    # A message larger than this is large: its body goes to the blob store
+    # while it arrives and is processed in pieces, never held whole.
+    large_message_bytes: int = 1024 * 1024
+    # Large messages in transfer at once, per process: a MAIL FROM that
+    # declares a large SIZE when all are taken gets 452; DATA that grows
+    # large waits for one (LARGE_WAIT_SECONDS), then gets 421.
+    large_sessions: int = 8
     demo: bool = False
     payments: str = ""
     stripe_secret_key: Secret | None = None
@@ -251,8 +258,10 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = Path(value)
         elif key in ("smtp_port", "web_port"):
             out[key] = _as_int(key, value, 0, 65535)
-        elif key in ("max_message_size", "reply_max_size"):
+        elif key in ("max_message_size", "reply_max_size", "large_message_bytes"):
             out[key] = _as_int(key, value, 1024, 1024**3)
+        elif key == "large_sessions":
+            out[key] = _as_int(key, value, 1, 10_000)
         elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
             out[key] = _as_int(key, value, 1, 10_000)
         elif key in ("sender_hourly_limit", "firm_hourly_limit"):

@@ -12,13 +12,17 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import AsyncIterator
 
 from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from gateway import vault
+from gateway.blobs import BlobStore
 from gateway.core.models import InboundMessage, InboundStatus
+from gateway.inbound import bodies
+from gateway.inbound.bodies import BodyWriter
 
 MAX_ATTEMPTS = 3
 
@@ -49,13 +53,17 @@ class Arrival:
     # The digest of a signed message's Message-ID (admission/replays.py),
     # accepted once per firm; "" when not checked (--demo's loopback trust).
     message_key: str = ""
+    # A large message: its body in the blob store (inbound/bodies.py), and
+    # sealed_raw only its header section.
+    body_blob: str = ""
+    body_salt: bytes | None = None
 
     def fields(self) -> dict:
         """As InboundMessage's fields."""
         return {"id": self.queue_id, "mail_from": self.mail_from, "sender": self.sender,
                 "firm_domain": self.firm_domain, "rcpt_tos": self.rcpt_tos, "peer": self.peer,
                 "trusted_peer": self.trusted_peer, "size": self.size, "sealed_raw": self.sealed_raw,
-                "received_at": self.received_at}
+                "body_blob": self.body_blob, "body_salt": self.body_salt, "received_at": self.received_at}
 
 
 def arrival(
@@ -70,15 +78,27 @@ def arrival(
     trusted_peer: bool,
     now: datetime,
     message_key: str = "",
+    body: BodyWriter | None = None,
 ) -> Arrival:
-    """The message sealed under the master key, with a new queue id."""
-    queue_id = new_queue_id()
-    return Arrival(queue_id, mail_from, sender, firm_domain, list(rcpt_tos), peer, trusted_peer, len(raw),
-                   vault.seal_with_master(master_key, raw, raw_aad(queue_id)), now, message_key)
+    """The message sealed under the master key, with a new queue id; with
+    ``body`` (already stored), ``raw`` is the header section and the queue
+    id is the body's."""
+    queue_id = body.queue_id if body is not None else new_queue_id()
+    return Arrival(queue_id, mail_from, sender, firm_domain, list(rcpt_tos), peer, trusted_peer,
+                   len(raw) + (body.size if body is not None else 0),
+                   vault.seal_with_master(master_key, raw, raw_aad(queue_id)), now, message_key,
+                   body.name if body is not None else "", body.salt if body is not None else None)
 
 
 def open_raw(message: InboundMessage, master_key: bytes) -> bytes:
+    """The message as received, or a large one's header section (see open_body)."""
     return vault.open_with_master(master_key, message.sealed_raw, raw_aad(message.id))
+
+
+def open_body(message: InboundMessage, master_key: bytes, store: BlobStore, header_size: int) -> AsyncIterator[bytes]:
+    """A large message's body, a chunk at a time (its header section is
+    open_raw's and ``header_size`` long)."""
+    return bodies.read(store, master_key, message.id, message.body_salt, message.size - header_size)
 
 
 class LeaseLost(RuntimeError):
@@ -115,6 +135,23 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
             return None
         if await InboundMessage.filter(_claimable(now), id=candidate.id).update(**claimed):
             return await InboundMessage.get(id=candidate.id)
+
+
+async def forget_body(message: InboundMessage, store: BlobStore) -> None:
+    """A done message's body leaves the store (its records were made from
+    it); the row stops naming it only once it is gone, so a deletion that
+    fails is done again by housekeeping (forget_done_bodies)."""
+    await bodies.delete(store, message.id)
+    await InboundMessage.filter(id=message.id, status=InboundStatus.DONE).update(body_blob="")
+
+
+async def forget_done_bodies(store: BlobStore, limit: int = 100) -> int:
+    """The bodies of done messages still in the store (their deletion
+    failed, or the process stopped before it); how many went."""
+    done = await InboundMessage.filter(status=InboundStatus.DONE).exclude(body_blob="").limit(limit)
+    for message in done:
+        await forget_body(message, store)
+    return len(done)
 
 
 def _held(message: InboundMessage):

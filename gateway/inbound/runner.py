@@ -52,6 +52,8 @@ class QueueRunner:
             return True
         try:
             await self.process(queued)
+            if queued.body_blob:
+                await inbound.forget_body(queued, self.deps.blobs)
         except inbound.LeaseLost as exc:
             log.warning("%s; its records were not committed", exc)
         except Exception as exc:
@@ -68,6 +70,8 @@ class QueueRunner:
     async def process(self, queued: InboundMessage) -> None:
         deps = self.deps
         raw = inbound.open_raw(queued, deps.master_key)
+        if queued.body_blob:
+            raw += b"".join([piece async for piece in inbound.open_body(queued, deps.master_key, deps.blobs, len(raw))])
         message = await asyncio.to_thread(parse_mail, raw)
         command = registry.parse_command(message.subject)
         # Who sent it to which firm: as admission authenticated and stored them.

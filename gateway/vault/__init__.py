@@ -18,7 +18,7 @@ from gateway.vault.keywrap import (
     wrap_key,
     wrap_with_password,
 )
-from gateway.vault.master import MasterKeyError, load_or_create_master_key, open_with_master, seal_with_master
+from gateway.vault.master import MasterKeyError, load_or_create_master_key, open_with_master, seal_with_master, subkey
 from gateway.vault.primitives import KEY_SIZE, TAG_SIZE, TamperedError
 from gateway.vault.sealing import (
     CHUNK_SIZE,
@@ -58,6 +58,7 @@ __all__ = [
     "load_or_create_master_key",
     "seal_with_master",
     "open_with_master",
+    "subkey",
     "new_token",
     "token_hash",
 ]

@@ -13,7 +13,9 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from gateway.core.durable import fsync_dir
 from gateway.vault.primitives import KEY_SIZE, NONCE_SIZE, TAG_SIZE, TamperedError, bytes_arg
@@ -126,3 +128,13 @@ def open_with_master(master_key: bytes, sealed: bytes, aad: bytes) -> bytes:
         return AESGCM(master_key).decrypt(nonce, sealed[1 + NONCE_SIZE :], version + aad)
     except InvalidTag:
         raise TamperedError("sealed data failed authentication") from None
+
+
+def subkey(master_key: bytes, purpose: bytes) -> bytes:
+    """A key of the master key's for one purpose (HKDF-SHA256, the purpose
+    as its info): what it seals opens only under the same purpose, so a
+    sealed object moved to another purpose's place does not open."""
+    master_key = bytes_arg(master_key, "master_key", KEY_SIZE)
+    purpose = bytes_arg(purpose, "purpose")
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None, info=b"clienttrack master subkey v1:" + purpose
+                ).derive(master_key)
