@@ -26,6 +26,8 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
+from gateway.core import sqlite_engine
+
 APP = "models"
 MODELS = ["gateway.core.models", "gateway.payments.models"]
 MIGRATIONS = "gateway.migrations"
@@ -54,10 +56,14 @@ PG_POOL_SIZE = 10
 
 def tortoise_config(url: str) -> dict:
     connection: str | dict = url
-    if urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg"):
+    scheme = urlsplit(url).scheme
+    if scheme in ("postgres", "postgresql", "asyncpg"):
         connection = expand_db_url(url)
         connection["credentials"].setdefault("command_timeout", PG_COMMAND_TIMEOUT)
         connection["credentials"].setdefault("maxsize", PG_POOL_SIZE)
+    elif scheme == "sqlite":
+        connection = expand_db_url(url)
+        connection["engine"] = sqlite_engine.ENGINE
     return {"connections": {"default": connection}, "apps": {APP: app_config()}}
 
 
