@@ -117,10 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     database = commands.add_parser("db", help="the database's schema").add_subparsers(
         dest="action", required=True, metavar="ACTION")
-    upgrade = database.add_parser("upgrade", help="apply the pending migrations (stop serve first, or not: it locks)")
+    upgrade = database.add_parser("upgrade", help="apply the pending migrations (stop serve first, or not: it locks); "
+                                  "a database from before migrations is recognised by its tables and columns")
     _common(upgrade)
-    upgrade.add_argument("--fake-initial", action="store_true",
-                         help="a database made before migrations existed: record 0001 without running it")
     upgrade.set_defaults(run=cmd_db_upgrade)
     status = database.add_parser("status", help="the migrations applied and pending")
     _common(status)
@@ -344,8 +343,8 @@ def cmd_db_upgrade(args, settings) -> int:
     async def upgrade() -> int:
         datadir.prepare(settings.data_dir, settings.database)
         async with db.connected(settings.database):
-            done = await schema.upgrade(settings.database, fake_initial=args.fake_initial)
-        print("\n".join(f"Applied {name}" for name in done) or "The database is up to date.")
+            done = await schema.upgrade(settings.database)
+        print("\n".join(done) or "The database is up to date.")
         return 0
     return asyncio.run(upgrade())
 

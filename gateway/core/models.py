@@ -87,14 +87,14 @@ class Firm(Model):
     timezone = fields.CharField(max_length=64, default="America/Toronto")
     country = fields.CharField(max_length=2, default="CA")
     # Where the firm is located (ISO 3166-2 subdivision, "ON", "QC"): card-fee rules depend on it.
-    province = fields.CharField(max_length=3, default="")
+    province = fields.CharField(max_length=3, default="", db_default="")
     # Largest single request, in minor units of the firm's currency.
     request_limit_minor = fields.BigIntField(default=10_000_000)
     fee_by_default = fields.BooleanField(default=False)
     # The firm's own card rate (its Stripe pricing), the most `+fee` may pass on:
     # a decimal as text ("0.029"; "" = the gateway's CLIENTTRACK_CARD_FEE_RATE)
     # and a fixed part in minor units (None = the gateway's).
-    card_fee_rate = fields.CharField(max_length=12, default="")
+    card_fee_rate = fields.CharField(max_length=12, default="", db_default="")
     card_fee_fixed_minor = fields.BigIntField(null=True)
     # The day the firm told the card networks it will surcharge; `+fee` works
     # 30 days after it (payments.surcharge), not before.
@@ -107,7 +107,7 @@ class Firm(Model):
     ledger_accounts = fields.JSONField(default=dict)
     # Days a request's documents are kept after it is paid, cancelled or
     # expired; then gateway/retention.py deletes them for good.
-    retention_days = fields.IntField(default=90)
+    retention_days = fields.IntField(default=90, db_default=90)
     # The language of the client's mail and pages when a request says none
     # (lang=): "en", "fr", or "" (mail in English, pages as the browser asks).
     language = fields.CharField(max_length=5, default="", db_default="")
@@ -186,8 +186,8 @@ class PaymentRequest(Model):
     application_fee_minor = fields.BigIntField(null=True)
     # Where the money landed (the provider's balance transaction): its currency,
     # the exchange rate from the request's currency ("" = none) and the net there.
-    settlement_currency = fields.CharField(max_length=3, default="")
-    exchange_rate = fields.CharField(max_length=32, default="")
+    settlement_currency = fields.CharField(max_length=3, default="", db_default="")
+    exchange_rate = fields.CharField(max_length=32, default="", db_default="")
     settlement_net_minor = fields.BigIntField(null=True)
     refunded_minor = fields.BigIntField(default=0)
     card_funding = fields.CharField(max_length=20, default="")
@@ -195,7 +195,7 @@ class PaymentRequest(Model):
     # Why a payment event could not be applied (amount mismatch...): for a person to look at.
     flagged = fields.CharField(max_length=300, default="")
     # The client as a QuickBooks customer, from a customer= directive ("" = look it up).
-    customer = fields.CharField(max_length=41, default="")
+    customer = fields.CharField(max_length=41, default="", db_default="")
     # The documents asked of the client (upload=): a checklist on their page,
     # ticked as files for each arrive (SealedFile.upload_item).
     upload_items = fields.JSONField(default=list, db_default="[]")
@@ -310,7 +310,7 @@ class SealedFile(Model):
     size = fields.BigIntField()
     file_salt = fields.BinaryField()
     chunk_count = fields.IntField()
-    blob = fields.CharField(max_length=100, default="")
+    blob = fields.CharField(max_length=100, default="", db_default="")
 
     class Meta:
         table = "sealed_file"

@@ -1,10 +1,15 @@
 """The database's schema version, kept with Tortoise's own migrations.
 
-The migration files are in gateway/migrations/ (0001 is the schema as it
-was when migrations came in). Tortoise records the applied ones in its
-table ``tortoise_migrations``. A database is *behind* when a migration on
-disk is not recorded in it. An empty database (no tables at all) is simply
-made at the latest migration: nothing in it can be lost.
+The migration files are in gateway/migrations/ (0001 is the schema of the
+last release made before migrations, 3a04bb6). Tortoise records the applied
+ones in its table ``tortoise_migrations``. A database is *behind* when a
+migration on disk is not recorded in it. An empty database (no tables at
+all) is simply made at the latest migration: nothing in it can be lost.
+
+A database made by ``generate_schemas`` before migrations existed has
+tables but no record. `upgrade` recognises its version by its tables and
+columns (see `recognise`), records what it already has, and applies the
+rest; it refuses one it does not recognise, naming what differs.
 
 `clienttrack db upgrade` applies what is pending, under a lock so that two
 processes starting together do not both migrate: PostgreSQL's advisory
@@ -40,6 +45,22 @@ UPGRADE_COMMAND = "clienttrack db upgrade"
 
 class SchemaBehind(RuntimeError):
     """The database needs migrations this code has; the message names the command."""
+
+
+class SchemaUnknown(SchemaBehind):
+    """A database without migration records whose tables and columns match
+    no version we know: nothing is changed, the message names what differs."""
+
+
+# The release before 3a04bb6, 2b1ef16, made the same tables less these
+# (the client's side, admission counts and payments came after it). The
+# release 3a04bb6 started on such a database added the tables (its start ran
+# generate_schemas(safe=True), which makes missing tables, never columns) and
+# then answered 451 to every mail: the columns are missing either way.
+OLDER_RELEASE = "2b1ef16"
+OLDER_RELEASE_LACKS_TABLES = frozenset(
+    {"admission_count", "client_session", "unlock_guard", "payment_webhook_delivery", "payment_webhook_event"})
+OLDER_RELEASE_LACKS_COLUMNS = {"inbound_message": ("sender", "firm_domain"), "payment_request": ("sealed_token",)}
 
 
 def app_config() -> dict:
@@ -83,8 +104,10 @@ class Version:
         return self.has_tables and not self.applied
 
     def describe(self) -> str:
-        at = self.applied[-1] if self.applied else "no migration"
-        return f"the database is at {at}; this version needs {', '.join(self.pending)}"
+        if self.made_before_migrations:
+            return ("the database was made before migrations existed (it has no "
+                    f"{RECORD_TABLE}; `{UPGRADE_COMMAND}` recognises its version)")
+        return f"the database is at {self.applied[-1]}; this version needs {', '.join(self.pending)}"
 
 
 def _executor() -> MigrationExecutor:
@@ -112,15 +135,15 @@ async def _has_our_tables() -> bool:
     return bool(rows and rows[0][0])
 
 
-async def upgrade(database_url: str, *, fake_initial: bool = False) -> list[str]:
-    """Apply the pending migrations, under the lock; what was done, by name.
+async def upgrade(database_url: str) -> list[str]:
+    """Apply the pending migrations, under the lock; what was done, a line
+    for each migration ("Applied NAME", "Recorded NAME: why").
 
     An empty database is made at the latest migration in one step (the
     models' tables, and every migration recorded): replaying each migration
     costs ten times as much, and tests/test_migrations.py checks that both
-    ways give the same schema. ``fake_initial`` records 0001 without running
-    it, for a database that generate_schemas made before migrations existed
-    (from the version that brought migration 0001)."""
+    ways give the same schema. A database made before migrations existed is
+    recognised first (`recognise`): what it has is recorded, not run."""
     async with _migration_lock(database_url):
         current = await version()
         if not current.pending:
@@ -131,20 +154,161 @@ async def upgrade(database_url: str, *, fake_initial: bool = False) -> list[str]
             await executor.recorder.ensure_schema(executor._schema_editor(atomic=False))
             for name in current.pending:
                 await executor.recorder.record_applied(APP, name)
-            return [f"{name} (a new database)" for name in current.pending]
+            return [f"Applied {name} (a new database)" for name in current.pending]
         done: list[str] = []
         if current.made_before_migrations:
-            if not fake_initial:
-                raise SchemaBehind(
-                    "the database was made before migrations existed (it has tables but no "
-                    f"{RECORD_TABLE}); if it was made by the version that brought migration "
-                    f"{current.pending[0]}, run `{UPGRADE_COMMAND} --fake-initial`, which records "
-                    "it without running it")
-            await _executor().migrate([MigrationTarget(app_label=APP, name=current.pending[0])], fake=True)
-            done.append(f"{current.pending[0]} (recorded, not run)")
+            done = await _adopt(await recognise())
             current = await version()
         await _executor().migrate()
-        return done + list(current.pending)
+        return done + [f"Applied {name}" for name in current.pending]
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """What a database made before migrations is: the migrations its tables
+    and columns already hold, and whether it is the older release's."""
+
+    holds: tuple[str, ...]  # migration names, in order
+    older_release: bool = False
+
+
+async def recognise() -> Recognised:
+    """The version of a database that has our tables but no migration
+    records, told by its tables and columns alone: the state after some
+    migration (0001_initial: the release 3a04bb6), or the older release
+    2b1ef16 (with or without the tables 3a04bb6 added at its start).
+    Anything else raises SchemaUnknown naming what differs from 0001."""
+    found = await _tables_and_columns()
+    states = await _migration_states()
+    for index, (_, expected) in enumerate(states):
+        if found == expected:
+            return Recognised(tuple(name for name, _ in states[:index + 1]))
+    release = states[0][1]
+    older = {table: columns - frozenset(OLDER_RELEASE_LACKS_COLUMNS.get(table, ()))
+             for table, columns in release.items()}
+    without_tables = {table: columns for table, columns in older.items() if table not in OLDER_RELEASE_LACKS_TABLES}
+    if found in (older, without_tables):
+        return Recognised((states[0][0],), older_release=True)
+    raise SchemaUnknown(
+        f"the database has tables but no {RECORD_TABLE}, and they match no version this code knows "
+        f"(neither {states[0][0]}, the release 3a04bb6, nor a later migration, nor the release "
+        f"{OLDER_RELEASE}); against {states[0][0]}: {_differences(found, release)}. Nothing was changed")
+
+
+async def _adopt(recognised: Recognised) -> list[str]:
+    """Record what a database made before migrations holds; the older
+    release is first brought to 0001 (its missing tables made, its missing
+    columns added with their defaults for the rows it has)."""
+    done = []
+    if recognised.older_release:
+        await _older_release_to_initial()
+        done.append(f"Applied {recognised.holds[0]}: the database was made by the release {OLDER_RELEASE}; "
+                    "the tables and columns it lacked were added")
+    else:
+        done.extend(f"Recorded {name}: the database already had its tables and columns" for name in recognised.holds)
+    executor = _executor()
+    await executor.recorder.ensure_schema(executor._schema_editor(atomic=False))
+    for name in recognised.holds:
+        await executor.recorder.record_applied(APP, name)
+    return done
+
+
+async def _older_release_to_initial() -> None:
+    """2b1ef16's database brought to 0001_initial, in one transaction: the
+    tables it lacks made as 0001 makes them, the columns it lacks added
+    (NOT NULL ones with their default as the database's, so its rows get
+    it) and, on PostgreSQL, payment_request.status widened for the two
+    statuses 3a04bb6 added (SQLite does not enforce a VARCHAR's length)."""
+    from tortoise.transactions import in_transaction
+
+    initial = (await _migration_state_objects())[0][1]
+    found = await _tables_and_columns()
+    models = {model._meta.db_table: model for model in initial.apps.apps[APP].values()}
+    async with in_transaction("default") as client:
+        # Atomic: SQLite's editor then runs each statement in this
+        # transaction (its script mode would commit half-way).
+        editor = _executor()._schema_editor(atomic=True)
+        editor.client = client
+        for table in sorted(OLDER_RELEASE_LACKS_TABLES - found.keys()):
+            await editor.create_model(models[table])
+        for table, columns in OLDER_RELEASE_LACKS_COLUMNS.items():
+            model = models[table]
+            for column in columns:
+                field = model._meta.fields_map[column]
+                if not field.null:
+                    field.db_default = field.default
+                await editor.add_field(model, column)
+        if client.capabilities.dialect == "postgres":
+            # The defaults were for the rows there; 0001 has none. (SQLite
+            # cannot drop a default without copying the table: it keeps it.)
+            for table, columns in OLDER_RELEASE_LACKS_COLUMNS.items():
+                for column in columns:
+                    await client.execute_script(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" DROP DEFAULT')
+            status = models["payment_request"]._meta.fields_map["status"]
+            await client.execute_script(
+                f'ALTER TABLE "payment_request" ALTER COLUMN "status" TYPE '
+                f'{status.get_for_dialect("postgres", "SQL_TYPE")}')
+
+
+def _differences(found: dict[str, frozenset[str]], expected: dict[str, frozenset[str]]) -> str:
+    parts = []
+    if missing := sorted(expected.keys() - found.keys()):
+        parts.append("tables missing: " + ", ".join(missing))
+    if extra := sorted(found.keys() - expected.keys()):
+        parts.append("tables not ours: " + ", ".join(extra))
+    for table in sorted(expected.keys() & found.keys()):
+        if missing := sorted(expected[table] - found[table]):
+            parts.append(f"{table} lacks " + ", ".join(missing))
+        if extra := sorted(found[table] - expected[table]):
+            parts.append(f"{table} has unknown " + ", ".join(extra))
+    return "; ".join(parts)
+
+
+async def _migration_state_objects() -> list:
+    """(name, Tortoise's State after it) for each migration, in order."""
+    from tortoise.migrations.schema_generator.state import State
+    from tortoise.migrations.schema_generator.state_apps import StateApps
+
+    executor = _executor()
+    await executor.loader.build_graph()
+    graph = executor.loader.graph
+    state = State(models={}, apps=StateApps(default_connections={APP: "default"}))
+    states = []
+    for key in graph.forwards_plan(graph.leaf_nodes(APP)[-1]):
+        await graph.nodes[key].apply(state, dry_run=True, schema_editor=None)
+        states.append((key.name, state.clone()))
+    return states
+
+
+async def _migration_states() -> list[tuple[str, dict[str, frozenset[str]]]]:
+    """(name, {table: its columns}) after each migration, in order."""
+    return [(name, {model._meta.db_table: frozenset(model._meta.fields_db_projection.values())
+                    for model in state.apps.apps[APP].values()})
+            for name, state in await _migration_state_objects()]
+
+
+async def _tables_and_columns() -> dict[str, frozenset[str]]:
+    """The database's tables (but Tortoise's record) and their columns."""
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "sqlite":
+        _, tables = await connection.execute_query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        found = {}
+        for row in tables:
+            table = row[0]
+            _, columns = await connection.execute_query(f'PRAGMA table_info("{table}")')
+            found[table] = frozenset(column[1] for column in columns)
+    else:
+        _, rows = await connection.execute_query(
+            "SELECT c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_schema, table_name) "
+            "WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'")
+        columns: dict[str, set[str]] = {}
+        for row in rows:
+            columns.setdefault(row[0], set()).add(row[1])
+        found = {table: frozenset(names) for table, names in columns.items()}
+    found.pop(RECORD_TABLE, None)
+    return found
 
 
 async def ensure_current(database_url: str, *, upgrade_on_start: bool) -> None:

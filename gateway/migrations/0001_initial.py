@@ -1,3 +1,10 @@
+"""The schema of the last release before migrations, 3a04bb6, as its
+generate_schemas made it: what installs have. Written by Tortoise's
+autodetector from that commit's models (only the enums' import moved to
+gateway.core.models since). `clienttrack db upgrade` recognises such a
+database by its tables and columns and records this without running it
+(gateway/core/schema.py); tests/data/releases/ keeps the release's SQL."""
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
@@ -31,31 +38,15 @@ class Migration(migrations.Migration):
                 ('currency', fields.CharField(default='CAD', max_length=3)),
                 ('timezone', fields.CharField(default='America/Toronto', max_length=64)),
                 ('country', fields.CharField(default='CA', max_length=2)),
-                ('province', fields.CharField(default='', max_length=3)),
                 ('request_limit_minor', fields.BigIntField(default=10000000)),
                 ('fee_by_default', fields.BooleanField(default=False)),
-                ('card_fee_rate', fields.CharField(default='', max_length=12)),
-                ('card_fee_fixed_minor', fields.BigIntField(null=True)),
-                ('surcharge_notice_date', fields.DateField(null=True)),
                 ('notify_on_view', fields.BooleanField(default=True)),
                 ('stripe_account_id', fields.CharField(default='', max_length=64)),
                 ('payments_ready', fields.BooleanField(default=False)),
                 ('ledger_accounts', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
-                ('retention_days', fields.IntField(default=90)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'firm', 'app': 'models', 'pk_attr': 'id'},
-            bases=['Model'],
-        ),
-        ops.CreateModel(
-            name='CustomerName',
-            fields=[
-                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('firm', fields.ForeignKeyField('models.Firm', source_field='firm_id', db_constraint=True, to_field='id', related_name='customers', on_delete=OnDelete.CASCADE)),
-                ('client_email', fields.CharField(max_length=254)),
-                ('name', fields.CharField(max_length=41)),
-            ],
-            options={'table': 'customer_name', 'app': 'models', 'unique_together': (('firm', 'client_email'),), 'pk_attr': 'id', 'table_description': "A firm's client as its accounting program names the customer (the"},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -120,20 +111,14 @@ class Migration(migrations.Migration):
                 ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('viewed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('paid_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('cancelled_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ('documents_removed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('provider', fields.CharField(default='', max_length=20)),
                 ('provider_ref', fields.CharField(default='', db_index=True, max_length=100)),
                 ('provider_fee_minor', fields.BigIntField(null=True)),
                 ('application_fee_minor', fields.BigIntField(null=True)),
-                ('settlement_currency', fields.CharField(default='', max_length=3)),
-                ('exchange_rate', fields.CharField(default='', max_length=32)),
-                ('settlement_net_minor', fields.BigIntField(null=True)),
                 ('refunded_minor', fields.BigIntField(default=0)),
                 ('card_funding', fields.CharField(default='', max_length=20)),
                 ('deposit_date', fields.DateField(null=True)),
                 ('flagged', fields.CharField(default='', max_length=300)),
-                ('customer', fields.CharField(default='', max_length=41)),
             ],
             options={'table': 'payment_request', 'app': 'models', 'unique_together': (('firm', 'sender', 'source_message_id'),), 'pk_attr': 'id'},
             bases=['Model'],
@@ -197,7 +182,6 @@ class Migration(migrations.Migration):
                 ('size', fields.BigIntField()),
                 ('file_salt', fields.BinaryField()),
                 ('chunk_count', fields.IntField()),
-                ('blob', fields.CharField(default='', max_length=100)),
             ],
             options={'table': 'sealed_file', 'app': 'models', 'unique_together': (('request', 'position'),), 'pk_attr': 'id', 'table_description': 'The message body (position 0) or an attachment, sealed in chunks.'},
             bases=['Model'],
@@ -210,7 +194,7 @@ class Migration(migrations.Migration):
                 ('index', fields.IntField()),
                 ('data', fields.BinaryField()),
             ],
-            options={'table': 'sealed_chunk', 'app': 'models', 'unique_together': (('file', 'index'),), 'pk_attr': 'id', 'table_description': 'A sealed chunk kept in the database: how files were stored before the'},
+            options={'table': 'sealed_chunk', 'app': 'models', 'unique_together': (('file', 'index'),), 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(
