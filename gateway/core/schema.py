@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
+from tortoise.migrations.executor import MigrationExecutor
 
 from gateway.core import sqlite_engine
 
