@@ -16,8 +16,9 @@ import email
 import email.message
 import email.parser
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import policy as email_policy
+from typing import Any, Mapping
 
 import mailparser
 
@@ -44,11 +45,18 @@ class Attachment:
     filename: str  # safe: see safe_filename()
     content_type: str  # lower-case "type/subtype"
     data: bytes
+    # Taken out before parsing (pieces.py): then ``data`` is empty and this is
+    # what its sink made of it (the runner's: the file, sealed and stored).
+    sealed: Any = field(default=None, compare=False)
+
+    @property
+    def size(self) -> int:
+        return self.sealed.size if self.sealed is not None else len(self.data)
 
     def __repr__(self) -> str:  # keep logs small: no payload dump
         return (
             f"Attachment(filename={self.filename!r}, "
-            f"content_type={self.content_type!r}, size={len(self.data)})"
+            f"content_type={self.content_type!r}, size={self.size})"
         )
 
 
@@ -145,8 +153,10 @@ def _headers_only(raw: bytes) -> email.message.Message:
     return email.parser.BytesParser(policy=email_policy.compat32).parsebytes(raw, headersonly=True)
 
 
-def parse(raw: bytes) -> ParsedMail:
-    """Parse one raw RFC 5322 message (bytes as received over SMTP)."""
+def parse(raw: bytes, elided: Mapping[str, Any] | None = None) -> ParsedMail:
+    """Parse one raw RFC 5322 message (bytes as received over SMTP), or the
+    skeleton pieces.py left of one: ``elided`` maps each marker that stands
+    for a part taken out to what was made of it (Attachment.sealed)."""
     if isinstance(raw, (bytearray, memoryview)):
         raw = bytes(raw)
     if not isinstance(raw, bytes):
@@ -176,13 +186,13 @@ def parse(raw: bytes) -> ParsedMail:
     precedence = _first_header(message, "precedence")[1].lower()
 
     # ---- body and attachments -------------------------------------------
-    attachments: list[tuple[str | None, str, bytes]] = []
+    attachments: list[tuple[str | None, str, bytes, Any]] = []
     plain: list[str] = []
     htmls: list[str] = []
     tnef_bodies: list[str] = []
 
     if too_deep:
-        attachments.append(("message.eml", "message/rfc822", raw))
+        attachments.append(("message.eml", "message/rfc822", raw, None))
     else:
         try:
             leaves = _leaves(message)
@@ -213,15 +223,19 @@ def parse(raw: bytes) -> ParsedMail:
                 and leaf.disposition != "attachment"
             ):
                 continue  # inline image shown by the HTML body (logo)
+            taken = elided.get(wire_bytes(leaf.part).strip().decode("ascii", "replace")) if elided else None
+            if taken is not None:  # never TNEF: pieces.py leaves those in
+                attachments.append((leaf.filename, leaf.content_type, b"", taken))
+                continue
             data = part_bytes(leaf.part)
             if is_tnef(leaf.content_type, leaf.filename, data):
                 unpacked = unpack_tnef(data)
                 if unpacked is not None:
-                    attachments.extend(unpacked.attachments)
+                    attachments.extend((*found, None) for found in unpacked.attachments)
                     if unpacked.body and not leaf.nested:
                         tnef_bodies.append(unpacked.body)
                     continue
-            attachments.append((leaf.filename, leaf.content_type, data))
+            attachments.append((leaf.filename, leaf.content_type, data, None))
 
     if plain:
         text = "\n".join(plain)
@@ -235,8 +249,9 @@ def parse(raw: bytes) -> ParsedMail:
             filename=safe_filename(name, ctype, index),
             content_type=ctype if len(ctype) <= MAX_CONTENT_TYPE_LENGTH else "application/octet-stream",
             data=data,
+            sealed=taken,
         )
-        for index, (name, ctype, data) in enumerate(attachments, start=1)
+        for index, (name, ctype, data, taken) in enumerate(attachments, start=1)
     )
 
     return ParsedMail(

@@ -1,0 +1,334 @@
+"""A message's attachments taken out as it streams past, before it is parsed.
+
+The stdlib's parser (which mail-parser runs) reads a message a line at a
+time and keeps every part: an 18 MB PDF sent base64 is 320,000 lines, and
+parsing it held about nine copies of the message at once. This reads the
+raw message in pieces, follows its MIME structure (headers, boundaries),
+and hands each attachment's decoded bytes to a sink as they come (the
+runner seals them under the request's data key and writes them to the blob
+store), leaving in its place a random marker. What is left, the skeleton,
+is small, and parse.parse reads it exactly as it would have read the
+message: every header, boundary and other part is there byte for byte, and
+parse knows the markers (its ``elided`` argument).
+
+A part is taken out only where that cannot change how the message reads:
+a leaf (not multipart, not message/*, not text/*, not TNEF by type or by
+the name winmail.dat) sent base64, inside well-formed multiparts (a part's
+headers end at an empty line and are all "name:" or continuation lines; a
+boundary is one of its multipart's own lines). Its base64 must be clean
+(letters of the alphabet, "=", lines ending CRLF: then no boundary can hide
+in it, and no other line ending can split it differently) and is decoded as
+decoding.b64decode does. Anything else anywhere in the message raises
+Unsplittable, and the caller parses the whole message as before.
+"""
+
+from __future__ import annotations
+
+import binascii
+import email.message
+import email.parser
+import re
+import secrets
+from dataclasses import dataclass, field
+from email import policy as email_policy
+from typing import Any, Callable, Protocol
+
+from gateway.mail.decoding import to_str
+from gateway.mail.files import part_filename
+
+# Past this, a header section is not "a few lines": parse the message whole.
+MAX_HEADER_BLOCK = 1024 * 1024
+# A boundary longer than RFC 2046's 70 characters is read by the stdlib
+# parser all the same; past this it is not plausibly a boundary.
+MAX_BOUNDARY = 200
+
+_B64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+_PARSER = email.parser.BytesParser(policy=email_policy.compat32)
+
+
+class Unsplittable(Exception):
+    """The message is not of the shape this follows: parse it whole."""
+
+
+class PartSink(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> Any:
+        """What stands for the part (its sealed file) in Split.elided."""
+
+
+OpenPart = Callable[[str, "str | None"], PartSink]
+
+
+@dataclass
+class Split:
+    skeleton: bytes
+    elided: dict[str, Any] = field(default_factory=dict)  # marker -> what the sink's close() gave
+
+
+class _B64Stream:
+    """Base64 decoded as it comes, as decoding.b64decode decodes it whole:
+    up to the first "=", a lone trailing sextet dropped."""
+
+    def __init__(self, sink: PartSink) -> None:
+        self.sink = sink
+        self._rest = b""
+        self._ended = False
+
+    def feed(self, text: bytes) -> None:
+        if self._ended:
+            return
+        text = self._rest + text.translate(None, b"\r\n")
+        end = text.find(b"=")
+        if end >= 0:
+            text, self._ended = text[:end], True
+        whole = len(text) - len(text) % 4
+        if whole:
+            self.sink.write(binascii.a2b_base64(text[:whole]))
+        self._rest = text[whole:]
+
+    def close(self) -> Any:
+        rest = self._rest[:-1] if len(self._rest) % 4 == 1 else self._rest
+        if rest:
+            self.sink.write(binascii.a2b_base64(rest + b"=" * (-len(rest) % 4)))
+        return self.sink.close()
+
+
+class Splitter:
+    """Feed the raw message in pieces (``feed``), then ``close()`` for the
+    skeleton and what was taken out. Raises Unsplittable as soon as the
+    message leaves the shape above; the sinks opened so far are the
+    caller's to discard (``opened``)."""
+
+    def __init__(self, open_part: OpenPart) -> None:
+        self.open_part = open_part
+        self.opened: list[PartSink] = []
+        self._skeleton: list[bytes] = []
+        self._elided: dict[str, Any] = {}
+        self._buffer = b""
+        self._boundaries: list[bytes] = []  # "--" + boundary, innermost last
+        self._state = "headers"  # headers | copy | base64
+        self._part: _B64Stream | None = None
+        self._line_start = True  # the buffer begins a line
+
+    # -- feeding --------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        self._buffer = self._buffer + data if self._buffer else data
+        while self._step(final=False):
+            pass
+
+    def close(self) -> Split:
+        while self._step(final=True):
+            pass
+        if self._state != "copy" or self._boundaries:
+            raise Unsplittable("the message ends inside a part")
+        self._skeleton.append(self._buffer)
+        self._buffer = b""
+        return Split(b"".join(self._skeleton), self._elided)
+
+    def _step(self, final: bool) -> bool:
+        """Take what the buffer allows; True when it should be called again."""
+        if self._state == "headers":
+            return self._headers(final)
+        if self._state == "base64":
+            return self._base64(final)
+        return self._copy(final)
+
+    # -- a part's headers -----------------------------------------------------------
+
+    def _headers(self, final: bool) -> bool:
+        buffer = self._buffer
+        end = 2 if buffer.startswith(b"\r\n") else buffer.find(b"\r\n\r\n") + 4
+        if end < 4 and not buffer.startswith(b"\r\n"):
+            if len(buffer) > MAX_HEADER_BLOCK or final:
+                raise Unsplittable("a header section does not end with an empty line")
+            return False
+        block, self._buffer = buffer[:end], buffer[end:]
+        lines = block[:-4].split(b"\r\n") if end > 2 else []
+        for number, line in enumerate(lines):
+            if b"\r" in line or b"\n" in line:
+                raise Unsplittable("a bare CR or LF in a header section")
+            if not (_HEADER_LINE.match(line) or (number and line[:1] in (b" ", b"\t"))):
+                raise Unsplittable("a line in a header section that is not a field")
+        self._skeleton.append(block)
+        part = _PARSER.parsebytes(block, headersonly=True)
+        maintype = part.get_content_maintype()
+        if maintype == "multipart":
+            boundary = part.get_boundary()
+            if not boundary or len(boundary) > MAX_BOUNDARY:
+                raise Unsplittable("a multipart without a usable boundary")
+            try:
+                self._boundaries.append(b"--" + boundary.encode("ascii"))
+            except UnicodeEncodeError:
+                raise Unsplittable("a boundary that is not ASCII") from None
+            self._state = "copy"  # its preamble
+            self._line_start = True
+        elif self._elidable(part, maintype):
+            sink = self.open_part(part.get_content_type(), part_filename(part))
+            self.opened.append(sink)
+            self._part = _B64Stream(sink)
+            self._state = "base64"
+        else:
+            self._state = "copy"
+            self._line_start = True
+        return True
+
+    @staticmethod
+    def _elidable(part: email.message.Message, maintype: str) -> bool:
+        if maintype in ("text", "message") or part.get_content_type() in _TNEF_TYPES:
+            return False
+        if to_str(part.get("content-transfer-encoding", "")).strip().lower() != "base64":
+            return False
+        return (part_filename(part) or "").strip().lower() != "winmail.dat"
+
+    # -- a part taken out -----------------------------------------------------------
+
+    def _base64(self, final: bool) -> bool:
+        buffer = self._buffer
+        stray = buffer.translate(None, _B64_LINES)
+        if not stray:
+            # All base64 so far. Keep the last line end: a boundary line may
+            # follow it, and the check below wants to see the CRLF before it.
+            keep = 0 if final else 2 if buffer.endswith(b"\r\n") else 1 if buffer.endswith(b"\r") else 0
+            text = buffer[:len(buffer) - keep]
+            self._check_line_ends(text)
+            self._part.feed(text)
+            self._buffer = buffer[len(text):]
+            if final:
+                if self._boundaries:
+                    raise Unsplittable("the message ends inside an attachment")
+                self._end_part()
+                self._state = "copy"
+                return True
+            return False
+        # The first byte that is not base64 must begin its multipart's boundary line.
+        at = buffer.find(stray[:1])
+        if stray[:1] != b"-" or not self._boundaries or at < 2 or buffer[at - 2:at] != b"\r\n":
+            raise Unsplittable("an attachment's base64 is not clean")
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            if final or len(buffer) - at > MAX_BOUNDARY + 8:
+                raise Unsplittable("an attachment ends without a boundary")
+            if at > 2:  # decode what is before it; wait for the boundary line
+                self._check_line_ends(buffer[:at - 2])
+                self._part.feed(buffer[:at - 2])
+                self._buffer = buffer[at - 2:]
+            return False
+        if not self._own_boundary(buffer[at:line_end]):
+            raise Unsplittable("an attachment ends at a line that is not its boundary")
+        text = buffer[:at - 2]
+        self._check_line_ends(text)
+        self._part.feed(text)
+        self._end_part()
+        self._buffer = buffer[at - 2:]  # the CRLF before the boundary belongs to it
+        self._state = "copy"
+        return True
+
+    def _end_part(self) -> None:
+        marker = secrets.token_hex(24)
+        self._elided[marker] = self._part.close()
+        self._part = None
+        self._skeleton.append(marker.encode("ascii") + (b"" if self._boundaries else b"\r\n"))
+
+    @staticmethod
+    def _check_line_ends(text: bytes) -> None:
+        if text.count(b"\r") != text.count(b"\n") or text.count(b"\r\n") != text.count(b"\n"):
+            raise Unsplittable("an attachment's lines do not all end with CRLF")
+
+    def _own_boundary(self, line: bytes) -> bool:
+        """Is ``line`` (without its CRLF) a delimiter of the innermost multipart?"""
+        rest = line[len(self._boundaries[-1]):] if line.startswith(self._boundaries[-1]) else None
+        if rest is None:
+            return False
+        return rest.rstrip(b" \t") in (b"", b"--")
+
+    # -- copied as it is: preambles, epilogues, parts kept in the skeleton ------------
+
+    def _copy(self, final: bool) -> bool:
+        if not self._boundaries:  # the top level's only part, or after the outermost's end
+            self._skeleton.append(self._buffer)
+            self._buffer = b""
+            return False
+        found = self._next_boundary(final)
+        if found is None:
+            return False
+        end, closing = found
+        self._skeleton.append(self._buffer[:end])
+        self._buffer = self._buffer[end:]
+        self._line_start = True
+        if closing:
+            self._boundaries.pop()
+            self._state = "copy"  # the epilogue
+        else:
+            self._state = "headers"
+        return True
+
+    def _next_boundary(self, final: bool) -> tuple[int, bool] | None:
+        """The next line (at the start, or after CR or LF: the stdlib parser
+        splits lines at any of them) that is a boundary of an enclosing
+        multipart: (where it ends, with its line end; whether it closes the
+        innermost). Another multipart's boundary there is a shape this does
+        not follow. What cannot hold one goes to the skeleton as it is;
+        only a line that may yet become a boundary is kept waiting."""
+        buffer = self._buffer
+        position = 0
+        while True:
+            at = buffer.find(b"--", position)
+            if at < 0:
+                if final:
+                    raise Unsplittable("a multipart does not end")
+                self._flush_to(self._waiting_tail(buffer))
+                return None
+            position = at + 2
+            if not (buffer[at - 1:at] in (b"\r", b"\n") if at else self._line_start):
+                continue
+            eol = _line_end(buffer, at)
+            if eol is None and not final:
+                self._flush_to(at)
+                if len(self._buffer) > MAX_HEADER_BLOCK:
+                    raise Unsplittable("a line too long to be a boundary")
+                return None
+            line, end = (buffer[at:], len(buffer)) if eol is None else (buffer[at:eol[0]], eol[1])
+            for depth, boundary in enumerate(reversed(self._boundaries)):
+                if line.startswith(boundary) and line[len(boundary):].rstrip(b" \t") in (b"", b"--"):
+                    if depth:
+                        raise Unsplittable("an outer boundary inside a part")
+                    return end, line[len(boundary):].rstrip(b" \t") == b"--"
+
+    def _waiting_tail(self, buffer: bytes) -> int:
+        """Where the part of ``buffer`` that may still begin a boundary line
+        starts (a lone "-" at a line start), else its end."""
+        start = max(buffer.rfind(b"\r"), buffer.rfind(b"\n")) + 1
+        at_line_start = start > 0 or self._line_start
+        return start if at_line_start and buffer[start:] in (b"", b"-") else len(buffer)
+
+    def _flush_to(self, keep: int) -> None:
+        """Everything before ``keep`` to the skeleton, as it is."""
+        buffer = self._buffer
+        if keep:
+            self._skeleton.append(buffer[:keep])
+            self._line_start = buffer[keep - 1:keep] in (b"\r", b"\n")
+            self._buffer = buffer[keep:]
+
+
+def _line_end(buffer: bytes, start: int) -> tuple[int, int] | None:
+    """The first line end (CRLF, CR or LF) from ``start``: (where it
+    begins, where it ends); None when it may still be coming."""
+    cr, lf = buffer.find(b"\r", start), buffer.find(b"\n", start)
+    if lf >= 0 and (cr < 0 or lf < cr):
+        return lf, lf + 1
+    if cr < 0:
+        return None
+    if cr + 1 == len(buffer):
+        return None  # a CR at the end: it may be a CRLF
+    return cr, cr + (2 if buffer[cr + 1:cr + 2] == b"\n" else 1)
+
+
+def split(raw: bytes, open_part: OpenPart) -> Split:
+    """A message in memory, split (raises Unsplittable)."""
+    splitter = Splitter(open_part)
+    splitter.feed(raw)
+    return splitter.close()

@@ -1,0 +1,207 @@
+"""pieces.py: a message with its attachments taken out as it streams past
+reads, through parse.parse, exactly as the whole message does; and what it
+cannot follow it refuses (Unsplittable), so the caller parses it whole."""
+
+from __future__ import annotations
+
+import base64
+import os
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from gateway.mail.parse import parse
+from gateway.mail.pieces import Splitter, Unsplittable, split
+from tests.test_mailparse import SAMPLES, as_bytes, outlook_tnef_mail, staff_mail
+
+PDF = b"%PDF-1.4\n" + os.urandom(150_000) + b"\n%%EOF\n"
+
+
+class Taken:
+    def __init__(self, content_type: str, filename: str | None) -> None:
+        self.content_type, self.filename = content_type, filename
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed
+        self.data += data
+
+    def close(self) -> "Taken":
+        self.closed = True
+        return self
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def split_in(raw: bytes, piece: int):
+    opened: list[Taken] = []
+
+    def open_part(content_type, filename):
+        opened.append(Taken(content_type, filename))
+        return opened[-1]
+
+    splitter = Splitter(open_part)
+    for start in range(0, len(raw), piece):
+        splitter.feed(raw[start:start + piece])
+    return splitter.close(), opened
+
+
+def assert_reads_the_same(raw: bytes, pieces=(len, 1, 7, 4096, 65536), taken_out: int | None = None) -> None:
+    whole = parse(raw)
+    for size in pieces:
+        result, opened = split_in(raw, size(raw) if callable(size) else size)
+        assert all(t.closed for t in opened)
+        parsed = parse(result.skeleton, result.elided)
+        assert (parsed.subject, parsed.message_id, parsed.text, parsed.auto_submitted, parsed.precedence) == \
+               (whole.subject, whole.message_id, whole.text, whole.auto_submitted, whole.precedence)
+        got = [(a.filename, a.content_type, bytes(a.sealed.data) if a.sealed is not None else a.data)
+               for a in parsed.attachments]
+        assert got == [(a.filename, a.content_type, a.data) for a in whole.attachments]
+        if taken_out is not None:
+            assert sum(a.sealed is not None for a in parsed.attachments) == taken_out
+            assert len(result.skeleton) < len(raw) or not taken_out
+
+
+def request(*attachments: tuple[str, str, bytes], html: str | None = None) -> EmailMessage:
+    message = staff_mail()
+    message.set_content("Hello,\nthe invoice is attached.\n")
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return message
+
+
+def test_a_pdf_is_taken_out_and_reads_the_same():
+    assert_reads_the_same(as_bytes(request(("invoice.pdf", "application/pdf", PDF)), crlf=True), taken_out=1)
+
+
+def test_several_attachments_in_nested_multiparts():
+    message = request(("a.pdf", "application/pdf", PDF), ("b.png", "image/png", os.urandom(3000)),
+                      ("c.csv", "text/csv", b"a,b\r\n1,2\r\n"), ("d.zip", "application/zip", b""),
+                      html="<p>Hello <b>there</b></p>")
+    assert_reads_the_same(as_bytes(message, crlf=True), taken_out=3)  # the CSV (text/*) stays in
+
+
+def test_an_inline_image_the_html_shows_is_still_not_an_attachment():
+    message = staff_mail()
+    message.set_content("Hello")
+    message.add_alternative('<p>Logo: <img src="cid:logo@firm"></p>', subtype="html")
+    message.get_payload()[1].add_related(os.urandom(5000), maintype="image", subtype="png", cid="<logo@firm>")
+    message.add_attachment(PDF, maintype="application", subtype="pdf", filename="x.pdf")
+    assert_reads_the_same(as_bytes(message, crlf=True))
+
+
+def test_non_ascii_and_rfc_2231_file_names():
+    message = request(("Facture été 2026 — n°5.pdf", "application/pdf", PDF))
+    assert_reads_the_same(as_bytes(message, crlf=True), taken_out=1)
+
+
+def test_a_message_that_is_only_a_pdf():
+    raw = (b"From: a@firm.example\r\nSubject: scan\r\nMIME-Version: 1.0\r\nContent-Type: application/pdf; name=s.pdf\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(PDF).replace(b"\n", b"\r\n"))
+    assert_reads_the_same(raw, taken_out=1)
+
+
+@pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.dat")))
+def test_winmail_dat_stays_in_and_reads_the_same(sample):
+    raw = outlook_tnef_mail((SAMPLES / sample).read_bytes())
+    assert_reads_the_same(raw, taken_out=0)
+
+
+def test_a_forwarded_message_stays_whole_inside():
+    inner = request(("inner.pdf", "application/pdf", PDF))
+    outer = staff_mail(Subject="Fwd: invoice")
+    outer.set_content("See below.")
+    outer.add_attachment(inner)
+    assert_reads_the_same(as_bytes(outer, crlf=True), taken_out=0)
+
+
+def test_preamble_epilogue_spaces_after_boundaries_and_dashes_in_text():
+    b64 = base64.encodebytes(PDF).replace(b"\n", b"\r\n")
+    raw = (b"From: a@firm.example\r\nSubject: odd\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="BB"\r\n\r\n'
+           b"preamble line\r\n--BBnot a boundary\r\n\r\n"
+           b"--BB  \r\nContent-Type: text/plain\r\n\r\n-- \r\nsignature\r\n--B\r\n---BB\r\n"
+           b"--BB\t\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+           b"Content-Disposition: attachment; filename=p.pdf\r\n\r\n" + b64 +
+           b"--BB-- \r\nepilogue\r\n--BB\r\nstill epilogue\r\n")
+    assert_reads_the_same(raw, taken_out=1)
+
+
+@pytest.mark.parametrize("damage", ["junk in base64", "LF line ends", "no closing boundary", "bare CR in headers",
+                                    "outer boundary inside", "not a field in headers"])
+def test_what_it_cannot_follow_is_refused(damage):
+    b64 = base64.encodebytes(PDF[:5000]).replace(b"\n", b"\r\n")
+    head = b"From: a@firm.example\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n"
+    part = b"--X\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    raw = {
+        "junk in base64": head + part + b64[:300] + b"*" + b64[300:] + b"--X--\r\n",
+        "LF line ends": head + part + b64.replace(b"\r\n", b"\n") + b"--X--\r\n",
+        "no closing boundary": head + part + b64,
+        "bare CR in headers": head + b"--X\r\nContent-Type: application/pdf\rX: y\r\n\r\n" + b64 + b"--X--\r\n",
+        "outer boundary inside": head + b"--X\r\nContent-Type: multipart/mixed; boundary=Y\r\n\r\n--Y\r\n"
+                                 b"Content-Type: text/plain\r\n\r\nhi\r\n--X--\r\n",
+        "not a field in headers": head + b"--X\r\nContent-Type: application/pdf\r\nnot a field\r\n\r\n" + b64
+                                  + b"--X--\r\n",
+    }[damage]
+    with pytest.raises(Unsplittable):
+        split(raw, lambda content_type, filename: Taken(content_type, filename))
+    parse(raw)  # the whole message still parses
+
+
+def test_a_large_attachment_is_decoded_as_it_streams():
+    data = os.urandom(3_000_000)
+    raw = as_bytes(request(("big.bin", "application/octet-stream", data)), crlf=True)
+    biggest = 0
+
+    class Watching(Taken):
+        def write(self, piece: bytes) -> None:
+            nonlocal biggest
+            biggest = max(biggest, len(piece))
+            super().write(piece)
+
+    splitter = Splitter(lambda content_type, filename: Watching(content_type, filename))
+    for start in range(0, len(raw), 65536):
+        splitter.feed(raw[start:start + 65536])
+    result = splitter.close()
+    [taken] = result.elided.values()
+    assert bytes(taken.data) == data and biggest <= 65536 and len(result.skeleton) < 2000
+
+
+def test_the_test_samples_folder_exists():
+    assert Path(SAMPLES).is_dir()
+
+
+def test_damaged_messages_are_refused_or_read_the_same():
+    """Bytes that matter to MIME (line ends, dashes, boundaries, padding)
+    put in at random: either it is refused, or it reads the same."""
+    import random
+
+    rng = random.Random(18)
+    message = request(("a.pdf", "application/pdf", PDF[:20_000]), ("b.bin", "application/octet-stream", b"x" * 900),
+                      html="<p>hi</p>")
+    base = as_bytes(message, crlf=True)
+    boundary = message.get_boundary().encode()
+    inserts = [b"\r", b"\n", b"\r\n", b"-", b"--", b"--" + boundary, b"\r\n--" + boundary + b"\r\n",
+               b"\r\n--" + boundary + b"--\r\n", b"=", b" ", b"\r\n\r\n", b"Content-Type: text/plain\r\n", b"*"]
+    refused = read_same = 0
+    for _ in range(400):
+        raw = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(raw))
+            raw[at:at] = rng.choice(inserts)
+        raw = bytes(raw)
+        try:
+            split(raw, lambda content_type, filename: Taken(content_type, filename))
+        except Unsplittable:
+            refused += 1
+            continue
+        assert_reads_the_same(raw, pieces=(len, 3, 1000))
+        read_same += 1
+    assert refused > 50 and read_same > 50  # both ways were exercised
