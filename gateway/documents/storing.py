@@ -30,6 +30,10 @@ class SealedItem:
     # For a client's file: the line of the request's upload= checklist it answers.
     upload_item: int | None = None
 
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks)
+
 
 def seal_item(data_key: bytes, filename: str, content_type: str, data: bytes) -> SealedItem:
     """Seal one file under a fresh file salt (CPU: run it in the crypto pool)."""
@@ -47,9 +51,75 @@ def name_for(file_salt: bytes) -> str:
 
 
 @dataclass(frozen=True)
+class StoredItem:
+    """A file already sealed and in the store (a StreamedFile's), as
+    record() names it."""
+
+    filename: str
+    content_type: str
+    size: int
+    salt: bytes
+    chunk_count: int
+    upload_item: int | None = None
+
+
+@dataclass(frozen=True)
 class Stored:
-    item: SealedItem
+    item: SealedItem | StoredItem
     blob: str
+
+
+class StreamedFile:
+    """A file sealed under ``data_key`` and written to the store as its
+    bytes are decoded (a large message's attachment: mail/pieces.py's sink),
+    never held whole. ``write`` and ``close`` only seal (they may run on a
+    thread, as the splitter calls them); ``flush`` hands what they sealed
+    to the store, and once closed, stores the object for good."""
+
+    def __init__(self, store: BlobStore, data_key: bytes) -> None:
+        self.salt = vault.new_file_salt()
+        self.blob = name_for(self.salt)
+        self.size = 0
+        self.chunk_count = 0
+        self.closed = False
+        self.stored = False
+        self._store = store
+        self._sealer = vault.ChunkSealer(data_key, self.salt)
+        self._writer = store.writer(self.blob)
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        self._pending += self._sealer.feed(data)
+
+    def close(self) -> StreamedFile:
+        self._pending.append(self._sealer.finish())
+        self.chunk_count = self._sealer.chunk_count
+        self.closed = True
+        return self
+
+    async def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            await self._writer.write(pending)
+        if self.closed and not self.stored:
+            await self._writer.close()
+            self.stored = True
+
+    def stored_as(self, filename: str, content_type: str) -> Stored:
+        """As put_items would have stored it, under the parsed file's name."""
+        return Stored(StoredItem(filename, content_type, self.size, self.salt, self.chunk_count), self.blob)
+
+    async def discard(self) -> None:
+        """Nothing of it stays (best effort, like discard())."""
+        self._pending = []
+        try:
+            if self.stored:
+                await self._store.delete(self.blob)
+            else:
+                await self._writer.abort()
+        except Exception:
+            log.warning("could not delete the unused sealed object %s; it cannot be opened", self.blob)
 
 
 async def put_items(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
@@ -74,7 +144,7 @@ async def record(request: PaymentRequest, stored: list[Stored], *, first_positio
     await SealedFile.bulk_create([
         SealedFile(request=request, reply=reply, position=first_position + offset, is_body=offset == 0,
                    filename=s.item.filename, content_type=s.item.content_type, size=s.item.size,
-                   file_salt=s.item.salt, chunk_count=len(s.item.chunks), blob=s.blob, upload_item=s.item.upload_item)
+                   file_salt=s.item.salt, chunk_count=s.item.chunk_count, blob=s.blob, upload_item=s.item.upload_item)
         for offset, s in enumerate(stored)
     ])
 

@@ -18,6 +18,7 @@ from gateway.core.money import format_display
 from gateway.deps import Deps
 from gateway.documents import storing
 from gateway.inbound import queue as inbound
+from gateway.inbound.large import Taken
 from gateway.mail.context import MailContext
 from gateway.mail.directives import PaymentDirectives
 from gateway.outbound import clientmail, outbox
@@ -29,20 +30,32 @@ log = logging.getLogger("clienttrack.request")
 BODY_FILENAME = "message.txt"
 
 
-async def create_request(deps: Deps, queued: InboundMessage, context: MailContext) -> None:
+async def create_request(deps: Deps, queued: InboundMessage, context: MailContext, taken: Taken | None = None) -> None:
+    """``taken``: a large message's attachments, already sealed under its
+    data key and stored (inbound/large.py); they become the request's."""
     d: PaymentDirectives = context.parsed_request
     firm, staff, message = context.firm, context.staff, context.message
     settings = deps.settings
     token = vault.new_token()
     token_hash = vault.token_hash(token)
-    data_key = vault.new_data_key()
+    data_key = taken.data_key if taken is not None else vault.new_data_key()
     params = vault.new_kdf_params(settings.kdf_memory_kib, settings.kdf_iterations)
     wrapped = await deps.in_crypto_pool(vault.wrap_with_password, d.password, data_key, params, key_aad(token_hash))
     items = [await deps.in_crypto_pool(storing.seal_item, data_key, BODY_FILENAME, "text/plain", d.message.encode())]
     for attachment in message.attachments:
-        items.append(await deps.in_crypto_pool(
-            storing.seal_item, data_key, attachment.filename, attachment.content_type, attachment.data))
-    stored = await storing.put_items(deps.blobs, items)
+        if attachment.sealed is None:
+            items.append(await deps.in_crypto_pool(
+                storing.seal_item, data_key, attachment.filename, attachment.content_type, attachment.data))
+    fresh = await storing.put_items(deps.blobs, items)
+    # In the message's order: the text, then each attachment, stored now or as the message was read.
+    later = iter(fresh[1:])
+    stored = [fresh[0]] + [
+        attachment.sealed.stored_as(attachment.filename, attachment.content_type)
+        if attachment.sealed is not None else next(later)
+        for attachment in message.attachments
+    ]
+    if taken is not None:
+        taken.files = []  # the request's now: discarded below with the rest if it is not made
 
     now = context.now
     message_kind = d.kind is RequestKind.MESSAGE

@@ -18,7 +18,7 @@ from gateway.deps import Deps
 from gateway.handlers.command import run_command
 from gateway.handlers.reply import reject_with_reply
 from gateway.handlers.request import create_request
-from gateway.inbound import chain, queue as inbound
+from gateway.inbound import chain, large, queue as inbound
 from gateway.inbound.chain import Action
 from gateway.mail import context as mail_context
 from gateway.mail.parse import parse as parse_mail
@@ -70,9 +70,19 @@ class QueueRunner:
     async def process(self, queued: InboundMessage) -> None:
         deps = self.deps
         raw = inbound.open_raw(queued, deps.master_key)
-        if queued.body_blob:
-            raw += b"".join([piece async for piece in inbound.open_body(queued, deps.master_key, deps.blobs, len(raw))])
-        message = await asyncio.to_thread(parse_mail, raw)
+        taken = None
+        if queued.body_blob:  # a large message: never read whole if it can be helped (inbound/large.py)
+            taken = await large.read_large(deps, queued, raw)
+            raw = taken.skeleton if taken is not None else await large.read_whole(deps, queued, raw)
+        try:
+            await self._decide(queued, raw, taken)
+        finally:
+            if taken is not None:
+                await taken.discard()  # what the request did not take (its files are then the request's)
+
+    async def _decide(self, queued: InboundMessage, raw: bytes, taken: large.Taken | None) -> None:
+        deps = self.deps
+        message = await asyncio.to_thread(parse_mail, raw, taken.elided if taken is not None else None)
         command = registry.parse_command(message.subject)
         # Who sent it to which firm: as admission authenticated and stored them.
         context = await mail_context.load(
@@ -92,7 +102,7 @@ class QueueRunner:
         log.info("queue %s from %s: %s %s", queued.id, context.sender, decision.action.value,
                  "; ".join(reason for _, reason in context.reasons))
         if decision.action is Action.ACCEPT:
-            await create_request(deps, queued, context)
+            await create_request(deps, queued, context, taken)
         elif decision.action is Action.COMMAND:
             await run_command(deps, queued, context)
         elif decision.action is Action.REPLY:
