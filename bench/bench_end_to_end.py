@@ -25,7 +25,12 @@
    beside it. Then five such messages at once: the processes' high-water
    marks added up.
 
-Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory]
+With --before REV (a commit, e.g. main), every gateway figure is measured
+again in the same run, interleaved, with the code of REV (`git archive`
+into a temporary folder, run with this venv): the change beside what it
+changed.
+
+Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory] [--before REV]
 Needs smtp-source (apt-get install postfix; its daemon is not started).
 """
 
@@ -66,10 +71,29 @@ KDF_MEMORY_KIB, KDF_ITERATIONS = 19 * 1024, 2
 
 # -- servers ---------------------------------------------------------------------------------------------
 
+# The code the gateway runs: this checkout, or (--before) another commit's.
+CODE: dict[str, Path] = {"now": ROOT}
+
+
 @contextmanager
-def server(args: list[str], port: int, env: dict | None = None) -> Iterator[subprocess.Popen]:
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, cwd=ROOT)
+def checkout(rev: str) -> Iterator[Path]:
+    """The tree of ``rev`` in a temporary folder (git archive: the
+    repository itself is not touched)."""
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        yield Path(folder)
+
+
+@contextmanager
+def server(args: list[str], port: int, env: dict | None = None, code: Path = ROOT) -> Iterator[subprocess.Popen]:
+    env = {**os.environ, **(env or {})}
+    if code != ROOT:  # another commit's code, ahead of this venv's editable install
+        env["PYTHONPATH"] = str(code)
+        if args[0] == CLIENTTRACK:
+            args = [sys.executable, "-m", "gateway.cli", *args[1:]]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=code)
     try:
         wait_for_port(port, timeout=60)
         yield proc
@@ -83,14 +107,15 @@ def server(args: list[str], port: int, env: dict | None = None) -> Iterator[subp
 
 
 @contextmanager
-def gateway(data: Path, roles: str | None = None, extra_env: dict | None = None) -> Iterator[tuple[int, int]]:
-    """`clienttrack serve --demo` on ``data``; yields (its pid, its SMTP port)."""
+def gateway(data: Path, roles: str | None = None, extra_env: dict | None = None,
+            code: str = "now") -> Iterator[tuple[int, int]]:
+    """`clienttrack serve --demo` on ``data`` with CODE[code]; yields (its pid, its SMTP port)."""
     smtp_port, web_port = free_port(), free_port()
     args = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data), "--smtp-port", str(smtp_port),
             "--web-port", str(web_port)]
     if roles:
         args += ["--roles", roles]
-    with server(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}) as proc:
+    with server(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}, code=CODE[code]) as proc:
         wait_for_port(web_port, timeout=60)
         yield proc.pid, smtp_port
 
@@ -135,11 +160,14 @@ ACCEPTORS = {
     "sink": ("bare aiosmtpd sink", lambda data: sink()),
     "admission": ("gateway admission path (smtp,web)", lambda data: gateway(data, roles="smtp,web")),
     "gateway": ("whole gateway (serve --demo)", lambda data: gateway(data)),
+    "admission-before": ("admission path, before", lambda data: gateway(data, roles="smtp,web", code="before")),
+    "gateway-before": ("whole gateway, before", lambda data: gateway(data, code="before")),
 }
 
 
 def acceptance(rounds: int, messages: int, sessions: int, size: int) -> None:
-    shapes = [name for name in ACCEPTORS if name != "postfix" or private_postfix.available() is None]
+    shapes = [name for name in ACCEPTORS if (name != "postfix" or private_postfix.available() is None)
+              and (not name.endswith("-before") or "before" in CODE)]
     if "postfix" not in shapes:
         print(f"  (no Postfix anchor: {private_postfix.available()})")
     rates: dict[str, list[float]] = {name: [] for name in shapes}
@@ -256,9 +284,9 @@ def kdf_samples(count: int) -> list[tuple[float, float]]:
 
 
 def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | None = None,
-                     profile: str = "") -> dict:
+                     profile: str = "", code: str = "now") -> dict:
     messages = [request_message(n, pdf) for n in range(requests)]
-    with tempfile.TemporaryDirectory() as data, gateway(Path(data), extra_env=extra_env) as (pid, port):
+    with tempfile.TemporaryDirectory() as data, gateway(Path(data), extra_env=extra_env, code=code) as (pid, port):
         settle(pid, 1.0)
         spy = profiled(pid, profile) if profile else nullcontext()
         spy.__enter__()
@@ -294,24 +322,29 @@ def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_coun
     pdf = pdf_bytes(pdf_size)
     cores = os.cpu_count() or 1
     kdf: list[tuple[float, float]] = kdf_samples(kdf_count)
-    runs = []
-    for _ in range(rounds):
-        runs.append(end_to_end_round(requests, senders, pdf, profile=profile))
-        kdf += kdf_samples(kdf_count)
+    runs: dict[str, list[dict]] = {code: [] for code in CODE}
+    for round_number in range(rounds):
+        order = list(CODE) if round_number % 2 == 0 else list(reversed(CODE))
+        for code in order:
+            runs[code].append(end_to_end_round(requests, senders, pdf, profile=profile if code == "now" else "",
+                                               code=code))
+            kdf += kdf_samples(kdf_count)
     one = statistics.median(wall for wall, _ in kdf)
     one_cpu = statistics.median(cpu for _, cpu in kdf)
     bound = cores / one
-    rate = statistics.median(run["rate"] for run in runs)
-    cpu_ms = statistics.median(run["cpu_ms"] for run in runs)
     print(f"end to end: {requests} requests with a {pdf_size // 1000} KB PDF, {senders} senders at once, "
           f"serve --demo; medians of {rounds} rounds, KDF sampled between them")
     print(f"  one Argon2id derivation (m=19 MiB, t=2, p=1): {one * 1000:.1f} ms wall, {one_cpu * 1000:.1f} ms CPU; "
           f"KDF bound {cores} cores / {one * 1000:.1f} ms = {bound:.0f} requests/s")
-    listed = {key: " ".join(f"{run[key]:.1f}" for run in runs) for key in ("rate", "accepted", "done")}
-    print(f"  gateway: {rate:.1f} requests/s  ratio to the KDF bound {rate / bound:.2f}   rounds: {listed['rate']}")
-    print(f"  all accepted after {listed['accepted']} s; the last client mail after {listed['done']} s")
-    print(f"  CPU a request (all gateway processes) {cpu_ms:.1f} ms; one derivation's CPU is "
-          f"{one_cpu / (cpu_ms / 1000):.2f} of it (the ratio the cores would allow, the machine to itself)")
+    for code, done in runs.items():
+        rate = statistics.median(run["rate"] for run in done)
+        cpu_ms = statistics.median(run["cpu_ms"] for run in done)
+        listed = {key: " ".join(f"{run[key]:.1f}" for run in done) for key in ("rate", "accepted", "done")}
+        label = "gateway" if code == "now" else "gateway, before"
+        print(f"  {label}: {rate:.1f} requests/s  ratio to the KDF bound {rate / bound:.2f}   rounds: {listed['rate']}")
+        print(f"    all accepted after {listed['accepted']} s; the last client mail after {listed['done']} s")
+        print(f"    CPU a request (all gateway processes) {cpu_ms:.1f} ms; one derivation's CPU is "
+              f"{one_cpu / (cpu_ms / 1000):.2f} of it (the ratio the cores would allow, the machine to itself)")
 
 
 # -- 3. memory ---------------------------------------------------------------------------------------------
@@ -358,22 +391,28 @@ def memory(pdf_mb: int, at_once: int) -> None:
     with sink() as (pid, port):
         settle(pid)
         bare = memory_round(lambda: [pid], port, [one], None)
-    with tempfile.TemporaryDirectory() as data, gateway(Path(data)) as (pid, port):
-        settle(pid, 1.0)
-        single = memory_round(lambda: procstat.tree(pid), port, [one],
-                              Outbox(Path(data) / "outbox", marker=b"@client.example"))
-    with tempfile.TemporaryDirectory() as data, gateway(Path(data)) as (pid, port):
-        settle(pid, 1.0)
-        five = memory_round(lambda: procstat.tree(pid), port, many, Outbox(Path(data) / "outbox"))
+    single, five = {}, {}
+    for code in CODE:
+        with tempfile.TemporaryDirectory() as data, gateway(Path(data), code=code) as (pid, port):
+            settle(pid, 1.0)
+            single[code] = memory_round(lambda: procstat.tree(pid), port, [one],
+                                        Outbox(Path(data) / "outbox", marker=b"@client.example"))
+        with tempfile.TemporaryDirectory() as data, gateway(Path(data), code=code) as (pid, port):
+            settle(pid, 1.0)
+            five[code] = memory_round(lambda: procstat.tree(pid), port, many, Outbox(Path(data) / "outbox"))
     print(f"memory: a {size / MB:.1f} MB message ({pdf_mb} MB PDF, base64) into serve --demo; growth of the "
           f"process's high-water mark (VmHWM) above its idle size, as a multiple of the message")
     print(f"  bare aiosmtpd sink, at the 250           {bare['growth_250'] / MB:6.0f} MB  {bare['growth_250'] / size:5.1f} x")
-    print(f"  gateway, at the 250                      {single['growth_250'] / MB:6.0f} MB  "
-          f"{single['growth_250'] / size:5.1f} x")
-    print(f"  gateway, the client mail out             {single['growth'] / MB:6.0f} MB  {single['growth'] / size:5.1f} x"
-          f"   (target <= 3 x; idle {single['idle'] / MB:.0f} MB in {single['processes']} process(es))")
-    print(f"  {at_once} at once: high-water marks added up {five['total'] / MB:6.0f} MB (target < 1000 MB); "
-          f"growth {five['growth'] / MB:.0f} MB = {five['growth'] / size:.1f} x one message")
+    for code in CODE:
+        label = "gateway" if code == "now" else "gateway, before"
+        one_run, five_run = single[code], five[code]
+        print(f"  {label + ', at the 250':40s} {one_run['growth_250'] / MB:6.0f} MB  "
+              f"{one_run['growth_250'] / size:5.1f} x")
+        print(f"  {label + ', the client mail out':40s} {one_run['growth'] / MB:6.0f} MB  "
+              f"{one_run['growth'] / size:5.1f} x   (target <= 3 x; idle {one_run['idle'] / MB:.0f} MB in "
+              f"{one_run['processes']} process(es))")
+        print(f"  {label + f', {at_once} at once':40s} high-water marks added up {five_run['total'] / MB:6.0f} MB "
+              f"(target < 1000 MB); growth {five_run['growth'] / MB:.0f} MB = {five_run['growth'] / size:.1f} x one message")
 
 
 # -- main ------------------------------------------------------------------------------------------------
@@ -391,8 +430,18 @@ def main() -> None:
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the end-to-end run into this file")
     parser.add_argument("--large-mb", type=int, default=18, help="the large message's PDF, in MB")
     parser.add_argument("--at-once", type=int, default=5)
+    parser.add_argument("--before", default="", help="also measure the gateway at this commit (e.g. main), interleaved")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}", flush=True)
+    with checkout(args.before) if args.before else nullcontext() as before:
+        if before is not None:
+            CODE["before"] = before
+        run_parts(args, parts)
+    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+
+
+def run_parts(args: argparse.Namespace, parts: set[str]) -> None:
     if "acceptance" in parts:
         if shutil.which("smtp-source") is None:
             sys.exit("smtp-source not found: apt-get install postfix (the daemon need not run)")
