@@ -89,10 +89,9 @@ def checkout(rev: str) -> Iterator[Path]:
 @contextmanager
 def server(args: list[str], port: int, env: dict | None = None, code: Path = ROOT) -> Iterator[subprocess.Popen]:
     env = {**os.environ, **(env or {})}
-    if code != ROOT:  # another commit's code, ahead of this venv's editable install
+    if args[0] == CLIENTTRACK:  # the code of this checkout (or --before's), whatever the venv was installed from
         env["PYTHONPATH"] = str(code)
-        if args[0] == CLIENTTRACK:
-            args = [sys.executable, "-m", "gateway.cli", *args[1:]]
+        args = [sys.executable, "-m", "gateway.cli", *args[1:]]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=code)
     try:
         wait_for_port(port, timeout=60)

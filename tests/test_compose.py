@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.outbound.compose import EXAMPLE_SUBJECT, Composer, to_bytes
+from gateway.outbound.compose import EXAMPLE_SUBJECT, Composed, Composer, to_bytes
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 HOSTNAME = "gw.clienttrack.test"
@@ -433,3 +433,63 @@ def test_a_long_subject_reads_back_from_the_wire_with_single_spaces(composer):
     msg = composer.client_request(**request_args())
     wire = email.message_from_bytes(to_bytes(msg), policy=email.policy.default)
     assert wire["Subject"] == "Secure payment request from Smith & Jones Accounting: Invoice 1042 — $1,250.00 CAD"
+
+
+# -- written straight to the wire: as the email package writes it ------------------------------------
+
+WIRE_CASES = [
+    {},
+    {"firm_name": "Cabinet Éric Lévesque CPA", "staff_name": "Éric Lévesque", "title": "Déclaration 2025 — été",
+     "lang": "fr"},
+    {"firm_name": 'Smith, "Jones" & Co.', "staff_name": "Lee, Anna (tax)", "invoice": "A-7/2026"},
+    {"title": "x" * 300, "invoice": "1042 =?utf-8?q?not_a_word?=", "amount": "$1,250.00  CAD"},
+    {"firm_name": "Smith" + INJECT, "staff_name": "Anna" + INJECT, "title": "March" + INJECT,
+     "hint": "Dog" + INJECT + "\u2028\x0bsep", "card_fee": "2.4 %\u00a0(Visa)"},
+    {"kind": "message", "upload_items": ("T4 slips", "signed letter"), "can_reply": True, "reminder_of": "2026-03-01"},
+    {"firm_name": "数字会计事务所" * 6, "staff_name": "王小明"},
+]
+
+
+def _reads_as(msg) -> dict:
+    parsed = email.message_from_bytes(to_bytes(msg), policy=email.policy.default)
+    headers = {}
+    for name in ("From", "To", "Reply-To"):
+        if parsed[name] is not None:
+            headers[name] = [(a.display_name, a.addr_spec) for a in parsed[name].addresses]
+    for name in ("Subject", "Date", "In-Reply-To", "References", "Auto-Submitted", "X-Auto-Response-Suppress",
+                 "MIME-Version"):
+        headers[name] = parsed[name]
+    plain, rich = parsed.get_payload()
+    return {"keys": parsed.keys(), "headers": headers, "type": parsed.get_content_type(),
+            "parts": [(p.get_content_type(), p.get_content_charset(), p["Content-Transfer-Encoding"],
+                       p.get_payload(decode=False), p.get_content()) for p in (plain, rich)]}
+
+
+@pytest.mark.parametrize("case", range(len(WIRE_CASES)))
+def test_the_wire_form_reads_as_the_email_packages(case):
+    fast, reference = Composer(TEMPLATES, hostname=HOSTNAME), Composer(TEMPLATES, hostname=HOSTNAME, wire=False)
+    overrides = WIRE_CASES[case]
+    made = [(fast.client_request(**request_args(**overrides)), reference.client_request(**request_args(**overrides)))]
+    names = {key: overrides[key] for key in ("firm_name", "title", "invoice", "amount", "hint", "card_fee", "kind")
+             if key in overrides}
+    made.append((fast.confirmation(**confirmation_args(**names, in_reply_to="<CAB9@mail.smith.example>")),
+                 reference.confirmation(**confirmation_args(**names, in_reply_to="<CAB9@mail.smith.example>"))))
+    for wire, package in made:
+        assert isinstance(package, EmailMessage)
+        if not isinstance(wire, Composed):
+            # A display name longer than one encoded word: the email package makes that mail.
+            assert case == 6 and isinstance(wire, EmailMessage)
+            continue
+        raw = to_bytes(wire)
+        assert b"\n" not in raw.replace(b"\r\n", b"") and max(map(len, raw.split(b"\r\n"))) <= 998
+        assert raw.isascii()
+        ours, theirs = _reads_as(wire), _reads_as(package)
+        # A subject is read back as written; through the email package, text
+        # that looks like an encoded word was read as one (case 3).
+        assert ours["headers"].pop("Subject") == wire.subject
+        if "=?" not in wire.subject:
+            assert theirs["headers"]["Subject"] == wire.subject
+        theirs["headers"].pop("Subject")
+        assert ours == theirs
+        assert wire.rcpt_to == package["To"].addresses[0].addr_spec
+        assert wire.mail_from == package["From"].addresses[0].addr_spec

@@ -19,8 +19,12 @@ made it (``pw=auto``) and the sender has to pass it on.
 
 from __future__ import annotations
 
+import base64
+import email
 import email.policy
+import email.quoprimime
 import re
+import secrets
 import textwrap
 from datetime import datetime
 from email.headerregistry import Address
@@ -38,6 +42,7 @@ from gateway.core.language import Words
 from gateway.outbound.words import words
 
 __all__ = [
+    "Composed",
     "Composer",
     "DIRECTIVE_REFERENCE",
     "EXAMPLE_SUBJECT",
@@ -116,7 +121,11 @@ def _wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
 class Composer:
     """Builds outbound messages from the ``templates/email`` templates."""
 
-    def __init__(self, templates_dir: Path, *, hostname: str):
+    def __init__(self, templates_dir: Path, *, hostname: str, wire: bool = True):
+        """``wire``: the client's mail and the confirmation are written
+        straight to the wire (Composed); False makes them with the email
+        package like every other mail (the reference tests compare with)."""
+        self.wire = wire
         hostname = str(hostname).strip()
         if not _HOSTNAME.match(hostname):
             raise ValueError(f"not a usable host name for Message-IDs: {hostname!r}")
@@ -153,7 +162,7 @@ class Composer:
         upload_items: tuple[str, ...] = (),
         can_reply: bool = False,
         reminder_of: str = "",
-    ) -> EmailMessage:
+    ) -> Composed:
         """The secure payment request to the client (``kind`` "payment"), or
         the secure message without payment ("message": no amount, from
         secure@), in the client's language, with the values already written
@@ -222,6 +231,7 @@ class Composer:
             reply_to=staff,
             subject=subject,
             auto_submitted="auto-generated",
+            wire=True,
         )
 
     # -- replies to the staff member -----------------------------------------
@@ -246,7 +256,7 @@ class Composer:
         card_fee: str = "",
         kind: str = "payment",
         extra_rows: list[tuple[str, str]] = (),
-    ) -> EmailMessage:
+    ) -> Composed:
         """Tells the sender the request (or, ``kind`` "message", the secure
         message) went out; with ``pw=auto`` it is the only place the
         generated password ever appears. ``card_fee``: what became of
@@ -304,7 +314,7 @@ class Composer:
             commands=commands,
         )
         return self._reply("confirmation", context, firm_domain=firm_domain, to=staff_email, subject=subject,
-                           in_reply_to=in_reply_to, now=now)
+                           in_reply_to=in_reply_to, now=now, wire=True)
 
     def rejection(
         self,
@@ -384,11 +394,11 @@ class Composer:
         return _wrap_text(text), html
 
     def _reply(self, name: str, context: dict[str, Any], *, firm_domain: str, to: str, subject: str,
-                in_reply_to: str, now: datetime) -> EmailMessage:
+                in_reply_to: str, now: datetime, wire: bool = False) -> Any:
         """A mail from the gateway itself to staff: marked as an automatic
         reply, so no auto-responder answers it."""
         return self._build(name, context, now=now, sender=gateway_address(firm_domain, PRODUCT), to=address(to),
-                           subject=subject, auto_submitted="auto-replied", in_reply_to=in_reply_to)
+                           subject=subject, auto_submitted="auto-replied", in_reply_to=in_reply_to, wire=wire)
 
     def _build(
         self,
@@ -402,12 +412,23 @@ class Composer:
         auto_submitted: str,
         reply_to: Address | None = None,
         in_reply_to: str = "",
-    ) -> EmailMessage:
+        wire: bool = False,
+    ) -> Any:
+        """The mail as an EmailMessage, or with ``wire`` (the two mails every
+        request sends) written straight to its wire form (Composed): the
+        email package's header objects, content manager and generator cost
+        more than the rest of making a request, Argon2id aside."""
         # Every template ends with the same line, in the mail's language (English
         # unless the caller gave the client's words).
         w = context.setdefault("w", words("en"))
         context.update(lang=w.lang, sent_by=w("sent_by", firm=context["firm_name"]))
         text, html = self.render(name, context)
+        if wire and self.wire:
+            composed = _composed(text, html, now=now, sender=sender, to=to, subject=subject,
+                                 auto_submitted=auto_submitted, reply_to=reply_to, in_reply_to=in_reply_to,
+                                 hostname=self.hostname)
+            if composed is not None:
+                return composed
         msg = EmailMessage()
         msg["From"] = sender
         msg["To"] = to
@@ -436,8 +457,136 @@ class Composer:
 _WIRE = email.policy.SMTP.clone(max_line_length=998)
 
 
-def to_bytes(msg: EmailMessage) -> bytes:
+def to_bytes(msg: EmailMessage | Composed) -> bytes:
     """The message as it goes on the wire: CRLF line endings, 7-bit headers
     (non-ASCII as RFC 2047 encoded words)."""
+    if isinstance(msg, Composed):
+        return msg.wire
     return msg.as_bytes(policy=_WIRE)
+
+
+# -- written straight to the wire ------------------------------------------------------
+
+class Composed:
+    """A mail written straight to its wire form (``wire``), with the
+    envelope's addresses and the subject the outbox records. Anything else
+    asked of it (a header, its parts) is asked of the EmailMessage the
+    wire form reads as, parsed on first use; it is not to be changed."""
+
+    __slots__ = ("wire", "mail_from", "rcpt_to", "subject", "_message")
+
+    def __init__(self, wire: bytes, mail_from: str, rcpt_to: str, subject: str) -> None:
+        self.wire, self.mail_from, self.rcpt_to, self.subject = wire, mail_from, rcpt_to, subject
+        self._message: EmailMessage | None = None
+
+    @property
+    def message(self) -> EmailMessage:
+        if self._message is None:
+            self._message = email.message_from_bytes(self.wire, policy=email.policy.default)
+        return self._message
+
+    def __getitem__(self, name: str) -> Any:
+        return self.message[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.message
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.message, name)
+
+
+# RFC 5322 atext: a display name made of these and spaces needs no quotes.
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]+")
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+# An encoded word is at most 75 characters: "=?utf-8?b?" + base64 + "?=".
+_WORD_BYTES = 45
+_MAX_LINE = 998
+
+
+def _encoded_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 encoded words (UTF-8, base64), no character split."""
+    words_out, piece, size = [], [], 0
+    for char in text:
+        width = len(char.encode("utf-8"))
+        if size + width > _WORD_BYTES and piece:
+            words_out.append("".join(piece))
+            piece, size = [], 0
+        piece.append(char)
+        size += width
+    if piece:
+        words_out.append("".join(piece))
+    return ["=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words_out]
+
+
+def _unstructured(name: str, value: str) -> str:
+    """A header line of free text (Subject): as it is when it is short
+    printable ASCII that no decoder could read as an encoded word; else
+    encoded words, one per folded line."""
+    if _PRINTABLE_ASCII.fullmatch(value) and "=?" not in value and len(name) + 2 + len(value) <= _MAX_LINE \
+            and value == value.strip() and "  " not in value:
+        return f"{name}: {value}\r\n"
+    return f"{name}: " + "\r\n ".join(_encoded_words(value)) + "\r\n"
+
+
+def _mailbox(addr: Address) -> str | None:
+    """The address as a header's value; None when it needs the email package."""
+    spec = addr.addr_spec
+    if not _PRINTABLE_ASCII.fullmatch(spec) or " " in spec or not spec:
+        return None
+    name = addr.display_name
+    if not name:
+        return spec
+    if _ATOM_PHRASE.fullmatch(name) and name == name.strip() and "  " not in name:
+        phrase = name
+    elif _PRINTABLE_ASCII.fullmatch(name) and "=?" not in name:
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        encoded = _encoded_words(name)
+        if len(encoded) > 1:  # readers differ on the space between encoded words in a phrase
+            return None
+        phrase = encoded[0]
+    return f"{phrase} <{spec}>"
+
+
+def _quoted_printable(text: str) -> bytes:
+    """UTF-8 text as quoted-printable with CRLF line ends, byte for byte as
+    the email package's set_content writes it (its encoder, its 78 columns)."""
+    lines = text.encode("utf-8").splitlines()  # at CR, LF and CRLF only, as the email package splits
+    body = email.quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), 78, "\r\n")
+    return body.encode("latin-1")
+
+
+def _composed(text: str, html: str, *, now: datetime, sender: Address, to: Address, subject: str,
+              auto_submitted: str, reply_to: Address | None, in_reply_to: str, hostname: str) -> Composed | None:
+    """The mail _build would make, written straight to the wire; None when
+    an address is of a kind left to the email package."""
+    mailboxes = [_mailbox(sender), _mailbox(to), _mailbox(reply_to) if reply_to is not None else ""]
+    if None in mailboxes:
+        return None
+    subject = one_line(subject)
+    boundary = "=_" + secrets.token_hex(16)  # quoted-printable never holds "=_"
+    head = [f"From: {mailboxes[0]}\r\n", f"To: {mailboxes[1]}\r\n"]
+    if reply_to is not None:
+        head.append(f"Reply-To: {mailboxes[2]}\r\n")
+    head.append(_unstructured("Subject", subject))
+    head.append(f"Date: {format_datetime(checked_now(now))}\r\n")
+    head.append(f"Message-ID: {make_msgid(domain=hostname)}\r\n")
+    ref = message_id_ref(in_reply_to)
+    if ref:
+        head.append(f"In-Reply-To: {ref}\r\nReferences: {ref}\r\n")
+    head.append(f"Auto-Submitted: {auto_submitted}\r\n")
+    if auto_submitted == "auto-replied":
+        head.append("X-Auto-Response-Suppress: All\r\n")
+    head.append(f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n')
+    part = (f'--{boundary}\r\nContent-Type: text/%s; charset="utf-8"\r\n'
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+    if any(len(line) > _MAX_LINE for line in head):
+        return None
+    wire = b"".join([
+        "".join(head).encode("ascii"),
+        (part % "plain").encode("ascii"), _quoted_printable(text), b"\r\n",
+        (part % "html").encode("ascii"), _quoted_printable(html), b"\r\n",
+        f"--{boundary}--\r\n".encode("ascii"),
+    ])
+    return Composed(wire, sender.addr_spec, to.addr_spec, subject)
 

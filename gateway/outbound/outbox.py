@@ -26,7 +26,7 @@ from gateway.core import metrics
 from gateway.core.clock import Clock
 from gateway.core.health import Health, keep_running
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
-from gateway.outbound.compose import Composer, to_bytes
+from gateway.outbound.compose import Composed, Composer, to_bytes
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.relay import RelayTransport
 from gateway.outbound.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
@@ -41,7 +41,7 @@ def _aad(rcpt_to: str) -> bytes:
 
 
 async def enqueue(
-    message: EmailMessage,
+    message: EmailMessage | Composed,
     *,
     master_key: bytes,
     kind: str,
@@ -50,13 +50,17 @@ async def enqueue(
     notify_on_failure: str = "",
 ) -> OutboundMessage:
     """Queue one message; call inside the transaction that caused it."""
-    rcpt_to = parseaddr(str(message["To"]))[1]
-    mail_from = parseaddr(str(message["From"]))[1]
+    if isinstance(message, Composed):
+        rcpt_to, mail_from, subject = message.rcpt_to, message.mail_from, message.subject
+    else:
+        rcpt_to = parseaddr(str(message["To"]))[1]
+        mail_from = parseaddr(str(message["From"]))[1]
+        subject = str(message["Subject"] or "")
     return await OutboundMessage.create(
         kind=kind,
         mail_from=mail_from,
         rcpt_to=rcpt_to,
-        subject=str(message["Subject"] or "")[:998],
+        subject=subject[:998],
         sealed_message=vault.seal_with_master(master_key, to_bytes(message), _aad(rcpt_to)),
         notify_on_failure=notify_on_failure,
         request=request,
