@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 from tortoise import Tortoise
@@ -54,3 +55,9 @@ def run(settings: "Settings", work: Callable[[], Awaitable[int]]) -> int:
             return await work()
 
     return asyncio.run(opened_work())
+
+
+def stored_time(moment: datetime) -> str:
+    """A time as the ORM stores it in SQLite (UTC, ISO 8601 with a space),
+    so that SQL of our own compares it as text with the rows the ORM wrote."""
+    return moment.astimezone(timezone.utc).isoformat(" ")

@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.blobs import BlobStore
+from gateway.core.db import stored_time
 from gateway.core.models import InboundMessage, InboundStatus
 from gateway.inbound import bodies
 from gateway.inbound.bodies import BodyWriter
@@ -127,14 +128,15 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
                 return None
             await InboundMessage.filter(id=candidate.id).using_db(connection).update(**claimed)
         return await InboundMessage.get(id=candidate.id)
-    # SQLite has one writer at a time: the conditional update is the claim;
-    # if another runner won, try the next.
-    while True:
-        candidate = await InboundMessage.filter(_claimable(now)).order_by("received_at").only("id").first()
-        if candidate is None:
-            return None
-        if await InboundMessage.filter(_claimable(now), id=candidate.id).update(**claimed):
-            return await InboundMessage.get(id=candidate.id)
+    # SQLite has one writer at a time: one statement picks the oldest and
+    # claims it (it was three, each a hand-off to the database's thread).
+    rows = await connections.get("default").execute_query_dict(
+        "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
+        " WHERE id = (SELECT id FROM inbound_message WHERE status IN (?, ?)"
+        " AND (lease_until IS NULL OR lease_until < ?) ORDER BY received_at LIMIT 1) RETURNING id",
+        [InboundStatus.PROCESSING.value, stored_time(now + lease), owner, InboundStatus.QUEUED.value,
+         InboundStatus.PROCESSING.value, stored_time(now)])
+    return await InboundMessage.get(id=rows[0]["id"]) if rows else None
 
 
 async def forget_body(message: InboundMessage, store: BlobStore) -> None:

@@ -24,6 +24,7 @@ from tortoise.transactions import in_transaction
 from gateway import vault
 from gateway.core import metrics
 from gateway.core.clock import Clock
+from gateway.core.db import stored_time
 from gateway.core.health import Health, keep_running
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.compose import Composed, Composer, to_bytes
@@ -110,14 +111,14 @@ async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> 
             if ids:
                 await OutboundMessage.filter(id__in=ids).using_db(connection).update(**claimed)
     else:
-        # SQLite has one writer at a time: each conditional update is a claim;
-        # if other runners won all of these, look again.
-        ids = []
-        while not ids:
-            candidates = await OutboundMessage.filter(due).order_by(*order).limit(batch).only("id")
-            if not candidates:
-                break
-            ids = [row.id for row in candidates if await OutboundMessage.filter(due, id=row.id).update(**claimed)]
+        # SQLite has one writer at a time: one statement picks the batch and
+        # claims it (it was one a message, each a hand-off to the database's thread).
+        rows = await connections.get("default").execute_query_dict(
+            "UPDATE outbound_message SET lease_until = ?, lease_owner = ? WHERE id IN (SELECT id FROM outbound_message"
+            " WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+            " ORDER BY next_attempt_at, id LIMIT ?) RETURNING id",
+            [stored_time(now + lease), owner, OutboundStatus.QUEUED.value, stored_time(now), stored_time(now), batch])
+        ids = [row["id"] for row in rows]
     return list(await OutboundMessage.filter(id__in=ids).order_by(*order)) if ids else []
 
 
