@@ -127,7 +127,7 @@ async def test_the_start_check_leaves_the_sealed_files_unwalked(tmp_path: Path) 
     datadir.prepare(settings.data_dir, settings.database)
     await open_store(settings).put(new_name(), [b"sealed"])
     loose = settings.blobs_dir / "f" / "00" / "x"
-    loose.parent.mkdir(parents=True)
+    loose.parent.mkdir(parents=True, exist_ok=True)  # the object's own folder is f/00 once in 256
     loose.write_bytes(b"")
     os.chmod(loose, 0o644)
     datadir.check(settings.data_dir)
