@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
 
 from tortoise import Tortoise
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 from gateway.core import datadir, schema
 
@@ -30,6 +31,11 @@ def tortoise_url(database_url: str) -> str:
 @contextlib.asynccontextmanager
 async def connected(database_url: str) -> AsyncIterator[None]:
     """The ORM on this database, whatever its schema version."""
+    # Tortoise caches each table's INSERT and DELETE by connection name, not
+    # by database: in a process that opened a SQLite database before (the
+    # test suite on PostgreSQL does), "default" would keep SQLite's "?"
+    # placeholders, and PostgreSQL answers "syntax error at or near ','".
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=schema.tortoise_config(tortoise_url(database_url)), _enable_global_fallback=True)
     try:
         yield
