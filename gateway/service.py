@@ -34,7 +34,9 @@ from gateway.core.settings import Settings
 from gateway.deps import Deps
 from gateway.inbound.runner import QueueRunner
 from gateway.outbound.compose import Composer
+from gateway.outbound.dkimkeys import KeyStore
 from gateway.outbound.outbox import OutboxRunner, transport_for
+from gateway.outbound.signing import Signer
 from gateway.reminders.chase import Chaser
 from web.app import create_app
 from web.header_timeout import with_header_timeout
@@ -139,6 +141,7 @@ async def running(
                 wake=deps.outbox_wake, max_attempts=settings.outbox_max_attempts,
                 retry_base_seconds=settings.outbox_retry_base_seconds, owner=str(deps.owner),
                 lease=timedelta(seconds=settings.lease_seconds),
+                signer=Signer(KeyStore(settings.data_dir), clock, ed25519=settings.dkim_ed25519),
             )
             tasks.append(asyncio.create_task(outbox_runner.run(stopping, deps.health, settings.poll_seconds),
                                              name="outbox"))

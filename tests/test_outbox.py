@@ -17,6 +17,9 @@ from gateway.outbound import outbox
 from gateway.outbound.compose import Composer, to_bytes
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.relay import RelayTransport
+from gateway.outbound.dkimkeys import KeyStore
+from gateway.outbound.signing import Signer
+from gateway.vault import verp
 from tests.test_runner import Clock
 from tests.conftest import database_url
 
@@ -55,11 +58,12 @@ async def start_relay(handler: Relay) -> tuple[asyncio.AbstractServer, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-def make_runner(transport, clock) -> outbox.OutboxRunner:
+def make_runner(transport, clock, data_dir) -> outbox.OutboxRunner:
     return outbox.OutboxRunner(
         transport=transport, composer=Composer(TEMPLATES_DIR / "email", hostname="gw.test"),
         master_key=MASTER, clock=clock, wake=asyncio.Event(), max_attempts=4, retry_base_seconds=60,
         owner="test-runner", lease=timedelta(seconds=15),
+        signer=Signer(KeyStore(data_dir), clock),
     )
 
 
@@ -71,11 +75,11 @@ async def queue_notice(clock, to="jane@client.example", notify="staff@demo.local
                                 notify_on_failure=notify), message
 
 
-async def test_temporary_failures_back_off_then_deliver(store):
+async def test_temporary_failures_back_off_then_deliver(store, tmp_path):
     handler = Relay(["451 4.3.0 try later", "451 4.3.0 try later"])
     server, port = await start_relay(handler)
     clock = Clock(START)
-    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock, tmp_path)
     item, message = await queue_notice(clock)
     delays = []
     for _ in range(2):
@@ -89,7 +93,9 @@ async def test_temporary_failures_back_off_then_deliver(store):
     await runner.deliver_due()
     item = await OutboundMessage.get(id=item.id)
     assert item.status is OutboundStatus.SENT and item.sealed_message is None
-    assert handler.delivered == [to_bytes(message)]
+    # Signed on the way out (tests/test_signing.py checks the signature).
+    [delivered] = handler.delivered
+    assert delivered.startswith(b"DKIM-Signature: ") and delivered.endswith(to_bytes(message))
     server.close()
 
 
@@ -97,7 +103,7 @@ async def test_a_permanent_failure_tells_the_staff_member(store, tmp_path):
     handler = Relay(["550 5.1.1 no such user"])
     server, port = await start_relay(handler)
     clock = Clock(START)
-    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock, tmp_path)
     item, _ = await queue_notice(clock)
     await runner.deliver_due()
     item = await OutboundMessage.get(id=item.id)
@@ -109,11 +115,11 @@ async def test_a_permanent_failure_tells_the_staff_member(store, tmp_path):
     server.close()
 
 
-async def test_a_failure_notice_that_fails_is_not_reported_again(store):
+async def test_a_failure_notice_that_fails_is_not_reported_again(store, tmp_path):
     handler = Relay(["550 nope", "550 nope"])
     server, port = await start_relay(handler)
     clock = Clock(START)
-    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock, tmp_path)
     await queue_notice(clock)
     await runner.deliver_due()
     await runner.deliver_due()
@@ -122,9 +128,9 @@ async def test_a_failure_notice_that_fails_is_not_reported_again(store):
     server.close()
 
 
-async def test_running_out_of_attempts_gives_up(store):
+async def test_running_out_of_attempts_gives_up(store, tmp_path):
     clock = Clock(START)
-    runner = make_runner(RelayTransport("smtp://127.0.0.1:9?timeout=1", hostname="gw.test"), clock)
+    runner = make_runner(RelayTransport("smtp://127.0.0.1:9?timeout=1", hostname="gw.test"), clock, tmp_path)
     item, _ = await queue_notice(clock, notify="")
     for _ in range(4):
         await runner.deliver_due()
@@ -134,10 +140,42 @@ async def test_running_out_of_attempts_gives_up(store):
     assert "gave up" in item.last_error
 
 
-async def test_maildir_delivery_writes_the_exact_message(store, tmp_path):
+async def test_maildir_delivery_writes_the_bounce_address_the_signature_and_the_exact_message(store, tmp_path):
     clock = Clock(START)
-    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock)
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
     item, message = await queue_notice(clock)
     await runner.deliver_due()
     [path] = (tmp_path / "outbox" / "new").iterdir()
-    assert path.read_bytes() == to_bytes(message)
+    return_path, signature, rest = path.read_bytes().split(b"\r\n", 2)
+    assert return_path == f"Return-Path: <{verp.Verp(MASTER).address(item.id, 'demo.localhost')}>".encode()
+    assert signature.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=demo.localhost;")
+    assert rest.endswith(to_bytes(message))
+
+
+async def test_each_message_has_a_bounce_address_of_its_own_on_the_wire(store, tmp_path):
+    handler = Relay([])
+    server, port = await start_relay(handler)
+    senders = []
+    clock = Clock(START)
+    runner = make_runner(RelayTransport(f"smtp://127.0.0.1:{port}", hostname="gw.test"), clock, tmp_path)
+    first, _ = await queue_notice(clock)
+    second, _ = await queue_notice(clock)
+    original = handler.handle_DATA
+
+    async def record(server_, session, envelope):
+        senders.append(envelope.mail_from)
+        return await original(server_, session, envelope)
+
+    handler.handle_DATA = record
+    await runner.deliver_due()
+    address = verp.Verp(MASTER).address
+    assert senders == [address(first.id, "demo.localhost"), address(second.id, "demo.localhost")]
+    assert senders[0].startswith(f"bounce+{first.id}.") and senders[0] != senders[1]
+    server.close()
+
+
+async def test_nothing_is_ever_queued_for_a_bounce_address(store):
+    clock = Clock(START)
+    with pytest.raises(ValueError, match="bounce address"):
+        await queue_notice(clock, to=verp.Verp(MASTER).address(7, "demo.localhost"))
+    assert await OutboundMessage.all().count() == 0

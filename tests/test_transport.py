@@ -173,7 +173,7 @@ def relay(url: str) -> RelayTransport:
 # Maildir
 
 
-async def test_maildir_writes_exact_bytes_into_new(tmp_path):
+async def test_maildir_writes_the_return_path_then_the_exact_bytes_into_new(tmp_path):
     outbox = tmp_path / "outbox"
     t = MaildirTransport(outbox)
     assert isinstance(t, Transport)
@@ -184,7 +184,8 @@ async def test_maildir_writes_exact_bytes_into_new(tmp_path):
     assert sorted(p.name for p in outbox.iterdir()) == ["cur", "new", "tmp"]
     files = list((outbox / "new").iterdir())
     assert [f.name for f in files] == [name]
-    assert files[0].read_bytes() == MESSAGE  # byte for byte, nothing prepended
+    # As a delivering MTA does: the envelope sender on top, then byte for byte.
+    assert files[0].read_bytes() == b"Return-Path: <billing@firm.example>\r\n" + MESSAGE
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert list((outbox / "tmp").iterdir()) == []
     assert list((outbox / "cur").iterdir()) == []
@@ -198,8 +199,8 @@ async def test_maildir_50_concurrent_deliveries_get_unique_names(tmp_path):
     assert len(set(names)) == 50
     new = tmp_path / "outbox" / "new"
     assert sorted(p.name for p in new.iterdir()) == sorted(names)
-    assert sorted((new / n).read_bytes() for n in names) == sorted(messages)
-    assert [(new / n).read_bytes() for n in names] == messages  # each name is its own message
+    written = [(new / n).read_bytes().removeprefix(b"Return-Path: <a@firm.example>\r\n") for n in names]
+    assert written == messages  # each name is its own message
     assert list((tmp_path / "outbox" / "tmp").iterdir()) == []
 
 

@@ -83,6 +83,8 @@ class Settings:
     # A signed message acts only while its signed Date is this recent, so
     # a message the firm's staff once sent cannot be sent again later.
     message_max_age_hours: int = 48
+    # Outbound mail: a second DKIM signature, Ed25519 (RFC 8463), beside the RSA one.
+    dkim_ed25519: bool = False
     # Web: the addresses (or networks) of reverse proxies whose
     # X-Forwarded-For is believed; none by default, so the client address
     # is the connection's.
@@ -275,7 +277,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
                 out[key] = float(value)
             except ValueError:
                 raise SettingsError(f"{key}: expected a number of seconds, got {value!r}") from None
-        elif key in ("demo", "upgrade_on_start"):
+        elif key in ("demo", "upgrade_on_start", "dkim_ed25519"):
             out[key] = _as_bool(key, value)
         elif key in ("card_fee_fixed_minor", "application_fee_fixed_minor", "application_fee_free_requests"):
             out[key] = _as_int(key, value, 0, 10_000_000)

@@ -1,8 +1,10 @@
 """The default transport: each message written into a Maildir
 (``DATA_DIR/outbox``). The bytes go to ``tmp/``, are fsync'd, renamed into
 ``new/`` and ``new/`` is fsync'd, so ``new/`` never holds half a message,
-even after a crash. The bytes are written exactly as given (no Return-Path,
-no Delivered-To)."""
+even after a crash. Like a delivering MTA, it adds one line on top: a
+Return-Path with the envelope sender (the message's bounce address), so the
+demo outbox shows what a relay would be given; the rest is written exactly
+as given."""
 
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ def _maildir_host(name: str) -> str:
     # Anything else odd is dropped so the name stays a plain portable file name.
     name = name.replace("/", r"\057").replace(":", r"\072")
     return re.sub(r"[^A-Za-z0-9.\-_\\]", "", name) or "localhost"
+
+
+def return_path(mail_from: str) -> bytes:
+    """The Return-Path line a delivering MTA writes (RFC 5321 4.4); ``<>``
+    for a null sender. ``mail_from`` has passed check_envelope (no CR/LF)."""
+    return b"Return-Path: <" + mail_from.encode("utf-8") + b">\r\n"
 
 
 class MaildirTransport:
@@ -55,7 +63,7 @@ class MaildirTransport:
 
     async def deliver(self, message: bytes, mail_from: str, rcpt_to: str, *, delivery_id: str | None = None) -> str:
         check_envelope(message, mail_from, rcpt_to)
-        data = bytes(message)
+        data = return_path(mail_from) + bytes(message)
         try:
             return await asyncio.to_thread(self._write, data, delivery_id)
         except OSError as exc:

@@ -2,7 +2,10 @@
 then delivered by the outbox runner to the relay or the Maildir.
 
 Messages are stored sealed under the master key (a confirmation may carry
-a generated password) and the body is dropped once delivered. Temporary
+a generated password) and the body is dropped once delivered. Each is
+DKIM-signed as it leaves (outbound/signing.py) and goes with an envelope
+sender of its own (vault/verp.py), so a bounce names it; nothing is ever
+queued for a bounce address (mail there comes back to us). Temporary
 failures are retried with exponential backoff; a permanent failure, or
 running out of attempts, tells the staff member who caused the mail.
 """
@@ -28,9 +31,12 @@ from gateway.core.db import stored_time
 from gateway.core.health import Health, keep_running
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.compose import Composed, Composer, to_bytes
+from gateway.outbound.dkimkeys import DkimKeyError
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.relay import RelayTransport
+from gateway.outbound.signing import Signer, SigningError
 from gateway.outbound.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
+from gateway.vault import verp
 
 log = logging.getLogger("clienttrack.outbox")
 
@@ -57,6 +63,8 @@ async def enqueue(
         rcpt_to = parseaddr(str(message["To"]))[1]
         mail_from = parseaddr(str(message["From"]))[1]
         subject = str(message["Subject"] or "")
+    if verp.shaped_like(rcpt_to):
+        raise ValueError(f"refusing to send to a bounce address ({rcpt_to}): it would come back to us")
     return await OutboundMessage.create(
         kind=kind,
         mail_from=mail_from,
@@ -135,10 +143,13 @@ class OutboxRunner:
         retry_base_seconds: float,
         owner: str,
         lease: timedelta,
+        signer: Signer,
     ) -> None:
         self.owner = owner
         self.lease = lease
         self.transport = transport
+        self.signer = signer
+        self.verp = verp.Verp(master_key)
         self.composer = composer
         self.master_key = master_key
         self.clock = clock
@@ -166,8 +177,9 @@ class OutboxRunner:
         raw = vault.open_with_master(self.master_key, item.sealed_message, _aad(item.rcpt_to))
         attempts = item.attempts + 1
         try:
+            raw, envelope_from = await self._stamped(item, raw)
             # Named by the outbound id: a repeat after a crash writes nothing twice.
-            note = await self.transport.deliver(raw, item.mail_from, item.rcpt_to, delivery_id=f"outbound-{item.id}")
+            note = await self.transport.deliver(raw, envelope_from, item.rcpt_to, delivery_id=f"outbound-{item.id}")
         except TemporaryFailure as exc:
             if attempts >= self.max_attempts:
                 await self._give_up(item, attempts, f"gave up after {attempts} attempts: {exc}")
@@ -187,6 +199,16 @@ class OutboxRunner:
             lease_until=None, lease_owner="")
         metrics.DELIVERIES.labels("sent").inc()
         log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
+
+    async def _stamped(self, item: OutboundMessage, raw: bytes) -> tuple[bytes, str]:
+        """The message signed, and its own bounce address as envelope sender."""
+        try:
+            signed = await asyncio.to_thread(self.signer.sign, raw)
+        except SigningError as exc:
+            raise PermanentFailure(f"cannot sign: {exc}") from None
+        except (DkimKeyError, OSError) as exc:  # an operator can fix the key files
+            raise TemporaryFailure(f"cannot sign: {exc}") from None
+        return signed, self.verp.address(item.id, item.mail_from.rpartition("@")[2])
 
     async def _give_up(self, item: OutboundMessage, attempts: int, reason: str) -> None:
         now = self.clock()

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from gateway.core.durable import fsync_dir
+from gateway.core.durable import create_private, fsync_dir
 from gateway.vault.primitives import KEY_SIZE, NONCE_SIZE, TAG_SIZE, TamperedError, bytes_arg
 
 MASTER_FORMAT_V1 = b"\x01"
@@ -76,27 +76,9 @@ def load_or_create_master_key(path: Path) -> bytes:
         pass
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(KEY_SIZE)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(tmp, flags, 0o600)
-    try:
-        try:
-            view = memoryview(key)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            # Another process created it first: use theirs.
-            return _read_master_key(path)
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    if not create_private(path, key):
+        # Another process created it first: use theirs.
+        return _read_master_key(path)
     # Best effort: the key is written and in use; a file system that cannot
     # sync a directory should not stop the gateway from starting.
     with contextlib.suppress(OSError):
