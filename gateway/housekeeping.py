@@ -30,7 +30,7 @@ from gateway.vault import signin
 
 log = logging.getLogger("clienttrack.housekeeping")
 
-EXPIRABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
+EXPIRABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED, RequestStatus.BOUNCED)
 # Retention deletes this many requests' documents a batch, and stops for
 # the minute after this many batches: the store and the database are never
 # held long, and a backlog still clears within hours.

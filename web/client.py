@@ -422,9 +422,11 @@ class ClientPages:
     async def _first_view(self, found: PaymentRequest, now: datetime) -> None:
         """The first unlock marks the request viewed and tells the staff
         member, if the firm wants to know; the conditional update makes
-        sure that happens once, whichever browser gets there first."""
+        sure that happens once, whichever browser gets there first. A
+        request marked bounced that is opened did arrive after all (the
+        report was wrong, or forged by whoever saw its bounce address)."""
         async with in_transaction():
-            first = await PaymentRequest.filter(id=found.id, status=RequestStatus.SENT) \
+            first = await PaymentRequest.filter(id=found.id, status__in=(RequestStatus.SENT, RequestStatus.BOUNCED)) \
                 .update(status=RequestStatus.VIEWED, viewed_at=now)
             if not first:
                 return

@@ -9,7 +9,9 @@ message must be unambiguous, its From authenticated, fresh and new
 (or 451 when DNS fails) and no mail goes back to anyone. The message is sealed;
 the staff check, the hourly limits and the commit to the inbound queue are
 one step (gateway/admission/intake.py), done before the 250, whose text carries the
-queue id.
+queue id. Mail to an outbound message's bounce address takes the other door,
+bounces.py: no sender authentication (a bounce has no sender to check), the
+address's own MAC checked at RCPT instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from email.utils import parseaddr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.admission import authresults, replays, senderauth, sql
+from gateway.admission import authresults, bounces, replays, senderauth, sql
 from gateway.admission.draining import DrainingSMTP, Refuse, Sessions
 from gateway.admission.intake import Intake, Verdict
 from gateway.admission.keylookup import Resolver
@@ -82,6 +84,7 @@ class Admission:
         intake: Intake,
         blobs: BlobStore,
     ) -> None:
+        self.bounces = bounces.Bounces(master_key, clock, on_queued)
         self.settings = settings
         self.master_key = master_key
         self.clock = clock
@@ -110,6 +113,10 @@ class Admission:
         envelope.rcpt_commands = getattr(envelope, "rcpt_commands", 0) + 1
         if envelope.rcpt_commands > MAX_RCPT:
             return f"452 4.5.3 Too many recipients (at most {MAX_RCPT} a message)"
+        if bounces.takes(address):
+            return await self.bounces.rcpt(envelope, address, _peer_host(session))
+        if bounces.addressed(envelope):
+            return "452 4.5.3 A bounce address takes one recipient a message, please send the rest separately"
         domain = gateway_domain(address)
         if domain is None or not await self.is_gateway(domain):
             return f"550 5.1.1 <{address}>: no such gateway address here (this server does not relay)"
@@ -128,10 +135,16 @@ class Admission:
         return bodies.BodyWriter(self.blobs, self.master_key, inbound.new_queue_id())
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        peer_host = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        peer_host = _peer_host(session)
         # A large message: the header section here, its body stored already.
         raw = envelope.original_content or envelope.content
         body: bodies.BodyWriter | None = getattr(envelope, "body", None)
+        if bounces.addressed(envelope):
+            try:
+                return await self.bounces.data(envelope, raw, peer_host, body)
+            except Exception:
+                log.exception("could not queue a report for %s from %s", envelope.rcpt_tos[0], peer_host)
+                return "451 4.3.0 Temporary failure, please try again later"
         whole = None
         if body is not None:
             async def whole() -> bytes:
@@ -183,6 +196,10 @@ class Admission:
                  arrival.queue_id, verdict.from_address, verdict.method, arrival.size, peer_host)
         self.on_queued.set()
         return f"250 2.0.0 Ok: queued as {arrival.queue_id}"
+
+
+def _peer_host(session: Session) -> str:
+    return session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
 
 
 def _refused(envelope: Envelope, peer_host: str, reply: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
-from gateway.core.models import Firm, Level, Staff
+from gateway.core.models import Firm, Level, PaymentRequest, Staff
 from gateway.deps import Deps
 from gateway.mail.context import Command, MailContext
 
@@ -27,6 +27,18 @@ class Notice:
     paragraphs: list[str]
 
 
+@dataclass(frozen=True)
+class Mail:
+    """Mail a command sends besides its reply (the client's mail again...):
+    queued with its request, so a bounce of it comes back to the request,
+    and who hears of a delivery failure."""
+
+    message: EmailMessage
+    kind: str
+    request: PaymentRequest | None = None
+    notify_on_failure: str = ""
+
+
 @dataclass
 class Outcome:
     subject: str
@@ -35,7 +47,7 @@ class Outcome:
     # Told to the people the command affects (a colleague granted a level...).
     notices: list[Notice] = field(default_factory=list)
     # Other mail the command sends (a reminder to the client...).
-    mails: list[tuple[EmailMessage, str]] = field(default_factory=list)  # (message, kind)
+    mails: list[Mail] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ level = Level.SEND
 example = "cancel 1042"
 read_only = False
 
-CANCELLABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
+CANCELLABLE = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED, RequestStatus.BOUNCED)
 
 
 async def run(run: Run) -> Outcome:

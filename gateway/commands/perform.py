@@ -58,8 +58,9 @@ async def perform(run: Run, *, refused_subject: str, in_reply_to: str = "",
             await outbox.enqueue_notice(deps.composer, master_key=deps.master_key, kind="command-notice", now=now,
                                         firm_domain=firm.domain, firm_name=firm.name, to=notice.to,
                                         subject=notice.subject, paragraphs=notice.paragraphs)
-        for message, kind in outcome.mails:
-            await outbox.enqueue(message, master_key=deps.master_key, kind=kind, now=now)
+        for mail in outcome.mails:
+            await outbox.enqueue(mail.message, master_key=deps.master_key, kind=mail.kind, now=now,
+                                 request=mail.request, notify_on_failure=mail.notify_on_failure)
         if also is not None:
             await also()
     deps.outbox_wake.set()

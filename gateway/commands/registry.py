@@ -17,7 +17,8 @@ from __future__ import annotations
 from types import ModuleType
 
 from gateway.commands import (
-    cancel, dashboard, grant, help, refund, remind, reminders, report, retention, revoke, setup, status, surcharge,
+    cancel, dashboard, grant, help, refund, remind, reminders, report, resend, retention, revoke, setup, status,
+    surcharge,
     users,
 )
 from gateway.core.models import Level
@@ -26,8 +27,8 @@ from gateway.mail.directives import strip_reply_prefixes
 
 COMMANDS: dict[str, ModuleType] = {
     command.name: command
-    for command in (help, dashboard, status, cancel, remind, report, refund, users, grant, revoke, setup, surcharge,
-                    retention, reminders)
+    for command in (help, dashboard, status, cancel, remind, resend, report, refund, users, grant, revoke, setup,
+                    surcharge, retention, reminders)
 }
 # Other words for a command ("login" for dashboard), to its name.
 WORDS: dict[str, str] = {

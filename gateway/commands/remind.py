@@ -4,7 +4,7 @@ most once a day a request, counting the firm's reminder schedule's
 
 from __future__ import annotations
 
-from gateway.commands import CommandError, Outcome, Run
+from gateway.commands import CommandError, Mail, Outcome, Run
 from gateway.commands.lookup import one_request
 from gateway.core import events
 from gateway.core.models import Level, PaymentRequest, RequestStatus, Staff
@@ -25,6 +25,9 @@ async def run(run: Run) -> Outcome:
     word = run.arg(0, "invoice to remind the client of", "remind 1042")
     ctx = run.context
     request = await one_request(run, word, all_at=Level.ADMIN)
+    if request.status is RequestStatus.BOUNCED:
+        raise CommandError(f"Invoice {word}'s mail to {request.client_email} bounced: send it to the right address "
+                           f"with \"resend {word} to=corrected@address\".")
     if request.status not in REMINDABLE:
         raise CommandError(f"Invoice {word} is {request.status.value}: there is nothing to remind the client of.")
     if request.expires_at <= ctx.now:
@@ -45,4 +48,4 @@ async def run(run: Run) -> Outcome:
     return Outcome(f"Reminded: invoice {word}",
                    [f"{request.client_email} has been sent the request for invoice {word} again, "
                     "with the same link and password hint."],
-                   mails=[(mail, "client-reminder")])
+                   mails=[Mail(mail, "client-reminder", request, request.sender)])

@@ -64,6 +64,9 @@ class RequestStatus(str, Enum):
     # given back, and a chargeback opened by the client's bank.
     PARTIALLY_REFUNDED = "partially_refunded"
     DISPUTED = "disputed"
+    # The client's mail came back undeliverable (a DSN, or the relay refused
+    # the address): `resend INVOICE to=ADDR` sends it to a corrected address.
+    BOUNCED = "bounced"
 
 
 class InboundStatus(str, Enum):
@@ -427,6 +430,9 @@ class OutboundMessage(Model):
     last_error = fields.TextField(default="")
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)
+    # Messages accepted at this message's bounce address (admission/bounces.py
+    # takes a few, then refuses: whoever saw the address cannot flood it).
+    returns = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "outbound_message"

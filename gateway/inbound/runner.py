@@ -1,5 +1,6 @@
 """The queue runner: claim a queued message, parse it, run the chain,
-hand it to a handler. A message that fails MAX_ATTEMPTS times (an
+hand it to a handler (what came to a bounce address goes to the bounce
+handler instead, past the chain). A message that fails MAX_ATTEMPTS times (an
 exception, or the process dying while it held the lease) is quarantined
 and logged; it is never dropped."""
 
@@ -15,6 +16,7 @@ from gateway.core import events
 from gateway.core.health import keep_running, outage
 from gateway.core.models import InboundMessage, kind_for
 from gateway.deps import Deps
+from gateway.handlers import bounce
 from gateway.handlers.command import run_command
 from gateway.handlers.reply import reject_with_reply
 from gateway.handlers.request import create_request
@@ -69,6 +71,9 @@ class QueueRunner:
 
     async def process(self, queued: InboundMessage) -> None:
         deps = self.deps
+        if bounce.is_bounce(queued):  # came to a bounce address: never the chain, never answered
+            await bounce.process_bounce(deps, queued)
+            return
         raw = inbound.open_raw(queued, deps.master_key)
         taken = None
         if queued.body_blob:  # a large message: never read whole if it can be helped (inbound/large.py)

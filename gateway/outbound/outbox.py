@@ -7,7 +7,8 @@ DKIM-signed as it leaves (outbound/signing.py) and goes with an envelope
 sender of its own (vault/verp.py), so a bounce names it; nothing is ever
 queued for a bounce address (mail there comes back to us). Temporary
 failures are retried with exponential backoff; a permanent failure, or
-running out of attempts, tells the staff member who caused the mail.
+running out of attempts, tells the staff member who caused the mail (a
+client's address refused makes the request bounced: outbound/bounced.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.core.clock import Clock
 from gateway.core.db import stored_time
 from gateway.core.health import Health, keep_running
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
+from gateway.outbound.bounced import NOTICE_KIND, BounceNotice, mark_bounced
 from gateway.outbound.compose import Composed, Composer, to_bytes
 from gateway.outbound.dkimkeys import DkimKeyError
 from gateway.outbound.maildir import MaildirTransport
@@ -192,7 +194,7 @@ class OutboxRunner:
             log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, exc, delay)
             return
         except PermanentFailure as exc:
-            await self._give_up(item, attempts, str(exc))
+            await self._give_up(item, attempts, str(exc), address_refused=exc.step == "RCPT TO")
             return
         await self._held(item).update(
             status=OutboundStatus.SENT, attempts=attempts, sent_at=now, sealed_message=None, last_error=note[:2000],
@@ -210,7 +212,7 @@ class OutboxRunner:
             raise TemporaryFailure(f"cannot sign: {exc}") from None
         return signed, self.verp.address(item.id, item.mail_from.rpartition("@")[2])
 
-    async def _give_up(self, item: OutboundMessage, attempts: int, reason: str) -> None:
+    async def _give_up(self, item: OutboundMessage, attempts: int, reason: str, address_refused: bool = False) -> None:
         now = self.clock()
         if not await self._held(item).update(
                 status=OutboundStatus.FAILED, attempts=attempts, last_error=reason[:2000], sealed_message=None,
@@ -218,6 +220,15 @@ class OutboxRunner:
             return  # another runner has it now (the lease ran out): it decides
         metrics.DELIVERIES.labels("failed").inc()
         log.error("outbound %s %s to %s failed: %s", item.id, item.kind, item.rcpt_to, reason)
+        if address_refused:
+            # The client's address refused outright: the same news as a DSN.
+            async with in_transaction():
+                notice = await mark_bounced(item, reason, now)
+                if notice is not None:
+                    await enqueue_bounce_notice(self.composer, notice, master_key=self.master_key, now=now)
+            if notice is not None:
+                self.wake.set()
+                return
         # Never tell anyone about a failed failure notice: that way lies a loop.
         if not item.notify_on_failure or item.kind == FAILURE_NOTICE:
             return
@@ -236,6 +247,14 @@ class OutboxRunner:
             ],
         )
         self.wake.set()
+
+
+async def enqueue_bounce_notice(composer: Composer, notice: BounceNotice, *, master_key: bytes,
+                                now: datetime) -> None:
+    """Queue the staff member's notice of a bounced request (outbound/bounced.py)."""
+    await enqueue_notice(composer, master_key=master_key, kind=NOTICE_KIND, now=now, firm_domain=notice.firm.domain,
+                         firm_name=notice.firm.name, to=notice.to, subject=notice.subject,
+                         paragraphs=notice.paragraphs, request=notice.request)
 
 
 def transport_for(relay_url: str | None, outbox_dir: Path, hostname: str) -> Transport:

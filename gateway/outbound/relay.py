@@ -284,7 +284,7 @@ class RelayTransport:
             }.get(type(exc), stage)
             text = self._scrub(f"{where}: {step} refused: {exc.code} {exc.message}")
             cls = PermanentFailure if 500 <= exc.code <= 599 else TemporaryFailure
-            return cls(text, code=exc.code)
+            return cls(text, code=exc.code, step=step)
         if isinstance(exc, aiosmtplib.SMTPNotSupported):
             return PermanentFailure(self._scrub(f"{where}: {exc.message}"))
         if isinstance(exc, (aiosmtplib.SMTPTimeoutError, asyncio.TimeoutError, TimeoutError)):

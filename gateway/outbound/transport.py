@@ -17,11 +17,14 @@ from typing import Callable, Protocol, runtime_checkable
 
 
 class DeliveryFailure(Exception):
-    """Base of the two outcomes below; ``code`` is the SMTP reply code, if any."""
+    """Base of the two outcomes below; ``code`` is the SMTP reply code, if
+    any, and ``step`` the command it answered ("RCPT TO": the recipient's
+    address was refused, the failure that makes a request bounced)."""
 
-    def __init__(self, message: str, *, code: int | None = None) -> None:
+    def __init__(self, message: str, *, code: int | None = None, step: str = "") -> None:
         super().__init__(message)
         self.code = code
+        self.step = step
 
 
 class TemporaryFailure(DeliveryFailure):
