@@ -14,6 +14,8 @@ from gateway.core.clock import system_clock
 from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestKind, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
 from gateway.core.settings import Settings, SettingsError
+from gateway.outbound import cli as outbound_cli
+from gateway.outbound.dkimkeys import KeyStore
 from gateway.payments import cli as payments_cli
 from gateway.reminders import cli as reminders_cli
 from gateway.documents import cli as documents
@@ -74,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     language.set_defaults(run=cmd_firm_language)
     payments_cli.add_parsers(firm, _common)
     reminders_cli.add_parser(firm, _common)
+    outbound_cli.add_parsers(firm, _common)
     reports.add_customers_parser(firm, _common)
     firm_list = firm.add_parser("list", help="list firms")
     _common(firm_list)
@@ -162,7 +165,10 @@ def cmd_firm_add(args, settings) -> int:
     async def work() -> int:
         firm = await directory.add_firm(args.domain, args.name, currency=args.currency, timezone=args.timezone,
                                         now=system_clock(), actor="cli")
+        # Its signing keys now, so the records can be published before its first mail.
+        KeyStore(settings.data_dir).ensure(firm.domain, system_clock().date())
         print(f"Added {firm.name}: its gateway address is {firm.gateway_address}")
+        print(f"Its mail is DKIM-signed: publish its DNS records, `clienttrack firm dkim {firm.domain}` prints them")
         return 0
     return db.run(settings, work)
 

@@ -7,6 +7,7 @@ answered."""
 from __future__ import annotations
 
 import asyncio
+import json
 import smtplib
 from email.utils import parseaddr
 from pathlib import Path
@@ -15,11 +16,13 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from gateway.core.models import Event, InboundMessage, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.reports.grammar import parse_report_args
 from gateway.service import running
 from gateway.vault import sealed
 from gateway.vault.verp import Verp
 from tests.conftest import CLIENT_THREADS, DEMO_STAFF, GATEWAY, make_settings, mails_to, outbox_mails, \
     request_mail, send, settled
+from tests.test_cli import run as run_cli
 from tests.test_flow import only_link
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "dsn"
@@ -79,6 +82,10 @@ async def test_a_real_dsn_bounces_the_request_the_staff_member_is_told_and_resen
     assert "550 5.1.1 <jane@clinet.example>: Recipient address rejected: User unknown" in body
     assert "resend 1042 to=corrected@address" in body
     assert len(outbox_mails(gateway)) == before + 1  # that notice, and nothing to anyone else
+    listed = await asyncio.to_thread(run_cli, gateway.deps.settings.data_dir, "requests", "list", "--status",
+                                     "bounced", "--json", database=gateway.deps.settings.database)
+    assert [(r["invoice"], r["status"]) for r in json.loads(listed.stdout)] == [("1042", "bounced")]
+    assert parse_report_args(("csv", "this-month", "bounced")).status == "bounced"
 
     # The same report again (a relay retrying its DSN): no second notice.
     await send_raw(gateway, sample("postfix-failed.eml", bounce_address), bounce_address)
@@ -99,6 +106,9 @@ async def test_a_real_dsn_bounces_the_request_the_staff_member_is_told_and_resen
     actions = await Event.filter(request=request).order_by("id").values_list("action", flat=True)
     # The repeated report is recorded, and changed nothing.
     assert actions == ["request.created", "request.bounced", "delivery.failed", "request.resent"]
+    listed = await asyncio.to_thread(run_cli, gateway.deps.settings.data_dir, "requests", "list", "--status",
+                                     "sent", "--json", database=gateway.deps.settings.database)
+    assert [r["client"] for r in json.loads(listed.stdout)] == [RIGHT]
 
     # A late report about the old address changes nothing now.
     count = len(outbox_mails(gateway))
@@ -159,8 +169,26 @@ async def test_a_delay_warning_is_recorded_only(gateway):
     assert len(outbox_mails(gateway)) == before
 
 
-async def test_a_bounce_address_takes_a_few_reports_then_refuses(gateway):
+async def test_a_bounce_address_takes_a_few_small_reports_then_refuses(gateway):
     _mail, bounce_address = await client_mail(gateway, "10", RIGHT)
+    big = sample("gmail-vacation.eml", bounce_address) + (b"y" * 998 + b"\r\n") * 1100  # over a megabyte
+    # Said at MAIL FROM (smtplib gives SIZE when the server offers it): refused at RCPT.
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        await send_raw(gateway, big, bounce_address)
+    assert refused.value.recipients[bounce_address][0] == 552
+
+    def unannounced() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", gateway.smtp_port, timeout=30) as client:
+            client.ehlo()
+            client.mail("")
+            assert client.rcpt(bounce_address)[0] == 250
+            return client.data(big)
+    # Not said: it goes past the large-message threshold into the blob store during DATA, is refused
+    # at its end, and leaves nothing behind.
+    code, _said = await asyncio.get_running_loop().run_in_executor(CLIENT_THREADS, unannounced)
+    assert code == 552
+    inbound = gateway.deps.settings.blobs_dir / "inbound"
+    assert not inbound.exists() or not list(inbound.iterdir())
     for _ in range(5):
         await send_raw(gateway, sample("gmail-vacation.eml", bounce_address), bounce_address)
     replies = await refused_at_rcpt(gateway, [bounce_address])
@@ -168,6 +196,23 @@ async def test_a_bounce_address_takes_a_few_reports_then_refuses(gateway):
     await settled()
     item = await OutboundMessage.get(kind="client-request", rcpt_to=RIGHT)
     assert item.returns == 5
+
+
+async def test_a_report_past_the_large_message_threshold_is_read_from_the_blob_store(tmp_path):
+    # The real DSN (11 kB) is "large" here: its body is stored as it arrives, and read back.
+    async with running(make_settings(tmp_path, large_message_bytes=4096)) as gw:
+        _mail, bounce_address = await client_mail(gw, "14", TYPO)
+        raw = sample("postfix-failed.eml", bounce_address)
+        assert len(raw) > 2 * 4096
+        assert await send_raw(gw, raw, bounce_address) == {}
+        await settled()
+        assert (await PaymentRequest.get(invoice="14")).status is RequestStatus.BOUNCED
+        [notice] = [m for m in mails_to(gw, DEMO_STAFF) if str(m["Subject"]).startswith("Not delivered")]
+        assert "User unknown" in text(notice)
+        [queued] = [q for q in await InboundMessage.all() if q.rcpt_tos == [bounce_address]]
+        assert queued.size == len(raw) and queued.body_blob == ""  # done: its body left the store
+        inbound = gw.deps.settings.blobs_dir / "inbound"
+        assert not inbound.exists() or not list(inbound.iterdir())
 
 
 async def test_a_staff_mail_that_bounces_is_recorded_and_nobody_is_told(gateway):

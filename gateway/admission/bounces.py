@@ -9,17 +9,19 @@ at RCPT, and one that does not verify, or names no message of ours, gets the
 same 550 as any address we do not have (a forger learns nothing).
 
 A bounce address takes one recipient per transaction, never beside a pay@
-address, and at most RETURNS_PER_MESSAGE messages in all, counted in the
-transaction that queues them: whoever saw the address (the client, on the
-message's Return-Path) cannot flood it. Accepted mail goes into the inbound
-queue sealed, like any other, and the queue runner hands it to the bounce
-handler (handlers/bounce.py), never to the chain: nothing is ever answered.
+address, and at most RETURNS_PER_MESSAGE messages of at most MAX_REPORT_SIZE
+in all, counted in the transaction that queues them: whoever saw the address
+(the client, on the message's Return-Path) cannot flood it. Accepted mail
+goes into the inbound queue sealed, like any other, and the queue runner
+hands it to the bounce handler (handlers/bounce.py), never to the chain:
+nothing is ever answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 
 from aiosmtpd.smtp import Envelope
@@ -38,6 +40,20 @@ log = logging.getLogger("clienttrack.smtp.bounces")
 RETURNS_PER_MESSAGE = 5
 # Relays give up after days (Postfix: 5); an auto-reply may come weeks later.
 RETURN_WINDOW = timedelta(days=30)
+# A report about a client's mail (some 10 kB) is small even when it returns
+# the whole message; this keeps what anyone may park in the queue small too.
+MAX_REPORT_SIZE = 1024 * 1024
+TOO_LARGE = "552 5.3.4 A report to <{address}> may be at most %d kB" % (MAX_REPORT_SIZE // 1024)
+_SIZE = re.compile(r"^SIZE=(\d{1,20})$", re.IGNORECASE)
+
+
+def declared_size(envelope: Envelope) -> int:
+    """The SIZE the client gave at MAIL FROM, or 0."""
+    for option in getattr(envelope, "mail_options", None) or ():
+        found = _SIZE.match(option)
+        if found:
+            return int(found.group(1))
+    return 0
 
 
 def takes(address: str) -> bool:
@@ -72,6 +88,8 @@ class Bounces:
             return f"550 5.1.1 <{address}>: no such address here"
         if item.returns >= RETURNS_PER_MESSAGE:
             return f"550 5.7.1 <{address}>: this address has taken all the reports it takes"
+        if declared_size(envelope) > MAX_REPORT_SIZE:  # said at MAIL FROM (RFC 1870): no need to send it
+            return TOO_LARGE.format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -83,6 +101,8 @@ class Bounces:
         found = self.verp.verify(address)
         if found is None:  # RCPT checked it: only a change to aiosmtpd could get here
             return f"550 5.1.1 <{address}>: no such address here"
+        if len(raw) + (body.size if body is not None else 0) > MAX_REPORT_SIZE:
+            return TOO_LARGE.format(address=address)
         arrival = inbound.arrival(raw, master_key=self.master_key, mail_from=envelope.mail_from or "", sender="",
                                   firm_domain=found.domain, rcpt_tos=[address], peer=peer_host,
                                   trusted_peer=False, now=self.clock(), body=body)

@@ -6,13 +6,11 @@ from __future__ import annotations
 import time
 from typing import Awaitable, Callable, Sequence
 
-import dns.asyncresolver
 import dns.exception
 import dns.name
-import dns.nameserver
 import dns.resolver
 
-from gateway.core.settings import split_host_port
+from gateway.core.resolvers import resolver_for
 
 
 class DnsFailure(Exception):
@@ -42,11 +40,7 @@ def dns_resolver(timeout: float = 3.0, *, nameservers: Sequence[str] = (),
     Answers that say "no key" are not kept: a key the firm has just
     published works at once.
     """
-    resolver = dns.asyncresolver.Resolver(configure=not nameservers)
-    if nameservers:
-        resolver.nameservers = [_nameserver(item) for item in nameservers]
-    resolver.timeout = timeout
-    resolver.lifetime = timeout
+    resolver = resolver_for(nameservers, timeout)
     cache: dict[str, tuple[bytes, float]] = {}
 
     async def resolve(name: str) -> bytes | None:
@@ -75,8 +69,3 @@ def dns_resolver(timeout: float = 3.0, *, nameservers: Sequence[str] = (),
         return record
 
     return resolve
-
-
-def _nameserver(item: str) -> dns.nameserver.Do53Nameserver:
-    host, port = split_host_port(item)
-    return dns.nameserver.Do53Nameserver(host, port or 53)
