@@ -43,7 +43,7 @@ MAX_SEARCH = 100
 
 # What the status filter offers: one status, or a group of them.
 GROUPS: dict[str, tuple[RequestStatus, ...]] = {
-    "unpaid": (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED),
+    "unpaid": (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED, RequestStatus.BOUNCED),
     **{status.value: (status,) for status in RequestStatus},
 }
 PERIODS = ("today", "yesterday", "this-week", "last-week", "this-month", "last-month", "last-30-days",
