@@ -12,10 +12,15 @@ import smtplib
 from email.utils import parseaddr
 from pathlib import Path
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from gateway.core.models import Event, InboundMessage, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.core.models import Event, Firm, InboundMessage, OutboundMessage, PaymentRequest, RequestKind, \
+    RequestStatus
+from gateway.reminders import schedule
+from gateway.reminders.chase import Chaser
 from gateway.reports.grammar import parse_report_args
 from gateway.service import running
 from gateway.vault import sealed
@@ -25,10 +30,14 @@ from tests.conftest import CLIENT_THREADS, DEMO_STAFF, GATEWAY, make_settings, m
 from tests.test_cli import run as run_cli
 from tests.test_flow import only_link
 
+pytest_plugins = ["tests.web_fixtures"]
+
 SAMPLES = Path(__file__).resolve().parent / "data" / "dsn"
 PLACEHOLDER = "bounce+1.0000000000000000@demo.localhost"
 TYPO = "jane@clinet.example"
 RIGHT = "jane@client.example"
+SECURE = "secure@demo.localhost"
+TORONTO = ZoneInfo("America/Toronto")  # the demo firm's timezone
 
 
 async def send_raw(gw, raw: bytes, rcpt: str, mail_from: str = "") -> dict:
@@ -53,8 +62,8 @@ def sample(name: str, bounce_address: str, client: str = TYPO) -> bytes:
         .replace(TYPO.encode(), client.encode())
 
 
-async def client_mail(gw, invoice: str, client: str):
-    await send(gw, request_mail(f"Invoice {invoice} $1,250.00 to={client} pw=Blue42 hint=\"First pet\""))
+async def client_mail(gw, invoice: str, client: str, more: str = ""):
+    await send(gw, request_mail(f"Invoice {invoice} $1,250.00 to={client} pw=Blue42 hint=\"First pet\"{more}"))
     await settled()
     [mail] = mails_to(gw, client)
     return mail, parseaddr(str(mail["Return-Path"]))[1]
@@ -287,3 +296,71 @@ async def test_resend_is_only_for_a_bounced_request_and_a_new_outside_address(ga
     assert "not a complete email address" in await answer("resend 13 to=jane")
     assert (await PaymentRequest.get(invoice="13")).status is RequestStatus.BOUNCED
     assert "is cancelled" in await answer("cancel 13")
+
+
+async def secure_message(gw, subject: str, client: str):
+    message = request_mail(subject)
+    del message["To"]
+    message["To"] = SECURE
+    await send(gw, message, rcpt=SECURE)
+    await settled()
+    [mail] = mails_to(gw, client)
+    return mail, parseaddr(str(mail["Return-Path"]))[1]
+
+
+async def test_a_secure_message_bounces_and_is_resent_like_a_payment_request(gateway):
+    mail, bounce_address = await secure_message(gateway, f"Your letter invoice=D1 to={TYPO} pw=Blue42 hint=Sky", TYPO)
+    link = only_link(mail)
+    await send_raw(gateway, sample("postfix-failed.eml", bounce_address), bounce_address)
+    await settled()
+    request = await PaymentRequest.get(invoice="D1")
+    assert (request.kind, request.status) == (RequestKind.MESSAGE, RequestStatus.BOUNCED)
+    [notice] = [m for m in mails_to(gateway, DEMO_STAFF) if str(m["Subject"]).startswith("Not delivered")]
+    body = text(notice)
+    assert f"The secure message \"{request.title}\" (R{request.id}, invoice D1) did not reach {TYPO}" in body
+    assert "payment" not in body and "resend D1 to=corrected@address" in body
+
+    await send(gateway, request_mail(f"resend D1 to={RIGHT}"))
+    await settled()
+    [again] = mails_to(gateway, RIGHT)
+    assert only_link(again) == link and str(again["Subject"]) == str(mail["Subject"])
+    assert (await PaymentRequest.get(id=request.id)).status is RequestStatus.SENT
+    [reply] = [m for m in mails_to(gateway, DEMO_STAFF) if str(m["Subject"]).startswith("Resent")]
+    assert str(reply["Subject"]) == f"Resent: invoice D1 to {RIGHT}"
+
+
+async def test_the_reminder_schedule_never_chases_a_bounced_address_and_warns_of_its_expiry(clocked, clock):
+    gw = clocked
+    firm = await Firm.get(domain="demo.localhost")
+    await schedule.set_schedule(firm, after=(1,), before=(), now=clock.now, actor="test")
+    # Monday 2026-03-02, 10:00 in Toronto; reminders go from 09:00 the firm's time.
+    _mail, bounced = await client_mail(gw, "20", TYPO, " expires=3d")
+    _mail, resent = await client_mail(gw, "21", "joe@clinet.example")
+    await client_mail(gw, "22", RIGHT)
+    await send_raw(gw, sample("postfix-failed.eml", bounced), bounced)
+    await send_raw(gw, sample("postfix-failed.eml", resent, client="joe@clinet.example"), resent)
+    await settled()
+    assert {r.invoice: r.status for r in await PaymentRequest.all()} == {
+        "20": RequestStatus.BOUNCED, "21": RequestStatus.BOUNCED, "22": RequestStatus.SENT}
+
+    chaser = Chaser(gw.deps)
+    sent_first = len(outbox_mails(gw))
+    for _hour in range(3 * 24):
+        clock.advance(hours=1)
+        local = clock.now.astimezone(TORONTO)
+        if (local.day, local.hour) == (3, 8):  # corrected the morning the schedule's day comes
+            await send(gw, request_mail("resend 21 to=joe@client.example"))
+            await settled()
+        await chaser.run(clock.now)
+    await settled()
+    later = outbox_mails(gw)[sent_first:]
+    reminded = sorted(str(m["To"]) for m in later if str(m["Subject"]).startswith("Reminder:"))
+    # 22 on its day; never 20 (its address bounced); 21 had its mail again that morning: that stands for it.
+    assert reminded == [RIGHT]
+    digests = [" ".join(m.get_body(("plain",)).get_content().split()) for m in later
+               if str(m["Subject"]).startswith("Reminders:")]
+    warned = [d for d in digests if "expire tomorrow unpaid" in d]
+    assert len(warned) == 1
+    request = await PaymentRequest.get(invoice="20")
+    assert f"R{request.id} invoice 20 {TYPO}" in warned[0]
+    assert f"(bounced: resend R{request.id} to=corrected@address)" in warned[0]

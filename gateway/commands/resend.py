@@ -9,9 +9,11 @@ from __future__ import annotations
 from gateway.commands import CommandError, Mail, Notice, Outcome, Run
 from gateway.commands.lookup import one_request
 from gateway.core import events
-from gateway.core.models import Level, RequestStatus, Staff
+from gateway.core.models import Level, PaymentRequest, RequestStatus, Staff
+from gateway.core.settings import zone
 from gateway.mail.values import read_address
 from gateway.outbound import clientmail
+from gateway.reminders import schedule
 
 name = "resend"
 level = Level.SEND
@@ -50,9 +52,15 @@ async def run(run: Run) -> Outcome:
         raise CommandError(f"{address} is the address that bounced; give the corrected one, for example: {example}")
     if address.rpartition("@")[2] == ctx.firm.domain:
         raise CommandError(f"{address} is one of this gateway's own addresses, not the client's.")
-    request.client_email = address
-    request.status = RequestStatus.SENT
-    await request.save(update_fields=["client_email", "status"])
+    what = f"invoice {request.invoice}" if request.invoice else f"R{request.id}"
+    named = f"R{request.id} (invoice {request.invoice})" if request.invoice else f"R{request.id}"
+    # Conditional: a client who opened the link meanwhile (it did arrive) keeps it viewed. The schedule's
+    # reminders due by today are done with: the client gets the mail now.
+    today = schedule.local_day(ctx.now, zone(ctx.firm.timezone))
+    if not await PaymentRequest.filter(id=request.id, status=RequestStatus.BOUNCED).update(
+            client_email=address, status=RequestStatus.SENT, reminded_through=today):
+        raise CommandError(f"Invoice {word} changed meanwhile; send \"status {word}\" to see where it stands.")
+    request.client_email, request.status, request.reminded_through = address, RequestStatus.SENT, today
     staff = await Staff.get_or_none(firm=ctx.firm, email=request.sender)
     mail = clientmail.compose(run.deps, request, ctx.firm, staff, clientmail.open_token(run.deps.master_key, request),
                               ctx.now)
@@ -60,11 +68,11 @@ async def run(run: Run) -> Outcome:
                         bounced=old, to=address)
     notices = []
     if request.sender != ctx.sender:
-        notices.append(Notice(request.sender, f"Resent: invoice {word} to {address}",
-                              [f"{ctx.sender} sent your payment request R{request.id} (invoice {word}) to "
+        notices.append(Notice(request.sender, f"Resent: {what} to {address}",
+                              [f"{ctx.sender} sent your request {named} to "
                                f"{address}, after it bounced at {old}."]))
-    return Outcome(f"Resent: invoice {word} to {address}",
-                   [f"Request R{request.id} (invoice {word}) is on its way to {address}, with the same password "
+    return Outcome(f"Resent: {what} to {address}",
+                   [f"Request {named} is on its way to {address}, with the same password "
                     f"hint and link; {old} no longer gets anything about it.",
                     f"Send \"status {word}\" to see where it stands."],
                    notices=notices,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.core import events
-from gateway.core.models import Firm, GATEWAY_LOCAL_PART, OutboundMessage, PaymentRequest, RequestStatus
+from gateway.core.models import Firm, GATEWAY_LOCAL_PART, OutboundMessage, PaymentRequest, RequestKind, RequestStatus
 from gateway.core.money import format_display
 
 NOTICE_KIND = "bounce-notice"
@@ -56,10 +56,15 @@ async def mark_bounced(item: OutboundMessage, reason: str, now: datetime, *, act
     await events.record(now, actor, "request.bounced", firm=firm, request=request, address=item.rcpt_to,
                         reason=reason[:300], outbound_id=item.id)
     key = request_key(request)
-    what = f"invoice {request.invoice}" if request.invoice else "the payment request"
-    amount = format_display(request.amount_minor, request.currency)
-    paragraphs = [f"The secure payment request for {what} (R{request.id}, {amount}) did not reach "
-                  f"{item.rcpt_to}: the client has not received it."]
+    what = f"invoice {request.invoice}" if request.invoice else f"R{request.id}"
+    if request.kind is RequestKind.MESSAGE:
+        title = f" \"{request.title[:60]}\"" if request.title else ""
+        sent = f"The secure message{title} (R{request.id}{', invoice ' + request.invoice if request.invoice else ''})"
+    else:
+        amount = format_display(request.amount_minor, request.currency)
+        sent = f"The secure payment request for {what} (R{request.id}, {amount})" if request.invoice else \
+            f"The secure payment request R{request.id} ({amount})"
+    paragraphs = [f"{sent} did not reach {item.rcpt_to}: the client has not received it."]
     if reason:
         paragraphs.append(f"The receiving mail server said: {reason}")
     paragraphs += [

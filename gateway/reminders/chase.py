@@ -5,7 +5,8 @@ passed in. Once a firm's day reaches REMIND_HOUR (its timezone):
    same link, "Reminder:" in the subject), if it is still waiting for the
    client: a payment unpaid (sent, viewed or failed; never once paid,
    cancelled or expired), a secure message unread, or one whose checklist
-   still waits for a document; never one sent with remind=no, and never
+   still waits for a document; never one that bounced (its address does
+   not work); never one sent with remind=no, and never
    within a day of its last reminder (the schedule's or the remind
    command's). Days that came together make one reminder.
 2. each staff member whose requests were reminded, or whose payment
@@ -44,7 +45,11 @@ log = logging.getLogger("clienttrack.reminders")
 # The actor of the schedule's reminders in the event log (the remind command's is the sender).
 AUTO = "reminders"
 # Still waiting for the client: unpaid, or (a message) not yet answered.
+# Not `bounced`: its address does not work, so nothing is sent to it (its
+# staff member was told, and `resend` picks the schedule up again).
 WAITING = (RequestStatus.SENT, RequestStatus.VIEWED, RequestStatus.FAILED)
+# Unpaid as far as the expiry warning goes: a bounced request is too.
+UNPAID = (*WAITING, RequestStatus.BOUNCED)
 # A digest lists the schedule's reminders since the member's last digest,
 # looking back at most this far.
 LOOKBACK = timedelta(days=7)
@@ -150,7 +155,7 @@ async def digest(deps: Deps, firm: Firm, now: datetime, today: date) -> int:
         if event.request is not None:
             by_staff[event.request.sender].reminded.append(event)
     tomorrow = datetime.combine(today + timedelta(days=1), time(0), tzinfo=firm_zone)
-    for request in await PaymentRequest.filter(firm_id=firm.id, kind=RequestKind.PAYMENT, status__in=WAITING,
+    for request in await PaymentRequest.filter(firm_id=firm.id, kind=RequestKind.PAYMENT, status__in=UNPAID,
                                                expiry_warned_at__isnull=True, expires_at__gte=tomorrow,
                                                expires_at__lt=tomorrow + timedelta(days=1)).order_by("id"):
         by_staff[request.sender].expiring.append(request)
@@ -207,7 +212,9 @@ async def _digest_text(firm: Firm, firm_zone: ZoneInfo, reminded: list[Event],
         ]
     if expiring:
         lines = [f"    R{r.id}  {_what(r)}  {r.client_email}  {format_display(r.amount_minor, r.currency)}, "
-                 f"link expires {r.expires_at.astimezone(firm_zone):%Y-%m-%d %H:%M}" for r in expiring]
+                 f"link expires {r.expires_at.astimezone(firm_zone):%Y-%m-%d %H:%M}"
+                 + (f"  (bounced: resend R{r.id} to=corrected@address)" if r.status is RequestStatus.BOUNCED else "")
+                 for r in expiring]
         paragraphs += ["These payment requests expire tomorrow unpaid:", "\n".join(lines),
                        "To give a client more time, send them a new request."]
     paragraphs.append("A request sent with remind=no is never reminded; \"cancel INVOICE\" withdraws one, and "
