@@ -83,7 +83,11 @@ async def keep_running(
             if wake is not None:
                 wake.clear()
             try:
-                busy = await step()
+                # Each step runs in a copy of the loop's context: what a
+                # failed step leaves in its context (a transaction that
+                # could not begin was once left as the task's connection,
+                # see gateway/core/dbclients) goes with it.
+                busy = await asyncio.create_task(step())
             except Exception as exc:
                 failures += 1
                 health.failing(name, f"{type(exc).__name__}: {exc}"[:300])

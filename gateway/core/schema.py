@@ -31,7 +31,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.migrations.executor import MigrationExecutor
 
-from gateway.core import sqlite_engine
+from gateway.core import asyncpg_engine, sqlite_engine
 
 APP = "models"
 MODELS = ["gateway.core.models", "gateway.payments.models"]
@@ -67,10 +67,11 @@ def app_config() -> dict:
     return {"models": MODELS, "migrations": MIGRATIONS, "default_connection": "default"}
 
 
-# PostgreSQL: no statement waits longer than this for its answer. A query
+# PostgreSQL: no statement waits longer than this for its answer; a query
 # sent as the server went down could otherwise wait forever, and the loop
-# that sent it with it (seen once in the outage test: the outbox never came
-# back). The pool is larger than Tortoise's 5: one process may run every role.
+# that sent it with it. (The loop that never came back in the outage test
+# had another cause: see gateway/core/asyncpg_engine.py.) The pool is larger
+# than Tortoise's 5: one process may run every role.
 PG_COMMAND_TIMEOUT = 60.0
 PG_POOL_SIZE = 10
 
@@ -80,6 +81,7 @@ def tortoise_config(url: str) -> dict:
     scheme = urlsplit(url).scheme
     if scheme in ("postgres", "postgresql", "asyncpg"):
         connection = expand_db_url(url)
+        connection["engine"] = asyncpg_engine.ENGINE
         connection["credentials"].setdefault("command_timeout", PG_COMMAND_TIMEOUT)
         connection["credentials"].setdefault("maxsize", PG_POOL_SIZE)
     elif scheme == "sqlite":

@@ -21,7 +21,8 @@ from tortoise.backends.sqlite.client import (
     SqliteTransactionWrapper,
 )
 from tortoise.exceptions import TransactionManagementError
-from tortoise.backends.base.client import TransactionContext
+from tortoise.backends.base.client import TransactionalDBClient, TransactionContext
+from tortoise.connection import get_connections
 
 ENGINE = __name__
 
@@ -35,9 +36,32 @@ class ImmediateTransaction(SqliteTransactionWrapper):
             raise TransactionManagementError(exc) from exc
 
 
+class LockFreedTransactionContext(SqliteTransactionContext):
+    """Tortoise's, but the client's transaction lock is given back when
+    BEGIN fails, and the task's connection is set only once it has begun.
+    Tortoise's kept the lock then: BEGIN IMMEDIATE fails with "database is
+    locked" once the busy timeout runs out (another process holding the
+    write lock that long), and every later transaction of this process
+    waited for the kept lock forever. (gateway/core/asyncpg_engine.py says
+    the same of PostgreSQL's.)"""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> TransactionalDBClient:
+        await self._trxlock.acquire()
+        try:
+            await self.ensure_connection()
+            await self.connection.begin()
+        except BaseException:
+            self._trxlock.release()
+            raise
+        self.token = get_connections().set(self.connection_name, self.connection)
+        return self.connection
+
+
 class ImmediateSqliteClient(SqliteClient):
     def _in_transaction(self) -> TransactionContext:
-        return SqliteTransactionContext(ImmediateTransaction(self), self._lock)
+        return LockFreedTransactionContext(ImmediateTransaction(self), self._lock)
 
 
 # What Tortoise looks up in an engine module.
