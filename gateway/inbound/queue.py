@@ -139,6 +139,13 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
     return await InboundMessage.get(id=rows[0]["id"]) if rows else None
 
 
+async def hand_back(ids: list[str], owner: str) -> int:
+    """Give back messages ``owner`` still holds, their attempt not counted
+    (a database or disk error stopped it, nothing about the message)."""
+    return await InboundMessage.filter(id__in=ids, lease_owner=owner, status=InboundStatus.PROCESSING).update(
+        status=InboundStatus.QUEUED, attempts=F("attempts") - 1, lease_until=None, lease_owner="")
+
+
 async def forget_body(message: InboundMessage, store: BlobStore) -> None:
     """A done message's body leaves the store (its records were made from
     it); the row stops naming it only once it is gone, so a deletion that

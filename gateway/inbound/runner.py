@@ -36,6 +36,10 @@ class QueueRunner:
         self.lease = timedelta(seconds=deps.settings.lease_seconds)
         self.owner = str(deps.owner)
         self.retry_after = retry_after
+        # Messages a database or disk error left leased to this process (the
+        # lease keeper renews them while it lives): handed back before
+        # anything else once the database answers again.
+        self.let_go: set[str] = set()
 
     async def run(self, name: str, stopping: asyncio.Event, idle_seconds: float = 1.0) -> None:
         await keep_running(name, self.process_next, stopping=stopping, health=self.deps.health,
@@ -44,14 +48,27 @@ class QueueRunner:
     async def process_next(self) -> bool:
         """Process one message if one is due; False when the queue is idle.
         A database or disk error is raised (the loop backs off and retries;
-        the message keeps its lease or is handed back), not counted against
-        the message."""
+        the message is handed back at the next step that can), not counted
+        against the message."""
+        if self.let_go:
+            handing = sorted(self.let_go)
+            await inbound.hand_back(handing, self.owner)
+            self.let_go.difference_update(handing)
         queued = await inbound.claim(self.deps.clock(), self.lease, self.owner)
         if queued is None:
             return False
+        try:
+            await self._work_on(queued)
+        except Exception as exc:
+            if outage(exc):
+                self.let_go.add(queued.id)
+            raise
+        return True
+
+    async def _work_on(self, queued: InboundMessage) -> None:
         if queued.attempts > inbound.MAX_ATTEMPTS:
             await self._quarantine(queued, f"claimed {queued.attempts} times without finishing (the runner died)")
-            return True
+            return
         try:
             await self.process(queued)
             if queued.body_blob:
@@ -67,7 +84,6 @@ class QueueRunner:
                 await self._quarantine(queued, error)
             else:
                 await inbound.release(queued, error, self.deps.clock() + self.retry_after)
-        return True
 
     async def process(self, queued: InboundMessage) -> None:
         deps = self.deps

@@ -29,7 +29,7 @@ from gateway import vault
 from gateway.core import metrics
 from gateway.core.clock import Clock
 from gateway.core.db import stored_time
-from gateway.core.health import Health, keep_running
+from gateway.core.health import Health, keep_running, outage
 from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.bounced import NOTICE_KIND, BounceNotice, mark_bounced
 from gateway.outbound.compose import Composed, Composer, to_bytes
@@ -158,6 +158,10 @@ class OutboxRunner:
         self.wake = wake
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
+        # Claimed rows a failure left leased to this process (the lease
+        # keeper renews them while it lives): given back before anything
+        # else once the database answers again.
+        self.let_go: set[int] = set()
 
     async def run(self, stopping: asyncio.Event, health: Health, idle_seconds: float = 1.0) -> None:
         await keep_running("outbox", self.deliver_due, stopping=stopping, health=health,
@@ -165,9 +169,20 @@ class OutboxRunner:
 
     async def deliver_due(self, batch: int = 20) -> bool:
         """Claim what is due (a batch) and deliver it; True if there was any."""
+        if self.let_go:
+            handing = sorted(self.let_go)
+            await OutboundMessage.filter(id__in=handing, lease_owner=self.owner, status=OutboundStatus.QUEUED).update(
+                lease_until=None, lease_owner="")
+            self.let_go.difference_update(handing)
         due = await claim_due(self.clock(), self.lease, self.owner, batch)
-        for item in due:
-            await self.deliver(item)
+        for index, item in enumerate(due):
+            try:
+                await self.deliver(item)
+            except Exception as exc:
+                # The rest of the batch goes back; this one too when the
+                # database or the disk failed (not the mail).
+                self.let_go.update(row.id for row in due[index if outage(exc) else index + 1:])
+                raise
         return bool(due)
 
     def _held(self, item: OutboundMessage):
