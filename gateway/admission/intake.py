@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import re
 import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
 
 from tortoise.transactions import in_transaction
 
@@ -185,9 +187,10 @@ class OrmIntake(Intake):
 class SqliteIntake(Intake):
     """One thread with its own connection to the SQLite file."""
 
-    def __init__(self, path: str, sender_limit: int, firm_limit: int) -> None:
+    def __init__(self, path: str, sender_limit: int, firm_limit: int, pragmas: dict[str, str] | None = None) -> None:
         super().__init__(sender_limit, firm_limit)
         self.path = path
+        self.pragmas = pragmas or {}
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake")
         self._connection: sqlite3.Connection | None = None
 
@@ -198,9 +201,13 @@ class SqliteIntake(Intake):
         # Autocommit mode: the transaction is ours (BEGIN IMMEDIATE below).
         # As durable as the ORM's connection (gateway/core/db.py): FULL, and a
         # busy timeout for writers in other processes.
+        # The URL's parameters are PRAGMAs here too, as Tortoise makes them
+        # on the ORM's connection (a limit set there holds for both).
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA journal_mode=WAL")
+        for name, value in self.pragmas.items():
+            connection.execute(f"PRAGMA {name}={value}")
         self._connection = connection
 
     async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
@@ -238,7 +245,8 @@ class SqliteIntake(Intake):
                 for arrival in admitted if arrival.message_key])
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # SQLite ends it itself on some errors ("database or disk is full")
+                connection.execute("ROLLBACK")
             raise
         return verdicts
 
@@ -260,6 +268,19 @@ async def opened(database_url: str, sender_limit: int, firm_limit: int) -> Intak
     path = sqlite_path(database_url)
     if path is None:
         return OrmIntake(sender_limit, firm_limit)
-    intake = SqliteIntake(path, sender_limit, firm_limit)
+    intake = SqliteIntake(path, sender_limit, firm_limit, url_pragmas(database_url))
     await intake.open()
     return intake
+
+
+_PRAGMA = re.compile(r"[a-z_]+")
+_PRAGMA_VALUE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def url_pragmas(database_url: str) -> dict[str, str]:
+    """A sqlite:// URL's parameters (``?synchronous=FULL&busy_timeout=5000``)."""
+    pragmas = dict(parse_qsl(urlsplit(database_url).query))
+    for name, value in pragmas.items():
+        if not _PRAGMA.fullmatch(name) or not _PRAGMA_VALUE.fullmatch(value):
+            raise ValueError(f"not a SQLite PRAGMA: {name}={value}")
+    return pragmas

@@ -32,6 +32,7 @@ from gateway.admission.keylookup import Resolver
 from gateway.blobs import BlobStore
 from gateway.core import metrics
 from gateway.core.clock import Clock
+from gateway.core.health import disk_full
 from gateway.core.models import KIND_BY_LOCAL_PART
 from gateway.core.settings import Settings
 from gateway.inbound import bodies, queue as inbound
@@ -182,10 +183,12 @@ class Admission:
             admitted = await self.intake.admit(arrival)
             if body is not None and admitted is Verdict.ADMITTED:
                 body.taken = True  # its row is committed: the queue deletes it once done
-        except Exception:
+        except Exception as exc:
             # Nothing was committed, so the client keeps the message and retries.
             log.exception("could not check or queue a message from %s", peer_host)
             metrics.ADMISSION.labels("temporary failure").inc()
+            if disk_full(exc):
+                return "452 4.3.1 Insufficient system storage, please try again later"
             return "451 4.3.0 Temporary failure, please try again later"
         metrics.ADMISSION.labels("accepted" if admitted is Verdict.ADMITTED else admitted.value).inc()
         if admitted is not Verdict.ADMITTED:

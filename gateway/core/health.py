@@ -10,6 +10,7 @@ which loops are failing and which have stopped, for /readyz.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import sqlite3
 from typing import Awaitable, Callable
@@ -62,6 +63,23 @@ def outage(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__ or ""
     return module.startswith("asyncpg")  # connection lost, server shutting down, too many clients...
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) says there is no space
+    to store: SQLite's "database or disk is full", PostgreSQL's disk_full
+    (SQLSTATE 53100), or ENOSPC/EDQUOT from the file system."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(exc, "sqlstate", None) == "53100":
+            return True
+        if isinstance(exc, sqlite3.OperationalError) and "database or disk is full" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 async def keep_running(
