@@ -15,6 +15,7 @@ from pathlib import Path
 from gateway.core import db
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from tests.conftest import database_url, request_mail
+from tests.pgcluster import Cluster
 from tests.processes import Gateway, Sink, gateway_env
 
 SENDERS = 10
@@ -173,12 +174,20 @@ async def _until_done(held: tuple[set[str], set[int]], since: float, timeout: fl
     raise AssertionError(f"what the dead runner held was not done {timeout}s after the restart")
 
 
-async def _drained(tmp_path: Path, accepted: int, since: float, timeout: float) -> float:
-    """Seconds from ``since`` until every accepted message's two mails are in the Maildir."""
+async def _drained(tmp_path: Path, accepted: int, since: float, timeout: float, stall: float | None = None) -> float:
+    """Seconds from ``since`` until every accepted message's two mails are in
+    the Maildir. ``stall``: fail as soon as no mail came for that long (the
+    backlog's time depends on the machine's load, a stuck loop's does not)."""
     outbox = tmp_path / "data" / "outbox" / "new"
+    count, progress = -1, time.monotonic()
     while time.monotonic() - since < timeout:
-        if outbox.is_dir() and len(os.listdir(outbox)) >= 2 * accepted:
+        now = len(os.listdir(outbox)) if outbox.is_dir() else 0
+        if now >= 2 * accepted:
             return time.monotonic() - since
+        if now != count:
+            count, progress = now, time.monotonic()
+        elif stall is not None and time.monotonic() - progress > stall:
+            raise AssertionError(f"{now} of {2 * accepted} mails delivered, none in the last {stall}s")
         await asyncio.sleep(0.05)
     raise AssertionError(f"{len(os.listdir(outbox))} of {2 * accepted} mails delivered after {timeout}s")
 
@@ -241,3 +250,67 @@ def _pid_1_of(unshare_pid: int) -> int:
         time.sleep(0.05)
     raise AssertionError("unshare started no child")
 
+
+async def test_a_10_second_database_outage_under_load_heals_without_a_restart(tmp_path):
+    # A cluster of the test's own, whatever database the run is on: it is stopped and started.
+    cluster = await asyncio.to_thread(Cluster().start)
+    try:
+        url = await asyncio.to_thread(cluster.create_database, "outage")
+        env = gateway_env(tmp_path / "data", url, sender_hourly_limit=1_000_000, firm_hourly_limit=1_000_000,
+                          poll_seconds=0.1, lease_seconds=6)
+        gateway = Gateway("gateway", tmp_path, env, "smtp,web,queue,outbox").start()
+        await asyncio.to_thread(gateway.wait_ready)
+        try:
+            accepted: list[int] = []
+            sending = asyncio.ensure_future(_keep_sending(gateway.smtp_port, accepted, seconds=18))
+            await asyncio.sleep(3)
+            await asyncio.to_thread(cluster.halt)
+            await asyncio.sleep(2)
+            during = await _readyz(gateway.web_port)
+            await asyncio.sleep(8)
+            await asyncio.to_thread(cluster.resume)
+            await sending
+            drained = await _drained(tmp_path, len(accepted), time.monotonic(), timeout=900, stall=30)
+            after = await _readyz(gateway.web_port)
+            assert gateway.process.poll() is None  # never restarted
+        finally:
+            code = await asyncio.to_thread(gateway.stop)
+    finally:
+        await asyncio.to_thread(cluster.stop)
+    mails = _maildir(tmp_path / "data" / "outbox")
+    clients = sorted(to for to in mails if to.startswith("client"))
+    assert clients == sorted(f"client{n}@client.example" for n in accepted)  # every acknowledged one, once
+    assert during[0] == 503 and "database" in during[1]["problems"], during
+    assert after[0] == 200 and after[1]["status"] == "ok", after
+    assert code == 0
+    log = gateway.log.read_text()
+    assert log.count("cannot work") <= 2 * 6, "each loop logs an outage once, not every retry"
+    assert "works again" in log
+    print(f"outage: {len(accepted)} acknowledged, all delivered {drained:.1f}s after the sending stopped")
+
+
+async def _keep_sending(port: int, accepted: list[int], seconds: float) -> None:
+    """Requests from 4 threads for ``seconds``; what got 250 is in ``accepted``."""
+    loop = asyncio.get_running_loop()
+    numbers = iter(range(1_000_000))
+    end = time.monotonic() + seconds
+    with ThreadPoolExecutor(4) as pool:
+        async def sender() -> None:
+            while time.monotonic() < end:
+                n = next(numbers)
+                try:
+                    reply = await loop.run_in_executor(pool, _send, port, n)
+                except (OSError, smtplib.SMTPException):
+                    reply = "refused"
+                if reply == "250":
+                    accepted.append(n)
+                else:
+                    await asyncio.sleep(0.2)
+        await asyncio.gather(*(sender() for _ in range(4)))
+
+
+async def _readyz(port: int) -> tuple[int, dict]:
+    import httpx
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        answer = await http.get("/readyz")
+    return answer.status_code, answer.json()
