@@ -266,17 +266,21 @@ def banner(settings: Settings, gw: Running) -> str:
 
 
 async def serve(settings: Settings) -> None:
+    # Our own handlers, so SIGTERM stops gracefully even as PID 1 (which
+    # ignores a signal it has no handler for), and Ctrl-C the same way.
+    # Installed before anything starts: once the ports were open and before
+    # they were, a SIGTERM to PID 1 was lost (seen in the PID-1 test on a
+    # busy machine); now one during start-up stops it once started.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _stop, stop, signum, settings.stop_timeout)
     async with running(settings) as gw:
-        # Our own handlers, so SIGTERM stops gracefully even as PID 1 (which
-        # ignores a signal it has no handler for), and Ctrl-C the same way.
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, _stop, gw, signum)
         print(banner(settings, gw), flush=True)
-        await gw.stopping.wait()
+        await stop.wait()  # then running() stops it all, within stop_timeout
 
 
-def _stop(gw: Running, signum: int) -> None:
-    if not gw.stopping.is_set():
-        log.info("%s: stopping (at most %.0fs)", signal.Signals(signum).name, gw.deps.settings.stop_timeout)
-    gw.stopping.set()
+def _stop(stop: asyncio.Event, signum: int, stop_timeout: float) -> None:
+    if not stop.is_set():
+        log.info("%s: stopping (at most %.0fs)", signal.Signals(signum).name, stop_timeout)
+    stop.set()
