@@ -13,19 +13,24 @@ $(BIN)/clienttrack: pyproject.toml
 serve: $(BIN)/clienttrack
 	$(BIN)/clienttrack serve --demo
 
-# The whole suite twice: on SQLite, then on a throwaway PostgreSQL cluster
-# that the run starts on loopback and removes (tests/pgcluster.py).
+# pytest-xdist: one worker a CPU (`make test WORKERS=1` for one process).
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
+
+# The whole suite on SQLite, then the tests that use a database again on a
+# throwaway PostgreSQL cluster that each worker starts on loopback and
+# removes (tests/pgcluster.py; tests marked no_database are left out).
 test: system-packages $(BIN)/clienttrack
 	@echo "== the suite on SQLite"
-	$(BIN)/python -m pytest -q
-	@echo "== the suite on PostgreSQL (a throwaway cluster)"
-	$(BIN)/python -m pytest -q --database=postgres
+	$(PYTEST)
+	@echo "== the tests that use a database, on PostgreSQL (a throwaway cluster)"
+	$(PYTEST) --database=postgres
 
 test-sqlite: system-packages $(BIN)/clienttrack
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-postgres: system-packages $(BIN)/clienttrack
-	$(BIN)/python -m pytest -q --database=postgres
+	$(PYTEST) --database=postgres
 
 # swaks, Chromium, LibreOffice Calc, PostgreSQL: apt-get installs what is
 # missing (as root or through sudo), or this stops and names the command.

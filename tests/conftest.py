@@ -34,7 +34,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_database: the test never opens a database, so the PostgreSQL pass "
+                                       "leaves it out (tests/testdb.py); asking for one fails the test")
     testdb.current = testdb.TestDatabases.chosen(config.getoption("--database"), dict(os.environ))
+    _share_httpx_tls_context()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL pass runs the tests that use a database, only."""
+    if not testdb.current.postgres:
+        return
+    left_out = [item for item in items if item.get_closest_marker("no_database")]
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if not item.get_closest_marker("no_database")]
+
+
+def _share_httpx_tls_context() -> None:
+    """httpx makes a TLS context for every client (loading certifi's CA
+    bundle: ~40 ms of CPU) and the suite makes hundreds of clients, nearly
+    all for plain http on loopback. Clients with the default verification
+    share one context here; any other choice is left to httpx."""
+    from httpx._transports import default as transports
+
+    make = transports.create_ssl_context
+    made: dict[tuple, object] = {}
+
+    def shared(verify=True, cert=None, trust_env=True):
+        if verify is not True or cert is not None:
+            return make(verify=verify, cert=cert, trust_env=trust_env)
+        key = (trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+        if key not in made:
+            made[key] = make(verify=verify, cert=cert, trust_env=trust_env)
+        return made[key]
+
+    transports.create_ssl_context = shared
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -46,8 +80,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _drop_test_databases() -> Iterator[None]:
+def _drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
+    testdb.current.refusing = request.node.nodeid if request.node.get_closest_marker("no_database") else None
     yield
+    testdb.current.refusing = None
     testdb.current.end_test()
 
 
@@ -59,6 +95,7 @@ def database_url(tmp_path: Path) -> str:
 def command_database(folder: Path) -> str | None:
     """The database a command run in a test should use: on SQLite none (its
     default file in its data dir, as a user gets it), else the folder's own."""
+    testdb.current.check_allowed()
     return database_url(folder) if testdb.current.postgres else None
 
 
@@ -73,6 +110,7 @@ def need_tool(name: str, *alternatives: str) -> str:
 
 
 def make_settings(tmp_path: Path, **overrides) -> settings_module.Settings:
+    testdb.current.check_allowed()
     options = {
         "data_dir": tmp_path / "data",
         # On SQLite, the default (DATA_DIR/clienttrack.db) as a user gets it.

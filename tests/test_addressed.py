@@ -10,6 +10,8 @@ from gateway.admission import signatures
 from gateway.admission.addressed import problem
 from gateway.admission.headersection import read
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=timezone.utc)
 GATEWAY = "pay@firm.example"
 

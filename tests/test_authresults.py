@@ -8,6 +8,8 @@ import pytest
 from gateway.admission.authresults import authserv_id, strip, topmost
 from gateway.admission.headersection import read
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 MX = "mx.firm.example"
 TRUSTED = frozenset({MX})
 

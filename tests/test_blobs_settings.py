@@ -7,6 +7,8 @@ import pytest
 
 from gateway.core.settings import SettingsError, load
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 def test_no_url_means_files_under_the_data_dir() -> None:
     settings = load({"data_dir": "/srv/ct"}, environ={})

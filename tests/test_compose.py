@@ -15,6 +15,8 @@ import pytest
 
 from gateway.outbound.compose import EXAMPLE_SUBJECT, Composed, Composer, to_bytes
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "email"
 HOSTNAME = "gw.clienttrack.test"
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=-5)))

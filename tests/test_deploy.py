@@ -10,10 +10,13 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gateway.cli import build_parser
 from gateway.core.settings import Settings
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

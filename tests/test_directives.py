@@ -9,6 +9,8 @@ from gateway.commands.registry import parse_command
 from gateway.mail.context import Command
 from gateway.mail.directives import DirectivesRejected, generate_password, parse_request
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 GENERATED = "made-for-you"
 # Enough for a valid request, to add to a case that tests something else.

@@ -10,6 +10,8 @@ import pytest
 
 from gateway.admission.freshness import FUTURE_SKEW, problem
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 NOW = datetime(2026, 5, 4, 15, 0, tzinfo=timezone.utc)
 WINDOW = timedelta(hours=48)
 

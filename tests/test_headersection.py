@@ -7,6 +7,8 @@ import pytest
 
 from gateway.admission.headersection import SINGLETONS, Ambiguous, display_name, read
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 PLAIN = b"From: Jane <jane@firm.example>\r\nSubject: Invoice\r\n 1042\r\nTo: pay@firm.example\r\n\r\nbody\r\n"
 
 

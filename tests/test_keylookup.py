@@ -13,6 +13,8 @@ from gateway.admission.keylookup import MAX_TTL_SECONDS, DnsFailure, dns_resolve
 from tests.dkimkeys import Key
 from tests.dnsserver import LoopbackDns
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 NAME = "sel._domainkey.firm.example"
 
 

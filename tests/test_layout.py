@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("gateway", "web", "rules")  # pyproject.toml's packages
 # What only the tests and benchmarks use: the tests themselves and the dev extras.

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from gateway.core import logs, settings as settings_module
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 
 def test_json_logs_are_one_object_a_line_with_the_traceback(capsys):

@@ -15,6 +15,8 @@ from gateway.mail.files import safe_filename
 from gateway.mail.htmltext import html_to_text
 from gateway.mail.parse import Attachment, ParsedMail, parse
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 SAMPLES = Path(__file__).resolve().parent / "data" / "tnef"
 
 # A small PDF-like byte string: binary bytes, NUL, CR/LF and a trailing NUL.

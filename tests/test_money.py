@@ -10,6 +10,8 @@ from gateway.core.money import (
     to_minor,
 )
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 @pytest.mark.parametrize(
     ("text", "currency", "minor"),

@@ -9,6 +9,8 @@ import pytest
 from gateway.payments import fees
 from gateway.payments.fees import quote
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 RATE, FIXED = Decimal("0.029"), 50
 
 # (amount_minor, currency, funding, province, rate, fixed, country) -> (fee, total, rule)

@@ -3,7 +3,11 @@
 import io
 import zipfile
 
+import pytest
+
 from gateway.reports.writers.bankfiles import BankFiles
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 
 def test_a_payments_lines_stay_in_one_file():

@@ -4,6 +4,8 @@ import pytest
 
 from gateway.reports.grammar import GrammarError, ReportSpec, parse_report_args
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 @pytest.mark.parametrize(
     ("args", "spec"),

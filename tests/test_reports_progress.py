@@ -2,7 +2,11 @@
 
 import io
 
+import pytest
+
 from gateway.reports.progress import ProgressBar
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 
 def test_draws_when_the_bar_moves_and_ends_the_line():

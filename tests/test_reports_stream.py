@@ -7,6 +7,8 @@ import pytest
 
 from gateway.reports.stream import consume_in_thread
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 async def _batches(log: list, count: int = 3, size: int = 2):
     try:

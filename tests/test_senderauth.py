@@ -22,6 +22,8 @@ from gateway.admission.fromheader import FromError, strict_from
 from gateway.admission.keylookup import DnsFailure
 from gateway.admission.senderauth import Checks, Verdict, authenticate
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 FIRM = "firm.example"
 TRUSTED_ID = "mx.firm.example"
 BODY = "Hello Jane,\r\nyour invoice is attached.\r\n"

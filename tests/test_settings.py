@@ -8,6 +8,8 @@ import pytest
 
 from gateway.core.settings import SettingsError, load, split_host_port
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 def test_defaults_need_no_configuration():
     settings = load({}, environ={})

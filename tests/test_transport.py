@@ -28,6 +28,8 @@ from gateway.outbound.outbox import transport_for
 from gateway.outbound.relay import RelayTransport
 from gateway.outbound.transport import DeliveryFailure, PermanentFailure, TemporaryFailure, Transport, retry_delay
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 USER = "clerk@firm.example"
 PASSWORD = "s3cr/et:p@ss%word+ü"  # needs percent-encoding in a URL
 QUSER, QPASS = quote(USER, safe=""), quote(PASSWORD, safe="")

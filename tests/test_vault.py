@@ -39,6 +39,8 @@ from gateway.vault import (
     wrap_with_password,
 )
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 SIZES = [0, 1, 65535, 65536, 65537, 3 * 65536 + 5]
 PASSWORD = "correct horse battery staple"
 AAD = b"request:42"

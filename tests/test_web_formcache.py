@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from web.formcache import FormCache, RenderedPage
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 NOW = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
 

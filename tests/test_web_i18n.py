@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from web.i18n import CATALOGUE, LanguageMiddleware, Translator, choose, from_accept_language
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 @pytest.mark.parametrize("header, lang", [
     ("fr-CA,fr;q=0.9,en;q=0.8", "fr"),

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from gateway.mail import directives
 from web.staff.drafting import Draft, check, one_line, to_mail
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=timezone.utc)
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from starlette.datastructures import QueryParams
 
 from web.staff.table import Filters, Key, read_filters
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
 
 
 def test_a_key_survives_its_link_to_the_microsecond():

@@ -10,6 +10,8 @@ import pytest
 
 from web.throttle import AddressThrottle, Busy, DerivationGate
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 
 def test_an_address_gets_a_burst_then_one_try_per_refill():
     throttle = AddressThrottle(burst=3, refill_seconds=30, table_size=100)

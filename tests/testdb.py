@@ -9,6 +9,11 @@
 
 On PostgreSQL every test that asks for a database gets one of its own
 (CREATE DATABASE, about 0.1 s), dropped when the test ends.
+
+Tests that never open a database are marked ``no_database`` (a module's
+``pytestmark``): the PostgreSQL pass leaves them out, as they would only
+run the same code again. A test so marked that asks for a database
+(make_settings, database_url, command_database) fails in either pass.
 """
 
 from __future__ import annotations
@@ -110,6 +115,8 @@ class TestDatabases:
         self.server = server
         self._by_folder: dict[Path, str] = {}
         self._made: list[str] = []
+        # The test running now if it is marked no_database (conftest.py).
+        self.refusing: str | None = None
 
     @classmethod
     def chosen(cls, option: str | None, environ: dict[str, str]) -> "TestDatabases":
@@ -126,6 +133,7 @@ class TestDatabases:
 
     def url(self, folder: Path) -> str:
         """The test's database (one per test folder, made on first use)."""
+        self.check_allowed()
         if folder not in self._by_folder:
             if self.server is None:
                 self._by_folder[folder] = f"sqlite://{folder}/t.db"
@@ -134,6 +142,14 @@ class TestDatabases:
                 self._made.append(name)
                 self._by_folder[folder] = url
         return self._by_folder[folder]
+
+    def check_allowed(self) -> None:
+        """A test marked no_database fails, in either pass, as soon as it asks
+        for a database: the PostgreSQL pass leaves such tests out, so the
+        mark must stay true."""
+        if self.refusing is not None:
+            raise AssertionError(f"{self.refusing} is marked no_database but asks for a database: "
+                                 "remove the mark (the PostgreSQL pass then runs it too)")
 
     def end_test(self) -> None:
         """Drop what the test made (its processes are gone by now)."""
