@@ -13,6 +13,11 @@ from enum import Enum
 from tortoise import fields
 from tortoise.models import Model
 
+# Each model says _no_comments: without it Tortoise looks for "#:" field
+# comments (we write none) by reading the model's source, and
+# inspect.getsource parses this whole file again for each model: 0.4 s of
+# CPU at every start of a process (each command, each test's subprocess).
+
 # Every firm's gateway address is pay@<its domain>; secure@<its domain>
 # takes the same mail and sends a secure message without payment.
 GATEWAY_LOCAL_PART = "pay"
@@ -83,6 +88,7 @@ class OutboundStatus(str, Enum):
 
 
 class Firm(Model):
+    _no_comments = True
     id = fields.IntField(primary_key=True)
     domain = fields.CharField(max_length=253, unique=True)
     name = fields.CharField(max_length=200)
@@ -133,6 +139,7 @@ class Firm(Model):
 
 
 class Staff(Model):
+    _no_comments = True
     id = fields.IntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="staff")
     email = fields.CharField(max_length=254)
@@ -146,6 +153,7 @@ class Staff(Model):
 
 
 class PaymentRequest(Model):
+    _no_comments = True
     id = fields.IntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="requests")
     staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
@@ -233,6 +241,7 @@ class ReminderDigest(Model):
     row a member a day (unique), so no second digest goes that day, whatever
     process runs the schedule; the next lists the reminders after
     through_event_id."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="digests",
@@ -250,6 +259,7 @@ class ReminderDigest(Model):
 class CustomerName(Model):
     """A firm's client as its accounting program names the customer (the
     IIF export's NAME), imported from QuickBooks' own customer list."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     firm: fields.ForeignKeyRelation[Firm] = fields.ForeignKeyField("models.Firm", related_name="customers",
@@ -269,6 +279,7 @@ class ClientReply(Model):
     request's own data key, so nothing of it is readable without the
     request's password. The staff member's notice links to it by a token
     kept only as its SHA-256."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
@@ -295,6 +306,7 @@ class SealedFile(Model):
     The chunks are one object named `blob` in the blob store (gateway/blobs),
     or, for files sealed before the store existed and not yet moved by
     `clienttrack blobs migrate`, SealedChunk rows (blob empty)."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
@@ -323,6 +335,7 @@ class SealedFile(Model):
 class SealedChunk(Model):
     """A sealed chunk kept in the database: how files were stored before the
     blob store; `clienttrack blobs migrate` moves them out."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     file: fields.ForeignKeyRelation[SealedFile] = fields.ForeignKeyField(
@@ -338,6 +351,7 @@ class SealedChunk(Model):
 
 class InboundMessage(Model):
     """The inbound queue: a message accepted with 250, until processed."""
+    _no_comments = True
 
     id = fields.CharField(max_length=32, primary_key=True)
     status = fields.CharEnumField(InboundStatus, default=InboundStatus.QUEUED, db_index=True)
@@ -377,6 +391,7 @@ class AdmissionCount(Model):
     sender: the hourly limits add up the last 60 of them. (Counting the
     queue's own rows cost a scan of the hour's messages for every message.)
     Housekeeping deletes the minutes no limit looks at any more."""
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     firm_domain = fields.CharField(max_length=253)
@@ -394,6 +409,7 @@ class AcceptedMessageId(Model):
     message acts once (a copy sent again is refused at DATA). Kept for
     longer than a signed message stays fresh (admission/replays.py), then
     deleted by housekeeping."""
+    _no_comments = True
 
     id = fields.BigIntField(primary_key=True)
     firm_domain = fields.CharField(max_length=253)
@@ -408,6 +424,7 @@ class AcceptedMessageId(Model):
 
 class OutboundMessage(Model):
     """The outbound queue: mail to deliver to the relay or the Maildir."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     status = fields.CharEnumField(OutboundStatus, default=OutboundStatus.QUEUED, db_index=True)
@@ -440,6 +457,7 @@ class OutboundMessage(Model):
 
 class Event(Model):
     """Who did what, when. Never holds a secret."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     at = fields.DatetimeField()
@@ -460,6 +478,7 @@ class Event(Model):
 class UnlockGuard(Model):
     """Password tries on one request: what stops guessing. Apart from the
     request row, so unlocking never contends with the payment side's writes."""
+    _no_comments = True
 
     id = fields.IntField(primary_key=True)
     request: fields.OneToOneRelation[PaymentRequest] = fields.OneToOneField(
@@ -483,6 +502,7 @@ class ClientSession(Model):
     """An unlocked request in one browser. Holds the data key sealed under
     the master key (never the password) and the session id only as its
     SHA-256, so the table alone opens nothing."""
+    _no_comments = True
 
     id_hash = fields.CharField(max_length=64, primary_key=True)
     request: fields.ForeignKeyRelation[PaymentRequest] = fields.ForeignKeyField(
@@ -500,6 +520,7 @@ class StaffSignIn(Model):
     """A one-time link to the firm's dashboard (gateway/vault/signin.py):
     the token only as its SHA-256, for one staff member of one firm, valid
     a few minutes and spent once, by the POST of the page it opens."""
+    _no_comments = True
 
     token_hash = fields.CharField(max_length=64, primary_key=True)
     staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
@@ -520,6 +541,7 @@ class StaffSession(Model):
     """A signed-in staff member in one browser (web/staff/sessions.py). The
     session id only as its SHA-256. Removing the member deletes these rows;
     a level of none ends them too (gateway/core/directory.py)."""
+    _no_comments = True
 
     id_hash = fields.CharField(max_length=64, primary_key=True)
     staff: fields.ForeignKeyRelation[Staff] = fields.ForeignKeyField(
