@@ -36,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_database: the test never opens a database, so the PostgreSQL pass "
                                        "leaves it out (tests/testdb.py); asking for one fails the test")
+    config.addinivalue_line("markers", "empty_database: on PostgreSQL the test's databases start empty, "
+                                       "not at the latest migration (tests/testdb.py)")
     testdb.current = testdb.TestDatabases.chosen(config.getoption("--database"), dict(os.environ))
     _share_httpx_tls_context()
 
@@ -82,8 +84,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(autouse=True)
 def _drop_test_databases(request: pytest.FixtureRequest) -> Iterator[None]:
     testdb.current.refusing = request.node.nodeid if request.node.get_closest_marker("no_database") else None
+    testdb.current.empty = request.node.get_closest_marker("empty_database") is not None
     yield
-    testdb.current.refusing = None
+    testdb.current.refusing, testdb.current.empty = None, False
     testdb.current.end_test()
 
 
