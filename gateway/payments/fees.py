@@ -38,7 +38,7 @@ import functools
 import gettext
 import unicodedata
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Literal
 
 import pycountry
