@@ -114,6 +114,8 @@ async def test_kill_9_under_load_loses_and_doubles_nothing_and_a_restart_resumes
     sending = asyncio.ensure_future(_send_all([front.smtp_port], range(KILL_MESSAGES), accepted))
     try:
         while len(accepted) < KILL_AT * KILL_MESSAGES:
+            # Refused mail never reaches the count: fail, don't wait forever.
+            assert not sending.done(), f"sending ended with {len(accepted)} of {KILL_MESSAGES} accepted"
             await asyncio.sleep(0.01)
         runner.kill()
         killed_at = len(accepted)
