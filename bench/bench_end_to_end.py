@@ -58,14 +58,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import private_postfix  # noqa: E402
 import procstat  # noqa: E402
-from common import CLIENTTRACK, ROOT, free_port, wait_for_port  # noqa: E402
+from common import CLIENTTRACK, GATEWAY_ENV, ROOT, free_port, process, wait_for_port  # noqa: E402
 
 from gateway import vault  # noqa: E402
 
 SENDER, GATEWAY = "staff@demo.localhost", "pay@demo.localhost"
-# One sender sends thousands here: lift the hourly limits (their counting still runs).
-GATEWAY_ENV = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
-               "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
 KDF_MEMORY_KIB, KDF_ITERATIONS = 19 * 1024, 2
 
 
@@ -87,25 +84,6 @@ def checkout(rev: str) -> Iterator[Path]:
 
 
 @contextmanager
-def server(args: list[str], port: int, env: dict | None = None, code: Path = ROOT) -> Iterator[subprocess.Popen]:
-    env = {**os.environ, **(env or {})}
-    if args[0] == CLIENTTRACK:  # the code of this checkout (or --before's), whatever the venv was installed from
-        env["PYTHONPATH"] = str(code)
-        args = [sys.executable, "-m", "gateway.cli", *args[1:]]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=code)
-    try:
-        wait_for_port(port, timeout=60)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextmanager
 def gateway(data: Path, roles: str | None = None, extra_env: dict | None = None,
             code: str = "now") -> Iterator[tuple[int, int]]:
     """`clienttrack serve --demo` on ``data`` with CODE[code]; yields (its pid, its SMTP port)."""
@@ -114,15 +92,15 @@ def gateway(data: Path, roles: str | None = None, extra_env: dict | None = None,
             "--web-port", str(web_port)]
     if roles:
         args += ["--roles", roles]
-    with server(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}, code=CODE[code]) as proc:
-        wait_for_port(web_port, timeout=60)
+    with process(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}, code=CODE[code]) as proc:
+        wait_for_port(web_port, timeout=60, proc=proc)
         yield proc.pid, smtp_port
 
 
 @contextmanager
 def sink() -> Iterator[tuple[int, int]]:
     port = free_port()
-    with server([sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(port)], port) as proc:
+    with process([sys.executable, str(ROOT / "bench" / "smtp_sink.py"), str(port)], port) as proc:
         yield proc.pid, port
 
 

@@ -15,6 +15,9 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTTRACK = str(Path(sys.executable).with_name("clienttrack"))
+# One sender sends thousands here: lift the hourly limits (their counting still runs).
+GATEWAY_ENV = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
+               "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
 
 
 def free_port() -> int:
@@ -23,9 +26,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
+def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Until something listens on ``port``; with ``proc``, fail as soon as
+    that process has exited instead of waiting out the timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode} before port {port} answered")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return
@@ -35,19 +42,26 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def process(args: list[str], port: int, env: dict | None = None) -> Iterator[subprocess.Popen]:
-    """Start a server process, wait until it listens, stop it afterwards."""
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, cwd=ROOT)
+def process(args: list[str], port: int, env: dict | None = None, code: Path = ROOT) -> Iterator[subprocess.Popen]:
+    """Start a server process, wait until it listens, stop it afterwards.
+    ``clienttrack`` runs the code in ``code`` (this checkout, or another
+    commit's tree: bench_end_to_end.py --before), whatever the venv was
+    installed from."""
+    env = {**os.environ, **(env or {})}
+    if args[0] == CLIENTTRACK:
+        env["PYTHONPATH"] = str(code)
+        args = [sys.executable, "-m", "gateway.cli", *args[1:]]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=code)
     try:
-        wait_for_port(port)
+        wait_for_port(port, timeout=60, proc=proc)
         yield proc
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 @contextmanager
@@ -58,9 +72,7 @@ def gateway(data_dir: Path, smtp_port: int, web_port: int, shape: str = "one pro
     as Postfix's HOLD measures its own acceptance)."""
     serve = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data_dir),
              "--smtp-port", str(smtp_port), "--web-port", str(web_port)]
-    # One sender sends thousands here: lift the hourly limits (their query still runs).
-    env = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
-           "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
+    env = GATEWAY_ENV
     if shape == "one process":
         with process(serve, smtp_port, env=env):
             wait_for_port(web_port)
