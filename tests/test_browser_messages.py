@@ -10,11 +10,9 @@ import re
 
 from gateway.core.models import PaymentRequest, RequestKind, RequestStatus
 from tests.conftest import DEMO_STAFF, mails_to, request_mail, send, settled
-from tests.test_browser import LINK, browser, new_page, shoot  # noqa: F401 (browser is a fixture)
-
-def flat(text: object) -> str:
-    """Text with every run of white space (no-break spaces too) as one space."""
-    return " ".join(str(text).split())
+from tests.test_browser import browser, download_each, new_page, shoot, unlock_with  # noqa: F401 (browser is a fixture)
+from tests.test_flow import only_link
+from tests.test_language import flat
 
 
 PDF = b"%PDF-1.4\n" + hashlib.sha256(b"return").digest() * 8000 + b"\n%%EOF\n"  # 256 KB: several chunks
@@ -32,7 +30,7 @@ async def test_a_secure_message_with_two_files_and_no_amount_opens_in_chromium(g
     await settled()
     [mail] = mails_to(gateway, "jane@client.example")
     assert str(mail["Subject"]) == "Secure message from Demo Accounting: Your 2025 tax return"
-    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+    link = only_link(mail)
 
     page, errors = await new_page(browser)
     await page.goto(link)
@@ -40,22 +38,13 @@ async def test_a_secure_message_with_two_files_and_no_amount_opens_in_chromium(g
     summary = await page.locator("dl.summary").inner_text()
     assert "Demo Accounting" in summary and "Your 2025 tax return" in summary and "$" not in summary
     await shoot(page, "message-unlock")
-    await page.get_by_label("Password").fill("Blue42")
-    await page.get_by_role("button", name="Open my message").click()
-    await page.wait_for_load_state()
+    await unlock_with(page, "Blue42")
 
     assert await page.get_by_role("heading", level=1).inner_text() == "Your message from Demo Accounting"
     assert "Your return is ready" in await page.locator(".message").inner_text()
     assert await page.get_by_role("link", name=re.compile("^Pay")).count() == 0
     assert await page.get_by_role("button", name=re.compile("^Pay")).count() == 0
-    for name, (_, data) in files.items():
-        async with page.expect_download() as started:
-            await page.get_by_role("link", name=name, exact=True).click()
-        download = await started.value
-        assert download.suggested_filename == name
-        saved = tmp_path / f"download-{len(name)}"
-        await download.save_as(saved)
-        assert saved.read_bytes() == data, name
+    await download_each(page, files, tmp_path)
     await shoot(page, "message-secure")
     request = await PaymentRequest.get()
     assert request.kind is RequestKind.MESSAGE and request.status is RequestStatus.VIEWED
@@ -79,7 +68,7 @@ async def test_a_french_request_is_in_french_from_the_mail_to_the_receipt(gatewa
     [confirmation] = mails_to(gateway, DEMO_STAFF)  # staff hear in their own language
     assert str(confirmation["Subject"]) == "Sent: Invoice 1042 to jean@client.example"
     assert "Client's language: French" in " ".join(confirmation.get_body(("plain",)).get_content().split())
-    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+    link = only_link(mail)
 
     # An English browser: the request's language decides until the client switches.
     page, errors = await new_page(browser)
@@ -120,15 +109,13 @@ async def test_an_upload_request_shows_its_checklist_and_ticks_a_line_when_its_f
     await send(gateway, message, rcpt="secure@demo.localhost")
     await settled()
     [mail] = mails_to(gateway, "jane@client.example")
-    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+    link = only_link(mail)
     slip = tmp_path / "T4 slip.pdf"
     slip.write_bytes(PDF)
 
     page, errors = await new_page(browser)
     await page.goto(link)
-    await page.get_by_label("Password").fill("Blue42")
-    await page.get_by_role("button", name="Open my message").click()
-    await page.wait_for_load_state()
+    await unlock_with(page, "Blue42")
     checklist = page.locator("ul.checklist li")
     assert await checklist.count() == 2
     assert await page.locator("ul.checklist li.waiting").count() == 2

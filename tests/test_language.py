@@ -4,19 +4,17 @@ in English whatever the client's language."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 
 from gateway.core.models import Firm, PaymentRequest
 from gateway.mail.directives import DirectivesRejected, parse_request
 from tests.conftest import DEMO_STAFF, mails_to, request_mail, send, settled
 from tests.test_cli import run
-
-LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9_-]{43}")
+from tests.test_flow import only_link
 
 
 def flat(text: object) -> str:
+    """Text with every run of white space (no-break spaces too) as one space."""
     return " ".join(str(text).split())
 
 
@@ -52,7 +50,7 @@ async def test_the_firms_default_language_applies_when_a_request_names_none(gate
     # The confirmations to the staff member stay in English.
     assert all(flat(m["Subject"]).startswith("Sent: Invoice") for m in mails_to(gateway, DEMO_STAFF))
 
-    [link] = set(LINK.findall(french.get_body(("plain",)).get_content()))
+    link = only_link(french)
     async with httpx.AsyncClient() as http:
         page = await http.get(link, headers={"accept-language": "en-CA,en;q=0.9"})
         assert "Vous avez une demande de paiement sécurisée" in page.text and 'lang="fr"' in page.text

@@ -4,7 +4,6 @@ housekeeping with a test clock across ten days, over the whole gateway
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from datetime import date, timedelta
 from email.utils import parsedate_to_datetime
@@ -18,12 +17,12 @@ from gateway.reminders import schedule
 from gateway.reminders.chase import Chaser
 from tests.conftest import DEMO_STAFF, mails_to, outbox_mails, request_mail, send, settled
 from tests.test_cli import run
+from tests.test_flow import only_link
 from tests.web_support import csrf_token, submit
 
 pytest_plugins = ["tests.web_fixtures"]
 
 TORONTO = ZoneInfo("America/Toronto")
-LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9_-]{43}")
 
 
 def local_day(mail) -> date:
@@ -31,8 +30,7 @@ def local_day(mail) -> date:
 
 
 def link_of(gw, client: str) -> str:
-    [link] = set(LINK.findall(mails_to(gw, client)[0].get_body(("plain",)).get_content()))
-    return link
+    return only_link(mails_to(gw, client)[0])
 
 
 async def mail(gw, subject: str, *, to: str = "pay@demo.localhost") -> None:

@@ -17,11 +17,11 @@ from gateway.core.models import ClientReply, Event, PaymentRequest, SealedChunk,
 from gateway.service import Running, running
 from gateway.vault import sealed
 from tests.conftest import DEMO_STAFF, mails_to, make_settings, request_mail, send, settled
+from tests.test_flow import only_link
+from tests.web_support import CSRF, csrf_token
 
 SECURE = "secure@demo.localhost"
-LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9_-]{43}")
 STAFF_LINK = re.compile(r"https?://[^\s\"<>]+/staff/replies/[A-Za-z0-9_-]{43}")
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SLIP = b"%PDF-1.4\n" + hashlib.sha256(b"t4 slip").digest() * 3000 + b"\n%%EOF\n"  # ~96 KB: two chunks
 SECRET_TEXT = "My SIN is on page 2, call me at 555-0142"
 
@@ -41,13 +41,12 @@ async def secure_request(gw: Running, subject: str) -> str:
     await send(gw, message, rcpt=SECURE)
     await settled()
     [mail] = mails_to(gw, "jane@client.example")[-1:]
-    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
-    return link
+    return only_link(mail)
 
 
 async def unlocked(http: httpx.AsyncClient, link: str, password: str = "Blue42") -> httpx.Response:
     page = await http.get(link)
-    opened = await http.post(link, data={"password": password, "csrf_token": CSRF.search(page.text)[1]})
+    opened = await http.post(link, data={"password": password, "csrf_token": csrf_token(page)})
     assert opened.status_code == 303
     return await http.get(link)
 
@@ -101,9 +100,9 @@ async def test_a_client_replies_with_a_file_and_the_staff_member_reads_it_with_t
         assert form.status_code == 200 and 'name="password"' in form.text and SECRET_TEXT not in form.text
         file_url = staff_link + f"/files/{stored.position}"
         assert (await staff.get(file_url)).status_code == 303  # not without the password
-        wrong = await staff.post(staff_link, data={"password": "blue42", "csrf_token": CSRF.search(form.text)[1]})
+        wrong = await staff.post(staff_link, data={"password": "blue42", "csrf_token": csrf_token(form)})
         assert wrong.status_code == 403 and SECRET_TEXT not in wrong.text and "not right" in wrong.text
-        right = await staff.post(staff_link, data={"password": "Blue42", "csrf_token": CSRF.search(wrong.text)[1]})
+        right = await staff.post(staff_link, data={"password": "Blue42", "csrf_token": csrf_token(wrong)})
         assert right.status_code == 303
         read = await staff.get(staff_link)
         assert SECRET_TEXT in read.text and "T4 slip 2025.pdf" in read.text
@@ -180,7 +179,7 @@ async def test_a_request_that_asks_for_nothing_takes_no_reply(gateway):
     await send(gateway, request_mail("Invoice 1042 $1,250.00 to=jane@client.example pw=Blue42"))
     await settled()
     [mail] = mails_to(gateway, "jane@client.example")
-    [link] = set(LINK.findall(mail.get_body(("plain",)).get_content()))
+    link = only_link(mail)
     async with httpx.AsyncClient() as client:
         page = await unlocked(client, link)
         assert 'action="/r/' + link.rsplit("/", 1)[1] + '/reply"' not in page.text

@@ -17,12 +17,13 @@ import pytest
 from gateway.core.models import PaymentRequest, RequestKind, RequestStatus, SealedFile
 from gateway.vault import sealed
 from tests.conftest import CLIENT_THREADS, DEMO_STAFF, mails_to, request_mail, send, settled
+from tests.test_flow import only_link
+from tests.web_support import csrf_token
 
 SECURE = "secure@demo.localhost"
 SUBJECT = 'Your 2025 tax return to=jane@client.example pw=Blue42 hint="First pet"'
 PDF = b"%PDF-1.4\n" + hashlib.sha256(b"return").digest() * 4000 + b"\n%%EOF\n"
 CSV = "slip,amount\nT4,52000.00\n".encode()
-LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9_-]{43}")
 
 
 def secure_mail(subject: str = SUBJECT, **kwargs):
@@ -63,11 +64,11 @@ async def test_a_secure_message_with_two_files_goes_out_without_an_amount(gatewa
     stored = {f.filename: await sealed.read_all(f, key, gateway.deps.blobs) for f in await SealedFile.filter(request=request)}
     assert stored["return-2025.pdf"] == PDF and stored["slips.csv"] == CSV
 
-    [link] = set(LINK.findall(client_mail.get_body(("plain",)).get_content()))
+    link = only_link(client_mail)
     async with httpx.AsyncClient(follow_redirects=False) as http:
         page = await http.get(link)
         assert "You have a secure message" in page.text and "Amount due" not in page.text
-        form = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+        form = csrf_token(page)
         opened = await http.post(link, data={"password": "Blue42", "csrf_token": form})
         assert opened.status_code == 303
         message = await http.get(link)
@@ -133,8 +134,7 @@ async def test_status_cancel_remind_and_reports_treat_it_as_a_message(gateway):
     assert "has been sent the request for invoice EL-7 again" in await mail(gateway, "remind EL-7")
     [first, again] = mails_to(gateway, "jane@client.example")
     assert str(again["Subject"]) == f"Reminder: {first['Subject']}"
-    assert set(LINK.findall(first.get_body(("plain",)).get_content())) == \
-        set(LINK.findall(again.get_body(("plain",)).get_content()))
+    assert only_link(first) == only_link(again)
 
     before = len(mails_to(gateway, DEMO_STAFF))
     await send(gateway, request_mail("report csv this-month all"))
