@@ -34,7 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "no_database: the test never opens a database, so the PostgreSQL pass "
+    config.addinivalue_line("markers", "no_database: the test never opens one of the run's databases (none, or "
+                                       "a cluster of its own whatever the pass), so the PostgreSQL pass "
                                        "leaves it out (tests/testdb.py); asking for one fails the test")
     config.addinivalue_line("markers", "empty_database: on PostgreSQL the test's databases start empty, "
                                        "not at the latest migration (tests/testdb.py)")

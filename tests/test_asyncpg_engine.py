@@ -22,6 +22,9 @@ from gateway.core import db
 from gateway.core.models import InboundMessage
 from tests.pgcluster import Cluster
 
+# A cluster of their own on either pass: the PostgreSQL pass would run the same again.
+pytestmark = pytest.mark.no_database
+
 
 class Relay:
     """A TCP relay to a server on loopback. ``cut_at_next_write()``: the

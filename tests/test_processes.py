@@ -12,6 +12,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from gateway.core import db
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from tests.conftest import database_url, request_mail
@@ -260,6 +262,7 @@ def _pid_1_of(unshare_pid: int) -> int:
     raise AssertionError("unshare started no child")
 
 
+@pytest.mark.no_database  # its own cluster on either pass: the PostgreSQL pass would run the same again
 async def test_a_10_second_database_outage_under_load_heals_without_a_restart(tmp_path):
     # A cluster of the test's own, whatever database the run is on: it is stopped and started.
     cluster = await asyncio.to_thread(Cluster().start)

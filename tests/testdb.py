@@ -9,16 +9,19 @@
 
 On PostgreSQL every test that asks for a database gets one of its own,
 dropped when the test ends: a copy (CREATE DATABASE ... TEMPLATE) of one
-that `clienttrack db upgrade` made at the latest migration once a run, as
+that `clienttrack db upgrade` made at the latest migration once a worker, as
 the first open of an empty database would make it (making the schema in
 each test's database cost twice the copy: ~0.13 s of CPU, ~700 tests). A
 test marked ``empty_database`` (tests/test_migrations.py: a new database,
 releases from before migrations) gets an empty one (on SQLite every
 database starts empty).
 
-Tests that never open a database are marked ``no_database`` (a module's
-``pytestmark``): the PostgreSQL pass leaves them out, as they would only
-run the same code again. A test so marked that asks for a database
+Tests that never open one of the run's databases are marked
+``no_database`` (a module's ``pytestmark``): those that open none, and
+those that start a PostgreSQL cluster of their own whatever the pass
+(tests/test_asyncpg_engine.py, the outage in tests/test_processes.py).
+The PostgreSQL pass leaves them out, as they would only run the same code
+again. A test so marked that asks for a database
 (make_settings, database_url, command_database) fails in either pass.
 """
 
