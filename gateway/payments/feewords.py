@@ -57,9 +57,8 @@ def fee_line(request: PaymentRequest, firm: Firm, config: PaymentsConfig, t: Wor
     carries none, in the client's language ("" when no fee applies)."""
     if t.lang == "en":
         return surcharge.fee_line(request, firm, config)
-    rows = surcharge.disclosure(request, firm, config, province=None)
-    credit = next((q for label, q in rows if label == "Credit card"), None)
-    if credit is None or not credit.fee_minor:
+    credit = surcharge.credit_fee_quote(request, firm, config)
+    if credit is None:
         return ""
     return (f"payer par carte de crédit ajoute des frais de carte de {t.amount(credit.fee_minor, request.currency)} "
             f"(total {t.amount(credit.total_minor, request.currency)}); aucuns frais sur les cartes de débit ou "

@@ -120,12 +120,19 @@ def disclosure(request: PaymentRequest, firm: Firm, config: PaymentsConfig, *,
                            rate=t.rate, fixed_minor=t.fixed_minor, country=t.country, firm_region=t.firm_region)
 
 
+def credit_fee_quote(request: PaymentRequest, firm: Firm, config: PaymentsConfig) -> fees.FeeQuote | None:
+    """The credit card's quote when it carries a card fee (what the client's
+    mail warns of, in any language), else None."""
+    rows = disclosure(request, firm, config, province=None)
+    credit = next((q for label, q in rows if label == "Credit card"), None)
+    return credit if credit is not None and credit.fee_minor else None
+
+
 def fee_line(request: PaymentRequest, firm: Firm, config: PaymentsConfig) -> str:
     """For the client's mail, when a card fee may apply: what it is and what
     carries none (the pay page then shows the total for each kind of card)."""
-    rows = disclosure(request, firm, config, province=None)
-    credit = next((q for label, q in rows if label == "Credit card"), None)
-    if credit is None or not credit.fee_minor:
+    credit = credit_fee_quote(request, firm, config)
+    if credit is None:
         return ""
     return (f"paying by credit card adds a card fee of {format_display(credit.fee_minor, request.currency)} "
             f"(total {format_display(credit.total_minor, request.currency)}); none on debit or prepaid cards, "
