@@ -3,11 +3,12 @@ sender of its own, ``bounce+<id>.<mac>@<firm domain>``, so whatever comes
 back to it (a delivery status notification, an out-of-office reply) names
 the message it answers without our having to trust anything in it.
 
-The MAC (HMAC-SHA256 under a key derived from the master key, over the id
-and the domain, 64 bits as lower-case hex) is what stops anyone making up a
-bounce address: the SMTP gateway refuses one that does not verify at RCPT,
-so nobody can mark someone else's request bounced by guessing ids. Lower-
-case hex because some mail systems change the case of a local part.
+The MAC (HMAC-SHA256 under the master key's subkey for bounce addresses,
+vault.subkey, over the id and the domain, 64 bits as lower-case hex) is
+what stops anyone making up a bounce address: the SMTP gateway refuses one
+that does not verify at RCPT, so nobody can mark someone else's request
+bounced by guessing ids. Lower-case hex because some mail systems change
+the case of a local part.
 
 Checked in constant time; the key never leaves this module's objects.
 """
@@ -19,9 +20,11 @@ import hmac
 import re
 from dataclasses import dataclass
 
+from gateway.vault.master import subkey
+
 LOCAL_PREFIX = "bounce+"
 MAC_HEX = 16  # 64 bits: a forger gets one guess per RCPT, which admission answers 550
-_KEY_LABEL = b"clienttrack bounce address v1"
+_PURPOSE = b"bounce address"
 _SHAPE = re.compile(r"bounce\+([1-9][0-9]{0,17})\.([0-9a-f]{%d})@([^@\s]+)" % MAC_HEX)
 
 
@@ -46,7 +49,7 @@ class Verp:
     __slots__ = ("_key",)
 
     def __init__(self, master_key: bytes) -> None:
-        self._key = hmac.new(master_key, _KEY_LABEL, hashlib.sha256).digest()
+        self._key = subkey(master_key, _PURPOSE)
 
     def __repr__(self) -> str:
         return "Verp(***)"
