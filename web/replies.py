@@ -91,7 +91,6 @@ class Replies:
             files = [f if item is None else replace(f, upload_item=item) for f in form.files]
             body = await self.deps.in_crypto_pool(seal_item, data_key, store.REPLY_FILENAME, "text/plain",
                                                   text.encode())
-            await self.pages.with_staff(found)
             await store.save(self.deps, found, text=body, files=files, now=self.deps.clock())
         return RedirectResponse(f"/r/{request.path_params['token']}?sent=1", status_code=303)
 
