@@ -199,10 +199,16 @@ async def _digest_text(firm: Firm, firm_zone: ZoneInfo, reminded: list[Event],
         said.append(f"{len(expiring)} expiring tomorrow unpaid")
     paragraphs = []
     if reminded:
+        # Which reminder of its request each one was: one query for them all.
+        earlier: dict[int, list[int]] = defaultdict(list)
+        for request_id, event_id in await Event.filter(
+                request_id__in={event.request_id for event in reminded}, action="request.reminded",
+        ).values_list("request_id", "id"):
+            earlier[request_id].append(event_id)
         lines = []
         for event in reminded:
             request = event.request
-            count = await Event.filter(request_id=request.id, action="request.reminded", id__lte=event.id).count()
+            count = sum(1 for event_id in earlier[request.id] if event_id <= event.id)
             lines.append(f"    R{request.id}  {_what(request)}  {request.client_email}  (reminder {count})")
         described = schedule.describe(firm.reminder_after, firm.reminder_before_expiry)
         paragraphs += [
