@@ -39,25 +39,26 @@ async def _talk(protocol_class, pieces: list[bytes], **options) -> tuple[list[by
         "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        await reader.readline()
-        for command in (b"EHLO client\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n"):
-            writer.write(command)
-            while (await reader.readline())[3:4] == b"-":
-                pass
-        writer.write(b"DATA\r\n")
-        assert (await reader.readline()).startswith(b"354")
-        for piece in pieces:
-            writer.write(piece)
-            await writer.drain()
-            await asyncio.sleep(0)
-        writer.write(b"NOOP\r\n")  # whatever came after the end is read as commands
-        replies = []
-        while not replies or not replies[-1].startswith(b"250 2.0.0 OK") and not replies[-1].startswith(b"250 OK"):
-            line = await asyncio.wait_for(reader.readline(), 10)
-            if not line:
-                break
-            replies.append(line.rstrip(b"\r\n"))
+        async with asyncio.timeout(30):  # a server waiting for more than it was sent fails the test, not hangs it
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await reader.readline()
+            for command in (b"EHLO client\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n"):
+                writer.write(command)
+                while (await reader.readline())[3:4] == b"-":
+                    pass
+            writer.write(b"DATA\r\n")
+            assert (await reader.readline()).startswith(b"354")
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0)
+            writer.write(b"NOOP\r\n")  # whatever came after the end is read as commands
+            replies = []
+            while not replies or not replies[-1].startswith(b"250 2.0.0 OK") and not replies[-1].startswith(b"250 OK"):
+                line = await reader.readline()
+                if not line:
+                    break
+                replies.append(line.rstrip(b"\r\n"))
         writer.close()
         return replies, handler.contents
     finally:
@@ -105,14 +106,15 @@ async def test_a_large_message_is_read_in_a_few_blocks_and_kept_whole():
     handler = Keep()
     server = await asyncio.get_running_loop().create_server(
         lambda: DrainingSMTP(handler, sessions=Sessions(), data_size_limit=limit, hostname="t"), "127.0.0.1", 0)
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
-    await reader.readline()
-    for command in (b"HELO c\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n", b"DATA\r\n"):
-        writer.write(command)
+    async with asyncio.timeout(60):  # a server waiting for more than it was sent fails the test, not hangs it
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
         await reader.readline()
-    writer.write(b"Subject: big\r\n\r\n" + body + b".\r\nQUIT\r\n")
-    assert (await reader.readline()).startswith(b"250 kept")
-    assert (await reader.readline()).startswith(b"221")
+        for command in (b"HELO c\r\n", b"MAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n", b"DATA\r\n"):
+            writer.write(command)
+            await reader.readline()
+        writer.write(b"Subject: big\r\n\r\n" + body + b".\r\nQUIT\r\n")
+        assert (await reader.readline()).startswith(b"250 kept")
+        assert (await reader.readline()).startswith(b"221")
     writer.close()
     server.close()
     assert handler.contents == [b"Subject: big\r\n\r\n" + body]
