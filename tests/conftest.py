@@ -114,11 +114,14 @@ def need_tool(name: str, *alternatives: str) -> str:
 
 
 def make_settings(tmp_path: Path, **overrides) -> settings_module.Settings:
-    testdb.current.check_allowed()
+    # A database_url given is the test's own: none of the run's is made.
+    if "database_url" not in overrides:
+        testdb.current.check_allowed()
     options = {
         "data_dir": tmp_path / "data",
         # On SQLite, the default (DATA_DIR/clienttrack.db) as a user gets it.
-        "database_url": database_url(tmp_path) if testdb.current.postgres else None,
+        "database_url": database_url(tmp_path) if testdb.current.postgres and "database_url" not in overrides
+        else None,
         "demo": True,
         "smtp_port": 0,
         "web_port": 0,

@@ -12,6 +12,8 @@ import pytest
 from gateway.core import datadir
 from gateway.outbound.dkimkeys import DkimKeyError, KeyStore
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 DAY = date(2026, 5, 14)
 
 

@@ -15,6 +15,8 @@ from gateway.mail.parse import parse
 from gateway.mail.pieces import Splitter, Unsplittable, split
 from tests.test_mailparse import SAMPLES, as_bytes, outlook_tnef_mail, staff_mail
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 PDF = b"%PDF-1.4\n" + os.urandom(150_000) + b"\n%%EOF\n"
 
 

@@ -16,6 +16,8 @@ from gateway.outbound.dkimkeys import KeyStore
 from gateway.outbound import signing
 from gateway.outbound.signing import Signer, SigningError
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 NOW = datetime(2026, 5, 14, 9, 30, tzinfo=timezone.utc)
 
 

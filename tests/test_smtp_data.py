@@ -12,6 +12,8 @@ from aiosmtpd.smtp import SMTP
 from gateway.admission.data import DataState, Unstuffer
 from gateway.admission.draining import DrainingSMTP, Sessions
 
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
 LIMIT = 4096
 
 

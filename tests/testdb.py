@@ -19,10 +19,12 @@ database starts empty).
 Tests that never open one of the run's databases are marked
 ``no_database`` (a module's ``pytestmark``): those that open none, and
 those that start a PostgreSQL cluster of their own whatever the pass
-(tests/test_asyncpg_engine.py, the outage in tests/test_processes.py).
-The PostgreSQL pass leaves them out, as they would only run the same code
-again. A test so marked that asks for a database
-(make_settings, database_url, command_database) fails in either pass.
+(tests/test_asyncpg_engine.py, the outage in tests/test_processes.py),
+or a SQLite file of their own (tests/test_disk_full.py). The PostgreSQL
+pass leaves them out, as they would only run the same code again. A test
+so marked that asks for one of the run's databases (make_settings without
+a database_url of its own, database_url, command_database) fails in
+either pass.
 """
 
 from __future__ import annotations
