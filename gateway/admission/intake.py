@@ -31,13 +31,14 @@ import re
 import sqlite3
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
 from tortoise.transactions import in_transaction
 
 from gateway.admission import sql
 from gateway.core.datadir import sqlite_path
+from gateway.core.db import stored_time
 from gateway.core.models import AcceptedMessageId, InboundMessage, InboundStatus
 from gateway.inbound.queue import Arrival
 
@@ -236,12 +237,12 @@ class SqliteIntake(Intake):
                 (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
                  arrival.firm_domain, json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer),
                  arrival.size, arrival.sealed_raw, arrival.body_blob, arrival.body_salt,
-                 _stored_time(arrival.received_at))
+                 stored_time(arrival.received_at))
                 for arrival in admitted
             ])
             connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))
             connection.executemany(sql.ADD_MESSAGE_ID, [
-                (arrival.firm_domain, arrival.message_key, _stored_time(arrival.received_at))
+                (arrival.firm_domain, arrival.message_key, stored_time(arrival.received_at))
                 for arrival in admitted if arrival.message_key])
             connection.execute("COMMIT")
         except BaseException:
@@ -255,12 +256,6 @@ class SqliteIntake(Intake):
         if self._connection is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
         self._thread.shutdown(wait=True)
-
-
-def _stored_time(moment: datetime) -> str:
-    """A time as the ORM stores it in SQLite (UTC, ISO 8601 with a space),
-    so that it compares as text with the rows the ORM wrote."""
-    return moment.astimezone(timezone.utc).isoformat(" ")
 
 
 async def opened(database_url: str, sender_limit: int, firm_limit: int) -> Intake:
