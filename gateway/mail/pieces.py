@@ -35,6 +35,7 @@ from typing import Any, Callable, Protocol
 
 from gateway.mail.decoding import to_str
 from gateway.mail.files import part_filename
+from gateway.mail.tnef import may_be_tnef
 
 # Past this, a header section is not "a few lines": parse the message whole.
 MAX_HEADER_BLOCK = 1024 * 1024
@@ -44,7 +45,6 @@ MAX_BOUNDARY = 200
 
 _B64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
-_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 _PARSER = email.parser.BytesParser(policy=email_policy.compat32)
 
 
@@ -178,11 +178,9 @@ class Splitter:
 
     @staticmethod
     def _elidable(part: email.message.Message, maintype: str) -> bool:
-        if maintype in ("text", "message") or part.get_content_type() in _TNEF_TYPES:
+        if maintype in ("text", "message") or may_be_tnef(part.get_content_type(), part_filename(part)):
             return False
-        if to_str(part.get("content-transfer-encoding", "")).strip().lower() != "base64":
-            return False
-        return (part_filename(part) or "").strip().lower() != "winmail.dat"
+        return to_str(part.get("content-transfer-encoding", "")).strip().lower() == "base64"
 
     # -- a part taken out -----------------------------------------------------------
 

@@ -156,11 +156,17 @@ def unpack_tnef(data: bytes, depth: int = 0) -> TnefResult | None:
     return TnefResult(files, body.strip("\n"))
 
 
+def may_be_tnef(content_type: str, filename: str | None) -> bool:
+    """Whether is_tnef could say yes to a part of this type and name, its
+    data unseen (mail/pieces.py leaves such a part in the message)."""
+    return content_type in _TNEF_TYPES or (filename or "").strip().lower() == "winmail.dat"
+
+
 def is_tnef(content_type: str, filename: str | None, data: bytes) -> bool:
     if content_type in _TNEF_TYPES:
         return True
     return (
-        (filename or "").strip().lower() == "winmail.dat"
+        may_be_tnef(content_type, filename)
         and len(data) >= 4
         and struct.unpack_from("<I", data, 0)[0] == _TNEF_SIGNATURE
     )
