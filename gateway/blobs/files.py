@@ -39,19 +39,13 @@ class FileStore:
         await asyncio.to_thread(self._put, self._path(name), pieces)
 
     def _put(self, path: Path, pieces: Sequence[bytes]) -> None:
-        temp, fd, folders = _open_temporary(self.root, path)
+        opened = temp, fd, _ = _open_temporary(self.root, path)
         try:
-            try:
-                _write_all(fd, pieces)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(temp, path)
+            _write_all(fd, pieces)
         except BaseException:
-            temp.unlink(missing_ok=True)
+            _discard(temp, fd)
             raise
-        for folder in [path.parent, *folders]:
-            fsync_dir(folder)
+        _install(opened, path)
 
     def writer(self, name: str) -> FileWriter:
         return FileWriter(self.root, self._path(name))
@@ -138,21 +132,9 @@ class FileWriter:
         await asyncio.to_thread(self._finish)
 
     def _finish(self) -> None:
-        if self._opened is None:
-            self._opened = _open_temporary(self.root, self.path)
-        temp, fd, folders = self._opened
-        try:
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.rename(temp, self.path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        opened = self._opened or _open_temporary(self.root, self.path)
         self._opened = None
-        for folder in [self.path.parent, *folders]:
-            fsync_dir(folder)
+        _install(opened, self.path)
 
     async def abort(self) -> None:
         if self._writing is not None:
@@ -172,6 +154,24 @@ def _open_temporary(root: Path, path: Path) -> tuple[Path, int, list[Path]]:
     temp = path.with_name(f"{TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     return temp, os.open(temp, flags, 0o600), folders
+
+
+def _install(opened: tuple[Path, int, list[Path]], path: Path) -> None:
+    """The temporary file written (``_open_temporary``'s) flushed, closed and
+    renamed to ``path``, and the folders' entries flushed; on failure the
+    temporary file goes."""
+    temp, fd, folders = opened
+    try:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    for folder in [path.parent, *folders]:
+        fsync_dir(folder)
 
 
 def _write_all(fd: int, pieces: Sequence[bytes]) -> None:
