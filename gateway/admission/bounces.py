@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from datetime import timedelta
 
 from aiosmtpd.smtp import Envelope
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from gateway.admission.draining import declared_size
 from gateway.core.clock import Clock
 from gateway.core.models import InboundMessage, OutboundMessage
 from gateway.inbound import queue as inbound
@@ -44,16 +44,7 @@ RETURN_WINDOW = timedelta(days=30)
 # the whole message; this keeps what anyone may park in the queue small too.
 MAX_REPORT_SIZE = 1024 * 1024
 TOO_LARGE = "552 5.3.4 A report to <{address}> may be at most %d kB" % (MAX_REPORT_SIZE // 1024)
-_SIZE = re.compile(r"^SIZE=(\d{1,20})$", re.IGNORECASE)
-
-
-def declared_size(envelope: Envelope) -> int:
-    """The SIZE the client gave at MAIL FROM, or 0."""
-    for option in getattr(envelope, "mail_options", None) or ():
-        found = _SIZE.match(option)
-        if found:
-            return int(found.group(1))
-    return 0
+ONE_RECIPIENT = "452 4.5.3 A bounce address takes one recipient a message, please send the rest separately"
 
 
 def takes(address: str) -> bool:
@@ -75,7 +66,7 @@ class Bounces:
 
     async def rcpt(self, envelope: Envelope, address: str, peer_host: str) -> str:
         if envelope.rcpt_tos:
-            return "452 4.5.3 A bounce address takes one recipient a message, please send the rest separately"
+            return ONE_RECIPIENT
         found = self.verp.verify(address)
         item = None
         if found is not None:
@@ -88,7 +79,7 @@ class Bounces:
             return f"550 5.1.1 <{address}>: no such address here"
         if item.returns >= RETURNS_PER_MESSAGE:
             return f"550 5.7.1 <{address}>: this address has taken all the reports it takes"
-        if declared_size(envelope) > MAX_REPORT_SIZE:  # said at MAIL FROM (RFC 1870): no need to send it
+        if declared_size(envelope.mail_options) > MAX_REPORT_SIZE:  # said at MAIL FROM (RFC 1870): no need to send it
             return TOO_LARGE.format(address=address)
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

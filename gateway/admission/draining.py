@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from typing import Protocol
+from typing import Iterable, Protocol
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
@@ -34,7 +34,16 @@ TOO_MANY_LARGE_WAITED = "421 4.3.2 Too many large messages in transfer, try agai
 # kept in memory (and read whole by sender authentication).
 MAX_HEADER_SECTION = 1024 * 1024
 HEADER_TOO_LARGE = "552 5.3.4 Header section too large"
-_SIZE = re.compile(r"(?:^|\s)SIZE=(\d{1,20})(?:\s|$)", re.IGNORECASE)
+_SIZE = re.compile(r"SIZE=(\d{1,20})", re.IGNORECASE)
+
+
+def declared_size(words: Iterable[str]) -> int:
+    """The SIZE a MAIL FROM declares (RFC 1870) among its words, or 0."""
+    for word in words:
+        found = _SIZE.fullmatch(word)
+        if found:
+            return int(found.group(1))
+    return 0
 
 
 class Body(Protocol):
@@ -153,8 +162,7 @@ class DrainingSMTP(SMTP):
     async def smtp_MAIL(self, arg: str | None) -> None:
         # A client that says how large its message is hears at once when no
         # place for it is free (RFC 1870), rather than after sending it.
-        declared = _SIZE.search(arg or "")
-        if (declared and self._spools() and int(declared.group(1)) > self._large_bytes
+        if (self._spools() and declared_size((arg or "").split()) > self._large_bytes
                 and self.session is not None and self.session.host_name and not self._holds_large):
             if not self._sessions.large.try_take():
                 await self.push(TOO_MANY_LARGE_NOW)

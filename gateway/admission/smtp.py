@@ -117,7 +117,7 @@ class Admission:
         if bounces.takes(address):
             return await self.bounces.rcpt(envelope, address, _peer_host(session))
         if bounces.addressed(envelope):
-            return "452 4.5.3 A bounce address takes one recipient a message, please send the rest separately"
+            return bounces.ONE_RECIPIENT
         domain = gateway_domain(address)
         if domain is None or not await self.is_gateway(domain):
             return f"550 5.1.1 <{address}>: no such gateway address here (this server does not relay)"
