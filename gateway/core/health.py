@@ -104,7 +104,7 @@ async def keep_running(
                 # Each step runs in a copy of the loop's context: what a
                 # failed step leaves in its context (a transaction that
                 # could not begin was once left as the task's connection,
-                # see gateway/core/dbclients) goes with it.
+                # see gateway/core/asyncpg_engine.py) goes with it.
                 busy = await asyncio.create_task(step())
             except Exception as exc:
                 failures += 1
