@@ -41,6 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "not at the latest migration (tests/testdb.py)")
     testdb.current = testdb.TestDatabases.chosen(config.getoption("--database"), dict(os.environ))
     _share_httpx_tls_context()
+    _patient_httpx_clients()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -72,6 +73,18 @@ def _share_httpx_tls_context() -> None:
         return made[key]
 
     transports.create_ssl_context = shared
+
+
+def _patient_httpx_clients() -> None:
+    """httpx gives up on a response after 5 s by default. The suite shares
+    2 cores with other work, and at load average 20 a page that takes 50 ms
+    alone took longer (a ReadTimeout failed test_web_staff_reports once).
+    Clients the tests make without a timeout of their own wait 60 s; a test
+    that means a deadline passes one, and a hung server still fails."""
+    import httpx
+
+    for client in (httpx.Client, httpx.AsyncClient):
+        client.__init__.__kwdefaults__["timeout"] = httpx.Timeout(60.0)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
