@@ -22,9 +22,10 @@ import re
 import time
 from typing import Iterable, Protocol
 
-from aiosmtpd.smtp import MISSING, SMTP, syntax
+from aiosmtpd.smtp import MISSING, syntax
 
 from gateway.admission.data import DataState, Unstuffer, read_data
+from gateway.admission.protocol import QuickSMTP
 
 SHUTTING_DOWN = b"421 4.3.2 Service shutting down, try again later\r\n"
 LARGE_WAIT_SECONDS = 30.0
@@ -127,8 +128,9 @@ class _HeaderTooLarge(Exception):
     pass
 
 
-class DrainingSMTP(SMTP):
-    """aiosmtpd's SMTP, counted in ``sessions``, reading DATA in blocks."""
+class DrainingSMTP(QuickSMTP):
+    """aiosmtpd's SMTP (built once a class: protocol.py), counted in
+    ``sessions``, reading DATA in blocks."""
 
     def __init__(self, handler, *, sessions: Sessions, large_message_bytes: int | None = None, **options) -> None:
         self._sessions = sessions

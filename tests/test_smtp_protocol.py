@@ -1,0 +1,169 @@
+"""gateway/admission/protocol.py builds aiosmtpd's SMTP protocol without
+looking the class over on each connection: the object it builds must be
+the one aiosmtpd's own __init__ builds, and it must answer every command
+as aiosmtpd does."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import aiosmtpd
+import pytest
+from aiosmtpd.smtp import SMTP, _AuthMechAttr
+
+from gateway.admission import protocol
+from gateway.admission.draining import DrainingSMTP, Sessions
+from gateway.admission.protocol import QuickSMTP
+
+pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
+
+OPTIONS = {"data_size_limit": 4096, "enable_SMTPUTF8": True, "decode_data": False,
+           "hostname": "test.localhost", "ident": "test gateway"}
+
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address.startswith("no"):
+            return "550 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        return f"250 kept {len(envelope.original_content)} from {envelope.mail_from} options {envelope.mail_options}"
+
+
+class WithMore(Handler):
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-X-EXTRA", responses[-1]]
+
+    async def auth_CUSTOM(self, server, args):
+        return None
+
+
+def _normal(value, owner):
+    """A value of a protocol object's state, with per-object parts made
+    comparable: the object itself, bound methods, readers and futures."""
+    if value is owner:
+        return "<self>"
+    if isinstance(value, _AuthMechAttr):
+        return ("auth", _normal(value.method, owner), value.is_builtin)
+    if hasattr(value, "__self__") and hasattr(value, "__func__"):
+        return ("method", value.__func__, _normal(value.__self__, owner))
+    if isinstance(value, weakref.ref):
+        return ("weakref", _normal(value(), owner))
+    if isinstance(value, asyncio.StreamReader):
+        return ("reader", value._limit, value._loop, bytes(value._buffer), value._eof)
+    if isinstance(value, asyncio.Future):
+        return ("future", value.done())
+    if isinstance(value, dict):
+        return {key: _normal(item, owner) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_normal(item, owner) for item in value)
+    return value
+
+
+def _state(obj) -> dict:
+    return {name: _normal(value, obj) for name, value in vars(obj).items()}
+
+
+@pytest.mark.parametrize("handler_class", [Handler, WithMore])
+@pytest.mark.parametrize("options", [OPTIONS, {}, {"hostname": "h", "data_size_limit": None}])
+async def test_the_object_is_the_one_aiosmtpd_builds(handler_class, options):
+    handler = handler_class()
+    quick, theirs = QuickSMTP(handler, **options), SMTP(handler, **options)
+    assert _state(quick) == _state(theirs)
+    assert SMTP.command_size_limits == {}  # both cleared the (class-wide) limits
+
+
+async def test_the_handler_s_own_attributes_are_found_each_time():
+    handler = Handler()
+    first = QuickSMTP(handler, **OPTIONS)
+
+    async def handle_NOOP(server, session, envelope, arg):
+        return "250 noted"
+
+    handler.handle_NOOP = handle_NOOP
+    second = QuickSMTP(handler, **OPTIONS)
+    assert "NOOP" not in first._handle_hooks and second._handle_hooks["NOOP"] is handle_NOOP
+    assert _state(second) == _state(SMTP(handler, **OPTIONS))
+
+
+async def test_other_options_or_versions_take_aiosmtpd_s_own_init(monkeypatch):
+    handler = Handler()
+    built = QuickSMTP(handler, timeout=10, **OPTIONS)
+    assert built._timeout_duration == 10
+    monkeypatch.setattr(aiosmtpd, "__version__", "9.9")
+    assert _state(QuickSMTP(handler, **OPTIONS)) == _state(SMTP(handler, **OPTIONS))
+
+
+def test_getaddr_answers_as_aiosmtpd_s():
+    smtp_class_getaddr = SMTP._getaddr
+    for arg in ["<a@b.example>", "a@b.example", "<a@b.example> SIZE=100", " <a@b.example>", "<>", "",
+                "<@route:a@b.example>", "<a b@c.example>", '<"a b"@c.example>', "<a@[127.0.0.1]>",
+                "a", "<a@b.example", "<<a@b.example>>", "<a@b.example> BODY=8BITMIME SMTPUTF8",
+                "<é@b.example>", "<a@b.example>junk", "(comment) <a@b.example>", "\udcff@x", "<>x",
+                "<" + "x" * 70 + "@b.example>", None]:
+        for limit in (0, 64):
+            assert QuickSMTP._getaddr(_Limits(limit), arg) == smtp_class_getaddr(_Limits(limit), arg), arg
+    assert protocol._address("<" + "x" * 70 + "@b.example>", 64) == (None, None)
+
+
+class _Limits:
+    def __init__(self, limit: int) -> None:
+        self.local_part_limit = limit
+
+
+# Every command aiosmtpd knows, right and wrong, in one session (and a few
+# sessions with other orders): each reply must be aiosmtpd's.
+DIALOGUES = [
+    [b"NOOP", b"MAIL FROM:<a@b.example>", b"DATA", b"HELP", b"HELP MAIL", b"HELP NOSUCH", b"VRFY",
+     b"VRFY <a@b.example>", b"EXPN x", b"HELO", b"HELO client", b"EHLO", b"EHLO client", b"ehlo client",
+     b"AUTH PLAIN", b"STARTTLS", b"MAIL", b"MAIL TO:<a@b.example>", b"MAIL FROM:", b"MAIL FROM:<a@b",
+     b"MAIL FROM:<a@b.example> SIZE=99999", b"MAIL FROM:<a@b.example> NOSUCH=1", b"MAIL FROM:<a@b.example> BODY=9BIT",
+     b"MAIL FROM:<a@b.example> SIZE=100 BODY=8BITMIME SMTPUTF8", b"MAIL FROM:<c@d.example>", b"RCPT",
+     b"RCPT FROM:<x@y.example>", b"RCPT TO:<no@y.example>", b"RCPT TO:<x@y.example> NOTIFY=NEVER",
+     b"RCPT TO:x@y.example", b"RCPT TO:<x@y.example>", b"DATA now", b"DATA",
+     b"Subject: hi\r\n\r\nbody\r\n..dot\r\n.", b"RSET x", b"RSET", b"DATA", b"BOGUS", b"", b"NOOP x",
+     b"MAIL FROM:<" + b"a" * 600 + b"@b.example>", b"\xff\xfe", b"QUIT now", b"QUIT"],
+    [b"HELO a", b"MAIL FROM:<>", b"RCPT TO:<x@y.example>", b"DATA", b".", b"MAIL FROM:<\xc3\xa9@b.example> SMTPUTF8",
+     b"EHLO b", b"MAIL FROM:<\xc3\xa9@b.example> SMTPUTF8",
+     b"RCPT TO:<x@y.example>", b"DATA", b"\xc3\xa9\r\n.", b"QUIT"],
+    [b"EHLO a", b"MAIL FROM: <a@b.example>", b"RCPT TO: <x@y.example>", b"RSET", b"RCPT TO:<x@y.example>",
+     b"HELO b", b"MAIL FROM:<a@b.example>", b"MAIL FROM:<a@b.example>", b"QUIT"],
+]
+
+
+async def _replies(factory, dialogue: list[bytes]) -> list[bytes]:
+    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    replies = []
+    try:
+        async with asyncio.timeout(30):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            replies.append(await reader.readline())
+            for command in dialogue:
+                writer.write(command + b"\r\n")
+                while True:
+                    line = await reader.readline()
+                    replies.append(line)
+                    if line[3:4] != b"-":
+                        break
+            replies.append(await reader.read())  # anything more, up to the close after QUIT
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    return replies
+
+
+@pytest.mark.parametrize("number", range(len(DIALOGUES)))
+@pytest.mark.parametrize("handler_class", [Handler, WithMore])
+async def test_every_command_is_answered_as_aiosmtpd_answers_it(number, handler_class):
+    dialogue = DIALOGUES[number]
+    handler = handler_class()
+    expected = await _replies(lambda: SMTP(handler, **OPTIONS), dialogue)
+    assert b"221 Bye\r\n" in expected
+    assert await _replies(lambda: QuickSMTP(handler, **OPTIONS), dialogue) == expected
+    sessions = Sessions()
+    assert await _replies(lambda: DrainingSMTP(handler, sessions=sessions, **OPTIONS), dialogue) == expected
