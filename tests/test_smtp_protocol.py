@@ -167,3 +167,34 @@ async def test_every_command_is_answered_as_aiosmtpd_answers_it(number, handler_
     assert await _replies(lambda: QuickSMTP(handler, **OPTIONS), dialogue) == expected
     sessions = Sessions()
     assert await _replies(lambda: DrainingSMTP(handler, sessions=sessions, **OPTIONS), dialogue) == expected
+
+
+async def _closed_after_last_command(factory, commands: int, gap: float) -> float:
+    """Seconds from the last command's reply to the server closing an idle
+    session (commands sent ``gap`` apart, each answered)."""
+    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    try:
+        async with asyncio.timeout(30):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            await reader.readline()
+            for _ in range(commands):
+                await asyncio.sleep(gap)
+                writer.write(b"NOOP\r\n")
+                assert await reader.readline() == b"250 OK\r\n"
+            answered = asyncio.get_running_loop().time()
+            assert await reader.read() == b""
+            closed = asyncio.get_running_loop().time()
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    return closed - answered
+
+
+@pytest.mark.parametrize("protocol_class", [SMTP, QuickSMTP])
+async def test_an_idle_session_closes_its_timeout_after_the_last_command(protocol_class):
+    # Commands more often than the timeout keep the session open; then it
+    # closes the timeout after the last one, as aiosmtpd's own timer does.
+    handler = Handler()
+    idle = await _closed_after_last_command(lambda: protocol_class(handler, timeout=0.4, **OPTIONS), 5, 0.15)
+    assert 0.35 <= idle <= 1.5

@@ -7,21 +7,25 @@ and ``dir``, about 200 attributes, each fetched): under ``smtp-source``, a new
 connection a message, that was a fifth of the event loop's time. Its
 ``_getaddr`` defines a ``typing.Protocol`` class on every MAIL and RCPT (an
 ABC made and thrown away) before parsing the address with the email
-package's header parser.
+package's header parser. And each command cancels the session's idle
+timer and starts a new one.
 
 :class:`QuickSMTP` builds the same object for the options the gateway uses
 (``data_size_limit``, ``enable_SMTPUTF8``, ``decode_data``, ``hostname``,
-``ident``): the attribute names are looked up once a class, and only the
-handler's own instance attributes are looked at again each time, so the
-methods found are the ones ``dir`` would find. ``_getaddr`` gives the same
-answers, remembering them for the arguments seen lately (a pure function
-of the argument). With any other option, or another aiosmtpd version, it
-is aiosmtpd's own ``__init__``. tests/test_smtp_protocol.py checks that
-both ways give the same state and the same answers to a long dialogue.
+``ident``): the names ``dir`` would list are found once for a class and the
+names of an object's own attributes (the same on every connection; a class
+is not changed while it serves), and the methods then fetched by name as
+before. ``_getaddr`` gives aiosmtpd's answers, remembered for the arguments
+seen lately (a pure function of the argument). A command moves the idle
+deadline; the one timer, when it goes off early, waits on. With any other
+option, or another aiosmtpd version, the object is built by aiosmtpd's own
+``__init__``. tests/test_smtp_protocol.py checks that both give the same
+state, the same answers to long dialogues and the same idle timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -39,23 +43,28 @@ from email.errors import HeaderParseError
 SAME_AS = "1.4.6"
 _OPTIONS = frozenset({"data_size_limit", "enable_SMTPUTF8", "decode_data", "hostname", "ident"})
 _log = aiosmtpd_smtp.log
+# A timer may go off this early (the loop runs what is due within its clock's
+# resolution): then the deadline counts as reached.
+TIMER_SLACK = 0.01
 
 
-@functools.cache
-def _names(cls: type, prefix: str) -> tuple[str, ...]:
-    """The names ``dir`` finds on instances of ``cls`` that start with
-    ``prefix``, in its order (sorted), leaving out instance attributes."""
-    return tuple(name for name in dir(cls) if name.startswith(prefix))
+# (class, prefix, the object's own attribute names) -> the names dir() would
+# list with that prefix. The protocol's own attributes are the same on every
+# connection, and so are the handler's: found once, then a dictionary look-up.
+_NAMES: dict[tuple, tuple[str, ...]] = {}
 
 
-def _dir_names(obj: Any, prefix: str) -> list[str]:
-    """``[m for m in dir(obj) if m.startswith(prefix)]``: the class's names
-    (once a class) and the object's own attributes (each time)."""
-    if isinstance(obj, type):  # a class as the handler: dir() lists the class's own
-        return [name for name in dir(obj) if name.startswith(prefix)]
-    names = _names(type(obj), prefix)
-    own = [name for name in getattr(obj, "__dict__", ()) if name.startswith(prefix) and name not in names]
-    return sorted((*names, *own)) if own else list(names)
+def _dir_names(obj: Any, prefix: str) -> tuple[str, ...]:
+    """``[m for m in dir(obj) if m.startswith(prefix)]``, remembered for the
+    object's class and the names of its own attributes."""
+    key = (obj if isinstance(obj, type) else type(obj), prefix, tuple(getattr(obj, "__dict__", ())))
+    names = _NAMES.get(key)
+    if names is None:
+        names = tuple(name for name in dir(obj) if name.startswith(prefix))
+        if len(_NAMES) >= 256:
+            _NAMES.clear()
+        _NAMES[key] = names
+    return names
 
 
 class QuickSMTP(SMTP):
@@ -69,7 +78,10 @@ class QuickSMTP(SMTP):
         # left at their defaults, in its order.
         ident = options.get("ident")
         self.__ident__ = ident or aiosmtpd_smtp.__ident__
-        self.loop = aiosmtpd_smtp.make_loop()
+        try:  # what make_loop() returns inside the loop, without its warnings filter
+            self.loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = aiosmtpd_smtp.make_loop()
         StreamReaderProtocol.__init__(
             self, StreamReader(loop=self.loop, limit=self.line_length_limit),
             client_connected_cb=self._cb_client_connected, loop=self.loop)
@@ -123,6 +135,33 @@ class QuickSMTP(SMTP):
             self._ehlo_hook_ver = "new"
         self._smtp_methods = {name.replace("smtp_", ""): getattr(self, name) for name in _dir_names(self, "smtp_")}
         self._enforce_call_limit = False
+
+    # The idle timeout. aiosmtpd cancels its timer and starts a new one on
+    # every command (a cancelled TimerHandle left in the loop's heap each
+    # time); here a command only moves the deadline, and the timer, when it
+    # goes off early, waits on for the rest. The session closes at the same
+    # time: ``duration`` (the timeout, 300 s) after the last command.
+    _timeout_deadline = 0.0
+    _timer_when: float | None = None  # when the live timer goes off (None: none live)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        deadline = self.loop.time() + (duration or self._timeout_duration)
+        self._timeout_deadline = deadline
+        if self._timer_when is None or self._timer_when > deadline:
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            self._start_timer(deadline)
+
+    def _start_timer(self, when: float) -> None:
+        self._timer_when = when
+        self._timeout_handle = self.loop.call_at(when, self._timer)
+
+    def _timer(self) -> None:
+        self._timer_when = None
+        if self._timeout_deadline - self.loop.time() > TIMER_SLACK:
+            self._start_timer(self._timeout_deadline)
+        else:
+            self._timeout_cb()
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's _getaddr (the address of a MAIL, RCPT or VRFY
