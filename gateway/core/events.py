@@ -22,3 +22,11 @@ async def record(
 ) -> Event:
     log.info("%s %s %s", actor, action, " ".join(f"{k}={v}" for k, v in detail.items()))
     return await Event.create(at=at, actor=actor, action=action, firm=firm, request=request, detail=detail)
+
+
+def entry(at: datetime, actor: str, action: str, *, firm: Firm | None = None, request_id: int | None = None,
+          **detail: Any) -> Event:
+    """The Event record() would save, unsaved (logged as record() logs
+    it), for a caller that writes its rows itself (gateway/core/rows.py)."""
+    log.info("%s %s %s", actor, action, " ".join(f"{k}={v}" for k, v in detail.items()))
+    return Event(at=at, actor=actor, action=action, firm=firm, request_id=request_id, detail=detail)

@@ -141,12 +141,19 @@ async def record(request: PaymentRequest, stored: list[Stored], *, first_positio
     """The rows that name the objects (inside the caller's transaction). The
     first is the text (the staff's message, or the client's reply: then
     ``reply`` is set); the others follow at the next positions."""
-    await SealedFile.bulk_create([
-        SealedFile(request=request, reply=reply, position=first_position + offset, is_body=offset == 0,
+    await SealedFile.bulk_create(files(request.id, stored, first_position=first_position, reply=reply))
+
+
+def files(request_id: int | None, stored: list[Stored], *, first_position: int = 0,
+          reply: ClientReply | None = None) -> list[SealedFile]:
+    """record()'s rows, unsaved (for a caller that writes them itself:
+    gateway/core/rows.py)."""
+    return [
+        SealedFile(request_id=request_id, reply=reply, position=first_position + offset, is_body=offset == 0,
                    filename=s.item.filename, content_type=s.item.content_type, size=s.item.size,
                    file_salt=s.item.salt, chunk_count=s.item.chunk_count, blob=s.blob, upload_item=s.item.upload_item)
         for offset, s in enumerate(stored)
-    ])
+    ]
 
 
 async def discard(store: BlobStore, stored: list[Stored]) -> None:

@@ -5,13 +5,17 @@ sender."""
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from tortoise import Model
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gateway import vault
-from gateway.core import events
+from gateway.core import events, rows
 from gateway.core.language import LANGUAGES
 from gateway.core.models import InboundMessage, PaymentRequest, RequestKind
 from gateway.core.money import format_display
@@ -65,68 +69,71 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     today = surcharge.local_day(firm, now)
     pass_fee = d.pass_fee and surcharge.may_surcharge(firm, today) and not message_kind
     fee_row = surcharge.why_not(firm, today) if d.pass_fee and not pass_fee and not message_kind else ""
+    request = PaymentRequest(
+        firm=firm,
+        staff=staff,
+        sender=context.sender,
+        kind=d.kind,
+        lang=d.lang,
+        upload_items=list(d.upload_items),
+        remind=d.remind,
+        invoice=d.invoice,
+        client_email=d.client,
+        title=d.title,
+        amount_minor=d.amount_minor,
+        currency=d.currency,
+        pass_fee=pass_fee,
+        customer=d.customer,
+        hint=d.hint,
+        token_hash=token_hash,
+        sealed_token=clientmail.seal_token(deps.master_key, token),
+        kdf=params.to_json(),
+        wrapped_key=wrapped,
+        source_message_id=message.message_id or f"<queue-{queued.id}>",
+        created_at=now,
+        expires_at=d.expires_at,
+    )
+    client_mail = clientmail.compose(deps, request, firm, staff, token, now)
+    if pass_fee:
+        line = surcharge.fee_line(request, firm, deps.payments.config)
+        fee_row = f"passed on to the client: {line}" if line else \
+            "passed on to the client where the card rules allow one (none for this firm's location)"
+
+    def rows_naming(request_id: int) -> list[Model]:
+        """The rows that follow the request's: they name it (the
+        confirmation by its number). Run where the rows are written."""
+        confirmation = deps.composer.confirmation(
+            firm_name=firm.name,
+            firm_domain=firm.domain,
+            staff_email=staff.email,
+            client_email=d.client,
+            title=d.title,
+            invoice=d.invoice,
+            amount=amount,
+            hint=d.hint,
+            expires_on=d.expires_at.astimezone(ZoneInfo(firm.timezone)).date().isoformat(),
+            attachment_names=[a.filename for a in message.attachments],
+            generated_password=d.password if d.password_generated else None,
+            in_reply_to=message.message_id,
+            request_ref=f"R{request_id}",
+            now=now,
+            card_fee=fee_row,
+            kind=d.kind.value,
+            extra_rows=_asked(d),
+        )
+        return [
+            *storing.files(request_id, stored),
+            outbox.prepared(client_mail, master_key=deps.master_key, kind="client-request", now=now,
+                            request_id=request_id, notify_on_failure=staff.email),
+            outbox.prepared(confirmation, master_key=deps.master_key, kind="confirmation", now=now,
+                            request_id=request_id),
+            events.entry(now, staff.email, "request.created", firm=firm, request_id=request_id, kind=d.kind.value,
+                         invoice=d.invoice, client=d.client, amount=amount, attachments=len(message.attachments),
+                         queue_id=queued.id),
+        ]
+
     try:
-        async with in_transaction():
-            request = await PaymentRequest.create(
-                firm=firm,
-                staff=staff,
-                sender=context.sender,
-                kind=d.kind,
-                lang=d.lang,
-                upload_items=list(d.upload_items),
-                remind=d.remind,
-                invoice=d.invoice,
-                client_email=d.client,
-                title=d.title,
-                amount_minor=d.amount_minor,
-                currency=d.currency,
-                pass_fee=pass_fee,
-                customer=d.customer,
-                hint=d.hint,
-                token_hash=token_hash,
-                sealed_token=clientmail.seal_token(deps.master_key, token),
-                kdf=params.to_json(),
-                wrapped_key=wrapped,
-                source_message_id=message.message_id or f"<queue-{queued.id}>",
-                created_at=now,
-                expires_at=d.expires_at,
-            )
-            await storing.record(request, stored)
-            client_mail = clientmail.compose(deps, request, firm, staff, token, now)
-            if pass_fee:
-                line = surcharge.fee_line(request, firm, deps.payments.config)
-                fee_row = f"passed on to the client: {line}" if line else \
-                    "passed on to the client where the card rules allow one (none for this firm's location)"
-            confirmation = deps.composer.confirmation(
-                firm_name=firm.name,
-                firm_domain=firm.domain,
-                staff_email=staff.email,
-                client_email=d.client,
-                title=d.title,
-                invoice=d.invoice,
-                amount=amount,
-                hint=d.hint,
-                expires_on=d.expires_at.astimezone(ZoneInfo(firm.timezone)).date().isoformat(),
-                attachment_names=[a.filename for a in message.attachments],
-                generated_password=d.password if d.password_generated else None,
-                in_reply_to=message.message_id,
-                request_ref=f"R{request.id}",
-                now=now,
-                card_fee=fee_row,
-                kind=d.kind.value,
-                extra_rows=_asked(d),
-            )
-            await outbox.enqueue(
-                client_mail, master_key=deps.master_key, kind="client-request", now=now,
-                request=request, notify_on_failure=staff.email,
-            )
-            await outbox.enqueue(confirmation, master_key=deps.master_key, kind="confirmation", now=now, request=request)
-            await events.record(
-                now, staff.email, "request.created", firm=firm, request=request, kind=d.kind.value,
-                invoice=d.invoice, client=d.client, amount=amount, attachments=len(message.attachments),
-                queue_id=queued.id,
-            )
-            await inbound.finish(queued, f"request R{request.id}", now)
+        await write_request(request, rows_naming, queued, now)
     except IntegrityError:
         # Another runner made it from the same message first: nothing to add.
         await storing.discard(deps.blobs, stored)
@@ -136,6 +143,55 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     # Any other failure leaves the objects alone: a COMMIT that failed on
     # the way back may still have happened, and then rows name them.
     deps.outbox_wake.set()
+
+
+async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[Model]],
+                        queued: InboundMessage, now: datetime) -> int:
+    """In one transaction: the request, the rows ``rows_naming(its id)``
+    gives (inserted in that order), and the queued message finished
+    ("request R<id>"); LeaseLost (nothing written) if this runner no longer
+    holds the message. The statements are the ORM's (gateway/core/rows.py);
+    on SQLite all of it is one function on the database's thread. Returns
+    the request's id."""
+    client = rows.sqlite_client()
+    if client is not None:
+        return await rows.on_sqlite_thread(client, rows.in_transaction, _write_on_sqlite, client, request,
+                                           rows_naming, queued, now)
+    async with in_transaction() as connection:
+        made = rows.insert(PaymentRequest, connection)
+        record = await connection.execute_insert(made.sql, made.values(request))
+        request_id = record["id"]
+        for model, group in _by_model(rows_naming(request_id)):
+            statement = rows.insert(model, connection)
+            await connection.execute_many(statement.sql, [statement.values(row) for row in group])
+        finished, _ = await connection.execute_query(
+            rows.numbered(inbound.FINISH), inbound.finish_values(queued, f"request R{request_id}", now))
+        if finished != 1:
+            raise inbound.lease_lost(queued)
+        return request_id
+
+
+def _write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
+                     rows_naming: Callable[[int], list[Model]], queued: InboundMessage, now: datetime) -> int:
+    made = rows.insert(PaymentRequest, client)
+    request_id = connection.execute(made.sql, made.values(request)).lastrowid
+    for model, group in _by_model(rows_naming(request_id)):
+        statement = rows.insert(model, client)
+        connection.executemany(statement.sql, [statement.values(row) for row in group])
+    if connection.execute(inbound.FINISH, inbound.finish_values(queued, f"request R{request_id}", now)).rowcount != 1:
+        raise inbound.lease_lost(queued)
+    return request_id
+
+
+def _by_model(made: list[Model]) -> list[tuple[type[Model], list[Model]]]:
+    """Consecutive rows of one model together (one executemany each), in order."""
+    groups: list[tuple[type[Model], list[Model]]] = []
+    for row in made:
+        if groups and groups[-1][0] is type(row):
+            groups[-1][1].append(row)
+        else:
+            groups.append((type(row), [row]))
+    return groups
 
 
 _LANGUAGE_NAMES = {"en": "English", "fr": "French"}

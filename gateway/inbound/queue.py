@@ -175,7 +175,25 @@ async def finish(message: InboundMessage, outcome: str, now: datetime) -> None:
         status=InboundStatus.DONE, outcome=outcome[:200], sealed_raw=None, finished_at=now, lease_until=None,
         lease_owner="")
     if not done:
-        raise LeaseLost(f"queue {message.id}: the lease ran out and another runner took it")
+        raise lease_lost(message)
+
+
+# finish() as one statement of our own (handlers/request.py writes a
+# request's rows together, gateway/core/rows.py): its row count says
+# whether this runner still held the message.
+FINISH = ("UPDATE inbound_message SET status = ?, outcome = ?, sealed_raw = NULL, finished_at = ?,"
+          " lease_until = NULL, lease_owner = '' WHERE id = ? AND status = ? AND lease_owner = ?")
+
+
+def finish_values(message: InboundMessage, outcome: str, now: datetime) -> list:
+    """FINISH's parameters, as finish() writes them."""
+    finished_at = InboundMessage._meta.fields_map["finished_at"].to_db_value(now, None)
+    return [InboundStatus.DONE.value, outcome[:200], finished_at, message.id, InboundStatus.PROCESSING.value,
+            message.lease_owner]
+
+
+def lease_lost(message: InboundMessage) -> LeaseLost:
+    return LeaseLost(f"queue {message.id}: the lease ran out and another runner took it")
 
 
 async def quarantine(message: InboundMessage, error: str, now: datetime) -> None:

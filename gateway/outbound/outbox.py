@@ -59,6 +59,25 @@ async def enqueue(
     notify_on_failure: str = "",
 ) -> OutboundMessage:
     """Queue one message; call inside the transaction that caused it."""
+    return await OutboundMessage.create(**_row(message, master_key, kind, now, notify_on_failure), request=request)
+
+
+def prepared(
+    message: EmailMessage | Composed,
+    *,
+    master_key: bytes,
+    kind: str,
+    now: datetime,
+    request_id: int | None = None,
+    notify_on_failure: str = "",
+) -> OutboundMessage:
+    """The row enqueue() saves, unsaved, for a caller that writes its rows
+    itself (gateway/core/rows.py)."""
+    return OutboundMessage(**_row(message, master_key, kind, now, notify_on_failure), request_id=request_id)
+
+
+def _row(message: EmailMessage | Composed, master_key: bytes, kind: str, now: datetime,
+         notify_on_failure: str) -> dict:
     if isinstance(message, Composed):
         rcpt_to, mail_from, subject = message.rcpt_to, message.mail_from, message.subject
     else:
@@ -67,14 +86,13 @@ async def enqueue(
         subject = str(message["Subject"] or "")
     if verp.shaped_like(rcpt_to):
         raise ValueError(f"refusing to send to a bounce address ({rcpt_to}): it would come back to us")
-    return await OutboundMessage.create(
+    return dict(
         kind=kind,
         mail_from=mail_from,
         rcpt_to=rcpt_to,
         subject=subject[:998],
         sealed_message=vault.seal_with_master(master_key, to_bytes(message), _aad(rcpt_to)),
         notify_on_failure=notify_on_failure,
-        request=request,
         next_attempt_at=now,
         created_at=now,
     )

@@ -1,0 +1,108 @@
+"""Rows written without the ORM's per-statement machinery, for the hot
+paths (making a request, the outbox): the statements are the ORM's own
+(its INSERT for the model, its conversion of each field to the database),
+but a group of them runs as one function on SQLite's database thread, one
+hand-off instead of one per statement (BEGIN, each INSERT, COMMIT), and
+without building a query object for each. On PostgreSQL the same
+statements go through the ORM's connection as they are.
+
+Measured with bench/bench_end_to_end.py: the ORM's query building, model
+saving and the hand-offs to aiosqlite's thread were about a sixth of the
+event loop's time a request (docs in BENCHMARKS.md, issue 18)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from tortoise import Model, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.fields.base import Field
+
+T = TypeVar("T")
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    counter = iter(range(1, sql.count("?") + 1))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+def for_dialect(sql: str, name: str) -> str:
+    return numbered(sql) if name == "postgres" else sql
+
+
+class Insert:
+    """A model's INSERT as the ORM writes it (every column but the generated
+    id), and each field's conversion to the database."""
+
+    def __init__(self, model: type[Model], client: BaseDBAsyncClient) -> None:
+        executor = client.executor_class(model=model, db=client)
+        self.model = model
+        self.sql: str = executor.insert_query
+        self.columns: list[str] = list(executor.regular_columns)
+        self.fields: list[Field] = [model._meta.fields_map[name] for name in self.columns]
+
+    def values(self, instance: Model, **overrides: Any) -> list:
+        """The row of an unsaved ``instance`` (as Model.save would write it);
+        ``overrides``: columns whose value is known only now (a foreign key)."""
+        row = []
+        for name, field in zip(self.columns, self.fields):
+            value = overrides[name] if name in overrides else getattr(instance, name)
+            row.append(field.to_db_value(value, instance))
+        return row
+
+
+_INSERTS: dict[tuple[type[Model], str, type], Insert] = {}
+
+
+def insert(model: type[Model], client: BaseDBAsyncClient) -> Insert:
+    """``model``'s Insert for the client's database (made once a dialect)."""
+    key = (model, client.capabilities.dialect, client.executor_class)
+    found = _INSERTS.get(key)
+    if found is None:
+        found = _INSERTS[key] = Insert(model, client)
+    return found
+
+
+def sqlite_client(client: BaseDBAsyncClient | None = None):
+    """The ORM's SQLite client when the database is SQLite, else None."""
+    client = client or connections.get("default")
+    return client if client.capabilities.dialect == "sqlite" else None
+
+
+async def on_sqlite_thread(client, work: Callable[..., T], *args: Any) -> T:
+    """``work(connection, *args)`` on the ORM's SQLite connection, in its
+    thread, while no other statement of this process uses it (the client's
+    lock, as each ORM statement and transaction takes). ``work`` begins and
+    ends its transaction itself (the connection is in autocommit mode).
+    SQLite's errors come out as the ORM's (IntegrityError, OperationalError),
+    as they do from its statements."""
+    async with client.acquire_connection() as connection:
+        try:
+            return await connection._execute(work, connection._conn, *args)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+
+
+def in_transaction(connection: sqlite3.Connection, work: Callable[..., T], *args: Any) -> T:
+    """``work(connection, *args)`` between BEGIN IMMEDIATE and COMMIT (as
+    gateway/core/sqlite_engine.py begins the ORM's transactions), rolled
+    back if it raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(connection, *args)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:  # SQLite ends it itself on some errors ("database or disk is full")
+            connection.execute("ROLLBACK")
+        raise
+    return result
+

@@ -1,0 +1,119 @@
+"""Rows written by gateway/core/rows.py (the request's, the outbox's) are
+the rows the ORM writes: the same columns, the same stored values; a
+request's rows are written all or none."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from tortoise import connections
+from tortoise.exceptions import IntegrityError
+
+from gateway import vault
+from gateway.core import rows
+from gateway.core.models import (
+    Event, Firm, InboundMessage, InboundStatus, OutboundMessage, PaymentRequest, RequestKind, SealedFile, Staff,
+)
+from gateway.handlers.request import write_request
+from gateway.inbound import queue as inbound
+from gateway.outbound import outbox
+from gateway.outbound.compose import Composed
+from tests.test_runner import START, enqueue, world  # noqa: F401 (world is a fixture)
+
+
+def a_request(firm: Firm, staff: Staff, token_hash: str, message_id: str = "<m1@demo.localhost>") -> PaymentRequest:
+    return PaymentRequest(
+        firm=firm, staff=staff, sender=staff.email, kind=RequestKind.PAYMENT, lang="fr", upload_items=["ID", "T4"],
+        remind=False, invoice="INV-7", client_email="jane@client.example", title="Taxes", amount_minor=12345,
+        currency="CAD", pass_fee=True, customer="", hint="the usual", token_hash=token_hash,
+        sealed_token=b"\x00sealed", kdf={"m": 19456, "t": 2, "p": 1, "salt": "c2FsdA=="}, wrapped_key=b"wrapped\x00",
+        source_message_id=message_id, created_at=START, expires_at=START + timedelta(days=30),
+    )
+
+
+def others(request_id: int, firm: Firm) -> list:
+    mail = Composed(rcpt_to="jane@client.example", mail_from="pay@demo.localhost", subject="Taxes",
+                    wire=b"From: pay@demo.localhost\r\nTo: jane@client.example\r\nSubject: Taxes\r\n\r\nhello\r\n")
+    return [
+        SealedFile(request_id=request_id, position=0, is_body=True, filename="message.txt",
+                   content_type="text/plain", size=5, file_salt=b"salt\x00", chunk_count=1, blob="f/00/ab"),
+        SealedFile(request_id=request_id, position=1, filename="a.pdf", content_type="application/pdf",
+                   size=100_000, file_salt=b"salt2", chunk_count=2, blob="f/01/cd", upload_item=1),
+        outbox.prepared(mail, master_key=b"k" * 32, kind="client-request", now=START, request_id=request_id,
+                        notify_on_failure="staff@demo.localhost"),
+        Event(at=START, actor="staff@demo.localhost", action="request.created", firm=firm, request_id=request_id,
+              detail={"kind": "payment", "amount": "$123.45", "attachments": 1}),
+    ]
+
+
+async def stored(model, **where) -> list[dict]:
+    """The rows as the database holds them, without their ids."""
+    table = model._meta.db_table
+    found = await model.filter(**where).order_by("id").values_list("id", flat=True)
+    client = connections.get("default")
+    out = []
+    for row_id in found:
+        sql = rows.for_dialect(f"SELECT * FROM {table} WHERE id = ?", client.capabilities.dialect)
+        _, [row] = await client.execute_query(sql, [row_id])
+        row = dict(row)
+        for column in ("id", "request_id", "sealed_message"):  # sealed: a fresh nonce each time
+            row.pop(column, None)
+        out.append(row)
+    return out
+
+
+async def test_the_rows_are_the_ones_the_orm_writes(world):
+    deps, clock = world
+    firm = await Firm.get(domain="demo.localhost")
+    staff = await Staff.get(firm=firm)
+    # Through the ORM, as the code before wrote them.
+    by_orm = a_request(firm, staff, "a" * 64)
+    await by_orm.save()
+    for row in others(by_orm.id, firm):
+        await row.save()
+    # Through write_request.
+    queue_id = await enqueue(deps)
+    queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
+    assert queued is not None and queued.id == queue_id
+    request_id = await write_request(a_request(firm, staff, "b" * 64, "<m2@demo.localhost>"),
+                                     lambda made: others(made, firm), queued, clock())
+    ours = await PaymentRequest.get(id=request_id)
+    assert ours.id != by_orm.id
+    [orm_row], [our_row] = await stored(PaymentRequest, id=by_orm.id), await stored(PaymentRequest, id=request_id)
+    for differing in ("token_hash", "source_message_id"):
+        orm_row.pop(differing), our_row.pop(differing)
+    assert our_row == orm_row
+    for model in (SealedFile, OutboundMessage, Event):
+        orm_rows = await stored(model, request_id=by_orm.id)
+        assert orm_rows and await stored(model, request_id=request_id) == orm_rows
+    sealed = [(await OutboundMessage.get(request_id=made)).sealed_message for made in (by_orm.id, request_id)]
+    assert len({vault.open_with_master(b"k" * 32, box, b"outbound:jane@client.example") for box in sealed}) == 1
+    # The ORM reads them back the same (types, time zones, JSON).
+    assert ours.kdf == by_orm.kdf and ours.upload_items == ["ID", "T4"] and ours.expires_at == by_orm.expires_at
+    # And the queued message is finished, as inbound.finish leaves it.
+    done = await InboundMessage.get(id=queue_id)
+    assert (done.status, done.outcome, done.sealed_raw, done.lease_owner, done.lease_until) == (
+        InboundStatus.DONE, f"request R{request_id}", None, "", None)
+    assert done.finished_at == clock()
+
+
+async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
+    deps, clock = world
+    firm = await Firm.get(domain="demo.localhost")
+    staff = await Staff.get(firm=firm)
+    await enqueue(deps)
+    queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
+    # Another runner took it meanwhile.
+    await InboundMessage.filter(id=queued.id).update(lease_owner="someone else")
+    with pytest.raises(inbound.LeaseLost):
+        await write_request(a_request(firm, staff, "c" * 64), lambda made: others(made, firm), queued, clock())
+    assert not await PaymentRequest.exists() and not await SealedFile.exists()
+    assert not await OutboundMessage.exists() and not await Event.filter(action="request.created").exists()
+    await InboundMessage.filter(id=queued.id).update(lease_owner="me")
+    # The same sender's Message-ID made a request already (the unique key).
+    await a_request(firm, staff, "d" * 64).save()
+    with pytest.raises(IntegrityError):
+        await write_request(a_request(firm, staff, "e" * 64), lambda made: others(made, firm), queued, clock())
+    assert await PaymentRequest.all().count() == 1 and not await OutboundMessage.exists()
+    assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.PROCESSING
