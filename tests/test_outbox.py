@@ -13,7 +13,7 @@ from gateway import vault
 from gateway.core import db
 from gateway.core.models import OutboundMessage, OutboundStatus
 from gateway.core.paths import TEMPLATES_DIR
-from gateway.outbound import outbox
+from gateway.outbound import maildir, outbox
 from gateway.outbound.compose import Composer, to_bytes
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.relay import RelayTransport
@@ -179,3 +179,55 @@ async def test_nothing_is_ever_queued_for_a_bounce_address(store):
     with pytest.raises(ValueError, match="bounce address"):
         await queue_notice(clock, to=verp.Verp(MASTER).address(7, "demo.localhost"))
     assert await OutboundMessage.all().count() == 0
+
+
+async def test_a_maildir_batch_is_written_then_fsynced_once_then_marked_sent_each_once(store, tmp_path, monkeypatch):
+    clock = Clock(START)
+    transport = MaildirTransport(tmp_path / "outbox")
+    runner = make_runner(transport, clock, tmp_path)
+    queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(3)]
+    # The first was delivered before (a runner died before marking it sent).
+    await transport.deliver(b"Subject: x\r\n\r\nx\r\n", "a@demo.localhost", "client0@client.example",
+                            delivery_id=f"outbound-{queued[0].id}")
+    synced = []
+    real_fsync_dir = maildir.fsync_dir
+    monkeypatch.setattr(maildir, "fsync_dir", lambda path: (synced.append(path), real_fsync_dir(path)))
+    assert await runner.deliver_due()
+    assert synced == [tmp_path / "outbox" / "new"]  # once for the batch
+    names = sorted(path.name for path in (tmp_path / "outbox" / "new").iterdir())
+    assert names == sorted(f"outbound-{item.id}.eml" for item in queued)
+    for item in queued:
+        row = await OutboundMessage.get(id=item.id)
+        assert (row.status, row.attempts, row.sent_at, row.sealed_message, row.lease_owner, row.lease_until) == (
+            OutboundStatus.SENT, 1, START, None, "", None)
+        assert row.last_error == f"outbound-{item.id}.eml" + (" (delivered before)" if item is queued[0] else "")
+    assert not await runner.deliver_due()
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 3
+
+
+async def test_in_a_maildir_batch_only_the_message_that_failed_is_retried(store, tmp_path, monkeypatch):
+    clock = Clock(START)
+    transport = MaildirTransport(tmp_path / "outbox")
+    runner = make_runner(transport, clock, tmp_path)
+    first, _ = await queue_notice(clock, to="one@client.example")
+    second, _ = await queue_notice(clock, to="two@client.example")
+    real_rename = maildir.os.rename
+
+    def rename(source, target):
+        if f"outbound-{second.id}" in str(target):
+            raise OSError(28, "No space left on device")
+        return real_rename(source, target)
+
+    monkeypatch.setattr(maildir.os, "rename", rename)
+    assert await runner.deliver_due()
+    monkeypatch.setattr(maildir.os, "rename", real_rename)
+    one, two = await OutboundMessage.get(id=first.id), await OutboundMessage.get(id=second.id)
+    assert one.status is OutboundStatus.SENT
+    assert (two.status, two.attempts, two.lease_owner) == (OutboundStatus.QUEUED, 1, "")
+    assert "No space left on device" in two.last_error and two.next_attempt_at > START
+    assert [path.name for path in (tmp_path / "outbox" / "new").iterdir()] == [f"outbound-{first.id}.eml"]
+    assert not list((tmp_path / "outbox" / "tmp").iterdir())  # the half-delivered file did not stay
+    clock.now = two.next_attempt_at
+    assert await runner.deliver_due()
+    assert (await OutboundMessage.get(id=second.id)).status is OutboundStatus.SENT
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 2

@@ -106,3 +106,17 @@ def in_transaction(connection: sqlite3.Connection, work: Callable[..., T], *args
         raise
     return result
 
+
+
+async def execute_many(sql: str, params: list[list]) -> None:
+    """One statement (``?`` placeholders) for each parameter list, in one
+    transaction: on SQLite one function on the database's thread."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "sqlite":
+        await on_sqlite_thread(client, in_transaction, _executemany, sql, params)
+    else:
+        await client.execute_many(for_dialect(sql, client.capabilities.dialect), params)
+
+
+def _executemany(connection: sqlite3.Connection, sql: str, params: list[list]) -> None:
+    connection.executemany(sql, params)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from gateway.core.durable import fsync_dir
-from gateway.outbound.transport import TemporaryFailure, check_envelope
+from gateway.outbound.transport import DeliveryFailure, TemporaryFailure, check_envelope
 
 
 def _maildir_host(name: str) -> str:
@@ -67,11 +67,58 @@ class MaildirTransport:
         try:
             return await asyncio.to_thread(self._write, data, delivery_id)
         except OSError as exc:
-            # Disk full, permissions, read-only file system: an operator can
-            # fix all of these, and the message is still safe in the queue.
-            raise TemporaryFailure(
-                f"maildir {self.path}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, '?')})"
-            ) from None
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: OSError) -> TemporaryFailure:
+        # Disk full, permissions, read-only file system: an operator can
+        # fix all of these, and the message is still safe in the queue.
+        return TemporaryFailure(
+            f"maildir {self.path}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, '?')})")
+
+    def write_many(self, messages: list[tuple[bytes, str, str, str]]) -> list[str | DeliveryFailure]:
+        """deliver() for several (message, mail_from, rcpt_to, delivery_id),
+        synchronously (run it on a thread): each file written and fsync'd in
+        tmp/, then each renamed into new/, and new/ fsync'd once for all of
+        them. Each message's outcome in order: its note, or the failure
+        deliver() would have raised (a message that failed was not
+        delivered; those that did not fail are in new/ for good)."""
+        outcomes: list[str | DeliveryFailure] = []
+        written: list[tuple[int, Path, Path, str]] = []
+        try:
+            self._prepare()
+        except OSError as exc:
+            return [self._failure(exc)] * len(messages)
+        for index, (message, mail_from, rcpt_to, delivery_id) in enumerate(messages):
+            try:
+                check_envelope(message, mail_from, rcpt_to)
+                name, repeat = self._name(delivery_id)
+                if repeat:
+                    outcomes.append(f"{name} (delivered before)")
+                    continue
+                tmp, new = self._write_tmp(return_path(mail_from) + bytes(message), name, delivery_id is None)
+            except DeliveryFailure as exc:
+                outcomes.append(exc)
+            except OSError as exc:
+                outcomes.append(self._failure(exc))
+            else:
+                outcomes.append(name)
+                written.append((index, tmp, new, name))
+        renamed = []
+        for index, tmp, new, name in written:
+            try:
+                os.rename(tmp, new)
+            except OSError as exc:
+                _unlink(tmp)
+                outcomes[index] = self._failure(exc)
+            else:
+                renamed.append(index)
+        if renamed:
+            try:
+                fsync_dir(self.path / "new")
+            except OSError as exc:
+                for index in renamed:
+                    outcomes[index] = self._failure(exc)
+        return outcomes
 
     async def close(self) -> None:
         return None
@@ -98,20 +145,21 @@ class MaildirTransport:
             fsync_dir(self.path.parent)
         self._ready = True
 
-    def _write(self, data: bytes, delivery_id: str | None = None) -> str:
-        self._prepare()
+    def _name(self, delivery_id: str | None) -> tuple[str, bool]:
+        """The file's name, and whether a message of that delivery id is
+        in new/ or cur/ already."""
         if delivery_id is None:
-            name = self._unique_name()
-        else:
-            name = f"{_maildir_host(delivery_id)}.eml"
-            # A reader moves read mail to cur/, adding ":2,FLAGS" to the name.
-            if (self.path / "new" / name).exists() or any((self.path / "cur").glob(f"{name}*")):
-                return f"{name} (delivered before)"
+            return self._unique_name(), False
+        name = f"{_maildir_host(delivery_id)}.eml"
+        # A reader moves read mail to cur/, adding ":2,FLAGS" to the name.
+        return name, (self.path / "new" / name).exists() or any((self.path / "cur").glob(f"{name}*"))
+
+    def _write_tmp(self, data: bytes, name: str, exclusive: bool) -> tuple[Path, Path]:
+        """``data`` in tmp/``name``, fsync'd; (that file, its place in new/)."""
         tmp = self.path / "tmp" / name
-        new = self.path / "new" / name
         # Not O_EXCL with a delivery id: a tmp/ file a dead runner left is rewritten whole.
-        exclusive = os.O_EXCL if delivery_id is None else os.O_TRUNC
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | exclusive | getattr(os, "O_CLOEXEC", 0), 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o600)
         try:
             try:
                 view = memoryview(data)
@@ -121,12 +169,28 @@ class MaildirTransport:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        except BaseException:
+            _unlink(tmp)
+            raise
+        return tmp, self.path / "new" / name
+
+    def _write(self, data: bytes, delivery_id: str | None = None) -> str:
+        self._prepare()
+        name, repeat = self._name(delivery_id)
+        if repeat:
+            return f"{name} (delivered before)"
+        tmp, new = self._write_tmp(data, name, delivery_id is None)
+        try:
             os.rename(tmp, new)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _unlink(tmp)
             raise
         fsync_dir(new.parent)
         return name
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

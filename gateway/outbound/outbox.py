@@ -14,6 +14,7 @@ client's address refused makes the request bounced: outbound/bounced.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,7 +27,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway import vault
-from gateway.core import metrics
+from gateway.core import metrics, rows
 from gateway.core.clock import Clock
 from gateway.core.db import stored_time
 from gateway.core.health import Health, keep_running, outage
@@ -37,12 +38,17 @@ from gateway.outbound.dkimkeys import DkimKeyError
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.relay import RelayTransport
 from gateway.outbound.signing import Signer, SigningError
-from gateway.outbound.transport import PermanentFailure, TemporaryFailure, Transport, retry_delay
+from gateway.outbound.transport import DeliveryFailure, PermanentFailure, TemporaryFailure, Transport, retry_delay
 from gateway.vault import verp
 
 log = logging.getLogger("clienttrack.outbox")
 
 FAILURE_NOTICE = "delivery-failure"
+
+
+# A delivered message, as deliver() marks it (only while this runner holds it).
+SENT = ("UPDATE outbound_message SET status = ?, attempts = ?, sent_at = ?, sealed_message = NULL, last_error = ?,"
+        " lease_until = NULL, lease_owner = '' WHERE id = ? AND lease_owner = ?")
 
 
 def _aad(rcpt_to: str) -> bytes:
@@ -138,16 +144,24 @@ async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> 
                    .select_for_update(skip_locked=True).using_db(connection)]
             if ids:
                 await OutboundMessage.filter(id__in=ids).using_db(connection).update(**claimed)
+        return list(await OutboundMessage.filter(id__in=ids).order_by(*order)) if ids else []
     else:
         # SQLite has one writer at a time: one statement picks the batch and
         # claims it (it was one a message, each a hand-off to the database's thread).
-        rows = await connections.get("default").execute_query_dict(
+        # It returns the claimed rows whole, read as the ORM reads rows.
+        claimed_rows = await connections.get("default").execute_query_dict(
             "UPDATE outbound_message SET lease_until = ?, lease_owner = ? WHERE id IN (SELECT id FROM outbound_message"
             " WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
-            " ORDER BY next_attempt_at, id LIMIT ?) RETURNING id",
+            " ORDER BY next_attempt_at, id LIMIT ?) RETURNING " + _columns(),
             [stored_time(now + lease), owner, OutboundStatus.QUEUED.value, stored_time(now), stored_time(now), batch])
-        ids = [row["id"] for row in rows]
-    return list(await OutboundMessage.filter(id__in=ids).order_by(*order)) if ids else []
+        return sorted((OutboundMessage._init_from_db(**row) for row in claimed_rows),
+                      key=lambda item: (item.next_attempt_at, item.id))
+
+
+@functools.cache
+def _columns() -> str:
+    """The ORM's columns of OutboundMessage (known once Tortoise is set up)."""
+    return ", ".join(OutboundMessage._meta.fields_db_projection.values())
 
 
 class OutboxRunner:
@@ -193,6 +207,9 @@ class OutboxRunner:
                 lease_until=None, lease_owner="")
             self.let_go.difference_update(handing)
         due = await claim_due(self.clock(), self.lease, self.owner, batch)
+        if due and isinstance(self.transport, MaildirTransport):
+            await self._deliver_to_maildir(due)
+            return True
         for index, item in enumerate(due):
             try:
                 await self.deliver(item)
@@ -207,38 +224,94 @@ class OutboxRunner:
         """The row, only while this runner still holds it."""
         return OutboundMessage.filter(id=item.id, lease_owner=item.lease_owner)
 
+    async def _deliver_to_maildir(self, due: list[OutboundMessage]) -> None:
+        """deliver() for a batch, into the Maildir: signed and written on one
+        thread, new/ fsync'd once for all of them, and those delivered
+        marked sent in one transaction."""
+        try:
+            outcomes = await asyncio.to_thread(self._sign_and_write, due)
+            now = self.clock()
+            sent = [(item, note) for item, note in zip(due, outcomes) if isinstance(note, str)]
+            if sent:
+                sent_at = OutboundMessage._meta.fields_map["sent_at"].to_db_value(now, None)
+                await rows.execute_many(SENT, [
+                    [OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id, item.lease_owner]
+                    for item, note in sent])
+            for item, note in sent:
+                metrics.DELIVERIES.labels("sent").inc()
+                log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
+            for index, (item, outcome) in enumerate(zip(due, outcomes)):
+                if isinstance(outcome, DeliveryFailure):
+                    await self._failed(item, outcome, now)
+                elif isinstance(outcome, Exception):
+                    # As deliver() would raise it: this one stays leased (its
+                    # lease runs out), the rest of the batch goes back.
+                    self.let_go.update(row.id for row, later in zip(due[index + 1:], outcomes[index + 1:])
+                                       if not isinstance(later, str))
+                    raise outcome
+        except Exception as exc:
+            if outage(exc):  # nothing recorded: all of it goes back (the files written are found again)
+                self.let_go.update(row.id for row in due)
+            raise
+
+    def _sign_and_write(self, due: list[OutboundMessage]) -> list[str | Exception]:
+        """Each message opened, signed and written to the Maildir (a thread's
+        work); its note, or what failed."""
+        outcomes: list[str | Exception | None] = [None] * len(due)
+        ready: list[tuple[int, tuple[bytes, str, str, str]]] = []
+        for index, item in enumerate(due):
+            try:
+                raw = vault.open_with_master(self.master_key, item.sealed_message, _aad(item.rcpt_to))
+                signed, envelope_from = self._sign(item, raw)
+            except Exception as exc:
+                outcomes[index] = exc
+            else:
+                # Named by the outbound id: a repeat after a crash writes nothing twice.
+                ready.append((index, (signed, envelope_from, item.rcpt_to, f"outbound-{item.id}")))
+        written = self.transport.write_many([message for _, message in ready])
+        for (index, _), outcome in zip(ready, written):
+            outcomes[index] = outcome
+        return outcomes
+
     async def deliver(self, item: OutboundMessage) -> None:
         now = self.clock()
         raw = vault.open_with_master(self.master_key, item.sealed_message, _aad(item.rcpt_to))
-        attempts = item.attempts + 1
         try:
             raw, envelope_from = await self._stamped(item, raw)
             # Named by the outbound id: a repeat after a crash writes nothing twice.
             note = await self.transport.deliver(raw, envelope_from, item.rcpt_to, delivery_id=f"outbound-{item.id}")
-        except TemporaryFailure as exc:
-            if attempts >= self.max_attempts:
-                await self._give_up(item, attempts, f"gave up after {attempts} attempts: {exc}")
-                return
-            delay = retry_delay(attempts, self.retry_base_seconds)
-            await self._held(item).update(
-                attempts=attempts, last_error=str(exc)[:2000], next_attempt_at=now + timedelta(seconds=delay),
-                lease_until=None, lease_owner="")
-            metrics.DELIVERIES.labels("deferred").inc()
-            log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, exc, delay)
-            return
-        except PermanentFailure as exc:
-            await self._give_up(item, attempts, str(exc), address_refused=exc.step == "RCPT TO")
+        except DeliveryFailure as exc:
+            await self._failed(item, exc, now)
             return
         await self._held(item).update(
-            status=OutboundStatus.SENT, attempts=attempts, sent_at=now, sealed_message=None, last_error=note[:2000],
-            lease_until=None, lease_owner="")
+            status=OutboundStatus.SENT, attempts=item.attempts + 1, sent_at=now, sealed_message=None,
+            last_error=note[:2000], lease_until=None, lease_owner="")
         metrics.DELIVERIES.labels("sent").inc()
         log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
 
+    async def _failed(self, item: OutboundMessage, failure: DeliveryFailure, now: datetime) -> None:
+        """A delivery that failed: retried later, or given up."""
+        attempts = item.attempts + 1
+        if isinstance(failure, PermanentFailure):
+            await self._give_up(item, attempts, str(failure), address_refused=failure.step == "RCPT TO")
+        elif attempts >= self.max_attempts:
+            await self._give_up(item, attempts, f"gave up after {attempts} attempts: {failure}")
+        else:
+            delay = retry_delay(attempts, self.retry_base_seconds)
+            await self._held(item).update(
+                attempts=attempts, last_error=str(failure)[:2000], next_attempt_at=now + timedelta(seconds=delay),
+                lease_until=None, lease_owner="")
+            metrics.DELIVERIES.labels("deferred").inc()
+            log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, failure, delay)
+
     async def _stamped(self, item: OutboundMessage, raw: bytes) -> tuple[bytes, str]:
-        """The message signed, and its own bounce address as envelope sender."""
+        return await asyncio.to_thread(self._sign, item, raw)
+
+    def _sign(self, item: OutboundMessage, raw: bytes) -> tuple[bytes, str]:
+        """The message signed, and its own bounce address as envelope sender
+        (CPU: run it on a thread)."""
         try:
-            signed = await asyncio.to_thread(self.signer.sign, raw)
+            signed = self.signer.sign(raw)
         except SigningError as exc:
             raise PermanentFailure(f"cannot sign: {exc}") from None
         except (DkimKeyError, OSError) as exc:  # an operator can fix the key files
