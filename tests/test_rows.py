@@ -17,6 +17,7 @@ from gateway.core.models import (
 )
 from gateway.handlers.request import write_request
 from gateway.inbound import queue as inbound
+from gateway.mail import context
 from gateway.outbound import outbox
 from gateway.outbound.compose import Composed
 from tests.test_runner import START, enqueue, world  # noqa: F401 (world is a fixture)
@@ -117,3 +118,32 @@ async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
         await write_request(a_request(firm, staff, "e" * 64), lambda made: others(made, firm), queued, clock())
     assert await PaymentRequest.all().count() == 1 and not await OutboundMessage.exists()
     assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.PROCESSING
+
+
+def fields_of(model) -> dict | None:
+    return None if model is None else {name: getattr(model, name) for name in model._meta.fields_db_projection}
+
+
+async def test_the_mail_context_reads_the_directory_as_the_orm_does(world):
+    deps, clock = world
+    firm = await Firm.get(domain="demo.localhost")
+    staff = await Staff.get(firm=firm)
+    await Staff.create(firm=firm, email="b-admin@demo.localhost", level="admin", created_at=START)
+    await Staff.create(firm=firm, email="a-sender@demo.localhost", level="send", created_at=START)
+    await a_request(firm, staff, "f" * 64, "<seen@demo.localhost>").save()
+    for domain, sender, message_id in (("demo.localhost", staff.email, "<seen@demo.localhost>"),
+                                       ("demo.localhost", staff.email, "<new@demo.localhost>"),
+                                       ("demo.localhost", "a-sender@demo.localhost", ""),
+                                       ("demo.localhost", "stranger@x.example", "<seen@demo.localhost>"),
+                                       ("demo.localhost", "", "<seen@demo.localhost>"),
+                                       ("nowhere.example", staff.email, "<seen@demo.localhost>")):
+        ours = await context._directory(domain, sender, message_id)
+        theirs = await context._directory_by_orm(domain, sender, message_id)
+        assert [fields_of(ours[0]), fields_of(ours[1]), *ours[2:]] == \
+            [fields_of(theirs[0]), fields_of(theirs[1]), *theirs[2:]]
+    found = await context._directory("demo.localhost", staff.email, "<seen@demo.localhost>")
+    assert found[1].firm_id == firm.id and found[2] == ["b-admin@demo.localhost", staff.email] and found[3]
+    # The models read are the ORM's own: they save as usual.
+    found[0].name = "Renamed"
+    await found[0].save()
+    assert (await Firm.get(id=firm.id)).name == "Renamed"

@@ -9,6 +9,7 @@ is quarantined: kept, sealed, for an operator to look at.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -130,13 +131,20 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
         return await InboundMessage.get(id=candidate.id)
     # SQLite has one writer at a time: one statement picks the oldest and
     # claims it (it was three, each a hand-off to the database's thread).
+    # It returns the claimed row whole, read as the ORM reads a row.
     rows = await connections.get("default").execute_query_dict(
         "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
         " WHERE id = (SELECT id FROM inbound_message WHERE status IN (?, ?)"
-        " AND (lease_until IS NULL OR lease_until < ?) ORDER BY received_at LIMIT 1) RETURNING id",
+        " AND (lease_until IS NULL OR lease_until < ?) ORDER BY received_at LIMIT 1) RETURNING " + _columns(),
         [InboundStatus.PROCESSING.value, stored_time(now + lease), owner, InboundStatus.QUEUED.value,
          InboundStatus.PROCESSING.value, stored_time(now)])
-    return await InboundMessage.get(id=rows[0]["id"]) if rows else None
+    return InboundMessage._init_from_db(**rows[0]) if rows else None
+
+
+@functools.cache
+def _columns() -> str:
+    """The ORM's columns of InboundMessage (known once Tortoise is set up)."""
+    return ", ".join(InboundMessage._meta.fields_db_projection.values())
 
 
 async def hand_back(ids: list[str], owner: str) -> int:

@@ -4,10 +4,12 @@ rules stay pure."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
+from gateway.core import rows
 from gateway.core.models import Firm, Level, PaymentRequest, RequestKind, Staff
 from gateway.core.settings import zone
 from gateway.mail import directives
@@ -84,15 +86,7 @@ async def load(
     command: Command | None,
     needed_level: Level,
 ) -> MailContext:
-    firm = await Firm.get_or_none(domain=firm_domain)
-    staff = None
-    admins: list[str] = []
-    already = False
-    if firm is not None:
-        staff = await Staff.get_or_none(firm=firm, email=sender) if sender else None
-        admins = await Staff.filter(firm=firm, level=Level.ADMIN).order_by("email").values_list("email", flat=True)
-        if message.message_id and sender:
-            already = await PaymentRequest.exists(firm=firm, sender=sender, source_message_id=message.message_id)
+    firm, staff, admins, already = await _directory(firm_domain, sender, message.message_id)
     return MailContext(
         queue_id=queue_id,
         envelope_from=envelope_from,
@@ -109,3 +103,54 @@ async def load(
         message=message,
         kind=kind,
     )
+
+
+async def _directory(firm_domain: str, sender: str, message_id: str) -> tuple[Firm | None, Staff | None, list[str], bool]:
+    """The firm, the sender on its staff, its admins, and whether this
+    Message-ID from the sender made a request already."""
+    client = rows.sqlite_client()
+    if client is not None:
+        # The same four queries as one function on SQLite's thread (one hand-off, not four).
+        firm_row, staff_row, admins, already = await rows.on_sqlite_thread(
+            client, _directory_on_sqlite, firm_domain, sender, message_id)
+        return (Firm._init_from_db(**firm_row) if firm_row is not None else None,
+                Staff._init_from_db(**staff_row) if staff_row is not None else None, admins, already)
+    return await _directory_by_orm(firm_domain, sender, message_id)
+
+
+async def _directory_by_orm(firm_domain: str, sender: str,
+                            message_id: str) -> tuple[Firm | None, Staff | None, list[str], bool]:
+    firm = await Firm.get_or_none(domain=firm_domain)
+    staff = None
+    admins: list[str] = []
+    already = False
+    if firm is not None:
+        staff = await Staff.get_or_none(firm=firm, email=sender) if sender else None
+        admins = await Staff.filter(firm=firm, level=Level.ADMIN).order_by("email").values_list("email", flat=True)
+        if message_id and sender:
+            already = await PaymentRequest.exists(firm=firm, sender=sender, source_message_id=message_id)
+    return firm, staff, list(admins), already
+
+
+@functools.cache
+def _select(model, where: str) -> str:
+    """The ORM's columns for ``model`` (known once Tortoise has set up the
+    relations: not at import)."""
+    columns = ", ".join(model._meta.fields_db_projection.values())
+    return f"SELECT {columns} FROM {model._meta.db_table} WHERE {where} LIMIT 1"
+
+
+_ADMINS = "SELECT email FROM staff WHERE firm_id = ? AND level = ? ORDER BY email"
+_ALREADY = "SELECT 1 FROM payment_request WHERE firm_id = ? AND sender = ? AND source_message_id = ? LIMIT 1"
+
+
+def _directory_on_sqlite(connection, firm_domain: str, sender: str, message_id: str):
+    firm = connection.execute(_select(Firm, "domain = ?"), [firm_domain]).fetchone()
+    if firm is None:
+        return None, None, [], False
+    firm_id = firm["id"]
+    staff = connection.execute(_select(Staff, "firm_id = ? AND email = ?"), [firm_id, sender]).fetchone() \
+        if sender else None
+    admins = [row[0] for row in connection.execute(_ADMINS, [firm_id, Level.ADMIN.value])]
+    already = bool(message_id and sender and connection.execute(_ALREADY, [firm_id, sender, message_id]).fetchone())
+    return dict(firm), dict(staff) if staff is not None else None, admins, already
