@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--web-port", type=int)
     serve.add_argument("--base-url", help="public address of the web app, used in links (default http://localhost:PORT)")
     serve.add_argument("--roles", help="run only some of smtp,web,queue,outbox in this process (default: all)")
+    serve.add_argument("--processes", type=int, help="worker processes sharing the ports, each running the roles "
+                       "(default: one a CPU this process may use; 1: everything in this process)")
     serve.set_defaults(run=cmd_serve)
 
     firm = commands.add_parser("firm", help="manage firms").add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -141,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     names = ("config", "data_dir", "database_url", "demo", "smtp_host", "smtp_port", "web_host", "web_port", "base_url",
-             "roles")
+             "roles", "processes")
     return settings_module.load({name: getattr(args, name, None) for name in names})
 
 
@@ -152,13 +154,9 @@ def _print_table(rows: list[list[str]], header: list[str]) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.service import serve
+    from gateway.workers import serve
 
-    try:
-        asyncio.run(serve(settings))
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(settings)
 
 
 def cmd_firm_add(args, settings) -> int:

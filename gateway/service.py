@@ -1,5 +1,8 @@
 """`clienttrack serve`: the SMTP gateway, the web app and the queue
-runners, in one process and one event loop."""
+runners, in one process and one event loop. (With CLIENTTRACK_PROCESSES
+above 1, gateway/workers.py runs that many such processes on the same
+ports: the parent prepares and binds, each worker calls running() with the
+sockets it inherited.)"""
 
 from __future__ import annotations
 
@@ -52,6 +55,42 @@ class Running:
     stopping: asyncio.Event
 
 
+@dataclass
+class Listening:
+    """The sockets a process was handed, already bound and listening (the
+    roles it does not run have none)."""
+
+    smtp: socket.socket | None
+    web: socket.socket | None
+
+
+def bind(settings: Settings) -> Listening:
+    """The listening sockets of the roles the settings ask for."""
+    roles = set(settings.roles)
+    return Listening(listening_socket(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None,
+                     listening_socket(settings.web_host, settings.web_port) if "web" in roles else None)
+
+
+def with_ports(settings: Settings, listening: Listening) -> Settings:
+    """Port 0 asked for any free port: links must carry the one we got."""
+    return dataclasses.replace(
+        settings,
+        smtp_port=listening.smtp.getsockname()[1] if listening.smtp else settings.smtp_port,
+        web_port=listening.web.getsockname()[1] if listening.web else settings.web_port,
+    )
+
+
+async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
+    """What runs once a deployment starts, before anything serves: the
+    data folder, the master key, the schema (made, checked or upgraded),
+    the demo firm."""
+    datadir.prepare(settings.data_dir, settings.database)
+    vault.load_or_create_master_key(settings.master_key_path)
+    async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
+        if settings.demo:
+            await seed_demo(clock())
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that
@@ -66,26 +105,26 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 @contextlib.asynccontextmanager
 async def running(
-    settings: Settings, clock: Clock = system_clock, resolve: Resolver | None = None
+    settings: Settings, clock: Clock = system_clock, resolve: Resolver | None = None, *,
+    listening: Listening | None = None, upkeep: bool = True,
 ) -> AsyncIterator[Running]:
     """Start the roles the settings ask for (all by default); stop them all
-    on exit. Port 0 picks a free port; `resolve` replaces DNS (for tests)."""
+    on exit. Port 0 picks a free port; `resolve` replaces DNS (for tests).
+    A worker of several (gateway/workers.py) is handed the ``listening``
+    sockets its parent bound after prepare(), so the demo firm is not
+    seeded again; only the worker with ``upkeep`` runs housekeeping."""
     # aiosmtpd logs every DATA line at DEBUG: subjects carry passwords.
     logging.getLogger("mail.log").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     datadir.prepare(settings.data_dir, settings.database)
     master_key = vault.load_or_create_master_key(settings.master_key_path)
     roles = set(settings.roles)
     async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
-        if settings.demo:
-            await seed_demo(clock())
-        smtp_sock = listening_socket(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None
-        web_sock = listening_socket(settings.web_host, settings.web_port) if "web" in roles else None
-        # Port 0 asked for any free port: links must carry the one we got.
-        settings = dataclasses.replace(
-            settings,
-            smtp_port=smtp_sock.getsockname()[1] if smtp_sock else settings.smtp_port,
-            web_port=web_sock.getsockname()[1] if web_sock else settings.web_port,
-        )
+        if listening is None:
+            if settings.demo:
+                await seed_demo(clock())
+            listening = bind(settings)
+        settings = with_ports(settings, listening)
+        smtp_sock, web_sock = listening.smtp, listening.web
         deps = Deps(settings, master_key, clock, Composer(TEMPLATES_DIR / "email", hostname=settings.hostname))
         stopping = asyncio.Event()
         tasks: list[asyncio.Task] = []
@@ -128,6 +167,9 @@ async def running(
             tasks += [asyncio.create_task(queue_runner.run(f"queue-{i}", stopping, settings.poll_seconds),
                                           name=f"queue-{i}")
                       for i in range(settings.queue_workers)]
+        if "queue" in roles and upkeep:
+            # Once a deployment's processes, not once each (it is safe more
+            # often, only wasted: see gateway/workers.py).
             tasks.append(asyncio.create_task(
                 housekeeping.run(clock, stopping, deps.blobs, timedelta(hours=settings.message_max_age_hours),
                                  Chaser(deps)),

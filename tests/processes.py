@@ -123,7 +123,10 @@ class Gateway:
 
 def gateway_env(data_dir: Path, database_url: str | None, **settings: object) -> dict[str, str]:
     """The environment of a gateway process: ours less any CLIENTTRACK_*,
-    plus the settings given (upper-cased into CLIENTTRACK_NAME)."""
+    plus the settings given (upper-cased into CLIENTTRACK_NAME). One
+    process unless ``processes`` is given: the default (one worker a CPU)
+    would double the CPU of tests that do not need several."""
+    settings.setdefault("processes", 1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTTRACK_")}
     env["CLIENTTRACK_DATA_DIR"] = str(data_dir)
     if database_url:

@@ -37,6 +37,15 @@ AWS_ENVIRON = {
 BLOB_URL_OPTIONS = ("endpoint", "region")
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container's
+    cpuset limits), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 class SettingsError(ValueError):
     """A setting is missing or wrong; the message names it."""
 
@@ -94,6 +103,10 @@ class Settings:
     web_header_timeout: float = 10.0
     # Which parts this process runs; split them over processes to use more cores.
     roles: tuple[str, ...] = ROLES
+    # `serve` runs that many worker processes, each with the roles above, on
+    # the same SMTP and web ports (gateway/workers.py); 1: everything in
+    # this one process. Default: the CPUs this process may run on.
+    processes: int = dataclasses.field(default_factory=lambda: usable_cpus())
     queue_workers: int = 2
     # Messages accepted an hour, beyond which SMTP answers 451 (try later).
     sender_hourly_limit: int = 200
@@ -264,6 +277,8 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = _as_int(key, value, 1024, 1024**3)
         elif key == "large_sessions":
             out[key] = _as_int(key, value, 1, 10_000)
+        elif key == "processes":
+            out[key] = _as_int(key, value, 1, 1024)
         elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
             out[key] = _as_int(key, value, 1, 10_000)
         elif key in ("sender_hourly_limit", "firm_hourly_limit"):
