@@ -64,11 +64,15 @@ class Listening:
     web: socket.socket | None
 
 
-def bind(settings: Settings) -> Listening:
-    """The listening sockets of the roles the settings ask for."""
+def bind(settings: Settings, *, shared: bool = False, listen: bool = True) -> Listening:
+    """The listening sockets of the roles the settings ask for. ``shared``:
+    SO_REUSEPORT, so that several processes each listen on the port (the
+    kernel spreads connections over them); ``listen=False``: only bound,
+    which holds the port (port 0: picks it) for such processes."""
     roles = set(settings.roles)
-    return Listening(listening_socket(settings.smtp_host, settings.smtp_port) if "smtp" in roles else None,
-                     listening_socket(settings.web_host, settings.web_port) if "web" in roles else None)
+    return Listening(
+        listening_socket(settings.smtp_host, settings.smtp_port, shared, listen) if "smtp" in roles else None,
+        listening_socket(settings.web_host, settings.web_port, shared, listen) if "web" in roles else None)
 
 
 def with_ports(settings: Settings, listening: Listening) -> Settings:
@@ -91,14 +95,17 @@ async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
             await seed_demo(clock())
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, shared: bool = False, listen: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that
     # say so, and without it keep-alive responses wait ~40 ms on delayed ACKs.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    if listen:
+        sock.listen(128)
     sock.setblocking(False)
     return sock
 
@@ -110,9 +117,9 @@ async def running(
 ) -> AsyncIterator[Running]:
     """Start the roles the settings ask for (all by default); stop them all
     on exit. Port 0 picks a free port; `resolve` replaces DNS (for tests).
-    A worker of several (gateway/workers.py) is handed the ``listening``
-    sockets its parent bound after prepare(), so the demo firm is not
-    seeded again; only the worker with ``upkeep`` runs housekeeping."""
+    A worker of several (gateway/workers.py) is handed its ``listening``
+    sockets (on the ports its parent holds, after prepare(): the demo firm
+    is not seeded again); only the worker with ``upkeep`` runs housekeeping."""
     # aiosmtpd logs every DATA line at DEBUG: subjects carry passwords.
     logging.getLogger("mail.log").setLevel(max(logging.INFO, logging.getLogger().getEffectiveLevel()))
     datadir.prepare(settings.data_dir, settings.database)

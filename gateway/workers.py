@@ -7,16 +7,21 @@ Argon2id waits for that loop. So `serve` with N > 1:
 
 1. prepares once, in this process: the data folder, the master key, the
    schema (gateway/service.py prepare()), the demo firm; then binds the
-   SMTP and web sockets (port 0 still picks a free port, and the banner
-   and the links carry the real one);
-2. forks N workers. Each inherits the listening sockets and runs
-   service.running() on them: its own event loop, database connections,
-   SMTP sessions, web server and runners. They all accept on the same
-   sockets: the kernel hands each connection to one worker that is waiting
-   for one, so an idle worker takes the next session and a busy one is
-   left alone (bench: SO_REUSEPORT sockets, one a worker, spread sessions
-   by a hash of the address whatever each worker's load, and a dead
-   worker's socket took its waiting connections down with it);
+   SMTP and web ports with SO_REUSEPORT without listening on them, which
+   holds them (port 0 still picks a free port, and the banner and the
+   links carry the real one);
+2. forks N workers. Each listens on those ports with a SO_REUSEPORT
+   socket of its own and runs service.running() on them: its own event
+   loop, database connections, SMTP sessions, web server and runners. The
+   kernel spreads new connections over the workers' sockets by a hash of
+   the addresses. (Measured against the other way, every worker accepting
+   on one socket inherited from the parent: with the benchmark's ten
+   senders keeping a connection each, one worker took 105 of 150 and 135
+   of 150 sessions, because the first to wake accepts every waiting
+   connection; SO_REUSEPORT gave 90/60 and 60/90. Its cost: connections
+   waiting in a worker's socket when it dies are reset, and the client
+   retries, as with any process that dies. A worker that stops closes its
+   socket, and new connections go to the others.);
 3. prints the banner once every worker is running, and supervises: a
    worker that dies is logged and started again (what it held is taken
    back at once by the new worker's LeaseKeeper, gateway/core/leases.py:
@@ -111,7 +116,8 @@ class Supervisor:
         except BaseException:
             signal.set_wakeup_fd(-1)
             raise
-        listening = service.bind(self.settings)
+        # Bound, not listening: holds the ports for the workers' sockets.
+        listening = service.bind(self.settings, shared=True, listen=False)
         self.settings = service.with_ports(self.settings, listening)
         self.listening = listening
         try:
@@ -195,12 +201,15 @@ class Supervisor:
             for other in self.workers:
                 if other.ready_fd >= 0:
                     os.close(other.ready_fd)
+            for held in (self.listening.smtp, self.listening.web):
+                if held is not None:
+                    held.close()  # the parent's; the worker listens on sockets of its own
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             for signum in SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)  # until serve_worker's loop takes them
             _die_with_parent(os.getppid())
             logs.set_worker(number)
-            asyncio.run(serve_worker(self.settings, self.listening, number, ready_w, mask))
+            asyncio.run(serve_worker(self.settings, number, ready_w, mask))
             code = 0
         except KeyboardInterrupt:
             code = 0
@@ -279,10 +288,6 @@ class Supervisor:
 
     def _stop_all(self) -> int:
         """SIGTERM to every worker, then wait for them; 1 if any did not stop cleanly."""
-        # New connections are refused once the workers close their copies.
-        for sock in (self.listening.smtp, self.listening.web):
-            if sock is not None:
-                sock.close()
         code = 0
         for worker in self.workers:
             worker.restart_at = None
@@ -311,15 +316,16 @@ class Supervisor:
         return code
 
 
-async def serve_worker(settings: Settings, listening: service.Listening, number: int, ready_w: int,
-                       mask: set) -> None:
-    """One worker: the roles on the inherited sockets until SIGTERM or SIGINT."""
+async def serve_worker(settings: Settings, number: int, ready_w: int, mask: set) -> None:
+    """One worker: the roles, on sockets of its own on the ports its parent
+    holds, until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in SIGNALS:
         loop.add_signal_handler(signum, service._stop, stop, signum, settings.stop_timeout)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what arrived meanwhile is handled now
     upkeep = number == 1
+    listening = service.bind(settings, shared=True)
     async with service.running(settings, listening=listening, upkeep=upkeep):
         log.info("worker %d (pid %d) running %s%s", number, os.getpid(), ",".join(settings.roles),
                  " and housekeeping" if upkeep and "queue" in settings.roles else "")
