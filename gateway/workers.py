@@ -260,6 +260,7 @@ class Supervisor:
     def _reap(self) -> bool:
         """Collect the workers that ended and plan their restarts; True when
         workers keep failing at start (time to give up)."""
+        give_up = False
         for pid, status in _reaped():
             worker = next((w for w in self.workers if w.pid == pid), None)
             if worker is None:
@@ -273,16 +274,16 @@ class Supervisor:
                 self.failures += 1
                 log.error("worker %d %s before it was running (%d in a row)", worker.number, _ended(status),
                           self.failures)
-                if self.failures >= START_FAILURES:
+                if self.failures >= START_FAILURES and not give_up:
                     log.error("workers keep failing at start; stopping")
-                    return True
+                    give_up = True
             else:
                 log.error("worker %d (pid %d) %s after %.0fs; starting it again", worker.number, pid,
                           _ended(status), lived)
             worker.pauses = worker.pauses + 1 if lived < SHORT_LIFE else 0
             pause = min(MAX_PAUSE, 0.5 * 2 ** (worker.pauses - 1)) if worker.pauses else 0.0
-            worker.restart_at = time.monotonic() + pause
-        return False
+            worker.restart_at = None if give_up else time.monotonic() + pause
+        return give_up
 
     # -- stopping ---------------------------------------------------------------------------------
 
