@@ -25,6 +25,11 @@
    beside it. Then five such messages at once: the processes' high-water
    marks added up.
 
+The gateway runs as `serve` does by default: a worker process for each
+CPU (CLIENTTRACK_PROCESSES; gateway/workers.py), whose CPU is counted
+with the supervising process's; the end-to-end lines say how many
+processes each gateway had.
+
 With --before REV (a commit, e.g. main), every gateway figure is measured
 again in the same run, interleaved, with the code of REV (`git archive`
 into a temporary folder, run with this venv): the change beside what it
@@ -272,12 +277,14 @@ def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | 
         started = time.perf_counter()
         sender = threading.Thread(target=send_all, args=(port, messages, senders))
         sender.start()
+        processes = len(procstat.tree(pid))  # serve's own and its workers (CLIENTTRACK_PROCESSES)
         sender.join()
         accepted = time.perf_counter() - started
         done = outbox.wait(requests, timeout=600) - started
         spent = procstat.tree_cpu(pid) - before
         spy.__exit__(None, None, None)
-    return {"accepted": accepted, "done": done, "rate": requests / done, "cpu_ms": spent / requests * 1000}
+    return {"accepted": accepted, "done": done, "rate": requests / done, "cpu_ms": spent / requests * 1000,
+            "processes": processes}
 
 
 @contextmanager
@@ -318,6 +325,7 @@ def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_coun
         cpu_ms = statistics.median(run["cpu_ms"] for run in done)
         listed = {key: " ".join(f"{run[key]:.1f}" for run in done) for key in ("rate", "accepted", "done")}
         label = "gateway" if code == "now" else "gateway, before"
+        label += f" ({max(run['processes'] for run in done)} processes)"
         print(f"  {label}: {rate:.1f} requests/s  ratio to the KDF bound {rate / bound:.2f}   rounds: {listed['rate']}")
         print(f"    all accepted after {listed['accepted']} s; the last client mail after {listed['done']} s")
         print(f"    CPU a request (all gateway processes) {cpu_ms:.1f} ms; one derivation's CPU is "

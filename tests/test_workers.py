@@ -15,6 +15,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from gateway.core import db
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from tests.conftest import database_url
@@ -27,12 +29,12 @@ ALL = "smtp,web,queue,outbox"
 RUNNING = re.compile(r"\[worker (\d+)\] clienttrack\.serve: worker \d+ \(pid (\d+)\) running")
 
 
-def _env(tmp_path: Path, relay: str | None = None, **more) -> dict[str, str]:
+def _env(tmp_path: Path, relay: str | None = None, url: str | None = None, **more) -> dict[str, str]:
     settings = dict(sender_hourly_limit=1_000_000, firm_hourly_limit=1_000_000, poll_seconds=0.1,
                     lease_seconds=6, processes=2, **more)
     if relay:
         settings["relay_url"] = relay
-    return gateway_env(tmp_path / "data", database_url(tmp_path), **settings)
+    return gateway_env(tmp_path / "data", url or database_url(tmp_path), **settings)
 
 
 def _workers(gateway: Gateway) -> dict[int, int]:
@@ -161,9 +163,11 @@ async def _held_by(pid: int) -> tuple[set[str], set[int]]:
     return inbound, outbound
 
 
+@pytest.mark.no_database  # signals are the same on either database: a SQLite file of its own, once
 async def test_sigterm_to_the_supervisor_as_pid_1_stops_every_worker(tmp_path):
+    url = f"sqlite://{tmp_path / 'data' / 'clienttrack.db'}"
     # unshare: a PID namespace of its own, where the supervisor is PID 1.
-    gateway = Gateway("pid1", tmp_path, _env(tmp_path, stop_timeout=10), ALL,
+    gateway = Gateway("pid1", tmp_path, _env(tmp_path, url=url, stop_timeout=10), ALL,
                       prefix=["unshare", "--pid", "--fork", "--mount-proc"]).start().wait_ready()
     try:
         assert await asyncio.to_thread(_send, gateway.smtp_port, 1) == "250"
@@ -179,5 +183,5 @@ async def test_sigterm_to_the_supervisor_as_pid_1_stops_every_worker(tmp_path):
     for n in (1, 2):
         assert f"[worker {n}] clienttrack.service: SIGTERM: stopping" in log, log[-3000:]
     assert "did not stop" not in log and "ERROR" not in log, log[-3000:]
-    counts = await _settle_counts(database_url(tmp_path))
+    counts = await _settle_counts(url)
     assert counts["held"] == 0
