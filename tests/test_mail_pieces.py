@@ -207,3 +207,35 @@ def test_damaged_messages_are_refused_or_read_the_same():
         assert_reads_the_same(raw, pieces=(len, 3, 1000))
         read_same += 1
     assert refused > 50 and read_same > 50  # both ways were exercised
+
+
+def test_parse_split_reads_every_message_as_parse_does():
+    """The runner parses a small message with parse_split (its base64
+    attachments decoded by the splitter, in memory): the same ParsedMail as
+    parse, attachments' bytes included, whether it splits or not."""
+    import random
+
+    from gateway.mail.parse import parse_split
+
+    messages = [
+        as_bytes(request(("invoice.pdf", "application/pdf", PDF)), crlf=True),
+        as_bytes(request(("a.pdf", "application/pdf", PDF[:5000]), ("b.png", "image/png", b"\x89PNG" + PDF[:900]),
+                         html="<p>hi <img src='cid:x'></p>"), crlf=True),
+        as_bytes(request(("Reçu été.pdf", "application/pdf", PDF[:3000])), crlf=True),
+        as_bytes(request(), crlf=True),  # nothing to take out
+        as_bytes(request(("a.pdf", "application/pdf", PDF[:3000])), crlf=False),  # LF line ends: parsed whole
+    ] + [outlook_tnef_mail(sample.read_bytes()) for sample in sorted(SAMPLES.glob("*.dat"))[:2]] + [
+        as_bytes(request(("x.pdf", "application/pdf", PDF[:n])), crlf=True) for n in (0, 1, 2, 3, 57, 58, 59)]
+    rng = random.Random(1818)
+    base = messages[1]
+    for _ in range(150):
+        raw = bytearray(base)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(raw))
+            raw[at:at] = rng.choice([b"\r", b"\n", b"-", b"--", b"=", b" ", b"\r\n\r\n", b"*"])
+        messages.append(bytes(raw))
+    for raw in messages:
+        whole, split_first = parse(raw), parse_split(raw)
+        assert split_first == whole
+        assert [a.data for a in split_first.attachments] == [a.data for a in whole.attachments]
+        assert all(a.sealed is None for a in split_first.attachments)

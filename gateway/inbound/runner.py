@@ -23,7 +23,7 @@ from gateway.handlers.request import create_request
 from gateway.inbound import chain, large, queue as inbound
 from gateway.inbound.chain import Action
 from gateway.mail import context as mail_context
-from gateway.mail.parse import parse as parse_mail
+from gateway.mail.parse import parse as parse_mail, parse_split
 
 log = logging.getLogger("clienttrack.runner")
 
@@ -103,7 +103,10 @@ class QueueRunner:
 
     async def _decide(self, queued: InboundMessage, raw: bytes, taken: large.Taken | None) -> None:
         deps = self.deps
-        message = await asyncio.to_thread(parse_mail, raw, taken.elided if taken is not None else None)
+        if taken is not None:
+            message = await asyncio.to_thread(parse_mail, raw, taken.elided)
+        else:
+            message = await asyncio.to_thread(parse_split, raw)
         command = registry.parse_command(message.subject)
         # Who sent it to which firm: as admission authenticated and stored them.
         context = await mail_context.load(

@@ -59,6 +59,20 @@ class PartSink(Protocol):
         """What stands for the part (its sealed file) in Split.elided."""
 
 
+class InMemory:
+    """A sink that keeps the part's decoded bytes (parse.parse_split's, for
+    a message small enough to hold): its close() gives them."""
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self._pieces.append(data)
+
+    def close(self) -> bytes:
+        return b"".join(self._pieces)
+
+
 OpenPart = Callable[[str, "str | None"], PartSink]
 
 
