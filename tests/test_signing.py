@@ -144,3 +144,39 @@ def test_the_rsa_signature_is_the_one_dkimpy_itself_makes(tmp_path):
             canonicalize=signing.CANONICALIZE, include_headers=signing.SIGNED_HEADERS)
 
     assert signed(generation.rsa_key) == signed(None)
+
+
+def test_the_key_read_once_and_the_header_section_alone_sign_the_same(tmp_path, monkeypatch):
+    # dkimpy's reading of the PEM is remembered per key, and the From is read
+    # from the header section alone: the signature is byte for byte the one
+    # made with dkimpy's own reading each time, over the whole message.
+    signer = Signer(KeyStore(tmp_path), clock)
+    message = client_mail()
+    remembered = signer.sign(message)
+    monkeypatch.setattr(signing.dkim, "parse_pem_private_key", signing._read_pem)
+    monkeypatch.setattr(signing, "_header_section", lambda whole: whole)
+    assert signer.sign(message) == remembered
+
+
+@pytest.mark.parametrize("message", [
+    b"From: a@one.example\r\nSubject: x\r\n\r\nFrom: b@two.example\r\n",
+    b"From: a@one.example\nSubject: x\n\nFrom: b@two.example\n",  # LF: read whole
+    b"Subject: x\r\n\r\nFrom: b@two.example\r\n",  # no From in the header section
+    b"Subject: x\nFrom: a@one.example\r\n\r\nbody\r\n",  # a bare LF before the blank line
+    b"Subject: x\r\nFrom: a@one.example\r\n",  # no body at all
+    b"From: a@one.example\r\nFrom: c@three.example\r\n\r\nbody\r\n",  # two From
+])
+def test_the_from_domain_is_read_as_from_the_whole_message(message):
+    def read(whole: bytes) -> str:
+        try:
+            return signing.from_domain(whole)
+        except SigningError as exc:
+            return f"refused: {exc}"
+
+    section = read(message)
+    original = signing._header_section
+    try:
+        signing._header_section = lambda whole: whole
+        assert read(message) == section
+    finally:
+        signing._header_section = original

@@ -23,6 +23,7 @@ passed in, not the library's own).
 from __future__ import annotations
 
 import base64
+import functools
 from datetime import date
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -39,6 +40,22 @@ from gateway.outbound.dkimkeys import Generation, KeyStore, checked_domain
 SIGNED_HEADERS = (b"from", b"from", b"subject", b"subject", b"to", b"date", b"message-id", b"reply-to",
                   b"mime-version", b"content-type")
 CANONICALIZE = (b"relaxed", b"relaxed")
+
+
+# dkimpy's sign() reads the PEM key it is given into numbers (in pure
+# Python: ASN.1, about a millisecond a message) before it signs, even
+# though _Dkim signs RSA with the `cryptography` key instead and never
+# uses what it read. The same PEM always reads the same: remember it per
+# key (a failure is not remembered, and raises as before).
+_read_pem = dkim.parse_pem_private_key
+
+
+@functools.lru_cache(maxsize=256)
+def _pem_read_once(pem: bytes):
+    return _read_pem(pem)
+
+
+dkim.parse_pem_private_key = _pem_read_once
 
 
 class SigningError(Exception):
@@ -78,7 +95,8 @@ class _Dkim(dkim.DKIM):
 
 def from_domain(message: bytes) -> str:
     """The domain of the message's (single) From address."""
-    values = BytesHeaderParser(policy=compat32).parsebytes(message, headersonly=True).get_all("From") or []
+    values = BytesHeaderParser(policy=compat32).parsebytes(_header_section(message), headersonly=True)
+    values = values.get_all("From") or []
     if len(values) != 1:
         raise SigningError(f"a message to sign needs exactly one From header, not {len(values)}")
     address = parseaddr(str(values[0]))[1]
@@ -86,6 +104,21 @@ def from_domain(message: bytes) -> str:
         return checked_domain(address.rpartition("@")[2])
     except ValueError:
         raise SigningError(f"the From address {address!r} has no usable domain") from None
+
+
+def _header_section(message: bytes) -> bytes:
+    """The message up to and including the empty line that ends its header
+    section, when every line before it ends in CRLF (a message the outbox
+    sends, written to the wire); else the whole message. The parser reads
+    the same headers from either, without going through the body."""
+    end = message.find(b"\r\n\r\n")
+    if end < 0:
+        return message
+    head = message[:end]
+    crlf = head.count(b"\r\n")
+    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
+        return message
+    return message[:end + 4]
 
 
 def signatures(message: bytes, generation: Generation, *, ed25519: bool, signed_at: int) -> bytes:
