@@ -42,10 +42,54 @@ def pytest_configure(config: pytest.Config) -> None:
     testdb.current = testdb.TestDatabases.chosen(config.getoption("--database"), dict(os.environ))
     _share_httpx_tls_context()
     _patient_httpx_clients()
+    # xdist's default hands out tests in chunks of consecutive ones: the
+    # longest tests, first in the order (pytest_collection_modifyitems),
+    # would all go to one worker. One at a time instead, unless chosen.
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("maxschedchunk", None) is None:
+        config.option.maxschedchunk = 1
+
+
+# The tests that take longest (tens of seconds: real processes, a browser,
+# releases upgraded), longest first, as node id prefixes. They run before
+# the rest; see pytest_collection_modifyitems. (`--durations=40` tells
+# which tests are the longest now.)
+LONGEST_FIRST = (
+    "tests/test_processes.py::test_a_10_second_database_outage",
+    "tests/test_processes.py",
+    "tests/test_migrations.py::test_a_release_database_from_before_migrations",
+    "tests/test_browser_staff.py::test_a_staff_member_from_the_dashboard",
+    "tests/test_migrations.py::test_an_older_install",
+    "tests/test_browser",
+    "tests/test_documents_migrate.py",
+    "tests/test_deliverability.py",
+    "tests/test_migrations.py",
+    "tests/test_cli.py",
+    "tests/test_reminders.py",
+    "tests/test_large_messages.py",
+    "tests/test_web_staff_reports.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (make test): two workers a CPU this process may use. About
+    half of a worker's time goes to waiting (subprocesses starting, uvicorn's
+    0.1 s ticks when a gateway stops, fsync, sleeps in tests that poll), so
+    with one a CPU the CPUs sat idle half the time. PYTEST_XDIST_AUTO_NUM_WORKERS
+    still chooses, as in xdist."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(os.environ["PYTEST_XDIST_AUTO_NUM_WORKERS"])
+    return 2 * len(os.sched_getaffinity(0))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The PostgreSQL pass runs the tests that use a database, only."""
+    """The longest tests first (LONGEST_FIRST), so none of them starts last
+    and keeps one worker busy after the others ran out of tests: with
+    --maxschedchunk=1 (pytest_configure) xdist hands tests out one at a time
+    in this order. The PostgreSQL pass runs the tests that use a database, only."""
+    def rank(item: pytest.Item) -> int:
+        return next((n for n, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
+                    len(LONGEST_FIRST))
+    items.sort(key=rank)  # stable: otherwise in the order collected
     if not testdb.current.postgres:
         return
     left_out = [item for item in items if item.get_closest_marker("no_database")]

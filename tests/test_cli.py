@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 import subprocess
 import sys
+import threading
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+from gateway import cli
 from gateway.service import running
 from tests.conftest import command_database, make_settings, request_mail, send, settled
 
@@ -14,11 +20,55 @@ CLI = [str(Path(sys.executable).with_name("clienttrack"))]
 
 
 def run(data_dir: Path, *words: str, database: str | None = None) -> subprocess.CompletedProcess:
-    """The command on the run's database: the one named, or the folder's own."""
+    """The command on the run's database: the one named, or the folder's own.
+
+    From a test without an event loop, `clienttrack`'s main() in this
+    process (in_process): starting a process would add ~1 s of CPU a
+    command (imports) and nothing those tests check. From a test with a
+    loop, or a thread of one (a gateway of the test's may be running in
+    this process, on the ORM's process-wide state), a `clienttrack`
+    process. The process itself, its exit status and its environment
+    have tests of their own (the mistakes, the environment, staff link)."""
     database = database or command_database(data_dir)
     options = ["--database-url", database] if database else []
-    return subprocess.run([*CLI, *words, "--data-dir", str(data_dir), *options],
-                          capture_output=True, text=True, timeout=60)
+    argv = [*words, "--data-dir", str(data_dir), *options]
+    if _in_event_loop():
+        return subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=60)
+    return in_process(argv)
+
+
+def in_process(argv: list[str]) -> subprocess.CompletedProcess:
+    """main(argv) as the process would run it: its exit status (argparse's
+    SystemExit included) and what it wrote to stdout and stderr (through
+    their .buffer too, as the reports do). The logging set-up main() makes
+    is undone afterwards."""
+    out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True) for _ in range(2))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exc:  # as the interpreter turns it into an exit status
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+                if not isinstance(exc.code, (int, type(None))):
+                    print(exc.code, file=sys.stderr)
+            code = 0 if code is None else code
+    finally:
+        root.handlers[:], root.level = handlers, level
+    return subprocess.CompletedProcess(["clienttrack", *argv], code, out.buffer.getvalue().decode(),
+                                       err.buffer.getvalue().decode())
+
+
+def _in_event_loop() -> bool:
+    """True in a test's event loop, and in a thread it handed work to."""
+    if threading.current_thread() is not threading.main_thread():
+        return True
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def test_firm_and_staff_management(tmp_path):

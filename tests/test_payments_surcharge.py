@@ -5,11 +5,8 @@ sandbox and in what the ledger accepts as paid."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
-
 import pytest
 
 from gateway.core import db
@@ -17,12 +14,12 @@ from gateway.payments import surcharge
 from gateway.payments.config import PaymentsConfig
 from gateway.payments.provider import PayAttempt, allowed_totals
 from gateway.payments.sandbox import SandboxProvider
-from tests.conftest import command_database, database_url
+from tests.conftest import database_url
 from tests.payments_support import make_firm, make_request
+from tests.test_cli import run as run_cli
 
 NOW = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)
 CONFIG = PaymentsConfig()
-CLI = [str(Path(sys.executable).with_name("clienttrack"))]
 
 
 @pytest.fixture
@@ -84,12 +81,8 @@ async def test_a_firm_in_quebec_adds_no_fee(database):
 
 
 def test_the_command_line_sets_the_rate_and_the_notice(tmp_path):
-    database = command_database(tmp_path)
-    options = ["--database-url", database] if database else []
-
     def run(*words: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*CLI, *words, "--data-dir", str(tmp_path), *options], capture_output=True,
-                              text=True, timeout=60)
+        return run_cli(tmp_path, *words)  # on the run's database, as tests/test_cli.py runs commands
 
     assert run("firm", "add", "smith.example", "--name", "Smith CPA").returncode == 0
     shown = run("firm", "set", "smith.example", "--card-fee-rate", "2.5%", "--card-fee-fixed", "0.30",
