@@ -13,7 +13,8 @@ $(BIN)/clienttrack: pyproject.toml
 serve: $(BIN)/clienttrack
 	$(BIN)/clienttrack serve --demo
 
-# pytest-xdist: one worker a CPU (`make test WORKERS=1` for one process).
+# pytest-xdist: `auto` is two workers a CPU, as half a worker's time is
+# waiting (tests/conftest.py); `make test WORKERS=1` for one process.
 WORKERS ?= auto
 PYTEST := $(BIN)/python -m pytest -q -n $(WORKERS)
 
