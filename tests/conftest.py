@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
 
 from gateway.core import settings as settings_module
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
@@ -193,6 +194,25 @@ def make_settings(tmp_path: Path, **overrides) -> settings_module.Settings:
 async def gateway(tmp_path: Path) -> AsyncIterator[Running]:
     async with running(make_settings(tmp_path)) as gw:
         yield gw
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium():
+    """Debian's Chromium through Playwright, started once a worker for the
+    browser tests (tests/test_browser.py's browser fixture gives each test a
+    context of its own). Starting Playwright's driver and Chromium cost
+    ~1.7 s of CPU, and was once a browser test. Playwright's objects belong
+    to the event loop that made them: this one is the session's."""
+    from playwright.async_api import async_playwright
+
+    executable = need_tool("chromium", "chromium-browser")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        await browser.close()
 
 
 def request_mail(subject: str, *, sender: str = DEMO_STAFF, body: str = "Hello Jane,\nyour invoice is attached.\n",

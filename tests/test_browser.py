@@ -16,11 +16,13 @@ from typing import AsyncIterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+import pytest_asyncio
+from playwright.async_api import Browser, Page
 
 from gateway.core.models import PaymentRequest, RequestStatus, UnlockGuard
+from gateway.service import Running, running
 from tests import axe
-from tests.conftest import mails_to, need_tool, request_mail, send, settled
+from tests.conftest import mails_to, make_settings, request_mail, send, settled
 
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots"
 LINK = re.compile(r"https?://[^\s\"<>]+/r/[A-Za-z0-9_-]{43}")
@@ -31,16 +33,28 @@ BODY = "Hello Jane,\n\nYour invoice for March is attached, with the statement.\n
 WIDTHS = {"phone": 375, "desktop": 1280}
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    chromium = need_tool("chromium", "chromium-browser")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        await browser.close()
+# The browser tests (here and in tests/test_browser_*.py) share the worker's
+# Chromium (conftest.py's chromium), so they run in the session's event loop,
+# and so do the gateways they start (the fixtures below: the same as
+# conftest.py's and web_fixtures.py's, in that loop). Each of those modules
+# sets pytestmark = IN_THE_BROWSERS_LOOP.
+IN_THE_BROWSERS_LOOP = pytest.mark.asyncio(loop_scope="session")
+pytestmark = IN_THE_BROWSERS_LOOP
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: Browser) -> AsyncIterator[Browser]:
+    """The worker's Chromium; what the test opened in it (new_page's
+    contexts: cookies, storage, pages) is closed when the test ends."""
+    yield chromium
+    for context in chromium.contexts:
+        await context.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def gateway(tmp_path: Path) -> AsyncIterator[Running]:
+    async with running(make_settings(tmp_path)) as gw:
+        yield gw
 
 
 async def shoot(page: Page, name: str) -> None:

@@ -10,10 +10,12 @@ import re
 
 from gateway.core.models import PaymentRequest, RequestKind, RequestStatus
 from tests.conftest import DEMO_STAFF, mails_to, request_mail, send, settled
-from tests.test_browser import browser, download_each, new_page, shoot, unlock_with  # noqa: F401 (browser is a fixture)
+from tests.test_browser import (IN_THE_BROWSERS_LOOP, browser, download_each, gateway,  # noqa: F401 (fixtures)
+                                new_page, shoot, unlock_with)
 from tests.test_flow import only_link
 from tests.test_language import flat
 
+pytestmark = IN_THE_BROWSERS_LOOP
 
 PDF = b"%PDF-1.4\n" + hashlib.sha256(b"return").digest() * 8000 + b"\n%%EOF\n"  # 256 KB: several chunks
 CSV = "slip,amount\nT4,52000.00\nRelevé 1,été\n".encode()

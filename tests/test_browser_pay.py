@@ -19,14 +19,18 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Page
 
 from gateway.core.models import Firm, PaymentRequest, RequestStatus
 from gateway.service import Running, running
 from tests.conftest import make_settings, mails_to, request_mail, send, settled
 from tests.payments_support import RecordedStripe
-from tests.test_browser import LINK, browser, new_page, shoot, unlock_with  # noqa: F401  (browser: a fixture)
+from tests.test_browser import (IN_THE_BROWSERS_LOOP, LINK, browser, gateway,  # noqa: F401  (fixtures)
+                                new_page, shoot, unlock_with)
 from tests.web_support import make_request
+
+pytestmark = IN_THE_BROWSERS_LOOP
 
 CLI = [str(Path(sys.executable).with_name("clienttrack"))]
 SUBJECT = "Invoice 7 $100.00 to={client} pw=Blue42 +fee"
@@ -206,7 +210,7 @@ window.Stripe = function (key, options) {
 """
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def striped(tmp_path) -> AsyncIterator[tuple[Running, RecordedStripe]]:
     fake = RecordedStripe(RECORDED)
     async with fake.running() as url:

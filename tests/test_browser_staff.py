@@ -13,16 +13,20 @@ import io
 import re
 from datetime import timedelta
 
+import pytest_asyncio
 from playwright.async_api import Page, expect
 
 from gateway.core import directory
 from gateway.core.models import Firm, Level, PaymentRequest, RequestStatus, Staff
+from gateway.service import running
 from tests import axe
-from tests.conftest import mails_to, request_mail, send, settled
+from tests.conftest import make_settings, mails_to, request_mail, send, settled
 from tests.staff_support import ADMIN, LINK, add_requests
-from tests.test_browser import PDF, browser, new_page, shoot  # noqa: F401  (browser: a fixture)
+from tests.test_browser import (IN_THE_BROWSERS_LOOP, PDF, browser, gateway,  # noqa: F401  (fixtures)
+                                new_page, shoot)
 
 pytest_plugins = ["tests.web_fixtures"]
+pytestmark = IN_THE_BROWSERS_LOOP
 CSV = "date,amount\n2026-03-01,1250.00\nRelevé,été\n".encode()
 
 
@@ -39,6 +43,13 @@ async def sign_in(page: Page, link: str) -> None:
     await page.goto(link)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(re.compile(r"/staff/$"))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def clocked(tmp_path, clock):
+    """web_fixtures.py's clocked, in the browsers' loop."""
+    async with running(make_settings(tmp_path), clock=clock) as gw:
+        yield gw
 
 
 def client_cells(page: Page):
