@@ -57,6 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
 LONGEST_FIRST = (
     "tests/test_processes.py::test_a_10_second_database_outage",
     "tests/test_processes.py",
+    "tests/test_workers.py",
     "tests/test_migrations.py::test_a_release_database_from_before_migrations",
     "tests/test_browser_staff.py::test_a_staff_member_from_the_dashboard",
     "tests/test_migrations.py::test_an_older_install",
