@@ -1,6 +1,7 @@
 """`clienttrack serve` on every core: CLIENTTRACK_PROCESSES worker
-processes (default: the CPUs this process may run on), each running the
-roles asked for, supervised by the process that started them.
+processes (default: the CPUs this process may run on, when it runs the
+runners; Settings.worker_processes), each running the roles asked for,
+supervised by the process that started them.
 
 One process and one event loop use about one core: everything but
 Argon2id waits for that loop. So `serve` with N > 1:
@@ -80,7 +81,7 @@ PR_SET_PDEATHSIG = 1
 def serve(settings: Settings) -> int:
     """`clienttrack serve`: one process (CLIENTTRACK_PROCESSES=1), or a
     supervisor and its workers; the exit code."""
-    if settings.processes <= 1:
+    if settings.worker_processes <= 1:
         try:
             asyncio.run(service.serve(settings))
         except KeyboardInterrupt:
@@ -122,7 +123,7 @@ class Supervisor:
         self.listening = listening
         try:
             if self.stop_signal is None:
-                self.workers = [Worker(number) for number in range(1, self.settings.processes + 1)]
+                self.workers = [Worker(number) for number in range(1, self.settings.worker_processes + 1)]
                 for worker in self.workers:
                     self._start(worker)
                 log.info("started %d worker processes: %s", len(self.workers),

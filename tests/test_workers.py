@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.core import db
+from gateway.core import db, settings as settings_module
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from tests.conftest import database_url
 from tests.processes import Gateway, Sink, gateway_env
@@ -185,3 +185,13 @@ async def test_sigterm_to_the_supervisor_as_pid_1_stops_every_worker(tmp_path):
     assert "did not stop" not in log and "ERROR" not in log, log[-3000:]
     counts = await _settle_counts(url)
     assert counts["held"] == 0
+
+
+@pytest.mark.no_database
+def test_serve_runs_a_worker_a_cpu_with_the_runners_and_one_process_for_a_front_alone():
+    cpus = len(os.sched_getaffinity(0))
+    assert settings_module.load({}, environ={}).worker_processes == cpus
+    assert settings_module.load({"roles": "web,queue"}, environ={}).worker_processes == cpus
+    assert settings_module.load({"roles": "smtp,web"}, environ={}).worker_processes == 1
+    assert settings_module.load({"roles": "smtp,web", "processes": 3}, environ={}).worker_processes == 3
+    assert settings_module.load({}, environ={"CLIENTTRACK_PROCESSES": "1"}).worker_processes == 1

@@ -105,8 +105,8 @@ class Settings:
     roles: tuple[str, ...] = ROLES
     # `serve` runs that many worker processes, each with the roles above, on
     # the same SMTP and web ports (gateway/workers.py); 1: everything in
-    # this one process. Default: the CPUs this process may run on.
-    processes: int = dataclasses.field(default_factory=lambda: usable_cpus())
+    # this one process. 0 (the default): see worker_processes.
+    processes: int = 0
     queue_workers: int = 2
     # Messages accepted an hour, beyond which SMTP answers 451 (try later).
     sender_hourly_limit: int = 200
@@ -139,6 +139,17 @@ class Settings:
     # Apply pending migrations when `serve` starts (under a lock), instead
     # of refusing to start on a database that is behind.
     upgrade_on_start: bool = False
+
+    @property
+    def worker_processes(self) -> int:
+        """How many processes `serve` runs: as many as asked, else one for
+        each CPU this process may run on when it runs the queue or outbox
+        runners, and one for a front alone (smtp,web): on SQLite two fronts
+        cost a third more CPU a message than one and accepted no faster
+        (BENCHMARKS.md, issue 18, every core)."""
+        if self.processes:
+            return self.processes
+        return usable_cpus() if {"queue", "outbox"} & set(self.roles) else 1
 
     @property
     def database(self) -> str:
@@ -278,7 +289,7 @@ def _converted(raw: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "large_sessions":
             out[key] = _as_int(key, value, 1, 10_000)
         elif key == "processes":
-            out[key] = _as_int(key, value, 1, 1024)
+            out[key] = _as_int(key, value, 0, 1024)
         elif key in ("queue_workers", "outbox_max_attempts", "request_ttl_days", "kdf_iterations"):
             out[key] = _as_int(key, value, 1, 10_000)
         elif key in ("sender_hourly_limit", "firm_hourly_limit"):
