@@ -38,6 +38,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.admission import sql
 from gateway.core.datadir import sqlite_path
+from gateway.core import rows
 from gateway.core.db import stored_time
 from gateway.core.models import AcceptedMessageId, InboundMessage, InboundStatus
 from gateway.inbound.queue import Arrival
@@ -222,33 +223,29 @@ class SqliteIntake(Intake):
         # over cost the event loop's thread more than the SQL itself.
         # IMMEDIATE: the write lock from the start, so the counts read
         # cannot change before this transaction's inserts commit.
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            counts = {}
-            for (domain, sender), now in _senders(batch).items():
-                staff, mine, total = connection.execute(
-                    sql.ADMISSION, sql.admission_parameters(domain, sender, now)).fetchone()
-                counts[(domain, sender)] = (bool(staff), mine, total)
-            accepted = {key for key in _message_keys(batch)
-                        if connection.execute(sql.MESSAGE_ACCEPTED, key).fetchone()}
-            verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit, accepted)
-            admitted = _admitted(batch, verdicts)
-            connection.executemany(_INSERT, [
-                (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
-                 arrival.firm_domain, json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer),
-                 arrival.size, arrival.sealed_raw, arrival.body_blob, arrival.body_salt,
-                 stored_time(arrival.received_at))
-                for arrival in admitted
-            ])
-            connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))
-            connection.executemany(sql.ADD_MESSAGE_ID, [
-                (arrival.firm_domain, arrival.message_key, stored_time(arrival.received_at))
-                for arrival in admitted if arrival.message_key])
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:  # SQLite ends it itself on some errors ("database or disk is full")
-                connection.execute("ROLLBACK")
-            raise
+        return rows.in_transaction(connection, self._decide_and_write, batch)
+
+    def _decide_and_write(self, connection: sqlite3.Connection, batch: list[Arrival]) -> list[Verdict]:
+        counts = {}
+        for (domain, sender), now in _senders(batch).items():
+            staff, mine, total = connection.execute(
+                sql.ADMISSION, sql.admission_parameters(domain, sender, now)).fetchone()
+            counts[(domain, sender)] = (bool(staff), mine, total)
+        accepted = {key for key in _message_keys(batch)
+                    if connection.execute(sql.MESSAGE_ACCEPTED, key).fetchone()}
+        verdicts = decide_batch(batch, counts, self.sender_limit, self.firm_limit, accepted)
+        admitted = _admitted(batch, verdicts)
+        connection.executemany(_INSERT, [
+            (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
+             arrival.firm_domain, json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer),
+             arrival.size, arrival.sealed_raw, arrival.body_blob, arrival.body_salt,
+             stored_time(arrival.received_at))
+            for arrival in admitted
+        ])
+        connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))
+        connection.executemany(sql.ADD_MESSAGE_ID, [
+            (arrival.firm_domain, arrival.message_key, stored_time(arrival.received_at))
+            for arrival in admitted if arrival.message_key])
         return verdicts
 
     async def close(self) -> None:
