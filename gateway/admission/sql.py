@@ -6,13 +6,14 @@ gateway/admission/intake.py runs ADMISSION on SQLite's own connection too."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+
+from gateway.core import rows
 
 FIRM_EXISTS = "SELECT 1 FROM firm WHERE domain = ? LIMIT 1"
 
@@ -40,16 +41,11 @@ ADD_MESSAGE_ID = "INSERT INTO accepted_message_id (firm_domain, digest, accepted
 # before it (so a message counts for 59 to 60 minutes).
 WINDOW_MINUTES = 60
 
-_PLACEHOLDER = re.compile(r"\?")
-
 
 async def _row(sql: str, params: list, connection: BaseDBAsyncClient | None = None) -> tuple:
     connection = connection or connections.get("default")
-    if connection.capabilities.dialect == "postgres":
-        counter = iter(range(1, len(params) + 1))
-        sql = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
-    _, rows = await connection.execute_query(sql, params)
-    return tuple(rows[0]) if rows else ()
+    _, found = await connection.execute_query(rows.for_dialect(sql, connection.capabilities.dialect), params)
+    return tuple(found[0]) if found else ()
 
 
 async def firm_exists(domain: str) -> bool:
