@@ -65,7 +65,10 @@ async def enqueue(
     notify_on_failure: str = "",
 ) -> OutboundMessage:
     """Queue one message; call inside the transaction that caused it."""
-    return await OutboundMessage.create(**_row(message, master_key, kind, now, notify_on_failure), request=request)
+    row = prepared(message, master_key=master_key, kind=kind, now=now,
+                   request_id=request.id if request is not None else None, notify_on_failure=notify_on_failure)
+    await row.save()
+    return row
 
 
 def prepared(
