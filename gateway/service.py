@@ -275,9 +275,9 @@ def _closer(server: asyncio.AbstractServer) -> Callable[[], Awaitable[None]]:
     return close
 
 
-def banner(settings: Settings, gw: Running) -> str:
+def banner(settings: Settings, smtp_port: int) -> str:
     base = settings.public_base_url
-    smtp = f"{settings.smtp_host}:{gw.smtp_port}"
+    smtp = f"{settings.smtp_host}:{smtp_port}"
     lines = [
         "",
         f"clienttrack gateway is running{' (demo)' if settings.demo else ''}.",
@@ -305,7 +305,7 @@ def banner(settings: Settings, gw: Running) -> str:
             "m.set_content('Hello Jane, your invoice is attached.'); "
             "m.add_attachment(b'%PDF-1.4 sample invoice', maintype='application', subtype='pdf', "
             "filename='invoice-1042.pdf'); "
-            f"smtplib.SMTP('{settings.smtp_host}', {gw.smtp_port}).send_message(m)\"",
+            f"smtplib.SMTP('{settings.smtp_host}', {smtp_port}).send_message(m)\"",
             "",
             f"Then open {base}/demo/outbox, open the mail to jane@client.example and click \"View your email\".",
             "The password is Blue42.",
@@ -323,13 +323,13 @@ async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, _stop, stop, signum, settings.stop_timeout)
+        loop.add_signal_handler(signum, stop_on_signal, stop, signum, settings.stop_timeout)
     async with running(settings) as gw:
-        print(banner(settings, gw), flush=True)
+        print(banner(settings, gw.smtp_port), flush=True)
         await stop.wait()  # then running() stops it all, within stop_timeout
 
 
-def _stop(stop: asyncio.Event, signum: int, stop_timeout: float) -> None:
+def stop_on_signal(stop: asyncio.Event, signum: int, stop_timeout: float) -> None:
     if not stop.is_set():
         log.info("%s: stopping (at most %.0fs)", signal.Signals(signum).name, stop_timeout)
     stop.set()

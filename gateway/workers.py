@@ -240,8 +240,7 @@ class Supervisor:
                     self._start(worker)
                     log.info("worker %d started again (pid %d)", worker.number, worker.pid)
             if not bannered and all(w.ready for w in self.workers):
-                ports = service.Running(None, self.settings.smtp_port, self.settings.web_port, None)
-                print(service.banner(self.settings, ports), flush=True)
+                print(service.banner(self.settings, self.settings.smtp_port), flush=True)
                 bannered = True
         return 0
 
@@ -324,7 +323,7 @@ async def serve_worker(settings: Settings, number: int, ready_w: int, mask: set)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in SIGNALS:
-        loop.add_signal_handler(signum, service._stop, stop, signum, settings.stop_timeout)
+        loop.add_signal_handler(signum, service.stop_on_signal, stop, signum, settings.stop_timeout)
     signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # what arrived meanwhile is handled now
     upkeep = number == 1
     listening = service.bind(settings, shared=True)

@@ -25,7 +25,7 @@ def test_unknown_roles_are_refused(tmp_path):
 
 
 async def test_the_demo_banner_tells_a_newcomer_what_to_do(gateway):
-    text = banner(gateway.deps.settings, gateway)
+    text = banner(gateway.deps.settings, gateway.smtp_port)
     assert f"swaks --server 127.0.0.1:{gateway.smtp_port}" in text
     assert "python3 -c" in text
     assert f"{gateway.deps.settings.public_base_url}/demo/outbox" in text
