@@ -37,6 +37,9 @@ def test_aws_region_wins_over_the_default_region() -> None:
     ("s3://b/p?endpiont=http://x", "unknown option endpiont"),
     ("s3://b/p?endpoint=ftp://x", "endpoint"),
     ("s3://key:secret@b/p", "AWS_ACCESS_KEY_ID"),
+    ("s3://b/p?endpoint=http://[zz]", "endpoint: not a URL"),
+    ("s3://b/p?endpoint=http://host:99999", "endpoint: not a URL (Port out of range"),
+    ("s3://key:secret@[b/p", "blob_url: not a URL"),
 ])
 def test_wrong_urls_are_named(url: str, says: str) -> None:
     with pytest.raises(SettingsError, match="blob_url") as caught:

@@ -49,6 +49,8 @@ def test_demo_turns_on_the_sandbox_and_nothing_else_does():
     ({"CLIENTTRACK_WEB_PORT": "70000"}, "web_port: 70000 is outside"),
     ({"CLIENTTRACK_BASE_URL": "pay.example.ca"}, "base_url: expected a URL"),
     ({"CLIENTTRACK_RELAY_URL": "http://relay"}, "relay_url: expected a URL starting with smtp://"),
+    ({"CLIENTTRACK_RELAY_URL": "smtp://user:hunter2@[::1:25"}, "relay_url: not a URL"),
+    ({"CLIENTTRACK_BASE_URL": "https://pay.example.ca:99999"}, "base_url: not a URL"),
     ({"CLIENTTRACK_DEMO": "maybe"}, "demo: expected true or false"),
     ({"CLIENTTRACK_PAYMENTS": "paypal"}, "payments: expected sandbox, stripe or none"),
     ({"CLIENTTRACK_PAYMENTS": "stripe"}, "stripe needs CLIENTTRACK_STRIPE_SECRET_KEY"),
@@ -62,8 +64,9 @@ def test_demo_turns_on_the_sandbox_and_nothing_else_does():
     ({"CLIENTTRACK_WEB_HEADER_TIMEOUT": "0"}, "web_header_timeout: 0.0 is outside"),
 ])
 def test_wrong_settings_are_named(environ, message):
-    with pytest.raises(SettingsError, match=message):
+    with pytest.raises(SettingsError, match=message) as caught:
         load({}, environ=environ)
+    assert "hunter2" not in str(caught.value)
 
 
 def test_unknown_keys_in_the_file_are_refused(tmp_path):

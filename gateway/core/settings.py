@@ -266,7 +266,16 @@ def _as_secret(value: Any) -> Secret | None:
 
 
 def _check_url(name: str, value: str, schemes: tuple[str, ...]) -> str:
-    if value and urlsplit(value).scheme not in schemes:
+    if not value:
+        return value
+    try:
+        # urlsplit refuses a bad [IPv6] literal at once; a bad port only when .port is read.
+        url = urlsplit(value)
+        url.port
+    except ValueError as exc:
+        # The URL itself is not echoed: it may hold a password (relay_url).
+        raise SettingsError(f"{name}: not a URL ({exc})") from None
+    if url.scheme not in schemes:
         raise SettingsError(f"{name}: expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
     return value
 
@@ -333,6 +342,7 @@ def _check_blob_url(value: str) -> None:
     """s3://bucket[/prefix][?endpoint=http(s)://host:port&region=R], or nothing."""
     if not value:
         return
+    _check_url("blob_url", value, ("s3",))
     url = urlsplit(value)
     if url.scheme != "s3" or not url.hostname:
         raise SettingsError("blob_url: expected s3://bucket/prefix (or nothing, for DATA_DIR/blobs/)")
