@@ -11,10 +11,12 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+from tortoise import connections
+
 from gateway.core import db
 from gateway.core.health import Health, keep_running
 from gateway.core.leases import LeaseKeeper
-from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage
+from gateway.core.models import CLAIM_INDEX, InboundMessage, InboundStatus, OutboundMessage
 from gateway.core.owner import Owner, dead_here, this_process
 from gateway.inbound import queue as inbound
 from gateway.outbound import outbox
@@ -78,6 +80,28 @@ async def test_claimers_at_once_never_share_a_row(tmp_path):
         assert {item.lease_owner for batch in batches for item in batch} <= {f"runner-{i}" for i in range(10)}
         assert not await outbox.claim_due(NOW, LEASE, "late", 4)  # all held
         assert len(await outbox.claim_due(NOW + LEASE + timedelta(seconds=1), LEASE, "late", 40)) == 30
+
+
+async def test_the_claim_takes_the_oldest_claimable_message(tmp_path):
+    async with db.opened(database_url(tmp_path)):
+        ids = await _queue_inbound(6)  # received a second apart, oldest first
+        await InboundMessage.filter(id=ids[0]).update(status=InboundStatus.DONE)
+        await InboundMessage.filter(id=ids[1]).update(status=InboundStatus.PROCESSING, lease_until=NOW + LEASE)
+        await InboundMessage.filter(id=ids[2]).update(lease_until=NOW + LEASE)  # a retry, not due yet
+        await InboundMessage.filter(id=ids[4]).update(status=InboundStatus.PROCESSING, lease_until=NOW)  # ran out
+        order = [(await inbound.claim(NOW + timedelta(seconds=1), LEASE, "me")) for _ in range(4)]
+        assert [message.id if message else None for message in order] == [ids[3], ids[4], ids[5], None]
+
+
+async def test_the_claim_on_sqlite_reads_its_index_not_the_queued_rows(tmp_path):
+    # Every queued row holds its sealed message, and the columns the pick
+    # needs come after it: read from the rows, each claim walked every
+    # queued message's pages.
+    async with db.opened(f"sqlite://{tmp_path}/claims.db"):
+        await _queue_inbound(3)
+        plan = await connections.get("default").execute_query_dict(
+            "EXPLAIN QUERY PLAN " + inbound.PICK_ON_SQLITE, inbound.pick_values(NOW))
+        assert any(f"COVERING INDEX {CLAIM_INDEX}" in step["detail"] for step in plan), plan
 
 
 async def test_leases_are_renewed_handed_back_and_taken_from_the_dead(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from enum import Enum
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
 
 # Each model says _no_comments: without it Tortoise looks for "#:" field
@@ -22,6 +23,9 @@ from tortoise.models import Model
 # takes the same mail and sends a secure message without payment.
 GATEWAY_LOCAL_PART = "pay"
 SECURE_LOCAL_PART = "secure"
+
+# The inbound queue's claim names this index (SQLite's INDEXED BY).
+CLAIM_INDEX = "inbound_message_claim"
 
 
 class Level(str, Enum):
@@ -384,6 +388,12 @@ class InboundMessage(Model):
 
     class Meta:
         table = "inbound_message"
+        # The claim's pick (inbound/queue.py) read off this index alone. With
+        # only the status index, SQLite read each queued row for its lease
+        # and arrival time, and those columns come after sealed_raw: every
+        # claim walked the overflow pages of every queued message (7.5 ms
+        # for 200 queued 140 KB messages, against 0.02 ms from this index).
+        indexes = (Index(fields=("status", "received_at", "lease_until", "id"), name=CLAIM_INDEX),)
 
 
 class AdmissionCount(Model):
