@@ -229,17 +229,55 @@ async def _hand_back(keeper: LeaseKeeper) -> None:
 
 
 class _Uvicorn(uvicorn.Server):
-    """uvicorn without signal handlers of its own. Its handlers replaced the
-    service's, so SIGTERM stopped the web side only (and then re-raised the
-    signal, which PID 1 ignores): the service's handlers stop everything."""
+    """uvicorn without signal handlers of its own, stopped by stop() without
+    waiting out uvicorn's clock. Its handlers replaced the service's, so
+    SIGTERM stopped the web side only (and then re-raised the signal, which
+    PID 1 ignores): the service's handlers stop everything."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._exiting = asyncio.Event()
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self._exiting.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def main_loop(self) -> None:
+        # uvicorn's loop (on_tick renews the Date header once a second, every
+        # tenth tick), but stop() wakes it: uvicorn only saw should_exit at its
+        # next 0.1 s tick.
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self._exiting.wait()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn's graceful shutdown (no new connections; idle ones close,
+        # requests in flight finish and then close theirs) without its fixed
+        # 0.1 s sleep and its 0.1 s polls. Nothing signals the last connection
+        # closing, so look often; as before, nothing bounds the wait here:
+        # running() cancels this task at its stop_timeout. (No lifespan to end:
+        # start_web turns it off.)
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        while self.server_state.connections or self.server_state.tasks:
+            await asyncio.sleep(0.005)
+        for server in self.servers:
+            await server.wait_closed()
+
 
 async def start_web(app: ASGIApp, sock: socket.socket,
-                    header_timeout: float = Settings.web_header_timeout) -> tuple[uvicorn.Server, asyncio.Task]:
+                    header_timeout: float = Settings.web_header_timeout) -> tuple[_Uvicorn, asyncio.Task]:
     """``app`` under uvicorn on ``sock``, in this event loop, once it is
     listening. No lifespan, no Server header, and no access log of
     uvicorn's own: web/accesslog.py writes one without the link tokens.
@@ -263,8 +301,8 @@ async def _started(web: uvicorn.Server, task: asyncio.Task) -> None:
         await asyncio.sleep(0.01)
 
 
-async def _stop_web(web: uvicorn.Server) -> None:
-    web.should_exit = True
+async def _stop_web(web: _Uvicorn) -> None:
+    web.stop()
 
 
 def _closer(server: asyncio.AbstractServer) -> Callable[[], Awaitable[None]]:

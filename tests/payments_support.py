@@ -89,7 +89,7 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
+        server.stop()
         await task
 
 
