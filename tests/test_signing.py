@@ -4,16 +4,22 @@ server for them)."""
 
 from __future__ import annotations
 
+import random
 import re
 from datetime import date, datetime, timezone
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parseaddr
+from types import SimpleNamespace
 
 import dkim
 import pytest
+from dkim.canonicalization import Relaxed
 
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.outbound.compose import Composer, to_bytes
 from gateway.outbound.dkimkeys import KeyStore
-from gateway.outbound import signing
+from gateway.outbound import relaxed, signing
 from gateway.outbound.signing import Signer, SigningError
 
 pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
@@ -32,6 +38,15 @@ def client_mail() -> bytes:
         staff_name="Sam", client_email="jane@client.example", title="Invoice 1042", invoice="1042",
         amount="$1,250.00", hint="First pet", link="https://pay.example/r/abc", expires_on="2026-06-13", now=NOW)
     return to_bytes(message)
+
+
+def confirmation() -> bytes:
+    composer = Composer(TEMPLATES_DIR / "email", hostname="gw.test")
+    return to_bytes(composer.confirmation(
+        firm_name="Demo Accounting", firm_domain="demo.localhost", staff_email="staff@demo.localhost",
+        client_email="jane@client.example", title="Invoice 1042", invoice="1042", amount="$1,250.00",
+        hint="First pet", expires_on="2026-06-13", attachment_names=["invoice-1042.pdf"], generated_password=None,
+        in_reply_to="<CAB9@mail.smith.example>", request_ref="R17", now=NOW))
 
 
 def records(store: KeyStore, domain: str = "demo.localhost") -> dict[bytes, bytes]:
@@ -133,50 +148,111 @@ def test_a_rotation_activated_in_another_process_signs_the_next_message(tmp_path
     assert verified(signed, records(store)) == [True]
 
 
-def test_the_rsa_signature_is_the_one_dkimpy_itself_makes(tmp_path):
-    # OpenSSL signs in place of dkimpy's own arithmetic: byte for byte the same header.
+def dkimpys(message: bytes, generation, algorithm: bytes, signed_at: int, monkeypatch) -> bytes:
+    """The header dkimpy's own dkim.DKIM.sign makes (its arithmetic, its clock read as ``signed_at``)."""
+    monkeypatch.setattr(dkim, "time", SimpleNamespace(time=lambda: signed_at))
+    rsa = algorithm == b"rsa-sha256"
+    return dkim.DKIM(message).sign(
+        (generation.rsa_selector if rsa else generation.ed25519_selector).encode(), generation.domain.encode(),
+        generation.rsa_pem if rsa else generation.ed25519_seed, signature_algorithm=algorithm,
+        canonicalize=(b"relaxed", b"relaxed"), include_headers=signing.SIGNED_HEADERS)
+
+
+def ours(message: bytes, generation, ed25519: bool, signed_at: int) -> bytes:
+    return signing.signatures(*signing.read(message), generation, ed25519=ed25519, signed_at=signed_at)
+
+
+def random_message(chance: random.Random) -> bytes:
+    """Header fields with folds, tabs and odd spacing, and a body of every
+    kind of white space and line end, in CRLF or LF."""
+    def text(size: int) -> bytes:
+        return b"".join(chance.choice([b"a", b"Z", b"=", b".", b" ", b"  ", b"\t", b" \t "]) for _ in range(size))
+
+    def value() -> bytes:
+        return b"".join(text(chance.randint(0, 8)) + chance.choice([b"", b"\r\n ", b"\r\n\t", b"\r\n  "])
+                        for _ in range(chance.randint(1, 3))) + b"x"
+
+    fields = [b"From: " + chance.choice([b"Demo <pay@demo.localhost>", b"pay@demo.localhost", b" <pay@demo.localhost> "])]
+    fields += [chance.choice([b"Subject", b"subject", b"SUBJECT ", b"To", b"Date", b"Reply-To", b"X-Other",
+                              b"Content-Type", b"Message-ID"]) + b":" + value() for _ in range(chance.randint(0, 7))]
+    chance.shuffle(fields)
+    lines = [text(chance.randint(0, 20)) for _ in range(chance.randint(0, 6))]
+    body = b"".join(line + chance.choice([b"\r\n", b"\r\n", b"\n", b"\r"]) for line in lines)
+    body += chance.choice([b"", b"\r\n", b"\r\n\r\n", b" \r\n\t\r\n", b"tail", b"tail ", b"\r\n \r\n\r\n"])
+    ending = chance.choice([b"\r\n", b"\n"])
+    message = ending.join(fields) + ending + chance.choice([ending + body, b""])
+    return message
+
+
+def test_the_signatures_are_the_ones_dkimpy_itself_makes(tmp_path, monkeypatch):
+    # Byte for byte the header dkim.DKIM.sign writes, for a client mail, a
+    # confirmation and random messages, RSA and Ed25519 (both deterministic).
     generation = KeyStore(tmp_path).ensure("demo.localhost", date(2026, 5, 14))
-    message = client_mail()
+    chance = random.Random(18)
+    messages = [client_mail(), confirmation()] + [random_message(chance) for _ in range(60)]
+    for index, message in enumerate(messages):
+        algorithm = b"ed25519-sha256" if index % 3 == 2 else b"rsa-sha256"
+        try:
+            expected = dkimpys(message, generation, algorithm, 1778750000 + index, monkeypatch)
+        except dkim.MessageFormatError:  # "SUBJECT :" is not a header field: neither signs it
+            with pytest.raises(SigningError):
+                ours(message, generation, False, 1)
+            continue
+        made = ours(message, generation, algorithm == b"ed25519-sha256", 1778750000 + index)
+        if algorithm == b"ed25519-sha256":
+            made = split_signature(made + b"\r\n")[0]  # the Ed25519 header is the first of the two
+        assert made == expected, message
 
-    def signed(rsa_key) -> bytes:
-        return signing._Dkim(message, 1778750000, rsa_key).sign(
-            generation.rsa_selector.encode(), b"demo.localhost", generation.rsa_pem, signature_algorithm=b"rsa-sha256",
-            canonicalize=signing.CANONICALIZE, include_headers=signing.SIGNED_HEADERS)
 
-    assert signed(generation.rsa_key) == signed(None)
+def test_relaxed_body_canonicalization_is_dkimpys(monkeypatch):
+    chance = random.Random(6376)
+    pieces = [b"a", b"b", b" ", b"\t", b"\r\n", b"\r", b"\n", b"  ", b"\r\n\r\n", b" \r\n", b"\t\r\n"]
+    bodies = [b"", b"\r\n", b"\r\n\r\n", b" ", b"\t", b" \r\n", b"x", b"x\r\r\n", b"\r\n\r\nx"]
+    bodies += [b"".join(chance.choice(pieces) for _ in range(chance.randint(1, 30))) for _ in range(3000)]
+    for body in bodies:
+        assert relaxed.body(body) == Relaxed.canonicalize_body(body), body
 
 
-def test_the_key_read_once_and_the_header_section_alone_sign_the_same(tmp_path, monkeypatch):
-    # dkimpy's reading of the PEM is remembered per key, and the From is read
-    # from the header section alone: the signature is byte for byte the one
-    # made with dkimpy's own reading each time, over the whole message.
-    signer = Signer(KeyStore(tmp_path), clock)
-    message = client_mail()
-    remembered = signer.sign(message)
-    monkeypatch.setattr(signing.dkim, "parse_pem_private_key", signing._read_pem)
-    monkeypatch.setattr(signing, "_header_section", lambda whole: whole)
-    assert signer.sign(message) == remembered
+def test_a_header_section_that_cannot_be_read_is_not_signed(tmp_path):
+    # A permanent failure: the outbox tells the sender instead of retrying.
+    with pytest.raises(SigningError, match="not a header field"):
+        Signer(KeyStore(tmp_path), clock).sign(b"From: a@demo.localhost\r\nnot a field\r\n\r\nbody\r\n")
+
+
+def test_rotations_in_the_same_second_are_each_seen(tmp_path):
+    # The signer looks at the active pointer's inode, time and size, not its
+    # text: each activation (a new file renamed in place) signs the next message.
+    store = KeyStore(tmp_path)
+    signer = Signer(store, clock)
+    selectors = [tags_of(signer.sign(client_mail()))["s"]]
+    for _ in range(2):
+        store.rotate("demo.localhost", date(2026, 5, 15))
+        store.activate("demo.localhost")
+        selectors.append(tags_of(signer.sign(client_mail()))["s"])
+    assert selectors == ["ct20260514-rsa", "ct20260515-rsa", "ct20260515n2-rsa"]
+
+
+def reference_from_domain(message: bytes) -> str:
+    """What the email package reads as the From domain of the whole message."""
+    values = BytesHeaderParser(policy=compat32).parsebytes(message, headersonly=True).get_all("From") or []
+    if len(values) != 1:
+        return f"refused: a message to sign needs exactly one From header, not {len(values)}"
+    return parseaddr(str(values[0]))[1].rpartition("@")[2]
 
 
 @pytest.mark.parametrize("message", [
     b"From: a@one.example\r\nSubject: x\r\n\r\nFrom: b@two.example\r\n",
-    b"From: a@one.example\nSubject: x\n\nFrom: b@two.example\n",  # LF: read whole
+    b"From: a@one.example\nSubject: x\n\nFrom: b@two.example\n",  # LF
     b"Subject: x\r\n\r\nFrom: b@two.example\r\n",  # no From in the header section
     b"Subject: x\nFrom: a@one.example\r\n\r\nbody\r\n",  # a bare LF before the blank line
     b"Subject: x\r\nFrom: a@one.example\r\n",  # no body at all
     b"From: a@one.example\r\nFrom: c@three.example\r\n\r\nbody\r\n",  # two From
+    b"FROM:\r\n  Anna <a@one.example>\r\n\r\n",  # folded, upper case
+    b"from: \"x@evil.example\" <a@one.example>\r\n\r\n",  # an address in the display name
 ])
-def test_the_from_domain_is_read_as_from_the_whole_message(message):
-    def read(whole: bytes) -> str:
-        try:
-            return signing.from_domain(whole)
-        except SigningError as exc:
-            return f"refused: {exc}"
-
-    section = read(message)
-    original = signing._header_section
+def test_the_from_domain_is_the_one_the_email_package_reads(message):
     try:
-        signing._header_section = lambda whole: whole
-        assert read(message) == section
-    finally:
-        signing._header_section = original
+        read = signing.from_domain(signing.read(message)[0])
+    except SigningError as exc:
+        read = f"refused: {exc}"
+    assert read == reference_from_domain(message)

@@ -60,6 +60,11 @@ class Generation:
         """The RSA key, loaded once (what signs; never in a repr)."""
         return serialization.load_pem_private_key(self.rsa_pem, password=None)
 
+    @cached_property
+    def ed25519_key(self) -> ed25519.Ed25519PrivateKey:
+        """The Ed25519 key, from its seed, made once (never in a repr)."""
+        return ed25519.Ed25519PrivateKey.from_private_bytes(base64.b64decode(self.ed25519_seed))
+
     @property
     def rsa_selector(self) -> str:
         return f"{self.name}-rsa"
@@ -76,8 +81,7 @@ class Generation:
 
     def ed25519_record(self) -> str:
         """The TXT record at ``<ed25519_selector>._domainkey.<domain>`` (RFC 8463)."""
-        seed = base64.b64decode(self.ed25519_seed)
-        public = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        public = self.ed25519_key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return "v=DKIM1; k=ed25519; p=" + base64.b64encode(public).decode()
 

@@ -18,120 +18,129 @@ it cannot be added either.
 Signed when delivered, not when queued: the key that signs is the one
 active then, and the signature's t= is the moment it left (from the clock
 passed in, not the library's own).
+
+The header is made here rather than by dkimpy's sign(): the message read
+and canonicalized by relaxed.py (dkimpy's regular expressions over the body
+were a third of a signature), both signatures made by OpenSSL through
+`cryptography`, and the header laid out by dkimpy's own fold(). It is byte
+for byte the header dkim.DKIM.sign makes (tests/test_signing.py), and
+receivers' dkimpy verifies it (tests/test_deliverability.py, through DNS).
 """
 
 from __future__ import annotations
 
 import base64
-import functools
+import hashlib
+import os
 from datetime import date
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import parseaddr
 
 import dkim
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from gateway.core.clock import Clock
+from gateway.outbound import relaxed
 from gateway.outbound.dkimkeys import Generation, KeyStore, checked_domain
 
 SIGNED_HEADERS = (b"from", b"from", b"subject", b"subject", b"to", b"date", b"message-id", b"reply-to",
                   b"mime-version", b"content-type")
 CANONICALIZE = (b"relaxed", b"relaxed")
-
-
-# dkimpy's sign() reads the PEM key it is given into numbers (in pure
-# Python: ASN.1, about a millisecond a message) before it signs, even
-# though _Dkim signs RSA with the `cryptography` key instead and never
-# uses what it read. The same PEM always reads the same: remember it per
-# key (a failure is not remembered, and raises as before).
-_read_pem = dkim.parse_pem_private_key
-
-
-@functools.lru_cache(maxsize=256)
-def _pem_read_once(pem: bytes):
-    return _read_pem(pem)
-
-
-dkim.parse_pem_private_key = _pem_read_once
+_HEADER_NAME = b"DKIM-Signature"
+# dkimpy writes b= as 60 zeros while it folds, so that b= starts a line of
+# its own, then empties it to hash the header: the same here, so the
+# header is laid out as dkimpy lays it out.
+_PLACEHOLDER = b"0" * 60
 
 
 class SigningError(Exception):
-    """The message cannot be signed (no usable From domain)."""
+    """The message cannot be signed (no usable From domain, or a header
+    section that cannot be read)."""
 
 
-class _Dkim(dkim.DKIM):
-    """dkimpy's signer with two of its steps our own: t= from our clock (it
-    reads time.time() itself), and the RSA signature made by OpenSSL through
-    `cryptography` instead of dkimpy's pure-Python arithmetic, which took
-    some 10 ms a message holding the GIL (the event loop, SMTP admission
-    included, waited that long) and is about 1 ms here, GIL released.
-    Everything else is dkimpy's own: the canonicalization, the headers
-    hashed, the folding (the steps of dkim.DKIM.gen_header, dkimpy 1.1)."""
-
-    def __init__(self, message: bytes, signed_at: int, rsa_key: rsa.RSAPrivateKey | None = None) -> None:
-        super().__init__(message)
-        self._signed_at = str(signed_at).encode()
-        self._rsa_key = rsa_key
-
-    def gen_header(self, fields, include_headers, canon_policy, header_name, pk, standardize=False):
-        fields = [(b"t", self._signed_at) if name == b"t" else (name, value) for name, value in fields]
-        if self._rsa_key is None or self.signature_algorithm != b"rsa-sha256" or standardize:
-            return super().gen_header(fields, include_headers, canon_policy, header_name, pk, standardize)
-        header_value = dkim.fold(b"; ".join(b"=".join(x) for x in fields), namelen=len(header_name),
-                                 linesep=b"\r\n")
-        header_value = dkim.RE_BTAG.sub(b"\\1", header_value)  # b= empty while hashing
-        hashed = dkim.HashThrough(self.hasher(), self.debug_content)
-        headers = canon_policy.canonicalize_headers(self.headers)
-        self.signed_headers = dkim.hash_headers(hashed, canon_policy, headers, include_headers,
-                                                (header_name, b" " + header_value), dict(fields))
-        signature = self._rsa_key.sign(hashed.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-        fields = [(b"b", base64.b64encode(signature)) if name == b"b" else (name, value) for name, value in fields]
-        return dkim.fold(b"; ".join(b"=".join(x) for x in fields) + self.linesep, namelen=len(header_name),
-                         linesep=self.linesep)
-
-
-def from_domain(message: bytes) -> str:
-    """The domain of the message's (single) From address."""
-    values = BytesHeaderParser(policy=compat32).parsebytes(_header_section(message), headersonly=True)
-    values = values.get_all("From") or []
+def from_domain(fields: list[tuple[bytes, bytes]]) -> str:
+    """The domain of the (single) From address among the header ``fields``."""
+    values = [value for name, value in fields if name.lower() == b"from"]
     if len(values) != 1:
         raise SigningError(f"a message to sign needs exactly one From header, not {len(values)}")
-    address = parseaddr(str(values[0]))[1]
+    address = parseaddr(values[0].decode("ascii", "surrogateescape").strip())[1]
     try:
         return checked_domain(address.rpartition("@")[2])
     except ValueError:
         raise SigningError(f"the From address {address!r} has no usable domain") from None
 
 
-def _header_section(message: bytes) -> bytes:
-    """The message up to and including the empty line that ends its header
-    section, when every line before it ends in CRLF (a message the outbox
-    sends, written to the wire); else the whole message. The parser reads
-    the same headers from either, without going through the body."""
-    end = message.find(b"\r\n\r\n")
-    if end < 0:
-        return message
-    head = message[:end]
-    crlf = head.count(b"\r\n")
-    if head.count(b"\n") != crlf or head.count(b"\r") != crlf:
-        return message
-    return message[:end + 4]
+def _selected(fields: list[tuple[bytes, bytes]], names: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
+    """The fields each name in ``names`` signs, as RFC 6376 5.4.2 picks
+    them: a name listed again takes the next one up; one listed more often
+    than it occurs signs its absence (dkim.select_headers' order)."""
+    chosen, below = [], {}
+    for name in names:
+        index = below.get(name, len(fields))
+        while index > 0:
+            index -= 1
+            if fields[index][0] == name:
+                chosen.append(fields[index])
+                break
+        below[name] = index
+    return chosen
 
 
-def signatures(message: bytes, generation: Generation, *, ed25519: bool, signed_at: int) -> bytes:
-    """The DKIM-Signature header lines for ``message`` (CRLF line endings)."""
+def _signature_header(fields: list[tuple[bytes, bytes]], body_hash: bytes, *, algorithm: bytes, domain: bytes,
+                      selector: bytes, signed_at: int, sign) -> bytes:
+    """The DKIM-Signature header line(s) (CRLF), its b= made by ``sign``
+    from the SHA-256 digest of the signed headers; tags, their order and
+    the folding as dkim.DKIM.sign writes them (dkimpy 1.1)."""
+    tags = [(b"v", b"1"), (b"a", algorithm), (b"c", b"/".join(CANONICALIZE)), (b"d", domain), (b"i", b"@" + domain),
+            (b"q", b"dns/txt"), (b"s", selector), (b"t", str(signed_at).encode()), (b"h", b" : ".join(SIGNED_HEADERS)),
+            (b"bh", base64.b64encode(body_hash))]
+    laid_out = dkim.fold(b"; ".join(b"=".join(tag) for tag in tags + [(b"b", _PLACEHOLDER)]),
+                         namelen=len(_HEADER_NAME))
+    unsigned = laid_out.removesuffix(_PLACEHOLDER)  # b= empty, as the verifier hashes it
+    hashed = hashlib.sha256()
+    for name, value in _selected(fields, SIGNED_HEADERS):
+        hashed.update(name + b":" + value)
+    # The signature's own header last, without its CRLF (RFC 6376 3.7).
+    name, value = relaxed.header(_HEADER_NAME, b" " + unsigned)
+    hashed.update(name + b":" + value.rstrip())
+    signature = base64.b64encode(sign(hashed.digest()))
+    value = dkim.fold(b"; ".join(b"=".join(tag) for tag in tags + [(b"b", signature)]) + b"\r\n",
+                      namelen=len(_HEADER_NAME))
+    return _HEADER_NAME + b": " + value
+
+
+def _rsa_signer(generation: Generation):
+    key = generation.rsa_key
+    return lambda digest: key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+
+
+def read(message: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """(the header fields, the body), as relaxed.split reads them."""
+    try:
+        return relaxed.split(message)
+    except relaxed.UnreadableHeader as exc:
+        raise SigningError(str(exc)) from None
+
+
+def signatures(fields: list[tuple[bytes, bytes]], body: bytes, generation: Generation, *, ed25519: bool,
+               signed_at: int) -> bytes:
+    """The DKIM-Signature header lines (CRLF line endings) for the message
+    read() read: relaxed/relaxed, RSA-SHA256 and, with ``ed25519``,
+    Ed25519-SHA256 over the same message on top of it (neither signs the
+    other). Both are made by OpenSSL through `cryptography`, which lets go
+    of the GIL (dkimpy's own RSA arithmetic took some 10 ms a message
+    holding it)."""
+    canonical = [relaxed.header(name, value) for name, value in fields]
+    body_hash = hashlib.sha256(relaxed.body(body)).digest()
     domain = generation.domain.encode()
-    out = _Dkim(message, signed_at, generation.rsa_key).sign(generation.rsa_selector.encode(), domain, generation.rsa_pem,
-                                         signature_algorithm=b"rsa-sha256", canonicalize=CANONICALIZE,
-                                         include_headers=SIGNED_HEADERS)
+    out = _signature_header(canonical, body_hash, algorithm=b"rsa-sha256", domain=domain,
+                            selector=generation.rsa_selector.encode(), signed_at=signed_at,
+                            sign=_rsa_signer(generation))
     if ed25519:
-        # Over the same message, without the RSA signature: neither signs the other.
-        out = _Dkim(message, signed_at).sign(generation.ed25519_selector.encode(), domain, generation.ed25519_seed,
-                                             signature_algorithm=b"ed25519-sha256", canonicalize=CANONICALIZE,
-                                             include_headers=SIGNED_HEADERS) + out
+        out = _signature_header(canonical, body_hash, algorithm=b"ed25519-sha256", domain=domain,
+                                selector=generation.ed25519_selector.encode(), signed_at=signed_at,
+                                sign=generation.ed25519_key.sign) + out
     return out
 
 
@@ -143,21 +152,37 @@ class Signer:
         self.clock = clock
         self.ed25519 = ed25519
         self._loaded: dict[tuple[str, str], Generation] = {}
+        # domain -> (its active pointer's stat, when read; the name it held)
+        self._pointed: dict[str, tuple[tuple[int, int, int] | None, str]] = {}
 
     def generation(self, domain: str, today: date) -> Generation:
-        # The active pointer is read every time (a few bytes): `activate` in
-        # another process takes effect with the next message, no restart.
-        name = self.keys.active_name(domain)
+        # The active pointer is looked at every time, a stat (reading it
+        # cost more than the rest of choosing the key): `activate` in
+        # another process replaces the file (a rename), so its inode and
+        # mtime change and the next message signs with the new keys.
+        stamp = _stamp(self.keys.folder(domain) / "active")
+        seen = self._pointed.get(domain)
+        name = seen[1] if seen is not None and stamp is not None and seen[0] == stamp else self.keys.active_name(domain)
         cached = self._loaded.get((domain, name or ""))
-        if cached is not None:
-            return cached
-        generation = self.keys.load(domain, name) if name else self.keys.ensure(domain, today)
-        self._loaded[(domain, generation.name)] = generation
-        return generation
+        if cached is None:
+            cached = self.keys.load(domain, name) if name else self.keys.ensure(domain, today)
+            self._loaded[(domain, cached.name)] = cached
+        self._pointed[domain] = (stamp, cached.name)
+        return cached
 
     def sign(self, message: bytes) -> bytes:
         """``message`` with its DKIM-Signature header(s) on top. Synchronous
         and CPU-bound (an RSA signature, hashing the body): run it in a thread."""
         now = self.clock()
-        generation = self.generation(from_domain(message), now.date())
-        return signatures(message, generation, ed25519=self.ed25519, signed_at=int(now.timestamp())) + message
+        fields, body = read(message)
+        generation = self.generation(from_domain(fields), now.date())
+        return signatures(fields, body, generation, ed25519=self.ed25519, signed_at=int(now.timestamp())) + message
+
+
+def _stamp(path) -> tuple[int, int, int] | None:
+    """What changes when the file is replaced or rewritten; None if there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
