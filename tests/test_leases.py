@@ -163,6 +163,18 @@ async def test_the_maildir_writes_a_delivery_once_however_often_it_is_repeated(t
     assert os.listdir(tmp_path / "outbox" / "new") == []
 
 
+def test_a_batch_into_the_maildir_writes_nothing_already_read(tmp_path):
+    # The outbox's batch path lists cur/ once for the batch: a message a
+    # reader moved there (":2,S" added) is not written again.
+    maildir = MaildirTransport(tmp_path / "outbox")
+    message = b"From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\nhello\r\n"
+    assert maildir.write_many([(message, "a@b.example", "c@d.example", "outbound-7")]) == ["outbound-7.eml"]
+    os.rename(tmp_path / "outbox" / "new" / "outbound-7.eml", tmp_path / "outbox" / "cur" / "outbound-7.eml:2,S")
+    notes = maildir.write_many([(message, "a@b.example", "c@d.example", f"outbound-{n}") for n in (7, 70, 8)])
+    assert notes == ["outbound-7.eml (delivered before)", "outbound-70.eml", "outbound-8.eml"]
+    assert sorted(os.listdir(tmp_path / "outbox" / "new")) == ["outbound-70.eml", "outbound-8.eml"]
+
+
 async def test_a_failing_loop_logs_once_backs_off_and_recovers(caplog):
     health, stopping = Health(), asyncio.Event()
     calls = []

@@ -88,10 +88,13 @@ class MaildirTransport:
             self._prepare()
         except OSError as exc:
             return [self._failure(exc)] * len(messages)
+        read = None  # cur/'s names, listed once for the batch (it holds all the mail a reader has seen)
         for index, (message, mail_from, rcpt_to, delivery_id) in enumerate(messages):
             try:
                 check_envelope(message, mail_from, rcpt_to)
-                name, repeat = self._name(delivery_id)
+                if read is None and delivery_id is not None:
+                    read = self._read_names()
+                name, repeat = self._name(delivery_id, read)
                 if repeat:
                     outcomes.append(f"{name} (delivered before)")
                     continue
@@ -145,14 +148,20 @@ class MaildirTransport:
             fsync_dir(self.path.parent)
         self._ready = True
 
-    def _name(self, delivery_id: str | None) -> tuple[str, bool]:
+    def _read_names(self) -> set[str]:
+        """The names of the files in cur/ without the ":2,FLAGS" a reader
+        adds when it moves read mail there."""
+        return {entry.partition(":")[0] for entry in os.listdir(self.path / "cur")}
+
+    def _name(self, delivery_id: str | None, read: set[str] | None = None) -> tuple[str, bool]:
         """The file's name, and whether a message of that delivery id is
-        in new/ or cur/ already."""
+        in new/ or cur/ (``read``: cur/'s names, if listed already)."""
         if delivery_id is None:
             return self._unique_name(), False
         name = f"{_maildir_host(delivery_id)}.eml"
-        # A reader moves read mail to cur/, adding ":2,FLAGS" to the name.
-        return name, (self.path / "new" / name).exists() or any((self.path / "cur").glob(f"{name}*"))
+        if os.path.exists(self.path / "new" / name):
+            return name, True
+        return name, name in (self._read_names() if read is None else read)
 
     def _write_tmp(self, data: bytes, name: str, exclusive: bool) -> tuple[Path, Path]:
         """``data`` in tmp/``name``, fsync'd; (that file, its place in new/)."""
