@@ -87,12 +87,15 @@ def with_ports(settings: Settings, listening: Listening) -> Settings:
 async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
     """What runs once a deployment starts, before anything serves: the
     data folder, the master key, the schema (made, checked or upgraded),
-    the demo firm."""
+    the demo firm with its DKIM keys (as `firm add` makes a firm's: made
+    here once, not by each worker at its first mail, each making a pair and
+    all but one throwing theirs away)."""
     datadir.prepare(settings.data_dir, settings.database)
     vault.load_or_create_master_key(settings.master_key_path)
     async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
         if settings.demo:
             await seed_demo(clock())
+            await asyncio.to_thread(KeyStore(settings.data_dir).ensure, DEMO_DOMAIN, clock().date())
 
 
 def listening_socket(host: str, port: int, shared: bool = False, listen: bool = True) -> socket.socket:

@@ -15,7 +15,9 @@ from pathlib import Path
 import dkim
 import dns.resolver
 
-from gateway.service import running
+from gateway.core.directory import DEMO_DOMAIN
+from gateway.outbound.dkimkeys import KeyStore
+from gateway.service import prepare, running
 from tests.conftest import DEMO_STAFF, command_database, make_settings, request_mail, send, settled
 from tests.dnsserver import LoopbackDns
 from tests.test_cli import CLI
@@ -143,3 +145,15 @@ async def test_rotation_waits_for_dns_then_the_next_mail_verifies_with_the_new_k
             raw = maildir_raw(data)["joe@client.example"]
             assert f"s={new_name.split('._domainkey')[0]};" in re.sub(r"\s+", "", head(raw))
             assert await asyncio.to_thread(verify_through_dns, raw, server) == [True]
+
+
+async def test_serve_makes_the_demo_firms_keys_before_its_workers_start(tmp_path):
+    # As `firm add` does: the records can be printed before the first mail,
+    # and the workers do not each make a pair at their first mail.
+    settings = make_settings(tmp_path)
+    assert KeyStore(settings.data_dir).active(DEMO_DOMAIN) is None
+    await prepare(settings)
+    made = KeyStore(settings.data_dir).active(DEMO_DOMAIN)
+    assert made is not None
+    await prepare(settings)  # a restart keeps them
+    assert KeyStore(settings.data_dir).active(DEMO_DOMAIN) == made
