@@ -14,6 +14,8 @@ from gateway.core.clock import system_clock
 from gateway.core.models import Firm, Level, OutboundMessage, PaymentRequest, RequestKind, RequestStatus, Staff
 from gateway.core.money import format_decimal, format_display
 from gateway.core.settings import Settings, SettingsError
+# Each builds its commands' parsers (every command builds them all) and
+# imports what only its commands need when they run.
 from gateway.outbound import cli as outbound_cli
 from gateway.outbound.dkimkeys import KeyStore
 from gateway.payments import cli as payments_cli

@@ -6,11 +6,14 @@ import asyncio
 import io
 import json
 import logging
+import re
 import subprocess
 import sys
 import threading
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+
+import pytest
 
 from gateway import cli
 from gateway.service import running
@@ -164,3 +167,26 @@ async def test_staff_link_prints_a_one_time_sign_in_link_for_an_operator(tmp_pat
         stranger = await asyncio.to_thread(run, settings.data_dir, "staff", "link", "who@demo.localhost",
                                            "--firm", "demo.localhost", database=settings.database)
         assert stranger.returncode == 1 and "not staff of demo.localhost" in stranger.stderr
+
+
+@pytest.mark.no_database
+def test_help_names_every_command():
+    def listed(argv: list[str]) -> list[str]:
+        shown = in_process(argv)
+        assert shown.returncode == 0, shown.stderr
+        return re.findall(r"^    (\S+)", shown.stdout, re.MULTILINE)
+
+    assert sorted(listed(["--help"])) == ["blobs", "db", "firm", "outbox", "report", "requests", "serve", "staff"]
+    assert sorted(listed(["firm", "--help"])) == ["accounts", "add", "connect-stripe", "customers", "dkim",
+                                                  "language", "list", "reminders", "retention", "set", "surcharge"]
+
+
+@pytest.mark.no_database
+def test_commands_load_what_only_some_of_them_need_when_those_run():
+    # Every command builds the whole parser; the report writers (openpyxl),
+    # dnspython's resolver and the fee arithmetic were ~0.3 s of CPU at each
+    # start of `clienttrack firm list` and the like.
+    probe = ("import sys, gateway.cli; print(' '.join(m for m in ('openpyxl', 'dns.resolver', "
+             "'gateway.reports.export', 'gateway.payments.surcharge') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.split() == []

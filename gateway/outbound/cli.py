@@ -15,7 +15,6 @@ from gateway.core.clock import system_clock
 from gateway.core.settings import Settings
 from gateway.outbound import dnsrecords
 from gateway.outbound.dkimkeys import DkimKeyError, Generation, KeyStore
-from gateway.outbound.dnslookup import LookupFailed, Lookups
 
 
 def add_parsers(firm_actions, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -69,6 +68,10 @@ def print_records(settings: Settings, active: Generation, pending: Generation | 
 
 
 async def check(settings: Settings, active: Generation, pending: Generation | None) -> int:
+    # Here, not at the top: every `clienttrack` command builds this parser,
+    # and dnspython's resolver is a sixth of the CLI's imports.
+    from gateway.outbound.dnslookup import LookupFailed, Lookups
+
     lookups = Lookups(settings.dns_nameservers)
     domain = active.domain
     findings: list[dnsrecords.Finding] = []
@@ -118,6 +121,8 @@ async def check(settings: Settings, active: Generation, pending: Generation | No
 async def activate(settings: Settings, keys: KeyStore, domain: str) -> int:
     """The next keys sign from now on, once DNS serves their records: mail
     signed with a key receivers cannot find fails DKIM."""
+    from gateway.outbound.dnslookup import LookupFailed, Lookups
+
     pending = keys.pending(domain)
     if pending is None:
         print(f"clienttrack: no next keys for {domain}: make them with --rotate first", file=sys.stderr)

@@ -11,8 +11,6 @@ from typing import Callable
 from gateway.core import db, directory
 from gateway.core.clock import system_clock
 from gateway.core.money import MoneyError, to_minor
-from gateway.payments import surcharge
-from gateway.payments.config import PaymentsConfig
 
 
 def add_parsers(firm_actions, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -33,6 +31,10 @@ def add_parsers(firm_actions, common: Callable[[argparse.ArgumentParser], None])
 
 
 def cmd_firm_set(args: argparse.Namespace, settings) -> int:
+    # Here, not at the top (also below): every `clienttrack` command builds
+    # this parser, and the fees' modules are a tenth of the CLI's imports.
+    from gateway.payments import surcharge
+
     async def work() -> int:
         firm = await directory.get_firm(args.domain)
         fixed = None
@@ -54,6 +56,8 @@ def cmd_firm_set(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_firm_surcharge(args: argparse.Namespace, settings) -> int:
+    from gateway.payments import surcharge
+
     async def work() -> int:
         firm = await directory.get_firm(args.domain)
         if args.notice_date is not None:
@@ -74,6 +78,9 @@ def cmd_firm_surcharge(args: argparse.Namespace, settings) -> int:
 
 
 def _show(firm, settings) -> None:
+    from gateway.payments import surcharge
+    from gateway.payments.config import PaymentsConfig
+
     config = PaymentsConfig.from_settings(settings)
     today = surcharge.local_day(firm, system_clock())
     print("\n".join([f"{firm.name} ({firm.domain})", *surcharge.describe(firm, config, today)]))

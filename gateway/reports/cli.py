@@ -17,15 +17,17 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from gateway.core import db, directory
 from gateway.core.clock import system_clock
 from gateway.reports import customers
-from gateway.reports.export import Report, period_of, run_report, selection_of
 from gateway.reports.grammar import FORMATS, STATUSES, GrammarError, parse_report_args
 from gateway.reports.periods import PeriodError
 from gateway.reports.progress import ProgressBar
+
+if TYPE_CHECKING:
+    from gateway.reports.export import Report
 
 STDOUT = "-"
 
@@ -72,6 +74,10 @@ def cmd_firm_customers(args: argparse.Namespace, settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings) -> int:
+    # Here, not at the top: every `clienttrack` command builds this parser,
+    # and the writers (openpyxl's above all) are a third of the CLI's imports.
+    from gateway.reports.export import period_of, selection_of
+
     words = [args.format, args.period] + ([args.status] if args.status else [])
     try:
         spec = parse_report_args(words)
@@ -108,6 +114,8 @@ def _with_extension(path: Path, extension: str) -> Path:
 
 
 async def _write(firm, spec, period, output: str | None, bar: ProgressBar | None) -> Report:
+    from gateway.reports.export import run_report
+
     on_rows = bar.advance if bar is not None else (lambda count: None)
     if output == STDOUT:
         report = await run_report(firm, spec, period, sys.stdout.buffer, on_rows)
