@@ -6,6 +6,8 @@ import email
 import email.policy
 import html
 import inspect
+import quopri
+import random
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.outbound import compose
 from gateway.outbound.compose import EXAMPLE_SUBJECT, Composed, Composer, to_bytes
 
 pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
@@ -368,15 +371,20 @@ def test_header_injection_adds_no_header(composer):
                 "Content-Type"]
     assert msg.keys() == expected
     raw = to_bytes(msg)
-    assert not any(line.lower().startswith(b"bcc:") for line in raw.split(b"\r\n"))
+    # The header sections, the message's and its parts'. (A quoted-printable
+    # line may start with what follows a soft break: the body's text, read
+    # back within its line, below.)
+    heads = [raw.split(b"\r\n\r\n", 1)[0]] + [part.split(b"\r\n\r\n", 1)[0] for part in raw.split(b"\r\n--")[1:]]
+    assert not any(line.lower().startswith(b"bcc:") for head in heads for line in head.split(b"\r\n"))
     back = email.message_from_bytes(raw, policy=email.policy.default)
     assert back.keys() == expected
     assert back["Bcc"] is None
     assert back["From"].addresses[0].display_name == "Smith Bcc: evil@x"
     assert len(back["To"].addresses) == 1
     # The body text cannot be given fake lines either.
-    text, _ = parts(back)
+    text, markup = parts(back)
     assert "Password hint: Dog Bcc: evil@x" in text
+    assert not any(line.lower().lstrip().startswith("bcc:") for line in (text + markup).splitlines())
 
 
 def test_header_injection_in_replies(composer):
@@ -464,7 +472,7 @@ def _reads_as(msg) -> dict:
     plain, rich = parsed.get_payload()
     return {"keys": parsed.keys(), "headers": headers, "type": parsed.get_content_type(),
             "parts": [(p.get_content_type(), p.get_content_charset(), p["Content-Transfer-Encoding"],
-                       p.get_payload(decode=False), p.get_content()) for p in (plain, rich)]}
+                       p.get_payload(decode=True), p.get_content()) for p in (plain, rich)]}
 
 
 @pytest.mark.parametrize("case", range(len(WIRE_CASES)))
@@ -495,3 +503,28 @@ def test_the_wire_form_reads_as_the_email_packages(case):
         assert ours == theirs
         assert wire.rcpt_to == package["To"].addresses[0].addr_spec
         assert wire.mail_from == package["From"].addresses[0].addr_spec
+
+
+def test_quoted_printable_decodes_as_the_email_packages_in_lines_of_76():
+    # binascii's encoder writes the parts; what a mail client decodes from
+    # them is what it decodes from the email package's encoding of the same
+    # text: line ends, '=', a lone '.', white space at a line's end (a
+    # space at column 75 too), tabs, non-ASCII, long lines.
+    chance = random.Random(2045)
+    pieces = ["a", " ", "\t", "=", ".", "é", "€", "\n", "\r\n", "\r", "x" * 70, "x" * 74, "From ", "\x7f", "_", "?",
+              "\u2028"]
+    texts = ["", ".", ".\n.", "x" * 74 + " \n", "x" * 75 + "\t", "=" * 30, "é" * 40 + " "]
+    texts += ["".join(chance.choice(pieces) for _ in range(chance.randint(1, 40))) for _ in range(500)]
+    for text in texts:
+        ours = compose._quoted_printable(text)
+        part = EmailMessage()
+        part.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+        theirs = part.get_payload(decode=False).replace("\n", "\r\n").encode("ascii")  # as on the wire
+        assert quopri.decodestring(ours) == quopri.decodestring(theirs), text
+        assert ours.endswith(b"\r\n") and b"\n" not in ours.replace(b"\r\n", b"") and b"\r" not in ours.replace(b"\r\n", b"")
+        assert max(map(len, ours.split(b"\r\n"))) <= 76, ours
+        ours_read = email.message_from_bytes(b'Content-Type: text/plain; charset="utf-8"\r\n'
+                                             b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + ours,
+                                             policy=email.policy.default)
+        theirs_read = email.message_from_bytes(part.as_bytes(policy=email.policy.SMTP), policy=email.policy.default)
+        assert ours_read.get_content() == theirs_read.get_content(), text

@@ -6,6 +6,7 @@ overrides are dropped), and addresses go through
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import datetime
@@ -28,7 +29,8 @@ def one_line(value: object) -> str:
     (CR, LF, NUL, U+2028, ...) become a space, bidi overrides are dropped,
     runs of white space collapse to one space, ends are trimmed."""
     text = str(value).translate(_BIDI_CONTROLS)
-    text = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
+    if not text.isprintable():  # printable text has none of the _BREAKING categories: spared the look-ups
+        text = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
     return " ".join(text.split())
 
 
@@ -52,8 +54,12 @@ def shorten(value: str, limit: int = _SUBJECT_PART_MAX) -> str:
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
+@functools.lru_cache(maxsize=1024)
 def address(addr_spec: str, display_name: str = "") -> Address:
-    """An Address from untrusted parts; ValueError if it isn't one mailbox."""
+    """An Address from untrusted parts; ValueError if it isn't one mailbox.
+    Remembered (an Address cannot be changed): the email package's parsing
+    of it was a quarter of composing a request's two mails, and they name
+    the same firm and staff addresses again and again."""
     spec = one_line(addr_spec)
     try:
         address = Address(display_name=one_line(display_name), addr_spec=spec)
