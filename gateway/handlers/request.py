@@ -8,6 +8,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from tortoise import Model
@@ -26,6 +27,7 @@ from gateway.inbound.large import Taken
 from gateway.mail.context import MailContext
 from gateway.mail.directives import PaymentDirectives
 from gateway.outbound import clientmail, outbox
+from gateway.outbound.compose import Composed
 from gateway.payments import surcharge
 from gateway.vault.sealed import key_aad
 
@@ -44,22 +46,6 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     token_hash = vault.token_hash(token)
     data_key = taken.data_key if taken is not None else vault.new_data_key()
     params = vault.new_kdf_params(settings.kdf_memory_kib, settings.kdf_iterations)
-    # The derivation and the sealing in one hand-off to the crypto pool
-    # (they ran one after the other anyway: three hand-offs were three trips
-    # through the event loop).
-    wrapped, items = await deps.in_crypto_pool(_wrap_and_seal, d, data_key, params, key_aad(token_hash),
-                                               message.attachments)
-    fresh = await storing.put_items(deps.blobs, items)
-    # In the message's order: the text, then each attachment, stored now or as the message was read.
-    later = iter(fresh[1:])
-    stored = [fresh[0]] + [
-        attachment.sealed.stored_as(attachment.filename, attachment.content_type)
-        if attachment.sealed is not None else next(later)
-        for attachment in message.attachments
-    ]
-    if taken is not None:
-        taken.files = []  # the request's now: discarded below with the rest if it is not made
-
     now = context.now
     message_kind = d.kind is RequestKind.MESSAGE
     amount = "" if message_kind else format_display(d.amount_minor, d.currency)
@@ -87,12 +73,27 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         token_hash=token_hash,
         sealed_token=clientmail.seal_token(deps.master_key, token),
         kdf=params.to_json(),
-        wrapped_key=wrapped,
         source_message_id=message.message_id or f"<queue-{queued.id}>",
         created_at=now,
         expires_at=d.expires_at,
     )
-    client_mail = clientmail.compose(deps, request, firm, staff, token, now)
+    # The derivation, the sealing and the client's mail in one hand-off to
+    # the crypto pool (they ran one after the other anyway: each hand-off is
+    # a trip through the event loop, and the loop is spared the rendering).
+    request.wrapped_key, items, client_mail = await deps.in_crypto_pool(
+        _wrap_seal_and_compose, d, data_key, params, key_aad(token_hash), message.attachments,
+        partial(clientmail.compose, deps, request, firm, staff, token, now))
+    fresh = await storing.put_items(deps.blobs, items)
+    # In the message's order: the text, then each attachment, stored now or as the message was read.
+    later = iter(fresh[1:])
+    stored = [fresh[0]] + [
+        attachment.sealed.stored_as(attachment.filename, attachment.content_type)
+        if attachment.sealed is not None else next(later)
+        for attachment in message.attachments
+    ]
+    if taken is not None:
+        taken.files = []  # the request's now: discarded below with the rest if it is not made
+
     if pass_fee:
         line = surcharge.fee_line(request, firm, deps.payments.config)
         fee_row = f"passed on to the client: {line}" if line else \
@@ -144,15 +145,16 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     deps.outbox_wake.set()
 
 
-def _wrap_and_seal(d: PaymentDirectives, data_key: bytes, params, aad: bytes,
-                   attachments) -> tuple[bytes, list[storing.SealedItem]]:
-    """The data key wrapped under the password, and the text and each
-    attachment not sealed yet, sealed under it (CPU: the crypto pool's)."""
+def _wrap_seal_and_compose(d: PaymentDirectives, data_key: bytes, params, aad: bytes, attachments,
+                           client_mail: Callable[[], Composed]) -> tuple[bytes, list[storing.SealedItem], Composed]:
+    """The data key wrapped under the password, the text and each
+    attachment not sealed yet sealed under it, and the client's mail
+    composed (CPU: the crypto pool's)."""
     wrapped = vault.wrap_with_password(d.password, data_key, params, aad)
     items = [storing.seal_item(data_key, BODY_FILENAME, "text/plain", d.message.encode())]
     items += [storing.seal_item(data_key, attachment.filename, attachment.content_type, attachment.data)
               for attachment in attachments if attachment.sealed is None]
-    return wrapped, items
+    return wrapped, items, client_mail()
 
 
 async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[Model]],
