@@ -95,11 +95,14 @@ def _cases() -> dict[str, list[bytes]]:
     }
 
 
+# {}: the gateway's session (direct.py, DATA from its buffer); a timeout of
+# its own makes it aiosmtpd's stream session (DATA from the StreamReader).
+@pytest.mark.parametrize("options", [{}, {"timeout": 300}], ids=["direct", "stream"])
 @pytest.mark.parametrize("case", list(_cases()))
-async def test_blocks_answer_and_keep_what_lines_do(case):
+async def test_blocks_answer_and_keep_what_lines_do(case, options):
     pieces = _cases()[case]
-    expected = await _talk(SMTP, pieces)
-    assert await _talk(DrainingSMTP, pieces) == expected
+    expected = await _talk(SMTP, pieces, **options)
+    assert await _talk(DrainingSMTP, pieces, **options) == expected
 
 
 async def test_a_large_message_is_read_in_a_few_blocks_and_kept_whole():

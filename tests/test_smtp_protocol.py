@@ -12,7 +12,7 @@ import aiosmtpd
 import pytest
 from aiosmtpd.smtp import SMTP, _AuthMechAttr
 
-from gateway.admission import protocol
+from gateway.admission import direct, protocol
 from gateway.admission.draining import DrainingSMTP, Sessions
 from gateway.admission.protocol import QuickSMTP
 
@@ -40,6 +40,22 @@ class WithMore(Handler):
 
     async def auth_CUSTOM(self, server, args):
         return None
+
+
+class Waiting(Handler):
+    """Its RCPT and DATA wait on the event loop, as the gateway's look-ups
+    and commits do, under asyncio.timeout, as asyncpg's pool does (which
+    works only inside a task: direct.py runs hooks in one)."""
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        async with asyncio.timeout(10):
+            await asyncio.sleep(0)
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server, session, envelope):
+        async with asyncio.timeout(10):
+            await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
 
 
 def _normal(value, owner):
@@ -132,6 +148,13 @@ DIALOGUES = [
      b"RCPT TO:<x@y.example>", b"DATA", b"\xc3\xa9\r\n.", b"QUIT"],
     [b"EHLO a", b"MAIL FROM: <a@b.example>", b"RCPT TO: <x@y.example>", b"RSET", b"RCPT TO:<x@y.example>",
      b"HELO b", b"MAIL FROM:<a@b.example>", b"MAIL FROM:<a@b.example>", b"QUIT"],
+    # Lines over the 1,001-octet limit, lines ended by a bare LF, and
+    # commands sent together (pipelining), DATA's end and the next commands
+    # in one piece.
+    [b"NOOP " + b"x" * 3000, b"HELO a", b"NOOP\nNOOP", b"NOOP " + b"y" * 1001, b"NOOP " + b"z" * 995,
+     b"MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nRCPT TO:<no@y.example>\r\nDATA",
+     b"Subject: one\r\n\r\n.\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nSubject: two\r\n.",
+     b"QUIT\r\nNOOP"],
 ]
 
 
@@ -158,12 +181,12 @@ async def _replies(factory, dialogue: list[bytes]) -> list[bytes]:
 
 
 @pytest.mark.parametrize("number", range(len(DIALOGUES)))
-@pytest.mark.parametrize("handler_class", [Handler, WithMore])
+@pytest.mark.parametrize("handler_class", [Handler, WithMore, Waiting])
 async def test_every_command_is_answered_as_aiosmtpd_answers_it(number, handler_class):
     dialogue = DIALOGUES[number]
     handler = handler_class()
     expected = await _replies(lambda: SMTP(handler, **OPTIONS), dialogue)
-    assert b"221 Bye\r\n" in expected
+    assert b"221 Bye\r\n" in b"".join(expected)
     assert await _replies(lambda: QuickSMTP(handler, **OPTIONS), dialogue) == expected
     sessions = Sessions()
     assert await _replies(lambda: DrainingSMTP(handler, sessions=sessions, **OPTIONS), dialogue) == expected
@@ -191,7 +214,16 @@ async def _closed_after_last_command(factory, commands: int, gap: float) -> floa
     return closed - answered
 
 
-@pytest.mark.parametrize("protocol_class", [SMTP, QuickSMTP])
+def _direct(handler, timeout: float, **options) -> DrainingSMTP:
+    """The gateway's session, driven by the transport (direct.py), with a
+    shorter idle timeout (the option itself would make it aiosmtpd's own)."""
+    session = DrainingSMTP(handler, sessions=Sessions(), **options)
+    assert session._direct
+    session._timeout_duration = timeout
+    return session
+
+
+@pytest.mark.parametrize("protocol_class", [SMTP, QuickSMTP, _direct])
 async def test_an_idle_session_closes_its_timeout_after_the_last_command(protocol_class):
     # Commands more often than the timeout keep the session open; then it
     # closes the timeout after the last one, as aiosmtpd's own timer does.
@@ -202,3 +234,52 @@ async def test_an_idle_session_closes_its_timeout_after_the_last_command(protoco
     handler = Handler()
     idle = await _closed_after_last_command(lambda: protocol_class(handler, timeout=2.0, **OPTIONS), 5, 0.75)
     assert 1.75 <= idle <= 7.5
+
+
+class Held(Handler):
+    """DATA waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.go = asyncio.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        await self.go.wait()
+        return "250 done"
+
+
+async def test_a_client_sending_while_a_command_waits_is_held_back_then_answered_in_order():
+    # Port 25 is open to anyone: what a session keeps unread while its
+    # DATA commits is bounded (the socket stops reading), and nothing of
+    # it is lost: every command is answered once the commit is done.
+    handler, built = Held(), []
+
+    def make():
+        built.append(DrainingSMTP(handler, sessions=Sessions(), **OPTIONS))
+        return built[-1]
+
+    server = await asyncio.get_running_loop().create_server(make, "127.0.0.1", 0)
+    flood = 100_000  # NOOPs: 600 KB, many times what a session may keep
+    try:
+        async with asyncio.timeout(60):
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+            await reader.readline()
+            writer.write(b"HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\nSubject: x\r\n.\r\n")
+            sending = asyncio.ensure_future(_send(writer, b"NOOP\r\n" * flood))
+            while not (built and built[0].transport is not None and not built[0].transport.is_reading()):
+                await asyncio.sleep(0.01)
+            assert len(built[0]._inbox) <= direct.INBOX_LIMIT + 256 * 1024  # one read past the limit at most
+            handler.go.set()
+            expected = (b"250 test.localhost\r\n250 OK\r\n250 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+                        b"250 done\r\n" + b"250 OK\r\n" * flood)
+            replies = await reader.readexactly(len(expected))
+            await sending
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert replies == expected
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
+    writer.write(data)
+    await writer.drain()

@@ -3,11 +3,12 @@
 aiosmtpd reads DATA a line at a time (an await, a list append and a check
 per line: 1,800 of them for a 140 KB message with a PDF) and keeps every
 line until the end, then joins them: the message twice in memory, and the
-largest single cost of admitting a message with an attachment. This reads
-what the socket has (up to a quarter MiB at a time), finds the end, undoes
-the dot-stuffing and checks the line lengths with bytes methods, and hands
-the message on in pieces, so the caller decides where it goes (memory or
-a spool file) as it arrives.
+largest single cost of admitting a message with an attachment. This takes
+what the session has received in blocks (up to the end of data:
+direct.py's session buffer, or aiosmtpd's stream), undoes the
+dot-stuffing and checks the line lengths with bytes methods, and hands the
+message on in pieces, so the caller decides where it goes (memory or a
+spool file) as it arrives.
 
 It answers exactly as aiosmtpd 1.4.6 does (tests/test_smtp_data.py holds
 the two side by side): the data ends only at CRLF "." CRLF (a bare LF
@@ -63,7 +64,7 @@ class Unstuffer:
         lines, self._carry = text[:end], text[end:]
         self.size += len(lines)
         if self.state is DataState.NOMINAL:
-            if len(self._carry) >= self.line_limit or (lines and self._longest(lines) > self.line_limit):
+            if len(self._carry) >= self.line_limit or self._too_long(lines, self.line_limit):
                 self.state = DataState.TOO_LONG
             elif self.size_limit and self.size > self.size_limit:
                 self.state = DataState.TOO_MUCH
@@ -80,26 +81,34 @@ class Unstuffer:
         return lines.replace(b"\r\n.", b"\r\n")
 
     @staticmethod
-    def _longest(lines: bytes) -> int:
-        """The longest line's length with its CRLF."""
-        if len(lines) <= LINE_LIMIT:
-            return len(lines)
-        return max(map(len, lines.split(b"\r\n"))) + 2
+    def _too_long(lines: bytes, limit: int) -> bool:
+        """Whether a line of ``lines`` (whole lines) is longer than ``limit``
+        with its CRLF. Each look finds the last CRLF within ``limit`` of the
+        start of a line: every line before it is short enough, and the next
+        starts after it; none means this one is too long. So a block is
+        looked over about once a ``limit``, not once a line."""
+        start, size = 0, len(lines)
+        while size - start > limit:
+            end = lines.rfind(b"\r\n", start, start + limit)
+            if end < 0:
+                return True
+            start = end + 2
+        return False
 
 
-async def read_data(
-    reader: asyncio.StreamReader,
-    unstuffer: Unstuffer,
-    write: Callable[[bytes], Awaitable[None] | None],
-) -> DataState:
-    """Read DATA up to its end, handing the message's bytes to ``write`` as
-    they come; the state to answer with (NOMINAL: the message is whole).
+Blocks = Callable[[], Awaitable[tuple[bytes, bool]]]
 
-    Reads up to each ".\\r\\n" (every end of DATA is one), or whatever is
-    buffered when there is none, so it never reads past the end: a client
-    that sends its next command at once loses nothing."""
+
+def stream_blocks(reader: asyncio.StreamReader) -> Blocks:
+    """DATA's blocks from a stream (aiosmtpd's own session): each up to a
+    ".\\r\\n" (every end of DATA is one), or whatever is buffered when there
+    is none, so it never reads past the end: a client that sends its next
+    command at once loses nothing. A block is (its bytes, whether it ends
+    DATA)."""
     tail = b"\r\n"  # the DATA command's own line ended just before
-    while True:
+
+    async def next_block() -> tuple[bytes, bool]:
+        nonlocal tail
         try:
             block = await reader.readuntil(_DOT_LINE)
             last = (tail + block)[-len(_END):] == _END
@@ -108,10 +117,20 @@ async def read_data(
             last = False
         except asyncio.IncompleteReadError:
             raise ConnectionResetError("the connection closed during DATA") from None
-        if len(block) >= 2:
-            tail = block[-2:]
-        else:
-            tail = tail[-1:] + block
+        tail = (tail + block)[-2:]
+        return block, last
+
+    return next_block
+
+
+async def read_data(
+    next_block: Blocks, unstuffer: Unstuffer, write: Callable[[bytes], Awaitable[None] | None]
+) -> DataState:
+    """Read DATA up to its end, a block at a time from ``next_block``,
+    handing the message's bytes to ``write`` as they come; the state to
+    answer with (NOMINAL: the message is whole)."""
+    while True:
+        block, last = await next_block()
         piece = unstuffer.feed(block, last)
         if piece:
             pending = write(piece)

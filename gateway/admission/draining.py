@@ -24,8 +24,8 @@ from typing import Iterable, Protocol
 
 from aiosmtpd.smtp import MISSING, syntax
 
-from gateway.admission.data import DataState, Unstuffer, read_data
-from gateway.admission.protocol import QuickSMTP
+from gateway.admission.data import DataState, Unstuffer, read_data, stream_blocks
+from gateway.admission.direct import DirectSMTP
 
 SHUTTING_DOWN = b"421 4.3.2 Service shutting down, try again later\r\n"
 LARGE_WAIT_SECONDS = 30.0
@@ -128,9 +128,10 @@ class _HeaderTooLarge(Exception):
     pass
 
 
-class DrainingSMTP(QuickSMTP):
-    """aiosmtpd's SMTP (built once a class: protocol.py), counted in
-    ``sessions``, reading DATA in blocks."""
+class DrainingSMTP(DirectSMTP):
+    """aiosmtpd's SMTP (built once a class: protocol.py; driven by the
+    transport's callbacks: direct.py), counted in ``sessions``, reading
+    DATA in blocks."""
 
     def __init__(self, handler, *, sessions: Sessions, large_message_bytes: int | None = None, **options) -> None:
         self._sessions = sessions
@@ -192,7 +193,8 @@ class DrainingSMTP(QuickSMTP):
         try:
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             try:
-                state = await read_data(self._reader, Unstuffer(self.data_size_limit), collected.write)
+                blocks = self.data_blocks() if self._direct else stream_blocks(self._reader)
+                state = await read_data(blocks, Unstuffer(self.data_size_limit), collected.write)
             except _TooManyLarge:
                 await self.push(TOO_MANY_LARGE_WAITED)
                 self.transport.close()

@@ -135,6 +135,11 @@ class QuickSMTP(SMTP):
             self._ehlo_hook_ver = "new"
         self._smtp_methods = {name.replace("smtp_", ""): getattr(self, name) for name in _dir_names(self, "smtp_")}
         self._enforce_call_limit = False
+        self._built_quick()
+
+    def _built_quick(self) -> None:
+        """What a subclass adds to an object built here (not to one built by
+        aiosmtpd's own __init__)."""
 
     # The idle timeout. aiosmtpd cancels its timer and starts a new one on
     # every command (a cancelled TimerHandle left in the loop's heap each
