@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.admission.signatures import aligned, organizational_domain
+from gateway.admission import headersection
 from gateway.admission.fromheader import FromError, strict_from
 from gateway.admission.keylookup import DnsFailure
 from gateway.admission.senderauth import Checks, Verdict, authenticate
@@ -161,6 +162,17 @@ async def test_valid_aligned_dkim_passes(firm_key):
     assert verdict == Verdict(True, "", f"jane@{FIRM}", "dkim", verdict.reason, f"<1042@{FIRM}>")
     assert f"d={FIRM}" in verdict.reason
     assert dns.lookups == [f"sel._domainkey.{FIRM}"]
+
+
+async def test_a_line_the_signature_leaves_out_cannot_open_the_body(firm_key):
+    # dkimpy skips a "From " line at the end of the header section, so the
+    # signature still verifies with it; Python's parser (the reader) takes it
+    # as the body's first line: text the client would read that no one signed.
+    head, body = signed(message(), firm_key).split(b"\r\n\r\n", 1)
+    forged = head + b"\r\nFrom the firm: our bank changed, pay to account 666\r\n\r\n" + body
+    dns = FakeDns({f"sel._domainkey.{FIRM}": firm_key.record})
+    assert dkim.verify(forged, dnsfunc=lambda name, timeout=5: firm_key.record)
+    refused(await check(forged, dns), "Ambiguous header section", "not a header field")
 
 
 async def test_from_address_is_lower_cased(firm_key):
@@ -420,19 +432,23 @@ async def test_missing_from_is_refused():
         b" From: boss@firm.example\r\nFrom: jane@firm.example\r\n\r\nbody\r\n",
     ],
 )
-def test_header_lines_the_stdlib_would_skip_are_refused(raw):
-    with pytest.raises(FromError, match="not a header"):
-        strict_from(raw)
+async def test_header_lines_the_stdlib_would_skip_are_refused(raw):
+    refused(await check(raw, peer="127.0.0.1", trust_loopback=True), "not a header field")
 
 
-def test_a_bare_cr_is_a_line_break_for_the_from_count():
-    with pytest.raises(FromError, match="2 From headers"):
-        strict_from(b"From: jane@firm.example\rFrom: boss@evil.example\r\n\r\nbody\r\n")
+async def test_a_bare_cr_that_would_hide_a_second_from_is_refused():
+    raw = b"From: jane@firm.example\rFrom: boss@evil.example\r\n\r\nbody\r\n"
+    refused(await check(raw, peer="127.0.0.1", trust_loopback=True), "bare CR")
+
+
+def from_of(raw: bytes) -> str:
+    """The strict From of a message, as authenticate reads it."""
+    return strict_from(headersection.read(raw).values("from"))
 
 
 def test_from_that_is_not_utf8_is_refused():
     with pytest.raises(FromError, match="UTF-8"):
-        strict_from(b"From: J\xe9r\xf4me <jerome@firm.example>\r\n\r\nbody\r\n")
+        from_of(b"From: J\xe9r\xf4me <jerome@firm.example>\r\n\r\nbody\r\n")
 
 
 @pytest.mark.parametrize(
@@ -447,7 +463,7 @@ def test_from_that_is_not_utf8_is_refused():
     ],
 )
 def test_plain_mailboxes_are_accepted(value, address):
-    assert strict_from(f"From: {value}\r\nSubject: x\r\n\r\nbody\r\n".encode()) == address
+    assert from_of(f"From: {value}\r\nSubject: x\r\n\r\nbody\r\n".encode()) == address
 
 
 # --------------------------------------------------------------------------
@@ -519,10 +535,10 @@ def test_relaxed_alignment(d, from_domain, expected):
 
 def test_a_remembered_from_line_still_gets_the_section_checks_and_a_refusal_is_never_remembered():
     good = b"From: Jane <jane@firm.example>\r\n\r\nbody\r\n"
-    assert strict_from(good) == strict_from(good) == "jane@firm.example"
+    assert from_of(good) == from_of(good) == "jane@firm.example"
     # The same From line, now beside a second From header: refused though the line was accepted before.
-    with pytest.raises(FromError, match="2 From headers"):
-        strict_from(b"From: Jane <jane@firm.example>\r\nFrom: boss@evil.example\r\n\r\nbody\r\n")
+    with pytest.raises(headersection.Ambiguous, match="more than one From"):
+        from_of(b"From: Jane <jane@firm.example>\r\nFrom: boss@evil.example\r\n\r\nbody\r\n")
     for _ in range(2):
         with pytest.raises(FromError, match="comments"):
-            strict_from(b"From: jane@firm.example (boss@evil.example)\r\n\r\nbody\r\n")
+            from_of(b"From: jane@firm.example (boss@evil.example)\r\n\r\nbody\r\n")

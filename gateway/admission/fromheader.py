@@ -1,18 +1,16 @@
 """The strict From: exactly one From header holding exactly one plain
-mailbox, read the same way by two parsers (step 1 of
-docs/sender-authentication.md). Also the header-section helpers the
-other admission checks read with."""
+mailbox, read the same way by two address parsers (step 1 of
+docs/sender-authentication.md). The header section it comes from is
+headersection.py's, unambiguous by then."""
 
 from __future__ import annotations
 
-import email.parser
 import email.policy
 import functools
 import inspect
 import re
 import unicodedata
 from email import errors as email_errors
-from email.message import Message
 from email.utils import getaddresses
 
 # Python 3.11.7 predates getaddresses(strict=True) (the CVE-2023-27043 fix,
@@ -25,55 +23,9 @@ _DOT_ATOM = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
 _HOST_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_NAME = re.compile(rf"{_HOST_LABEL}(?:\.{_HOST_LABEL})+")
 
-# Header-section defects meaning the stdlib skipped a line another reader
-# might take as a header (possibly a second From).
-HIDING_DEFECTS = (
-    email_errors.MisplacedEnvelopeHeaderDefect,
-    email_errors.MissingHeaderBodySeparatorDefect,
-    email_errors.FirstHeaderLineIsContinuationDefect,
-)
-
 
 class FromError(ValueError):
     """The From header is not exactly one strictly valid mailbox."""
-
-
-def strict_from(raw: bytes) -> str:
-    """The one From address of a raw message, lower-cased.
-
-    Raises :class:`FromError` with a short reason, written by us (never
-    echoing the header), when the From header is anything but exactly one
-    plain mailbox."""
-    return strict_from_section(header_section(header_bytes(raw)))
-
-
-def header_bytes(raw: bytes) -> bytes:
-    """The header section and its blank line: the parser stops there anyway,
-    and would first decode the whole message (up to 25 MB) to find it."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    return raw[: min(ends) + 4] if ends else raw
-
-
-def header_section(header: bytes) -> Message:
-    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(header)
-
-
-def header_values(headers: Message, name: str) -> list[str | None]:
-    """Every value of a header, unfolded, as text (UTF-8 allowed, RFC 6532);
-    None for a value that is not valid UTF-8.
-
-    ``raw_items`` rather than ``get_all``: compat32 turns 8-bit values into
-    ``Header`` objects; the raw value keeps the bytes as surrogate escapes.
-    """
-    values: list[str | None] = []
-    for key, value in headers.raw_items():
-        if key.strip().lower() == name:
-            text = re.sub(r"\r\n|\r|\n", "", str(value))
-            try:
-                values.append(text.encode("ascii", "surrogateescape").decode("utf-8"))
-            except UnicodeError:
-                values.append(None)
-    return values
 
 
 def _has_comment(value: str) -> bool:
@@ -104,16 +56,19 @@ def ascii_domain(domain: str) -> str:
     return ascii_form if len(ascii_form) <= 253 and _HOST_NAME.fullmatch(ascii_form) else ""
 
 
-def strict_from_section(headers: Message) -> str:
-    """strict_from on a parsed header section."""
-    if headers.get_unixfrom() or any(isinstance(d, HIDING_DEFECTS) for d in headers.defects):
-        raise FromError("the header section has a line that is not a header")
-    values = header_values(headers, "from")
+def strict_from(values: list[bytes]) -> str:
+    """The one address of a header section's From values, lower-cased.
+
+    Raises :class:`FromError` with a short reason, written by us (never
+    echoing the header), when there is not exactly one From header holding
+    exactly one plain mailbox."""
     if len(values) != 1:
         raise FromError("missing" if not values else f"{len(values)} From headers, expected exactly one")
-    if values[0] is None:
-        raise FromError("not valid UTF-8")
-    return _mailbox(values[0])
+    try:
+        value = values[0].replace(b"\r\n", b"").decode("utf-8")  # unfolded (RFC 5322 2.2.3); RFC 6532
+    except UnicodeDecodeError:
+        raise FromError("not valid UTF-8") from None
+    return _mailbox(value)
 
 
 # Staff send from a handful of From lines, over and over: the parse below is

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Awaitable, Callable
 
 from gateway.admission import addressed, authresults, dkimcheck, freshness, headersection, signatures
-from gateway.admission.fromheader import FromError, ascii_domain, strict_from_section
+from gateway.admission.fromheader import FromError, ascii_domain, strict_from
 from gateway.admission.keylookup import Resolver
 
 # Header sections up to this size are parsed on the event loop (a thread
@@ -86,7 +86,7 @@ def _refused(text: str, from_address: str = "") -> Verdict:
 def _read(raw: bytes) -> tuple[headersection.HeaderSection, str, str]:
     """(the header section, the From address, its domain in ASCII)."""
     section = headersection.read(raw)
-    address = strict_from_section(section.message)
+    address = strict_from(section.values("from"))
     return section, address, ascii_domain(address.rpartition("@")[2])
 
 
