@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
+import os
+import sqlite3
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import AsyncIterator, Callable
 
 import pytest
@@ -135,3 +141,60 @@ async def test_a_replay_does_not_count_against_the_hourly_limit(make_intake):
     for _ in range(3):
         assert await taking.admit(arrival(message_key="a" * 64)) is Verdict.REPLAYED
     assert await taking.admit(arrival()) is Verdict.ADMITTED
+
+
+@pytest.mark.no_database  # a SQLite file of its own, whatever the pass
+async def test_an_intake_waits_its_turn_while_another_process_admits_and_then_admits_all_that_came(tmp_path):
+    path = str(tmp_path / "t.db")
+    url = f"sqlite://{path}?busy_timeout=50"
+    async with db.opened(url):
+        await seed_demo(START)
+        taking = await intake.opened(url, 100, 1000)
+        # Another front process in the middle of its turn, for longer than
+        # SQLite's busy timeout: its intake holds the turn and the write lock.
+        other = sqlite3.connect(path, isolation_level=None)
+        turn = os.open(intake.turns_path(path), os.O_RDWR)
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            other.execute("BEGIN IMMEDIATE")
+            first = asyncio.ensure_future(taking.admit(arrival()))
+            await asyncio.sleep(0.2)
+            later = asyncio.ensure_future(taking.admit(arrival()))
+            await asyncio.sleep(0.1)
+            assert not first.done() and not later.done()
+            other.execute("COMMIT")
+            fcntl.flock(turn, fcntl.LOCK_UN)
+            # Neither got "database is locked" (a 451 to the client).
+            assert await asyncio.gather(first, later) == [Verdict.ADMITTED] * 2
+        finally:
+            os.close(turn)
+            other.close()
+            await taking.close()
+        assert await InboundMessage.all().count() == 2
+
+
+ADMIT_IN_A_PROCESS = """
+import asyncio, sys
+from tests.test_intake import arrival
+from gateway.admission import intake
+async def main(url, count):
+    taking = await intake.opened(url, 30, 1000)
+    verdicts = await asyncio.gather(*(taking.admit(arrival()) for _ in range(count)))
+    await taking.close()
+    print(sum(v is intake.Verdict.ADMITTED for v in verdicts))
+asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+"""
+
+
+@pytest.mark.no_database
+async def test_two_front_processes_admit_into_one_file_and_the_hourly_limit_holds_across_them(tmp_path):
+    url = f"sqlite://{tmp_path / 't.db'}"
+    async with db.opened(url):
+        await seed_demo(START)
+        fronts = [subprocess.Popen([sys.executable, "-c", ADMIT_IN_A_PROCESS, url, "25"], stdout=subprocess.PIPE,
+                                   cwd=Path(__file__).resolve().parents[1]) for _ in range(2)]
+        admitted = [int(front.communicate(timeout=60)[0]) for front in fronts]
+        assert all(front.returncode == 0 for front in fronts)
+        # The sender's limit is 30: 50 offered between the two, 30 admitted.
+        assert sum(admitted) == 30
+        assert await InboundMessage.all().count() == 30

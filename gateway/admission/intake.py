@@ -20,17 +20,30 @@ Through the ORM the same steps cost four hand-offs to its SQLite thread a
 message (BEGIN, the check, the insert, COMMIT), and that was most of what
 admitting cost (bench/bench_admission.py). Other databases take the same
 steps through the ORM's connection (OrmIntake).
+
+Several processes (`serve`'s workers) admit into one SQLite file, each
+with its intake: they take turns through an exclusive lock on a file
+beside the database (flock on "<database>-intake"), taken before BEGIN and
+let go after COMMIT. Waiting for it is the kernel's queue: the next intake
+goes on as soon as the last one commits, and takes everything that reached
+its thread meanwhile. Without it they met at SQLite's write lock, whose
+busy handler sleeps 1, 2, 5, 10 ms... and retries: two front processes
+accepted no faster than one (BENCHMARKS.md, issue 18).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import enum
+import fcntl
 import json
+import os
+import queue
 import re
 import sqlite3
+import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,6 +57,12 @@ from gateway.core.models import AcceptedMessageId, InboundMessage, InboundStatus
 from gateway.inbound.queue import Arrival
 
 MAX_BATCH = 64
+
+
+def turns_path(database_path: str) -> str:
+    """The file the intakes of one SQLite database take turns on (flock)."""
+    return f"{database_path}-intake"
+
 
 # The columns an arrival fills; the others take their defaults, written out
 # here as the ORM writes them (status queued, no attempts yet).
@@ -126,18 +145,45 @@ def _counted(admitted: list[Arrival]) -> list[tuple[str, str, datetime]]:
     return [(arrival.firm_domain, arrival.sender, arrival.received_at) for arrival in admitted]
 
 
+Waiting = list[tuple[Arrival, asyncio.Future]]
+
+
+def _answer(batch: Waiting, verdicts: list[Verdict] | Exception) -> None:
+    """Each waiter's verdict, or the batch's failure (every waiter answers 451)."""
+    for index, (_, done) in enumerate(batch):
+        if not done.done():
+            if isinstance(verdicts, Exception):
+                done.set_exception(verdicts)
+            else:
+                done.set_result(verdicts[index])
+
+
 class Intake:
     """The group commit; subclasses say how a batch is checked and stored."""
 
     def __init__(self, sender_limit: int, firm_limit: int) -> None:
         self.sender_limit = sender_limit
         self.firm_limit = firm_limit
-        self._pending: list[tuple[Arrival, asyncio.Future]] = []
-        self._writer: asyncio.Task | None = None
+        self._pending: Waiting = []
 
     async def admit(self, arrival: Arrival) -> Verdict:
         """The verdict, once an admitted message is committed. Raises if the
         batch could not be committed: then nothing of it was stored."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Once the last batch handed in is answered."""
+
+
+class OrmIntake(Intake):
+    """Through the ORM's connection, for any database it supports: a task
+    writes a batch at a time."""
+
+    def __init__(self, sender_limit: int, firm_limit: int) -> None:
+        super().__init__(sender_limit, firm_limit)
+        self._writer: asyncio.Task | None = None
+
+    async def admit(self, arrival: Arrival) -> Verdict:
         done = asyncio.get_running_loop().create_future()
         self._pending.append((arrival, done))
         if self._writer is None or self._writer.done():
@@ -149,26 +195,14 @@ class Intake:
             await asyncio.sleep(0)  # whatever arrives in this turn of the loop joins
             batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
             try:
-                verdicts = await self._admit_batch([arrival for arrival, _ in batch])
-            except Exception as exc:  # every waiter hears it, and answers 451
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for (_, done), verdict in zip(batch, verdicts):
-                    if not done.done():
-                        done.set_result(verdict)
-
-    async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
-        raise NotImplementedError
+                verdicts: list[Verdict] | Exception = await self._admit_batch([arrival for arrival, _ in batch])
+            except Exception as exc:
+                verdicts = exc
+            _answer(batch, verdicts)
 
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
-
-
-class OrmIntake(Intake):
-    """Through the ORM's connection, for any database it supports."""
 
     async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
         async with in_transaction() as connection:
@@ -187,43 +221,118 @@ class OrmIntake(Intake):
 
 
 class SqliteIntake(Intake):
-    """One thread with its own connection to the SQLite file."""
+    """A thread of its own with its own connection to the SQLite file, fed
+    through a queue: what arrives in one turn of the event loop goes in as
+    one hand-off, and the thread takes every hand-off waiting when it
+    begins a batch; it answers with one call into the loop a batch."""
 
     def __init__(self, path: str, sender_limit: int, firm_limit: int, pragmas: dict[str, str] | None = None) -> None:
         super().__init__(sender_limit, firm_limit)
         self.path = path
         self.pragmas = pragmas or {}
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake")
-        self._connection: sqlite3.Connection | None = None
+        self._handed: queue.SimpleQueue[Waiting | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def open(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._connect)
+        self._loop = asyncio.get_running_loop()
+        opened: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._serve, args=(opened,), name="intake", daemon=True)
+        self._thread.start()
+        await asyncio.wrap_future(opened)
 
-    def _connect(self) -> None:
+    async def admit(self, arrival: Arrival) -> Verdict:
+        assert self._loop is not None, "open() first"
+        done = self._loop.create_future()
+        self._pending.append((arrival, done))
+        if len(self._pending) == 1:
+            self._loop.call_soon(self._hand_over)  # after the rest of this turn
+        return await done
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            self._handed.put(self._pending)
+            self._pending = []
+
+    def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: the transaction is ours (BEGIN IMMEDIATE below).
         # As durable as the ORM's connection (gateway/core/db.py): FULL, and a
         # busy timeout for writers in other processes.
         # The URL's parameters are PRAGMAs here too, as Tortoise makes them
         # on the ORM's connection (a limit set there holds for both).
-        connection = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA journal_mode=WAL")
-        for name, value in self.pragmas.items():
-            connection.execute(f"PRAGMA {name}={value}")
-        self._connection = connection
+        connection = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
+        try:
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA journal_mode=WAL")
+            for name, value in self.pragmas.items():
+                connection.execute(f"PRAGMA {name}={value}")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
-    async def _admit_batch(self, batch: list[Arrival]) -> list[Verdict]:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_batch, batch)
+    def _serve(self, opened: concurrent.futures.Future) -> None:
+        """The intake's thread, until close() hands in None."""
+        try:
+            connection = self._connect()
+        except BaseException as exc:
+            opened.set_exception(exc)
+            return
+        try:
+            turns = os.open(turns_path(self.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except BaseException as exc:
+            connection.close()
+            opened.set_exception(exc)
+            return
+        opened.set_result(None)
+        try:
+            self._batches(connection, turns)
+        finally:
+            os.close(turns)
+            connection.close()
 
-    def _run_batch(self, batch: list[Arrival]) -> list[Verdict]:
-        connection = self._connection
-        assert connection is not None, "open() first"
-        # A few statements a batch, not a few a message: each call into
-        # SQLite lets go of the GIL and takes it back, and every such hand-
-        # over cost the event loop's thread more than the SQL itself.
-        # IMMEDIATE: the write lock from the start, so the counts read
-        # cannot change before this transaction's inserts commit.
-        return rows.in_transaction(connection, self._decide_and_write, batch)
+    def _batches(self, connection: sqlite3.Connection, turns: int) -> None:
+        waiting: Waiting = []
+        stopping = False
+        while waiting or not stopping:
+            if not waiting:
+                handed = self._handed.get()
+                if handed is None:
+                    return
+                waiting = handed
+            batch: Waiting = []
+            try:
+                fcntl.flock(turns, fcntl.LOCK_EX)  # this process's turn (the module's docstring)
+                try:
+                    stopping = self._take_handed(waiting) or stopping
+                    batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+                    # A few statements a batch, not a few a message: each call
+                    # into SQLite lets go of the GIL and takes it back, and every
+                    # such hand-over cost the event loop's thread more than the
+                    # SQL itself. IMMEDIATE: the write lock from the start, so
+                    # the counts read cannot change before the inserts commit.
+                    verdicts: list[Verdict] | Exception = rows.in_transaction(
+                        connection, self._decide_and_write, [arrival for arrival, _ in batch])
+                finally:
+                    fcntl.flock(turns, fcntl.LOCK_UN)
+            except Exception as exc:  # every waiter hears it, and answers 451
+                if not batch:
+                    batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+                verdicts = exc
+            self._loop.call_soon_threadsafe(_answer, batch, verdicts)
+
+    def _take_handed(self, waiting: Waiting) -> bool:
+        """Everything handed in meanwhile, onto ``waiting``; True if close()'s None was among it."""
+        stopping = False
+        while True:
+            try:
+                handed = self._handed.get_nowait()
+            except queue.Empty:
+                return stopping
+            if handed is None:
+                stopping = True
+            else:
+                waiting.extend(handed)
 
     def _decide_and_write(self, connection: sqlite3.Connection, batch: list[Arrival]) -> list[Verdict]:
         counts = {}
@@ -249,10 +358,12 @@ class SqliteIntake(Intake):
         return verdicts
 
     async def close(self) -> None:
-        await super().close()
-        if self._connection is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._connection.close)
-        self._thread.shutdown(wait=True)
+        if self._thread is None:
+            return
+        self._hand_over()
+        self._handed.put(None)
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self._thread = None
 
 
 async def opened(database_url: str, sender_limit: int, firm_limit: int) -> Intake:
