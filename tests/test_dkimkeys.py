@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.core import datadir
 from gateway.outbound.dkimkeys import DkimKeyError, KeyStore
@@ -81,3 +83,20 @@ def test_a_damaged_key_file_is_named_and_not_quoted(tmp_path):
     with pytest.raises(DkimKeyError) as caught:
         store.active("firm.example")
     assert str(path) in str(caught.value) and "c2VjcmV0" not in str(caught.value)
+
+
+def test_a_key_file_that_reads_as_a_key_but_would_sign_wrongly_is_refused(tmp_path):
+    # The key is loaded without cryptography's full check of its numbers
+    # (our own file): one whose private numbers belong to another key must
+    # still be named, not sign mail that no receiver can verify.
+    store = KeyStore(tmp_path)
+    generation = store.ensure("firm.example", DAY)
+    path = tmp_path / "dkim" / "firm.example" / f"{generation.name}.rsa.pem"
+    ours = generation.rsa_key.private_numbers()
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    mixed = rsa.RSAPrivateNumbers(ours.p, ours.q, other.d, other.dmp1, other.dmq1, other.iqmp, ours.public_numbers)
+    path.write_bytes(mixed.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    with pytest.raises(DkimKeyError) as caught:
+        store.active("firm.example")
+    assert str(path) in str(caught.value)
