@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pycountry
 import pytest
 
 from gateway.payments import fees
@@ -112,6 +113,10 @@ def test_money_is_never_a_float():
 ])
 def test_provinces(text, code):
     assert fees.normalise_province(text) == code
+
+
+def test_the_province_codes_known_without_pycountry_are_its_codes_for_canada():
+    assert fees.PROVINCE_CODES == {s.code.removeprefix("CA-") for s in pycountry.subdivisions.get(country_code="CA")}
 
 
 def test_billing_province_from_the_address_and_a_doubt_never_adds_a_fee():
