@@ -11,6 +11,7 @@ from aiosmtpd.smtp import SMTP
 
 from gateway import vault
 from gateway.core import db
+from gateway.core.health import Health
 from gateway.core.models import OutboundMessage, OutboundStatus
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.outbound import maildir, outbox
@@ -231,3 +232,28 @@ async def test_in_a_maildir_batch_only_the_message_that_failed_is_retried(store,
     assert await runner.deliver_due()
     assert (await OutboundMessage.get(id=second.id)).status is OutboundStatus.SENT
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 2
+
+
+async def test_the_runner_delivers_more_than_a_batch_at_once_and_what_is_queued_later_on_its_wake(store, tmp_path):
+    # Idle polls an hour apart: whatever goes out below went at once.
+    clock = Clock(START)
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
+    new = tmp_path / "outbox" / "new"
+    for n in range(outbox.BATCH + 1):
+        await queue_notice(clock, to=f"client{n}@client.example")
+
+    async def delivered(count: int) -> None:
+        while len(list(new.iterdir()) if new.is_dir() else []) < count:
+            await asyncio.sleep(0.01)
+
+    stopping = asyncio.Event()
+    task = asyncio.create_task(runner.run(stopping, Health(), idle_seconds=3600))
+    try:
+        await asyncio.wait_for(delivered(outbox.BATCH + 1), 30)
+        await queue_notice(clock, to="later@client.example")
+        runner.wake.set()  # as the transaction that queued it does
+        await asyncio.wait_for(delivered(outbox.BATCH + 2), 30)
+    finally:
+        stopping.set()
+        await task
+    assert await OutboundMessage.filter(status=OutboundStatus.SENT).count() == outbox.BATCH + 2

@@ -44,6 +44,7 @@ from gateway.vault import verp
 log = logging.getLogger("clienttrack.outbox")
 
 FAILURE_NOTICE = "delivery-failure"
+BATCH = 20  # messages a runner claims at once
 
 
 # A delivered message, as deliver() marks it (only while this runner holds it).
@@ -199,11 +200,19 @@ class OutboxRunner:
         self.let_go: set[int] = set()
 
     async def run(self, stopping: asyncio.Event, health: Health, idle_seconds: float = 1.0) -> None:
-        await keep_running("outbox", self.deliver_due, stopping=stopping, health=health,
+        await keep_running("outbox", self._step, stopping=stopping, health=health,
                            idle_seconds=idle_seconds, wake=self.wake)
 
-    async def deliver_due(self, batch: int = 20) -> bool:
-        """Claim what is due (a batch) and deliver it; True if there was any."""
+    async def _step(self) -> bool:
+        """A batch delivered; True if it was full (more may be due now). A
+        batch that was not full took all that was due: what is queued since
+        sets ``wake``, so the runner does not ask again at once (that claim
+        found nothing most times, a statement and a trip to the database's
+        thread each batch)."""
+        return await self.deliver_due(BATCH) == BATCH
+
+    async def deliver_due(self, batch: int = BATCH) -> int:
+        """Claim what is due (a batch) and deliver it; how many it claimed."""
         if self.let_go:
             handing = sorted(self.let_go)
             await OutboundMessage.filter(id__in=handing, lease_owner=self.owner, status=OutboundStatus.QUEUED).update(
@@ -212,7 +221,7 @@ class OutboxRunner:
         due = await claim_due(self.clock(), self.lease, self.owner, batch)
         if due and isinstance(self.transport, MaildirTransport):
             await self._deliver_to_maildir(due)
-            return True
+            return len(due)
         for index, item in enumerate(due):
             try:
                 await self.deliver(item)
@@ -221,7 +230,7 @@ class OutboxRunner:
                 # database or the disk failed (not the mail).
                 self.let_go.update(row.id for row in due[index if outage(exc) else index + 1:])
                 raise
-        return bool(due)
+        return len(due)
 
     def _held(self, item: OutboundMessage):
         """The row, only while this runner still holds it."""
