@@ -36,7 +36,7 @@ from gateway.core.paths import TEMPLATES_DIR
 from gateway.core.settings import Settings
 from gateway.deps import Deps
 from gateway.inbound.runner import QueueRunner
-from gateway.outbound.compose import Composer
+from gateway.outbound.compose import Composer, compile_all
 from gateway.outbound.dkimkeys import KeyStore
 from gateway.outbound.outbox import OutboxRunner, transport_for
 from gateway.outbound.signing import Signer
@@ -89,7 +89,9 @@ async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
     data folder, the master key, the schema (made, checked or upgraded),
     the demo firm with its DKIM keys (as `firm add` makes a firm's: made
     here once, not by each worker at its first mail, each making a pair and
-    all but one throwing theirs away)."""
+    all but one throwing theirs away); the mail templates compiled, once
+    for the workers forked after it."""
+    compile_all(TEMPLATES_DIR / "email")
     datadir.prepare(settings.data_dir, settings.database)
     vault.load_or_create_master_key(settings.master_key_path)
     async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):

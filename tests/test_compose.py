@@ -528,3 +528,22 @@ def test_quoted_printable_decodes_as_the_email_packages_in_lines_of_76():
                                              policy=email.policy.default)
         theirs_read = email.message_from_bytes(part.as_bytes(policy=email.policy.SMTP), policy=email.policy.default)
         assert ours_read.get_content() == theirs_read.get_content(), text
+
+
+def test_templates_compiled_before_the_workers_fork_are_not_read_again(tmp_path, monkeypatch):
+    # serve compiles them once before it forks (service.prepare); no mail
+    # after that reads (or compiles) a template file, whichever Composer makes it.
+    folder = tmp_path / "email"
+    folder.mkdir()
+    for path in TEMPLATES.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    compose.compile_all(folder)
+
+    def read(*args):
+        raise AssertionError("a template file was read again")
+
+    monkeypatch.setattr(compose.FileSystemLoader, "get_source", read)
+    made = Composer(folder, hostname=HOSTNAME)
+    assert to_bytes(made.client_request(**request_args())) and to_bytes(made.confirmation(**confirmation_args()))
+    assert made.notice(firm_domain="smith.clienttrack.test", to="anna@smith.example", subject="Hello",
+                       paragraphs=["Hi."], now=NOW)["Subject"] == "Hello"
