@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from gateway.core import events
 from gateway.core.models import Firm, GATEWAY_LOCAL_PART, OutboundMessage, PaymentRequest, RequestKind, RequestStatus
 from gateway.core.money import format_display
+
+if TYPE_CHECKING:
+    from gateway.outbound.outbox import Claimed
 
 NOTICE_KIND = "bounce-notice"
 
@@ -39,9 +43,10 @@ def request_key(request: PaymentRequest) -> str:
     return request.invoice if request.invoice and " " not in request.invoice else f"R{request.id}"
 
 
-async def mark_bounced(item: OutboundMessage, reason: str, now: datetime, *, actor: str = "system") \
+async def mark_bounced(item: OutboundMessage | Claimed, reason: str, now: datetime, *, actor: str = "system") \
         -> BounceNotice | None:
-    """Mark the request of ``item`` (a mail that failed for good) bounced;
+    """Mark the request of ``item`` (a mail that failed for good: its row,
+    or as the outbox claimed it) bounced;
     the notice to queue, or None when the failure changes nothing. Call in
     the transaction that records the failure."""
     if item.request_id is None:

@@ -14,15 +14,15 @@ client's address refused makes the request bounced: outbound/bounced.py).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Iterable
 
-from tortoise import connections
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -134,38 +134,69 @@ async def enqueue_notice(
     await enqueue(message, master_key=master_key, kind=kind, now=now, request=request)
 
 
-async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> list[OutboundMessage]:
+@dataclass(slots=True)
+class Claimed:
+    """A message a runner claimed: the columns delivering it reads."""
+
+    id: int
+    kind: str
+    mail_from: str
+    rcpt_to: str
+    subject: str
+    sealed_message: bytes
+    notify_on_failure: str
+    request_id: int | None
+    attempts: int
+    lease_owner: str
+
+    @classmethod
+    def of(cls, row: OutboundMessage) -> "Claimed":
+        return cls(*(getattr(row, name) for name in cls.__slots__))
+
+
+# SQLite has one writer at a time: one statement picks the batch and claims it.
+CLAIM_ON_SQLITE = (
+    "UPDATE outbound_message SET lease_until = ?, lease_owner = ? WHERE id IN (SELECT id FROM outbound_message"
+    " WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+    " ORDER BY next_attempt_at, id LIMIT ?) RETURNING next_attempt_at, " + ", ".join(Claimed.__slots__))
+
+
+async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> list[Claimed]:
     """Claim up to ``batch`` messages that are due and held by nobody (or
-    whose lease ran out), for ``owner`` until now + lease."""
+    whose lease ran out), for ``owner`` until now + lease; oldest due first."""
+    client = rows.sqlite_client()
+    if client is not None:
+        return await rows.on_sqlite_thread(client, _claim_on_sqlite, [
+            stored_time(now + lease), owner, OutboundStatus.QUEUED.value, stored_time(now), stored_time(now), batch])
     due = Q(status=OutboundStatus.QUEUED, next_attempt_at__lte=now) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-    claimed = {"lease_until": now + lease, "lease_owner": owner}
     order = ("next_attempt_at", "id")
-    if connections.get("default").capabilities.dialect == "postgres":
-        # Runners skip the rows others are claiming instead of queueing behind them.
-        async with in_transaction() as connection:
-            ids = [row.id for row in await OutboundMessage.filter(due).order_by(*order).limit(batch).only("id")
-                   .select_for_update(skip_locked=True).using_db(connection)]
-            if ids:
-                await OutboundMessage.filter(id__in=ids).using_db(connection).update(**claimed)
-        return list(await OutboundMessage.filter(id__in=ids).order_by(*order)) if ids else []
-    else:
-        # SQLite has one writer at a time: one statement picks the batch and
-        # claims it (it was one a message, each a hand-off to the database's thread).
-        # It returns the claimed rows whole, read as the ORM reads rows.
-        claimed_rows = await connections.get("default").execute_query_dict(
-            "UPDATE outbound_message SET lease_until = ?, lease_owner = ? WHERE id IN (SELECT id FROM outbound_message"
-            " WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
-            " ORDER BY next_attempt_at, id LIMIT ?) RETURNING " + _columns(),
-            [stored_time(now + lease), owner, OutboundStatus.QUEUED.value, stored_time(now), stored_time(now), batch])
-        return sorted((OutboundMessage._init_from_db(**row) for row in claimed_rows),
-                      key=lambda item: (item.next_attempt_at, item.id))
+    # Runners skip the rows others are claiming instead of queueing behind them.
+    async with in_transaction() as connection:
+        ids = [row.id for row in await OutboundMessage.filter(due).order_by(*order).limit(batch).only("id")
+               .select_for_update(skip_locked=True).using_db(connection)]
+        if ids:
+            await OutboundMessage.filter(id__in=ids).using_db(connection).update(lease_until=now + lease,
+                                                                                lease_owner=owner)
+    return [Claimed.of(row) for row in await OutboundMessage.filter(id__in=ids).order_by(*order)] if ids else []
 
 
-@functools.cache
-def _columns() -> str:
-    """The ORM's columns of OutboundMessage (known once Tortoise is set up)."""
-    return ", ".join(OutboundMessage._meta.fields_db_projection.values())
+def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> list[Claimed]:
+    """The claim, on the database's thread. Its commit is not flushed to
+    disk by itself (synchronous NORMAL for this statement; the next FULL
+    commit flushes it with its own): a claim lost to a power cut named a
+    runner that the power cut stopped too, and the message is claimed
+    again as if never claimed, as it would be when that runner's lease ran
+    out. The rows are read as they are (times in the stored text, whose
+    order is the times' order), not as the ORM's models."""
+    (synchronous,), = connection.execute("PRAGMA synchronous").fetchall()
+    connection.execute("PRAGMA synchronous = NORMAL")
+    try:
+        claimed = connection.execute(CLAIM_ON_SQLITE, values).fetchall()
+    finally:
+        connection.execute(f"PRAGMA synchronous = {int(synchronous)}")
+    claimed.sort(key=lambda row: row[:2])
+    return [Claimed(*row[1:]) for row in claimed]
 
 
 class OutboxRunner:
@@ -232,11 +263,11 @@ class OutboxRunner:
                 raise
         return len(due)
 
-    def _held(self, item: OutboundMessage):
+    def _held(self, item: Claimed):
         """The row, only while this runner still holds it."""
         return OutboundMessage.filter(id=item.id, lease_owner=item.lease_owner)
 
-    async def _deliver_to_maildir(self, due: list[OutboundMessage]) -> None:
+    async def _deliver_to_maildir(self, due: list[Claimed]) -> None:
         """deliver() for a batch, into the Maildir: signed and written on one
         thread, new/ fsync'd once for all of them, and those delivered
         marked sent in one transaction."""
@@ -266,7 +297,7 @@ class OutboxRunner:
                 self.let_go.update(row.id for row in due)
             raise
 
-    def _sign_and_write(self, due: list[OutboundMessage]) -> list[str | Exception]:
+    def _sign_and_write(self, due: list[Claimed]) -> list[str | Exception]:
         """Each message opened, signed and written to the Maildir (a thread's
         work); its note, or what failed."""
         outcomes: list[str | Exception | None] = [None] * len(due)
@@ -285,7 +316,7 @@ class OutboxRunner:
             outcomes[index] = outcome
         return outcomes
 
-    async def deliver(self, item: OutboundMessage) -> None:
+    async def deliver(self, item: Claimed) -> None:
         now = self.clock()
         raw = vault.open_with_master(self.master_key, item.sealed_message, _aad(item.rcpt_to))
         try:
@@ -301,7 +332,7 @@ class OutboxRunner:
         metrics.DELIVERIES.labels("sent").inc()
         log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
 
-    async def _failed(self, item: OutboundMessage, failure: DeliveryFailure, now: datetime) -> None:
+    async def _failed(self, item: Claimed, failure: DeliveryFailure, now: datetime) -> None:
         """A delivery that failed: retried later, or given up."""
         attempts = item.attempts + 1
         if isinstance(failure, PermanentFailure):
@@ -316,10 +347,10 @@ class OutboxRunner:
             metrics.DELIVERIES.labels("deferred").inc()
             log.warning("outbound %s to %s deferred (%s), retry in %.0fs", item.id, item.rcpt_to, failure, delay)
 
-    async def _stamped(self, item: OutboundMessage, raw: bytes) -> tuple[bytes, str]:
+    async def _stamped(self, item: Claimed, raw: bytes) -> tuple[bytes, str]:
         return await asyncio.to_thread(self._sign, item, raw)
 
-    def _sign(self, item: OutboundMessage, raw: bytes) -> tuple[bytes, str]:
+    def _sign(self, item: Claimed, raw: bytes) -> tuple[bytes, str]:
         """The message signed, and its own bounce address as envelope sender
         (CPU: run it on a thread)."""
         try:
@@ -330,7 +361,7 @@ class OutboxRunner:
             raise TemporaryFailure(f"cannot sign: {exc}") from None
         return signed, self.verp.address(item.id, item.mail_from.rpartition("@")[2])
 
-    async def _give_up(self, item: OutboundMessage, attempts: int, reason: str, address_refused: bool = False) -> None:
+    async def _give_up(self, item: Claimed, attempts: int, reason: str, address_refused: bool = False) -> None:
         now = self.clock()
         if not await self._held(item).update(
                 status=OutboundStatus.FAILED, attempts=attempts, last_error=reason[:2000], sealed_message=None,
