@@ -239,3 +239,86 @@ def test_parse_split_reads_every_message_as_parse_does():
         assert split_first == whole
         assert [a.data for a in split_first.attachments] == [a.data for a in whole.attachments]
         assert all(a.sealed is None for a in split_first.attachments)
+
+
+def _pdf_part_message(b64: bytes) -> bytes:
+    return (b"From: a@firm.example\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n"
+            b"--X\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+            b"--X\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=p.pdf\r\n\r\n" + b64 + b"--X--\r\n")
+
+
+@pytest.mark.parametrize("where", ["CR inside a line", "LF inside a line", "CR before a CRLF", "LF after a CRLF",
+                                   "CR at a line's end", "LF at a line's end", "CR in the last line",
+                                   "LF in the first line"])
+def test_a_bare_cr_or_lf_in_the_base64_is_refused(where):
+    """The splitter follows base64 whose lines all end CRLF, and nothing
+    else: a bare CR or LF anywhere in it (where the stdlib's parser would
+    see a line end of its own) makes the message Unsplittable, in whatever
+    pieces it comes, and it is then parsed whole, reading as it always did."""
+    lines = base64.encodebytes(PDF[:20_000]).split(b"\n")[:-1]
+    crlf = b"\r\n".join(lines) + b"\r\n"
+    middle = len(lines) // 2 * 78  # the start of a line
+    b64 = {
+        "CR inside a line": crlf[:middle + 30] + b"\r" + crlf[middle + 30:],
+        "LF inside a line": crlf[:middle + 30] + b"\n" + crlf[middle + 30:],
+        "CR before a CRLF": crlf[:middle - 2] + b"\r" + crlf[middle - 2:],
+        "LF after a CRLF": crlf[:middle] + b"\n" + crlf[middle:],
+        "CR at a line's end": crlf[:middle - 2] + b"\r" + crlf[middle:],
+        "LF at a line's end": crlf[:middle - 2] + b"\n" + crlf[middle:],
+        "CR in the last line": crlf[:-4] + b"\r" + crlf[-4:],
+        "LF in the first line": crlf[:10] + b"\n" + crlf[10:],
+    }[where]
+    raw = _pdf_part_message(b64)
+    for piece in (len(raw), 1, 7, 4096):
+        with pytest.raises(Unsplittable):
+            split_in(raw, piece)
+    from gateway.mail.parse import parse_split
+    assert parse_split(raw) == parse(raw)
+    assert parse(raw).attachments[0].data == PDF[:20_000]
+
+
+def test_base64_lines_of_uneven_length_are_taken_out():
+    """Lines of any length, as long as each ends CRLF: taken out, read the same."""
+    data = PDF[:30_000]
+    b64 = base64.b64encode(data)
+    lines, at, width = [], 0, 1
+    while at < len(b64):
+        lines.append(b64[at:at + width])
+        at, width = at + width, width % 97 + 3
+    raw = _pdf_part_message(b"\r\n".join(lines) + b"\r\n")
+    assert_reads_the_same(raw, taken_out=1)
+    [taken] = split(raw, lambda content_type, filename: Taken(content_type, filename)).elided.values()
+    assert bytes(taken.data) == data
+
+
+def test_base64_is_taken_out_exactly_when_every_cr_and_lf_is_in_a_crlf():
+    """Base64 in lines of one length or of many, with CR, LF, CRLF and LF CR
+    put in at random, fed in pieces of any size: refused exactly when some
+    CR or LF in it is not one of a CRLF pair, and read the same otherwise."""
+    import random
+
+    rng = random.Random(2318)
+    refused = taken = 0
+    for trial in range(300):
+        data = rng.randbytes(rng.randrange(0, 4000))
+        b64 = base64.b64encode(data)
+        width = rng.choice([76, 64, 4, rng.randrange(1, 120)])
+        lines = [b64[at:at + width] for at in range(0, len(b64), width)]
+        text = bytearray(b"\r\n".join(lines) + b"\r\n")
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            at = rng.randrange(len(text) + 1)
+            text[at:at] = rng.choice([b"\r", b"\n", b"\r\n", b"\n\r"])
+        text = bytes(text)
+        crlf_only = text.count(b"\r") == text.count(b"\n") == text.count(b"\r\n")
+        raw = _pdf_part_message(text)
+        for piece in (len(raw), rng.randrange(1, 300), 4096):
+            if crlf_only:
+                result, opened = split_in(raw, piece)
+                [part] = result.elided.values()
+                assert bytes(part.data) == data
+            else:
+                with pytest.raises(Unsplittable):
+                    split_in(raw, piece)
+        refused, taken = refused + (not crlf_only), taken + crlf_only
+    assert refused > 50 and taken > 50

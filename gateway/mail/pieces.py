@@ -92,9 +92,15 @@ class _B64Stream:
         self._ended = False
 
     def feed(self, text: bytes) -> None:
+        """Raises Unsplittable unless every CR and LF in ``text`` is one of a
+        CRLF pair (then no line in it ends where the stdlib parser would
+        end it otherwise)."""
+        stripped = text.translate(None, b"\r\n")
+        if not _lines_end_crlf(text, len(text) - len(stripped)):
+            raise Unsplittable("an attachment's lines do not all end with CRLF")
         if self._ended:
             return
-        text = self._rest + text.translate(None, b"\r\n")
+        text = self._rest + stripped
         end = text.find(b"=")
         if end >= 0:
             text, self._ended = text[:end], True
@@ -203,10 +209,10 @@ class Splitter:
         stray = buffer.translate(None, _B64_LINES)
         if not stray:
             # All base64 so far. Keep the last line end: a boundary line may
-            # follow it, and the check below wants to see the CRLF before it.
+            # follow it, and the line-end check (the stream's feed) wants to see
+            # the CRLF before it.
             keep = 0 if final else 2 if buffer.endswith(b"\r\n") else 1 if buffer.endswith(b"\r") else 0
             text = buffer[:len(buffer) - keep]
-            self._check_line_ends(text)
             self._part.feed(text)
             self._buffer = buffer[len(text):]
             if final:
@@ -225,14 +231,12 @@ class Splitter:
             if final or len(buffer) - at > MAX_BOUNDARY + 8:
                 raise Unsplittable("an attachment ends without a boundary")
             if at > 2:  # decode what is before it; wait for the boundary line
-                self._check_line_ends(buffer[:at - 2])
                 self._part.feed(buffer[:at - 2])
                 self._buffer = buffer[at - 2:]
             return False
         if not self._own_boundary(buffer[at:line_end]):
             raise Unsplittable("an attachment ends at a line that is not its boundary")
         text = buffer[:at - 2]
-        self._check_line_ends(text)
         self._part.feed(text)
         self._end_part()
         self._buffer = buffer[at - 2:]  # the CRLF before the boundary belongs to it
@@ -244,11 +248,6 @@ class Splitter:
         self._elided[marker] = self._part.close()
         self._part = None
         self._skeleton.append(marker.encode("ascii") + (b"" if self._boundaries else b"\r\n"))
-
-    @staticmethod
-    def _check_line_ends(text: bytes) -> None:
-        if text.count(b"\r") != text.count(b"\n") or text.count(b"\r\n") != text.count(b"\n"):
-            raise Unsplittable("an attachment's lines do not all end with CRLF")
 
     def _own_boundary(self, line: bytes) -> bool:
         """Is ``line`` (without its CRLF) a delimiter of the innermost multipart?"""
@@ -324,6 +323,26 @@ class Splitter:
             self._skeleton.append(buffer[:keep])
             self._line_start = buffer[keep - 1:keep] in (b"\r", b"\n")
             self._buffer = buffer[keep:]
+
+
+def _lines_end_crlf(text: bytes, line_ends: int) -> bool:
+    """Is each of the ``line_ends`` CRs and LFs in ``text`` one of a CRLF pair?
+    Base64 comes in lines of one length, so first try the CRLFs a line
+    apart (a slice each for their CRs and LFs) and those in what is left
+    after the last of them (less than a line): when these pairs account for
+    all the line ends, that is the answer without a pass over the text.
+    Else one count of CRLF settles it (pairs cannot overlap)."""
+    first = text.find(b"\r\n")
+    if first < 0:
+        return line_ends == 0
+    step = text.find(b"\r\n", first + 2) - first
+    if step > 0:
+        crs, lfs = text[first::step], text[first + 1::step]
+        if len(crs) == len(lfs) and crs.count(b"\r") == len(crs) and lfs.count(b"\n") == len(lfs):
+            rest = text[first + (len(crs) - 1) * step + 2:]
+            if line_ends == 2 * (len(crs) + rest.count(b"\r\n")):
+                return True
+    return line_ends == 2 * text.count(b"\r\n")
 
 
 def _line_end(buffer: bytes, start: int) -> tuple[int, int] | None:
