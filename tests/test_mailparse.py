@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.mail.decoding import scrub
 from gateway.mail.files import safe_filename
 from gateway.mail.htmltext import html_to_text
 from gateway.mail.parse import Attachment, ParsedMail, parse
@@ -418,6 +419,32 @@ def test_auto_submitted_and_precedence():
 def test_subject_whitespace_collapsed_and_unfolded():
     mail = parse(b"From: a@firm.example\nSubject:   PAY  1042\n\tclient=ACME   \n\nx\n")
     assert mail.subject == "PAY 1042 client=ACME"
+
+
+def test_header_values_read_as_the_stdlib_reads_unstructured_text():
+    """decode_header_text gives a value without an encoded word or an 8-bit
+    byte back as it is, without the stdlib's parse: that must be what the
+    stdlib's unstructured reading gives, on any such value (and a value with
+    either still goes through it)."""
+    import random
+
+    from gateway.mail.decoding import decode_header_text
+
+    def stdlib(raw: str) -> str:
+        return str(policy.default.header_factory("x-decode", raw))
+
+    rng = random.Random(1823)
+    pieces = [chr(i) for i in range(128)] + list(" \t=?()\"\\<>@,;:.[]") + ["?=", "  ", " =", "= ?"]
+    for _ in range(4000):
+        raw = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 30)))
+        if "=?" in raw:
+            continue
+        assert decode_header_text("subject", raw) == stdlib(raw), raw
+    for raw in ["=?utf-8?q?caf=C3=A9?= =?utf-8?q?_cr=C3=A8me?=", "Invoice =?iso-8859-1?q?=E9t=E9?= 5",
+                "caf\udce9 au lait", "=?utf-8?b?w6l0w6k=?="]:
+        assert decode_header_text("subject", raw) == scrub(stdlib(raw))
+    message = staff_mail(Subject="Invoice 1 $1,250.00 to=client1@client.example pw=Blue42 (hint: Sky?)")
+    assert parse(as_bytes(message)).subject == "Invoice 1 $1,250.00 to=client1@client.example pw=Blue42 (hint: Sky?)"
 
 
 # --------------------------------------------------------------------------
