@@ -322,3 +322,44 @@ def test_base64_is_taken_out_exactly_when_every_cr_and_lf_is_in_a_crlf():
                     split_in(raw, piece)
         refused, taken = refused + (not crlf_only), taken + crlf_only
     assert refused > 50 and taken > 50
+
+
+@pytest.mark.parametrize("junk", [b"*", b" ", b"\t", b"-", b"\x00", b"\xff", b".", b"*. \xff"])  # the last keeps quads whole
+@pytest.mark.parametrize("where", ["first", "inside a line", "at a line's end", "before the padding", "after the padding",
+                                   "in the last quad", "after the last line", "at a line's start"])
+def test_a_byte_outside_base64_anywhere_in_the_part_is_refused(junk, where):
+    """A byte that is neither of the base64 alphabet, '=' nor a CRLF, anywhere
+    in a part taken out (before its padding, after it, in an unpadded last
+    quad): Unsplittable in pieces of any size, and then read whole."""
+    data = PDF[:3001]  # base64 ends "=="
+    lines = base64.encodebytes(data).split(b"\n")[:-1]
+    if where == "in the last quad":  # padding left out, as some mailers do
+        lines[-1] = lines[-1].rstrip(b"=")
+    crlf = b"\r\n".join(lines) + b"\r\n"
+    pad = crlf.index(b"=") if b"=" in crlf else len(crlf) - 2
+    b64 = {
+        "first": junk + crlf,
+        "inside a line": crlf[:200] + junk + crlf[200:],
+        "at a line's end": crlf[:76] + junk + crlf[76:],
+        "before the padding": crlf[:pad] + junk + crlf[pad:],
+        "after the padding": crlf[:-2] + junk + crlf[-2:],
+        "in the last quad": crlf[:-3] + junk + crlf[-3:],
+        "after the last line": crlf + junk + b"\r\n",
+        "at a line's start": crlf[:78] + junk + crlf[78:],
+    }[where]
+    raw = _pdf_part_message(b64)
+    for piece in (len(raw), 1, 7, 4096):
+        with pytest.raises(Unsplittable):
+            split_in(raw, piece)
+    from gateway.mail.parse import parse_split
+    assert parse_split(raw) == parse(raw)
+
+
+@pytest.mark.parametrize("shape", ["unpadded", "more after the padding", "a lone last sextet"])
+def test_clean_base64_of_odd_shapes_is_taken_out_and_reads_the_same(shape):
+    data = PDF[:3001]
+    b64 = base64.b64encode(data)
+    b64 = {"unpadded": b64.rstrip(b"="), "more after the padding": b64 + base64.b64encode(b"more"),
+           "a lone last sextet": b64.rstrip(b"=") + b"Q"}[shape]
+    raw = _pdf_part_message(b"\r\n".join(b64[at:at + 76] for at in range(0, len(b64), 76)) + b"\r\n")
+    assert_reads_the_same(raw, taken_out=1)

@@ -43,7 +43,7 @@ MAX_HEADER_BLOCK = 1024 * 1024
 # parser all the same; past this it is not plausibly a boundary.
 MAX_BOUNDARY = 200
 
-_B64_LINES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_B64_TEXT = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 _PARSER = email.parser.BytesParser(policy=email_policy.compat32)
 
@@ -84,7 +84,10 @@ class Split:
 
 class _B64Stream:
     """Base64 decoded as it comes, as decoding.b64decode decodes it whole:
-    up to the first "=", a lone trailing sextet dropped."""
+    up to the first "=", a lone trailing sextet dropped. It takes clean
+    base64 only, and checks it as it decodes (the decoder's strict mode
+    refuses any byte outside the alphabet: no pass of its own over the
+    text); anything else raises Unsplittable."""
 
     def __init__(self, sink: PartSink) -> None:
         self.sink = sink
@@ -92,24 +95,30 @@ class _B64Stream:
         self._ended = False
 
     def feed(self, text: bytes) -> None:
-        """Raises Unsplittable unless every CR and LF in ``text`` is one of a
-        CRLF pair (then no line in it ends where the stdlib parser would
-        end it otherwise)."""
+        """Raises Unsplittable unless ``text`` is of the alphabet, "=" and
+        line ends, and every CR and LF in it is one of a CRLF pair (then no
+        line in it ends where the stdlib parser would end it otherwise)."""
         stripped = text.translate(None, b"\r\n")
         if not _lines_end_crlf(text, len(text) - len(stripped)):
             raise Unsplittable("an attachment's lines do not all end with CRLF")
         if self._ended:
+            _clean(stripped)
             return
         text = self._rest + stripped
         end = text.find(b"=")
         if end >= 0:
+            _clean(text[end:])  # not decoded: checked here
             text, self._ended = text[:end], True
         whole = len(text) - len(text) % 4
         if whole:
-            self.sink.write(binascii.a2b_base64(text[:whole]))
-        self._rest = text[whole:]
+            try:
+                self.sink.write(binascii.a2b_base64(text[:whole], strict_mode=True))
+            except binascii.Error:
+                raise Unsplittable("an attachment's base64 is not clean") from None
+        self._rest = text[whole:]  # checked when decoded, by the next feed or close
 
     def close(self) -> Any:
+        _clean(self._rest)
         rest = self._rest[:-1] if len(self._rest) % 4 == 1 else self._rest
         if rest:
             self.sink.write(binascii.a2b_base64(rest + b"=" * (-len(rest) % 4)))
@@ -206,9 +215,11 @@ class Splitter:
 
     def _base64(self, final: bool) -> bool:
         buffer = self._buffer
-        stray = buffer.translate(None, _B64_LINES)
-        if not stray:
-            # All base64 so far. Keep the last line end: a boundary line may
+        # "-" is not of base64: the first one must begin the boundary line
+        # that ends the part. What comes before it the stream checks.
+        at = buffer.find(b"-")
+        if at < 0:
+            # Base64 so far. Keep the last line end: a boundary line may
             # follow it, and the line-end check (the stream's feed) wants to see
             # the CRLF before it.
             keep = 0 if final else 2 if buffer.endswith(b"\r\n") else 1 if buffer.endswith(b"\r") else 0
@@ -222,9 +233,7 @@ class Splitter:
                 self._state = "copy"
                 return True
             return False
-        # The first byte that is not base64 must begin its multipart's boundary line.
-        at = buffer.find(stray[:1])
-        if stray[:1] != b"-" or not self._boundaries or at < 2 or buffer[at - 2:at] != b"\r\n":
+        if not self._boundaries or at < 2 or buffer[at - 2:at] != b"\r\n":
             raise Unsplittable("an attachment's base64 is not clean")
         line_end = buffer.find(b"\r\n", at)
         if line_end < 0:
@@ -323,6 +332,11 @@ class Splitter:
             self._skeleton.append(buffer[:keep])
             self._line_start = buffer[keep - 1:keep] in (b"\r", b"\n")
             self._buffer = buffer[keep:]
+
+
+def _clean(text: bytes) -> None:
+    if text.translate(None, _B64_TEXT):
+        raise Unsplittable("an attachment's base64 is not clean")
 
 
 def _lines_end_crlf(text: bytes, line_ends: int) -> bool:
