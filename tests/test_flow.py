@@ -10,7 +10,7 @@ import smtplib
 import httpx
 import pytest
 
-from gateway.core.models import Firm, InboundMessage, InboundStatus, PaymentRequest, SealedFile
+from gateway.core.models import Firm, InboundMessage, InboundRaw, InboundStatus, PaymentRequest, SealedFile
 from gateway.vault import sealed
 from tests.conftest import DEMO_STAFF, GATEWAY, mails_to, outbox_mails, request_mail, send, settled
 from tests.tnef import winmail
@@ -84,7 +84,7 @@ async def test_the_raw_message_is_deleted_once_processed(gateway):
     await send(gateway, request_mail(SUBJECT))
     await settled()
     queued = await InboundMessage.get()
-    assert queued.status is InboundStatus.DONE and queued.sealed_raw is None
+    assert queued.status is InboundStatus.DONE and not await InboundRaw.exists()
 
 
 BAD_SUBJECTS = [

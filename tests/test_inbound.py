@@ -6,7 +6,7 @@ import pytest
 
 from gateway import vault
 from gateway.core import db
-from gateway.core.models import InboundMessage
+from gateway.core.models import InboundRaw
 from gateway.inbound import queue as inbound
 from tests.conftest import database_url
 from tests.test_runner import START
@@ -19,8 +19,8 @@ async def test_an_arrival_is_sealed_and_opens_only_with_the_master_key(tmp_path)
                                   sender="a@b.example", firm_domain="b.example", rcpt_tos=["pay@b.example"],
                                   peer="127.0.0.1", trusted_peer=False, now=START)
         assert arrival.size == len(b"Subject: secret pw=Blue42\r\n\r\nhi")
-        await InboundMessage.create(**arrival.fields())
-        stored = await InboundMessage.get(id=arrival.queue_id)
+        await arrival.raw().save()
+        stored = await InboundRaw.get(id=arrival.queue_id)
         assert b"Blue42" not in stored.sealed_raw
         assert inbound.open_raw(stored, key).endswith(b"hi")
         with pytest.raises(vault.TamperedError):

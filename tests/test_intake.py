@@ -22,7 +22,7 @@ from gateway.admission import intake
 from gateway.admission.intake import Intake, OrmIntake, Verdict
 from gateway.core import db
 from gateway.core.directory import seed_demo
-from gateway.core.models import AcceptedMessageId, Firm, InboundMessage, InboundStatus, Staff
+from gateway.core.models import AcceptedMessageId, Firm, InboundMessage, InboundRaw, InboundStatus, Staff
 from gateway.inbound import queue as inbound
 from tests.conftest import database_url
 from tests.test_runner import START
@@ -73,10 +73,11 @@ async def test_messages_arriving_together_are_all_stored_as_the_orm_reads_them(m
         assert (stored.sender, stored.firm_domain, stored.rcpt_tos) == (STAFF, "demo.localhost", ["pay@demo.localhost"])
         assert (stored.peer, stored.trusted_peer, stored.size) == ("192.0.2.7", False, len(b"Subject: hi\r\n\r\nhello"))
         assert stored.received_at == sent.received_at
-        assert inbound.open_raw(stored, KEY) == b"Subject: hi\r\n\r\nhello"
-    # The runners' claim finds them, oldest first.
+        assert inbound.open_raw(await InboundRaw.get(id=sent.queue_id), KEY) == b"Subject: hi\r\n\r\nhello"
+    # The runners' claim finds them, oldest first, with the message.
     claimed = await inbound.claim(START, timedelta(minutes=5), "test-runner")
     assert claimed is not None and claimed.id == arrivals[-1].queue_id
+    assert inbound.open_raw(claimed, KEY) == b"Subject: hi\r\n\r\nhello"
 
 
 async def test_a_sender_who_is_not_staff_is_refused_and_nothing_is_stored(make_intake):

@@ -16,7 +16,7 @@ import pytest
 from gateway.admission import draining
 from gateway.blobs import BlobMissing
 from gateway.core import db
-from gateway.core.models import InboundMessage, InboundStatus, PaymentRequest, SealedFile
+from gateway.core.models import InboundMessage, InboundRaw, InboundStatus, PaymentRequest, SealedFile
 from gateway.inbound import bodies, queue as inbound_queue
 from gateway.mail.parse import parse as parse_mail
 from gateway.service import running
@@ -55,7 +55,7 @@ async def test_a_large_message_arrives_in_the_store_and_becomes_a_request(tmp_pa
         assert files["scan.pdf"] == PDF
         assert len(mails_to(gw, "jane@client.example")) == 1
         done = await InboundMessage.get()
-        assert done.status is InboundStatus.DONE and done.body_blob == "" and done.sealed_raw is None
+        assert done.status is InboundStatus.DONE and done.body_blob == "" and not await InboundRaw.exists()
         with pytest.raises(BlobMissing):
             await read_blob(gw.deps.blobs, bodies.blob_name(done.id))
 
@@ -191,7 +191,8 @@ async def test_housekeeping_deletes_a_done_body_the_runner_did_not(tmp_path):
         await send(gw, request_mail(SUBJECT, attachments=[("scan.pdf", "application/pdf", PDF)]))
         queued = await InboundMessage.get()
         # As if the runner had finished it and died before deleting its body.
-        await InboundMessage.filter(id=queued.id).update(status=InboundStatus.DONE, sealed_raw=None)
+        await InboundMessage.filter(id=queued.id).update(status=InboundStatus.DONE)
+        await InboundRaw.filter(id=queued.id).delete()
         assert await inbound_queue.forget_done_bodies(gw.deps.blobs) == 1
         assert (await InboundMessage.get()).body_blob == ""
         with pytest.raises(BlobMissing):

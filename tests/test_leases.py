@@ -57,6 +57,7 @@ async def _queue_inbound(n: int) -> list[str]:
                                   sender="a@b.example", firm_domain="b.example", rcpt_tos=["pay@b.example"],
                                   peer="127.0.0.1", trusted_peer=True, now=NOW + timedelta(seconds=i))
         await InboundMessage.create(**arrival.fields())
+        await arrival.raw().save()
         ids.append(arrival.queue_id)
     return ids
 

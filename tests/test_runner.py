@@ -11,7 +11,7 @@ from gateway import vault
 from gateway.admission.intake import OrmIntake, Verdict
 from gateway.core import datadir, db
 from gateway.core.directory import seed_demo
-from gateway.core.models import Event, InboundMessage, InboundStatus, PaymentRequest
+from gateway.core.models import Event, InboundMessage, InboundRaw, InboundStatus, PaymentRequest
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
 from gateway.inbound import queue as inbound
@@ -72,9 +72,27 @@ async def test_a_message_that_crashes_three_times_is_quarantined_not_lost(world,
         assert "handler bug" in queued.last_error
         clock.now += timedelta(seconds=31)
     assert queued.status is InboundStatus.QUARANTINED
-    assert queued.sealed_raw is not None  # kept for an operator
+    assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
     assert await Event.filter(action="inbound.quarantined").count() == 1
     assert not await runner.process_next()
+
+
+async def test_each_way_a_message_is_done_deletes_its_sealed_copy(world):
+    deps, clock = world
+    made = await enqueue(deps)
+    command = await enqueue(deps, "help")
+    refused = await enqueue(deps, "Invoice 1042 to=jane@client.example pw=Tulip77")  # no amount: a reply
+    out_of_office = request_mail("Out of office")
+    out_of_office["Auto-Submitted"] = "auto-replied"
+    discarded = await queue(out_of_office.as_bytes(), deps.master_key, clock())
+    assert await InboundRaw.all().count() == 4
+    runner = QueueRunner(deps)
+    while await runner.process_next():
+        pass
+    outcomes = dict(await InboundMessage.all().values_list("id", "outcome"))
+    assert outcomes[made].startswith("request R") and outcomes[command] == "command help"
+    assert outcomes[refused].startswith("rejected by") and outcomes[discarded].startswith("discarded by")
+    assert not await InboundRaw.exists()
 
 
 async def test_a_failed_attempt_waits_before_the_retry(world, monkeypatch):
@@ -117,6 +135,7 @@ async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
         clock.now += lease + timedelta(seconds=1)
     assert await QueueRunner(deps).process_next()
     assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.QUARANTINED
+    assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
 
 
 async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.core import directory
-from gateway.core.models import InboundMessage, Level, OutboundMessage, PaymentRequest, Staff
+from gateway.core.models import InboundMessage, InboundRaw, Level, OutboundMessage, PaymentRequest, Staff
 from gateway.inbound import queue as inbound
 from gateway.service import running
 from tests.conftest import CLIENT_THREADS, make_settings, settled
@@ -338,7 +338,7 @@ async def test_the_mx_results_pass_and_are_removed_before_storing(behind_mx):
                  f"dkim=pass header.d={FIRM} header.s=sel")
     code, text = await deliver(behind_mx, raw)
     assert code == 250, text
-    queued = await InboundMessage.get()
+    queued = await InboundRaw.get()
     stored = inbound.open_raw(queued, behind_mx.deps.master_key)
     assert b"Authentication-Results" not in stored
     assert stored.endswith(raw.split(b"\r\n\r\n", 1)[1])

@@ -104,6 +104,7 @@ class Bounces:
                 .update(returns=F("returns") + 1)
             if taken:
                 await InboundMessage.create(**arrival.fields())
+                await arrival.raw().save()
         if not taken:
             return f"550 5.7.1 <{address}>: this address has taken all the reports it takes"
         if body is not None:

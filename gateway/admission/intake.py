@@ -53,7 +53,7 @@ from gateway.admission import sql
 from gateway.core.datadir import sqlite_path
 from gateway.core import rows
 from gateway.core.db import stored_time
-from gateway.core.models import AcceptedMessageId, InboundMessage, InboundStatus
+from gateway.core.models import AcceptedMessageId, InboundMessage, InboundRaw, InboundStatus
 from gateway.inbound.queue import Arrival
 
 MAX_BATCH = 64
@@ -65,12 +65,14 @@ def turns_path(database_path: str) -> str:
 
 
 # The columns an arrival fills; the others take their defaults, written out
-# here as the ORM writes them (status queued, no attempts yet).
+# here as the ORM writes them (status queued, no attempts yet). The sealed
+# message goes in a table of its own (models.InboundRaw).
 _INSERT = """
 INSERT INTO inbound_message (id, status, mail_from, sender, firm_domain, rcpt_tos, peer, trusted_peer, size,
-                             sealed_raw, body_blob, body_salt, attempts, last_error, outcome, received_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?)
+                             body_blob, body_salt, attempts, last_error, outcome, received_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', '', ?)
 """
+_INSERT_RAW = "INSERT INTO inbound_raw (id, sealed_raw) VALUES (?, ?)"
 
 
 class Verdict(enum.Enum):
@@ -212,6 +214,7 @@ class OrmIntake(Intake):
             admitted = _admitted(batch, verdicts)
             await InboundMessage.bulk_create([InboundMessage(**arrival.fields()) for arrival in admitted],
                                              using_db=connection)
+            await InboundRaw.bulk_create([arrival.raw() for arrival in admitted], using_db=connection)
             await sql.add_counts(_counted(admitted), connection)
             await AcceptedMessageId.bulk_create(
                 [AcceptedMessageId(firm_domain=arrival.firm_domain, digest=arrival.message_key,
@@ -347,10 +350,10 @@ class SqliteIntake(Intake):
         connection.executemany(_INSERT, [
             (arrival.queue_id, InboundStatus.QUEUED.value, arrival.mail_from, arrival.sender,
              arrival.firm_domain, json.dumps(arrival.rcpt_tos), arrival.peer, int(arrival.trusted_peer),
-             arrival.size, arrival.sealed_raw, arrival.body_blob, arrival.body_salt,
-             stored_time(arrival.received_at))
+             arrival.size, arrival.body_blob, arrival.body_salt, stored_time(arrival.received_at))
             for arrival in admitted
         ])
+        connection.executemany(_INSERT_RAW, [(arrival.queue_id, arrival.sealed_raw) for arrival in admitted])
         connection.executemany(sql.ADD_COUNT, sql.count_rows(_counted(admitted)))
         connection.executemany(sql.ADD_MESSAGE_ID, [
             (arrival.firm_domain, arrival.message_key, stored_time(arrival.received_at))

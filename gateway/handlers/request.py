@@ -161,7 +161,7 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
                         queued: InboundMessage, now: datetime) -> int:
     """In one transaction: the request, the rows ``rows_naming(its id)``
     gives (inserted in that order), and the queued message finished
-    ("request R<id>"); LeaseLost (nothing written) if this runner no longer
+    ("request R<id>", its sealed copy deleted); LeaseLost (nothing written) if this runner no longer
     holds the message. The statements are the ORM's (gateway/core/rows.py);
     on SQLite all of it is one function on the database's thread. Returns
     the request's id."""
@@ -180,6 +180,7 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
             rows.numbered(inbound.FINISH), inbound.finish_values(queued, f"request R{request_id}", now))
         if finished != 1:
             raise inbound.lease_lost(queued)
+        await connection.execute_query(rows.numbered(inbound.FORGET_RAW), [queued.id])
         return request_id
 
 
@@ -192,6 +193,7 @@ def _write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentReq
         connection.executemany(statement.sql, [statement.values(row) for row in group])
     if connection.execute(inbound.FINISH, inbound.finish_values(queued, f"request R{request_id}", now)).rowcount != 1:
         raise inbound.lease_lost(queued)
+    connection.execute(inbound.FORGET_RAW, [queued.id])
     return request_id
 
 

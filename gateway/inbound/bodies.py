@@ -7,7 +7,7 @@ Sealed like a request's files (vault/sealing.py: 64 KiB chunks, AES-256-GCM,
 the chunk's place and a last-chunk flag in the nonce), under a key of the
 master key's for this queue id (vault.subkey), so a body moved under
 another queue row does not open. The row keeps the file salt and the
-object's name; the header section stays in the row itself (sealed_raw)."""
+object's name; the header section is the sealed message (models.InboundRaw)."""
 
 from __future__ import annotations
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import functools
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import AsyncIterator
 
-from tortoise import connections
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.blobs import BlobStore
 from gateway.core.db import stored_time
-from gateway.core.models import CLAIM_INDEX, InboundMessage, InboundStatus
+from gateway.core import rows
+from gateway.core.models import CLAIM_INDEX, InboundMessage, InboundRaw, InboundStatus
 from gateway.inbound import bodies
 from gateway.inbound.bodies import BodyWriter
 
@@ -64,8 +65,12 @@ class Arrival:
         """As InboundMessage's fields."""
         return {"id": self.queue_id, "mail_from": self.mail_from, "sender": self.sender,
                 "firm_domain": self.firm_domain, "rcpt_tos": self.rcpt_tos, "peer": self.peer,
-                "trusted_peer": self.trusted_peer, "size": self.size, "sealed_raw": self.sealed_raw,
-                "body_blob": self.body_blob, "body_salt": self.body_salt, "received_at": self.received_at}
+                "trusted_peer": self.trusted_peer, "size": self.size, "body_blob": self.body_blob,
+                "body_salt": self.body_salt, "received_at": self.received_at}
+
+    def raw(self) -> InboundRaw:
+        """The sealed message's row, stored with the queue row (InboundRaw)."""
+        return InboundRaw(id=self.queue_id, sealed_raw=self.sealed_raw)
 
 
 def arrival(
@@ -93,7 +98,8 @@ def arrival(
 
 
 def open_raw(message: InboundMessage, master_key: bytes) -> bytes:
-    """The message as received, or a large one's header section (see open_body)."""
+    """The message as received, or a large one's header section (see
+    open_body), as claim() read it."""
     return vault.open_with_master(master_key, message.sealed_raw, raw_aad(message.id))
 
 
@@ -117,10 +123,12 @@ def _claimable(now: datetime) -> Q:
 
 async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage | None:
     """Take the oldest message that is queued or whose lease ran out, for
-    ``owner`` until now + lease (renewed while the owner lives)."""
+    ``owner`` until now + lease (renewed while the owner lives); with its
+    sealed message (sealed_raw)."""
     claimed = {"status": InboundStatus.PROCESSING, "attempts": F("attempts") + 1, "lease_until": now + lease,
                "lease_owner": owner}
-    if connections.get("default").capabilities.dialect == "postgres":
+    client = rows.sqlite_client()
+    if client is None:
         # Runners skip the rows others are claiming instead of queueing behind them.
         async with in_transaction() as connection:
             candidate = await InboundMessage.filter(_claimable(now)).order_by("received_at").limit(1).only(
@@ -128,15 +136,36 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
             if candidate is None:
                 return None
             await InboundMessage.filter(id=candidate.id).using_db(connection).update(**claimed)
-        return await InboundMessage.get(id=candidate.id)
+        message = await InboundMessage.get(id=candidate.id)
+        message.sealed_raw = (await InboundRaw.get(id=candidate.id)).sealed_raw
+        return message
     # SQLite has one writer at a time: one statement picks the oldest and
-    # claims it (it was three, each a hand-off to the database's thread).
-    # It returns the claimed row whole, read as the ORM reads a row.
-    rows = await connections.get("default").execute_query_dict(
+    # claims it, returning the row; the sealed message is read beside it,
+    # both in one hand-off to the database's thread.
+    found = await rows.on_sqlite_thread(client, _claim_on_sqlite, [
+        InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)])
+    if found is None:
+        return None
+    row, sealed_raw = found
+    message = InboundMessage._init_from_db(**row)
+    message.sealed_raw = sealed_raw
+    return message
+
+
+def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> tuple[dict, bytes] | None:
+    # Autocommit: the claim commits by itself; the sealed copy is read after.
+    cursor = connection.execute(
         "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
-        f" WHERE id = ({PICK_ON_SQLITE}) RETURNING " + _columns(),
-        [InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)])
-    return InboundMessage._init_from_db(**rows[0]) if rows else None
+        f" WHERE id = ({PICK_ON_SQLITE}) RETURNING " + _columns(), values)
+    found = cursor.fetchall()
+    if not found:
+        return None
+    row = dict(zip((column[0] for column in cursor.description), found[0]))
+    (sealed_raw,) = connection.execute(READ_RAW, [row["id"]]).fetchone()
+    return row, sealed_raw
+
+
+READ_RAW = "SELECT sealed_raw FROM inbound_raw WHERE id = ?"
 
 
 # The oldest claimable message, read off the claim's index alone, never
@@ -188,18 +217,20 @@ def _held(message: InboundMessage):
 async def finish(message: InboundMessage, outcome: str, now: datetime) -> None:
     """Mark done and drop the raw message: it has been turned into records.
     Called in the handler's transaction: LeaseLost undoes all of it."""
-    done = await _held(message).update(
-        status=InboundStatus.DONE, outcome=outcome[:200], sealed_raw=None, finished_at=now, lease_until=None,
-        lease_owner="")
-    if not done:
-        raise lease_lost(message)
+    async with in_transaction():
+        done = await _held(message).update(
+            status=InboundStatus.DONE, outcome=outcome[:200], finished_at=now, lease_until=None, lease_owner="")
+        if not done:
+            raise lease_lost(message)
+        await InboundRaw.filter(id=message.id).delete()
 
 
-# finish() as one statement of our own (handlers/request.py writes a
-# request's rows together, gateway/core/rows.py): its row count says
-# whether this runner still held the message.
-FINISH = ("UPDATE inbound_message SET status = ?, outcome = ?, sealed_raw = NULL, finished_at = ?,"
+# finish() as statements of our own (handlers/request.py writes a request's
+# rows together, gateway/core/rows.py): FINISH's row count says whether
+# this runner still held the message; then FORGET_RAW (the message's id).
+FINISH = ("UPDATE inbound_message SET status = ?, outcome = ?, finished_at = ?,"
           " lease_until = NULL, lease_owner = '' WHERE id = ? AND status = ? AND lease_owner = ?")
+FORGET_RAW = "DELETE FROM inbound_raw WHERE id = ?"
 
 
 def finish_values(message: InboundMessage, outcome: str, now: datetime) -> list:
