@@ -5,13 +5,14 @@ request's rows are written all or none."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from gateway import vault
-from gateway.core import rows
+from gateway.core import datadir, rows
 from gateway.core.models import (
     Event, Firm, InboundMessage, InboundRaw, InboundStatus, OutboundMessage, PaymentRequest, RequestKind, SealedFile, Staff,
 )
@@ -20,7 +21,8 @@ from gateway.inbound import queue as inbound
 from gateway.mail import context
 from gateway.outbound import outbox
 from gateway.outbound.compose import Composed
-from tests.test_runner import START, enqueue, world  # noqa: F401 (world is a fixture)
+from tests.conftest import request_mail
+from tests.test_runner import START, enqueue, queue, world  # noqa: F401 (world is a fixture)
 
 
 def a_request(firm: Firm, staff: Staff, token_hash: str, message_id: str = "<m1@demo.localhost>") -> PaymentRequest:
@@ -119,6 +121,29 @@ async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
         await write_request(a_request(firm, staff, "e" * 64), lambda made: others(made, firm), queued, clock())
     assert await PaymentRequest.all().count() == 1 and not await OutboundMessage.exists()
     assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.PROCESSING
+
+
+async def test_finishing_a_request_frees_the_sealed_copy_without_rewriting_it(world):
+    deps, clock = world
+    path = datadir.sqlite_path(deps.settings.database)
+    if path is None:
+        pytest.skip("SQLite's own connection: PostgreSQL keeps a large value out of line (TOAST)")
+    firm = await Firm.get(domain="demo.localhost")
+    staff = await Staff.get(firm=firm)
+    scan = request_mail("Invoice 7 $10.00 to=jane@client.example pw=Blue42",
+                        attachments=[("scan.pdf", "application/pdf", bytes(range(256)) * 2000)])  # 512 KB
+    queue_id = await queue(scan.as_bytes(), deps.master_key, clock())
+    queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
+    client = connections.get("default")
+    _, [[setting]] = await client.execute_query("PRAGMA secure_delete")
+    await client.execute_script("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL from its start: what the commit writes
+    await write_request(a_request(firm, staff, "a" * 64), lambda made: others(made, firm), queued, clock())
+    assert not await InboundRaw.filter(id=queue_id).exists()
+    written = Path(path + "-wal").stat().st_size
+    # The copy's ~170 pages were written to the WAL once more, zeroed (SECURE_DELETE's), with the request's rows.
+    assert written < len(queued.sealed_raw) / 4
+    _, [[after]] = await client.execute_query("PRAGMA secure_delete")
+    assert after == setting  # other deletions zero what they free as before
 
 
 def fields_of(model) -> dict | None:

@@ -193,7 +193,7 @@ def _write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentReq
         connection.executemany(statement.sql, [statement.values(row) for row in group])
     if connection.execute(inbound.FINISH, inbound.finish_values(queued, f"request R{request_id}", now)).rowcount != 1:
         raise inbound.lease_lost(queued)
-    connection.execute(inbound.FORGET_RAW, [queued.id])
+    inbound.forget_raw_on_sqlite(connection, queued.id)
     return request_id
 
 
