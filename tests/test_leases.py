@@ -16,7 +16,9 @@ from tortoise import connections
 from gateway.core import db
 from gateway.core.health import Health, keep_running
 from gateway.core.leases import LeaseKeeper
-from gateway.core.models import CLAIM_INDEX, InboundMessage, InboundStatus, OutboundMessage
+from gateway.core.models import (
+    CLAIM_INDEX, OUTBOUND_CLAIM_INDEX, InboundMessage, InboundStatus, OutboundMessage, OutboundStatus,
+)
 from gateway.core.owner import Owner, dead_here, this_process
 from gateway.inbound import queue as inbound
 from gateway.outbound import outbox
@@ -103,6 +105,32 @@ async def test_the_claim_on_sqlite_reads_its_index_not_the_queued_rows(tmp_path)
         plan = await connections.get("default").execute_query_dict(
             "EXPLAIN QUERY PLAN " + inbound.PICK_ON_SQLITE, inbound.pick_values(NOW))
         assert any(f"COVERING INDEX {CLAIM_INDEX}" in step["detail"] for step in plan), plan
+
+
+async def test_the_outbox_claims_the_messages_due_oldest_first(tmp_path):
+    async with db.opened(database_url(tmp_path)):
+        made = [await OutboundMessage.create(kind="test", mail_from="a@b.example", rcpt_to=f"c{i}@d.example",
+                                             sealed_message=b"x", next_attempt_at=NOW - timedelta(seconds=10 - i),
+                                             created_at=NOW) for i in range(7)]
+        ids = [row.id for row in made]
+        await OutboundMessage.filter(id=ids[0]).update(status=OutboundStatus.SENT)
+        await OutboundMessage.filter(id=ids[1]).update(lease_until=NOW + LEASE, lease_owner="other")  # held
+        await OutboundMessage.filter(id=ids[2]).update(next_attempt_at=NOW + LEASE)  # a retry, not due yet
+        await OutboundMessage.filter(id=ids[4]).update(lease_until=NOW - timedelta(seconds=1), lease_owner="gone")
+        await OutboundMessage.filter(id=ids[6]).update(next_attempt_at=NOW - timedelta(seconds=10))  # oldest
+        first, second = await outbox.claim_due(NOW, LEASE, "me", 3), await outbox.claim_due(NOW, LEASE, "me", 3)
+        assert [item.id for item in first] == [ids[6], ids[3], ids[4]] and [item.id for item in second] == [ids[5]]
+        assert {item.lease_owner for item in first + second} == {"me"}
+
+
+async def test_the_outbox_claim_on_sqlite_reads_its_index_in_its_order_not_the_queued_rows(tmp_path):
+    async with db.opened(f"sqlite://{tmp_path}/claims.db"):
+        await _queue_outbound(3)
+        plan = await connections.get("default").execute_query_dict(
+            "EXPLAIN QUERY PLAN " + outbox.PICK_ON_SQLITE, outbox.pick_values(NOW, 20))
+        details = [step["detail"] for step in plan]
+        assert any(f"COVERING INDEX {OUTBOUND_CLAIM_INDEX}" in detail for detail in details), details
+        assert not any("TEMP B-TREE" in detail for detail in details), details  # no sort: the index's order
 
 
 async def test_leases_are_renewed_handed_back_and_taken_from_the_dead(tmp_path):

@@ -31,7 +31,7 @@ from gateway.core import metrics, rows
 from gateway.core.clock import Clock
 from gateway.core.db import stored_time
 from gateway.core.health import Health, keep_running, outage
-from gateway.core.models import OutboundMessage, OutboundStatus, PaymentRequest
+from gateway.core.models import OUTBOUND_CLAIM_INDEX, OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.bounced import NOTICE_KIND, BounceNotice, mark_bounced
 from gateway.outbound.compose import Composed, Composer, to_bytes
 from gateway.outbound.dkimkeys import DkimKeyError
@@ -154,11 +154,17 @@ class Claimed:
         return cls(*(getattr(row, name) for name in cls.__slots__))
 
 
-# SQLite has one writer at a time: one statement picks the batch and claims it.
-CLAIM_ON_SQLITE = (
-    "UPDATE outbound_message SET lease_until = ?, lease_owner = ? WHERE id IN (SELECT id FROM outbound_message"
-    " WHERE status = ? AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
-    " ORDER BY next_attempt_at, id LIMIT ?) RETURNING next_attempt_at, " + ", ".join(Claimed.__slots__))
+# SQLite has one writer at a time: one statement picks the batch and claims
+# it. The pick reads the claim's index alone (models.OutboundMessage.Meta).
+PICK_ON_SQLITE = (f"SELECT id FROM outbound_message INDEXED BY {OUTBOUND_CLAIM_INDEX} WHERE status = ?"
+                  " AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
+                  " ORDER BY next_attempt_at, id LIMIT ?")
+CLAIM_ON_SQLITE = (f"UPDATE outbound_message SET lease_until = ?, lease_owner = ? WHERE id IN ({PICK_ON_SQLITE})"
+                   " RETURNING next_attempt_at, " + ", ".join(Claimed.__slots__))
+
+
+def pick_values(now: datetime, batch: int) -> list:
+    return [OutboundStatus.QUEUED.value, stored_time(now), stored_time(now), batch]
 
 
 async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> list[Claimed]:
@@ -166,8 +172,8 @@ async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> 
     whose lease ran out), for ``owner`` until now + lease; oldest due first."""
     client = rows.sqlite_client()
     if client is not None:
-        return await rows.on_sqlite_thread(client, _claim_on_sqlite, [
-            stored_time(now + lease), owner, OutboundStatus.QUEUED.value, stored_time(now), stored_time(now), batch])
+        return await rows.on_sqlite_thread(client, _claim_on_sqlite,
+                                           [stored_time(now + lease), owner, *pick_values(now, batch)])
     due = Q(status=OutboundStatus.QUEUED, next_attempt_at__lte=now) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now))
     order = ("next_attempt_at", "id")
