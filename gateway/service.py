@@ -97,7 +97,11 @@ async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
     async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
         if settings.demo:
             await seed_demo(clock())
-            await asyncio.to_thread(KeyStore(settings.data_dir).ensure, DEMO_DOMAIN, clock().date())
+            # On this thread, not a pool's: serve forks its workers next, and
+            # a thread that used OpenSSL may still be in OpenSSL's exit
+            # handlers (a lock held) after Python has joined it; a worker
+            # forked then waited on that lock forever at its first mail.
+            KeyStore(settings.data_dir).ensure(DEMO_DOMAIN, clock().date())
 
 
 def listening_socket(host: str, port: int, shared: bool = False, listen: bool = True) -> socket.socket:
