@@ -6,8 +6,8 @@
    skipped where Postfix or root is missing), the bare aiosmtpd sink
    (bench/smtp_sink.py), the gateway's admission path (`serve --demo
    --roles smtp,web`: the queue held, as Postfix's HOLD measures its own
-   acceptance; as `serve` runs it, one process, and with a front process a
-   CPU) and the whole gateway (`serve --demo`). Messages a second
+   acceptance; as `serve` runs it, a front process a CPU, and with one
+   front process) and the whole gateway (`serve --demo`). Messages a second
    and CPU milliseconds a message (each server's process tree, from /proc),
    as ratios to Postfix.
 
@@ -138,17 +138,19 @@ def smtp_source(port: int, messages: int, sessions: int, size: int) -> float:
     return time.perf_counter() - started
 
 
-# The admission path with a front process a CPU instead of serve's default
-# of one for a front alone (gateway/core/settings.py, worker_processes).
+# Beside serve's default for the admission path (a front process a CPU,
+# gateway/core/settings.py, worker_processes): one front process; and for a
+# baseline from before that default (one front), a front process a CPU.
 CORES = len(os.sched_getaffinity(0))
+ONE_FRONT = {"CLIENTTRACK_PROCESSES": "1"}
 FRONTS = {"CLIENTTRACK_PROCESSES": str(CORES)}
 
 ACCEPTORS = {
     "postfix": ("Postfix, durable queue (HOLD)", lambda data: postfix()),
     "sink": ("bare aiosmtpd sink", lambda data: sink()),
     "admission": ("gateway admission path (smtp,web)", lambda data: gateway(data, roles="smtp,web")),
-    "admission-fronts": (f"admission path, {CORES} front processes",
-                         lambda data: gateway(data, roles="smtp,web", extra_env=FRONTS)),
+    "admission-one-front": ("admission path, 1 front process",
+                            lambda data: gateway(data, roles="smtp,web", extra_env=ONE_FRONT)),
     "gateway": ("whole gateway (serve --demo)", lambda data: gateway(data)),
     "admission-before": ("admission path, before", lambda data: gateway(data, roles="smtp,web", code="before")),
     "admission-fronts-before": (f"admission path, {CORES} fronts, before",

@@ -48,8 +48,9 @@ def accepted_per_second(ports: list[int], messages: int, sessions: int, size: in
 
 def fronts(stack: ExitStack, count: int, data: Path, database_url: str | None) -> list[int]:
     """``count`` front processes on one data directory and database; their SMTP ports."""
+    # One process each (not serve's default of one a CPU): this counts front processes.
     env = {"CLIENTTRACK_LOG_LEVEL": "WARNING", "CLIENTTRACK_SENDER_HOURLY_LIMIT": "10000000",
-           "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000"}
+           "CLIENTTRACK_FIRM_HOURLY_LIMIT": "10000000", "CLIENTTRACK_PROCESSES": "1"}
     if database_url:
         env["CLIENTTRACK_DATABASE_URL"] = database_url
     ports = []

@@ -1,7 +1,7 @@
 """`clienttrack serve` on every core: CLIENTTRACK_PROCESSES worker
-processes (default: the CPUs this process may run on, when it runs the
-runners; Settings.worker_processes), each running the roles asked for,
-supervised by the process that started them.
+processes (default: the CPUs this process may run on;
+Settings.worker_processes), each running the roles asked for, supervised
+by the process that started them.
 
 One process and one event loop use about one core: everything but
 Argon2id waits for that loop. So `serve` with N > 1:

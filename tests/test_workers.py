@@ -200,10 +200,10 @@ async def test_sigterm_to_the_supervisor_as_pid_1_stops_every_worker(tmp_path):
 
 
 @pytest.mark.no_database
-def test_serve_runs_a_worker_a_cpu_with_the_runners_and_one_process_for_a_front_alone():
+def test_serve_runs_a_worker_a_cpu_whatever_the_roles_unless_told_how_many():
     cpus = len(os.sched_getaffinity(0))
     assert settings_module.load({}, environ={}).worker_processes == cpus
     assert settings_module.load({"roles": "web,queue"}, environ={}).worker_processes == cpus
-    assert settings_module.load({"roles": "smtp,web"}, environ={}).worker_processes == 1
+    assert settings_module.load({"roles": "smtp,web"}, environ={}).worker_processes == cpus
     assert settings_module.load({"roles": "smtp,web", "processes": 3}, environ={}).worker_processes == 3
     assert settings_module.load({}, environ={"CLIENTTRACK_PROCESSES": "1"}).worker_processes == 1

@@ -143,13 +143,12 @@ class Settings:
     @property
     def worker_processes(self) -> int:
         """How many processes `serve` runs: as many as asked, else one for
-        each CPU this process may run on when it runs the queue or outbox
-        runners, and one for a front alone (smtp,web): on SQLite two fronts
-        cost a third more CPU a message than one and accepted no faster
-        (BENCHMARKS.md, issue 18, every core)."""
-        if self.processes:
-            return self.processes
-        return usable_cpus() if {"queue", "outbox"} & set(self.roles) else 1
+        each CPU this process may run on, whatever the roles. A front alone
+        (smtp,web) too: since its intakes take turns at SQLite's write lock,
+        two fronts on two cores accept about a fifth more messages a second
+        than one, at ~8 % more CPU a message (BENCHMARKS.md, issue 18,
+        "Two front processes by default")."""
+        return self.processes or usable_cpus()
 
     @property
     def database(self) -> str:
