@@ -12,6 +12,7 @@ import pytest
 
 from gateway.blobs import BlobMissing, BlobStore, open_store
 from gateway.blobs.files import TEMP_PREFIX, FileStore
+from gateway.documents import storing
 from tests.conftest import make_settings
 
 pytest_plugins = ["tests.s3_support"]
@@ -65,6 +66,33 @@ async def test_an_empty_object(store: BlobStore) -> None:
     name = new_name()
     await store.put(name, [b""])
     assert await read(store, name) == b""
+
+
+async def test_objects_put_all_at_once_each_read_back(store: BlobStore) -> None:
+    objects = [(new_name(), [b"the text"]), (new_name(), [os.urandom(100_000), b"tail"]), (new_name(), [b""])]
+    await store.put_all(objects)
+    for name, pieces in objects:
+        assert await read(store, name) == b"".join(pieces)
+
+
+async def test_files_put_together_are_all_stored_or_none(store: BlobStore) -> None:
+    """A request's files (storing.put_items, one put_all): when one cannot
+    be stored, none of them is left in the store."""
+    def item(chunks) -> storing.SealedItem:
+        return storing.SealedItem("f.pdf", "application/pdf", 1, os.urandom(16), chunks)
+
+    class Failing(list):
+        def __iter__(self):
+            raise OSError("disk full")
+
+    items = [item([b"the text"]), item([os.urandom(1000)]), item(Failing([b"x", b"y"])), item([b"after"])]
+    with pytest.raises(OSError):
+        await storing.put_items(store, items)
+    for made in items:
+        with pytest.raises(BlobMissing):
+            await read(store, storing.name_for(made.salt))
+    stored = await storing.put_items(store, items[:2])
+    assert [await read(store, s.blob) for s in stored] == [b"the text", items[1].chunks[0]]
 
 
 async def test_unknown_and_deleted_names_are_missing(store: BlobStore) -> None:

@@ -38,6 +38,14 @@ class FileStore:
     async def put(self, name: str, pieces: Sequence[bytes]) -> None:
         await asyncio.to_thread(self._put, self._path(name), pieces)
 
+    async def put_all(self, objects: Sequence[tuple[str, Sequence[bytes]]]) -> None:
+        named = [(self._path(name), pieces) for name, pieces in objects]
+        await asyncio.to_thread(self._put_all, named)
+
+    def _put_all(self, named: list[tuple[Path, Sequence[bytes]]]) -> None:
+        for path, pieces in named:
+            self._put(path, pieces)
+
     def _put(self, path: Path, pieces: Sequence[bytes]) -> None:
         opened = temp, fd, _ = _open_temporary(self.root, path)
         try:

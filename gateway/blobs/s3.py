@@ -10,6 +10,7 @@ object, no multipart, so an interrupted upload leaves no parts behind.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import AsyncIterator, Sequence
 from urllib.parse import parse_qs, urlsplit
@@ -64,6 +65,16 @@ class S3Store:
             await obstore.put_async(self._client, name, data, use_multipart=False)
         except (BaseError, OSError) as exc:
             raise BlobStoreError(f"storing {name} failed: {type(exc).__name__}") from exc
+
+    async def put_all(self, objects: Sequence[tuple[str, Sequence[bytes]]]) -> None:
+        # The PUTs at once; every one ended before an error is raised, so
+        # that the caller's deletions come after any PUT that still succeeds.
+        for name, _ in objects:
+            check_name(name)
+        ended = await asyncio.gather(*(self.put(name, pieces) for name, pieces in objects), return_exceptions=True)
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def writer(self, name: str) -> S3Writer:
         return S3Writer(self, check_name(name))

@@ -7,6 +7,10 @@ Every implementation passes the same contract (tests/test_blobs_contract.py):
 
 * ``put`` makes the object visible whole or not at all: a crash part-way
   leaves no half object under the name.
+* ``put_all`` stores several objects as ``put`` does, in one go (a
+  request's files: one hand-off to the file store's thread, not one each).
+  An error may leave some of them stored; it is raised once no write is
+  still under way, so deleting them all afterwards leaves none.
 * ``read`` yields the object's bytes from an offset, in pieces of any size
   (callers reframe them), and raises :class:`BlobMissing` for an unknown name.
 * ``delete`` is for good, and deleting what is not there is no error (so a
@@ -50,6 +54,9 @@ class BlobWriter(Protocol):
 class BlobStore(Protocol):
     async def put(self, name: str, pieces: Sequence[bytes]) -> None:
         """Store the pieces, in order, as one object called ``name``."""
+
+    async def put_all(self, objects: Sequence[tuple[str, Sequence[bytes]]]) -> None:
+        """Each (name, pieces) stored as ``put`` stores it."""
 
     def writer(self, name: str) -> BlobWriter:
         """An object called ``name``, written a few pieces at a time."""
