@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from tortoise import connections
 
-from gateway.core import db
+from gateway.core import db, rows
 from gateway.core.health import Health, keep_running
 from gateway.core.leases import LeaseKeeper
 from gateway.core.models import (
@@ -105,6 +105,25 @@ async def test_the_claim_on_sqlite_reads_its_index_not_the_queued_rows(tmp_path)
         plan = await connections.get("default").execute_query_dict(
             "EXPLAIN QUERY PLAN " + inbound.PICK_ON_SQLITE, inbound.pick_values(NOW))
         assert any(f"COVERING INDEX {CLAIM_INDEX}" in step["detail"] for step in plan), plan
+
+
+async def test_the_claim_on_sqlite_leaves_its_flush_to_the_next_durable_commit(tmp_path):
+    # A claim lost to a power cut named a runner that stopped with it (the
+    # message is claimed again); its own fsync held every statement of the
+    # process behind it. Every other commit stays FULL.
+    async with db.opened(f"sqlite://{tmp_path}/claims.db"):
+        await _queue_inbound(1)
+        client = rows.sqlite_client()
+        statements: list[str] = []
+        await rows.on_sqlite_thread(client, lambda connection: connection.set_trace_callback(statements.append))
+        assert await inbound.claim(NOW, LEASE, "me") is not None
+        await rows.on_sqlite_thread(client, lambda connection: connection.set_trace_callback(None))
+        update = next(i for i, sql in enumerate(statements) if sql.startswith("UPDATE inbound_message"))
+        assert [sql for sql in statements[:update] if sql.startswith("PRAGMA synchronous =")][-1] == \
+            "PRAGMA synchronous = NORMAL"
+        (setting,), = await rows.on_sqlite_thread(
+            client, lambda connection: connection.execute("PRAGMA synchronous").fetchall())
+        assert setting == 2  # FULL
 
 
 async def test_the_outbox_claims_the_messages_due_oldest_first(tmp_path):

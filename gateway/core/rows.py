@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from tortoise import Model, connections
@@ -106,6 +107,19 @@ def in_transaction(connection: sqlite3.Connection, work: Callable[..., T], *args
         raise
     return result
 
+
+@contextmanager
+def unflushed(connection: sqlite3.Connection) -> Iterator[None]:
+    """What commits inside is not flushed to disk by itself (synchronous
+    NORMAL; in WAL mode the next FULL commit of any connection flushes it
+    with its own): for a commit whose loss to a power cut loses nothing.
+    The connection's setting is put back after."""
+    (setting,), = connection.execute("PRAGMA synchronous").fetchall()
+    connection.execute("PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        connection.execute(f"PRAGMA synchronous = {int(setting)}")
 
 
 async def execute_many(sql: str, params: list[list]) -> None:

@@ -153,11 +153,16 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
 
 
 def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> tuple[dict, bytes] | None:
-    # Autocommit: the claim commits by itself; the sealed copy is read after.
-    cursor = connection.execute(
-        "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
-        f" WHERE id = ({PICK_ON_SQLITE}) RETURNING " + _columns(), values)
-    found = cursor.fetchall()
+    # Autocommit: the claim commits by itself, not flushed by itself (a
+    # claim lost to a power cut named a runner the power cut stopped too:
+    # the message is claimed again, as when a lease runs out, with one
+    # attempt fewer counted). Its fsync held every statement of this
+    # process behind it. The sealed copy is read after.
+    with rows.unflushed(connection):
+        cursor = connection.execute(
+            "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
+            f" WHERE id = ({PICK_ON_SQLITE}) RETURNING " + _columns(), values)
+        found = cursor.fetchall()
     if not found:
         return None
     row = dict(zip((column[0] for column in cursor.description), found[0]))
