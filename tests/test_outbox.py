@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from gateway import vault
-from gateway.core import db
+from gateway.core import db, rows
 from gateway.core.health import Health
 from gateway.core.models import OutboundMessage, OutboundStatus
 from gateway.core.paths import TEMPLATES_DIR
@@ -204,6 +204,34 @@ async def test_a_maildir_batch_is_written_then_fsynced_once_then_marked_sent_eac
         assert row.last_error == f"outbound-{item.id}.eml" + (" (delivered before)" if item is queued[0] else "")
     assert not await runner.deliver_due()
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 3
+
+
+async def test_a_maildir_batch_is_marked_sent_without_a_flush_of_its_own(store, tmp_path):
+    # Its files are in the Maildir for good before the mark, and a mark lost
+    # to a power cut finds them again by their delivery ids (the test above:
+    # "delivered before"); its own fsync held every statement of the process
+    # behind it. Every other commit stays FULL.
+    client = rows.sqlite_client()
+    if client is None:
+        pytest.skip("SQLite's synchronous setting")
+    clock = Clock(START)
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
+    queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(2)]
+    statements: list[str] = []
+    await rows.on_sqlite_thread(client, lambda connection: connection.set_trace_callback(statements.append))
+    assert await runner.deliver_due() == 2
+    await rows.on_sqlite_thread(client, lambda connection: connection.set_trace_callback(None))
+    marks = [i for i, sql in enumerate(statements) if sql.startswith("UPDATE outbound_message SET status")]
+    assert len(marks) == 2
+    assert [sql for sql in statements[:marks[0]] if sql.startswith("PRAGMA synchronous =")][-1] == \
+        "PRAGMA synchronous = NORMAL"
+    assert [sql for sql in statements[marks[-1]:] if sql.startswith("PRAGMA synchronous =")][0] == \
+        "PRAGMA synchronous = 2"
+    (setting,), = await rows.on_sqlite_thread(
+        client, lambda connection: connection.execute("PRAGMA synchronous").fetchall())
+    assert setting == 2  # FULL
+    assert [row.status for row in await OutboundMessage.filter(id__in=[item.id for item in queued])] == \
+        [OutboundStatus.SENT] * 2
 
 
 async def test_in_a_maildir_batch_only_the_message_that_failed_is_retried(store, tmp_path, monkeypatch):

@@ -195,14 +195,33 @@ def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> list[Claim
     again as if never claimed, as it would be when that runner's lease ran
     out. The rows are read as they are (times in the stored text, whose
     order is the times' order), not as the ORM's models."""
-    (synchronous,), = connection.execute("PRAGMA synchronous").fetchall()
-    connection.execute("PRAGMA synchronous = NORMAL")
-    try:
+    with rows.unflushed(connection):
         claimed = connection.execute(CLAIM_ON_SQLITE, values).fetchall()
-    finally:
-        connection.execute(f"PRAGMA synchronous = {int(synchronous)}")
     claimed.sort(key=lambda row: row[:2])
     return [Claimed(*row[1:]) for row in claimed]
+
+
+async def _mark_sent(values: list[list]) -> None:
+    """SENT for each row of ``values``, in one transaction: the Maildir's
+    (see _mark_sent_on_sqlite)."""
+    client = rows.sqlite_client()
+    if client is not None:
+        await rows.on_sqlite_thread(client, _mark_sent_on_sqlite, values)
+    else:
+        await rows.execute_many(SENT, values)
+
+
+def _mark_sent_on_sqlite(connection: sqlite3.Connection, values: list[list]) -> None:
+    """The mark, on the database's thread, its commit not flushed to disk by
+    itself (the next FULL commit flushes it with its own, in order): the
+    files are in the Maildir for good before it (each fsync'd, and new/),
+    and a mark lost to a power cut is a runner that stopped after writing:
+    the rows are claimed again when the lease runs out, and the Maildir
+    finds each file by its delivery id and writes nothing twice. Its fsync
+    held every statement of the process behind it. (The relay's mark,
+    deliver(), stays flushed: a mark lost there would send the mail again.)"""
+    with rows.unflushed(connection):
+        rows.in_transaction(connection, lambda connection: connection.executemany(SENT, values))
 
 
 class OutboxRunner:
@@ -283,9 +302,8 @@ class OutboxRunner:
             sent = [(item, note) for item, note in zip(due, outcomes) if isinstance(note, str)]
             if sent:
                 sent_at = OutboundMessage._meta.fields_map["sent_at"].to_db_value(now, None)
-                await rows.execute_many(SENT, [
-                    [OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id, item.lease_owner]
-                    for item, note in sent])
+                await _mark_sent([[OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id,
+                                   item.lease_owner] for item, note in sent])
             for item, note in sent:
                 metrics.DELIVERIES.labels("sent").inc()
                 log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
