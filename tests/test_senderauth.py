@@ -489,6 +489,18 @@ async def test_other_peers_are_not_trusted_even_with_the_flag(peer):
     refused(await check(message(), peer=peer, trust_loopback=True), "not signed")
 
 
+async def test_peers_asked_again_get_the_same_answers_from_the_remembered_ones():
+    # The loopback test is remembered per peer address (it runs at every
+    # DATA); peers taking turns must each keep their own answer.
+    from gateway.admission.senderauth import _is_loopback
+
+    peers = ["127.0.0.1", "203.0.113.5", "::ffff:127.0.0.1", "::ffff:10.0.0.1"] * 3
+    asked = _is_loopback.cache_info().hits
+    verdicts = [await check(message(), peer=peer, trust_loopback=True) for peer in peers]
+    assert [v.method == "trusted-peer" for v in verdicts] == [True, False, True, False] * 3
+    assert _is_loopback.cache_info().hits - asked >= 8
+
+
 async def test_loopback_trust_still_needs_a_strict_from():
     spoofed = message(f'"boss@{FIRM}" <evil@evil.example>')
     refused(await check(spoofed, peer="127.0.0.1", trust_loopback=True), "From header")

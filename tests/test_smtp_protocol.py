@@ -106,6 +106,21 @@ async def test_the_handler_s_own_attributes_are_found_each_time():
     assert _state(second) == _state(SMTP(handler, **OPTIONS))
 
 
+async def test_the_names_are_kept_with_their_short_names_and_found_once():
+    # smtp_HELO is the command HELO, handle_EHLO the hook EHLO, auth_CUSTOM
+    # the mechanism CUSTOM: kept beside the names, not renamed on every
+    # connection, and the objects built from them are aiosmtpd's.
+    handler = WithMore()
+    protocol._NAMES.clear()
+    first = QuickSMTP(handler, **OPTIONS)
+    kept = dict(protocol._NAMES)
+    second = QuickSMTP(handler, **OPTIONS)
+    assert protocol._NAMES == kept
+    pairs = {pair for names in kept.values() for pair in names}
+    assert {("smtp_HELO", "HELO"), ("handle_EHLO", "EHLO"), ("auth_CUSTOM", "CUSTOM")} <= pairs
+    assert _state(first) == _state(second) == _state(SMTP(handler, **OPTIONS))
+
+
 async def test_other_options_or_versions_take_aiosmtpd_s_own_init(monkeypatch):
     handler = Handler()
     built = QuickSMTP(handler, timeout=10, **OPTIONS)

@@ -12,7 +12,8 @@ timer and starts a new one.
 
 :class:`QuickSMTP` builds the same object for the options the gateway uses
 (``data_size_limit``, ``enable_SMTPUTF8``, ``decode_data``, ``hostname``,
-``ident``): the names ``dir`` would list are found once for a class and the
+``ident``): the names ``dir`` would list, with their short names (HELO
+for smtp_HELO), are found once for a class and the
 names of an object's own attributes (the same on every connection; a class
 is not changed while it serves), and the methods then fetched by name as
 before. ``_getaddr`` gives aiosmtpd's answers, remembered for the arguments
@@ -49,18 +50,19 @@ TIMER_SLACK = 0.01
 
 
 # (class, prefix, the object's own attribute names) -> the names dir() would
-# list with that prefix. The protocol's own attributes are the same on every
+# list with that prefix, each with its short name (aiosmtpd's: the prefix
+# replaced by ""). The protocol's own attributes are the same on every
 # connection, and so are the handler's: found once, then a dictionary look-up.
-_NAMES: dict[tuple, tuple[str, ...]] = {}
+_NAMES: dict[tuple, tuple[tuple[str, str], ...]] = {}
 
 
-def _dir_names(obj: Any, prefix: str) -> tuple[str, ...]:
-    """``[m for m in dir(obj) if m.startswith(prefix)]``, remembered for the
-    object's class and the names of its own attributes."""
+def _dir_names(obj: Any, prefix: str) -> tuple[tuple[str, str], ...]:
+    """``[(m, m.replace(prefix, "")) for m in dir(obj) if m.startswith(prefix)]``,
+    remembered for the object's class and the names of its own attributes."""
     key = (obj if isinstance(obj, type) else type(obj), prefix, tuple(getattr(obj, "__dict__", ())))
     names = _NAMES.get(key)
     if names is None:
-        names = tuple(name for name in dir(obj) if name.startswith(prefix))
+        names = tuple((name, name.replace(prefix, "")) for name in dir(obj) if name.startswith(prefix))
         if len(_NAMES) >= 256:
             _NAMES.clear()
         _NAMES[key] = names
@@ -112,16 +114,15 @@ class QuickSMTP(SMTP):
         self._auth_required = False
         auth_methods = {}
         for obj in (self, handler):
-            for name in _dir_names(obj, "auth_"):
+            for name, short in _dir_names(obj, "auth_"):
                 method = getattr(obj, name)
-                mechanism = getattr(method, "__auth_mechanism_name__", name.replace("auth_", "").replace("__", "-"))
+                mechanism = getattr(method, "__auth_mechanism_name__", short.replace("__", "-"))
                 auth_methods[mechanism] = _AuthMechAttr(method, obj is self)
         self._auth_methods = auth_methods
         if _log.isEnabledFor(logging.INFO):
             _log.info("Available AUTH mechanisms: " + " ".join(
                 m + "(builtin)" if impl.is_builtin else m for m, impl in sorted(auth_methods.items())))
-        self._handle_hooks = {name.replace("handle_", ""): getattr(handler, name)
-                              for name in _dir_names(handler, "handle_")}
+        self._handle_hooks = {short: getattr(handler, name) for name, short in _dir_names(handler, "handle_")}
         ehlo_hook = self._handle_hooks.get("EHLO")
         if ehlo_hook is None:
             self._ehlo_hook_ver = None
@@ -133,7 +134,7 @@ class QuickSMTP(SMTP):
             if parameters != 5:
                 raise RuntimeError("Unsupported EHLO Hook")
             self._ehlo_hook_ver = "new"
-        self._smtp_methods = {name.replace("smtp_", ""): getattr(self, name) for name in _dir_names(self, "smtp_")}
+        self._smtp_methods = {short: getattr(self, name) for name, short in _dir_names(self, "smtp_")}
         self._enforce_call_limit = False
         self._built_quick()
 
