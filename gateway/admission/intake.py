@@ -24,7 +24,8 @@ steps through the ORM's connection (OrmIntake).
 Several processes (`serve`'s workers) admit into one SQLite file, each
 with its intake: they take turns through an exclusive lock on a file
 beside the database (flock on "<database>-intake"), taken before BEGIN and
-let go after COMMIT. Waiting for it is the kernel's queue: the next intake
+let go after COMMIT (gateway/core/writeturns.py: the runners' hot writes
+take their turns there too). Waiting for it is the kernel's queue: the next intake
 goes on as soon as the last one commits, and takes everything that reached
 its thread meanwhile. Without it they met at SQLite's write lock, whose
 busy handler sleeps 1, 2, 5, 10 ms... and retries: two front processes
@@ -54,14 +55,10 @@ from gateway.core.datadir import sqlite_path
 from gateway.core import rows
 from gateway.core.db import stored_time
 from gateway.core.models import AcceptedMessageId, InboundMessage, InboundRaw, InboundStatus
+from gateway.core.writeturns import turns_path
 from gateway.inbound.queue import Arrival
 
 MAX_BATCH = 64
-
-
-def turns_path(database_path: str) -> str:
-    """The file the intakes of one SQLite database take turns on (flock)."""
-    return f"{database_path}-intake"
 
 
 # The columns an arrival fills; the others take their defaults, written out

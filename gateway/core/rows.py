@@ -23,6 +23,8 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields.base import Field
 
+from gateway.core import writeturns
+
 T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -124,10 +126,12 @@ def unflushed(connection: sqlite3.Connection) -> Iterator[None]:
 
 async def execute_many(sql: str, params: list[list]) -> None:
     """One statement (``?`` placeholders) for each parameter list, in one
-    transaction: on SQLite one function on the database's thread."""
+    transaction: on SQLite one function on the database's thread, in this
+    process's turn at the write lock."""
     client = connections.get("default")
     if client.capabilities.dialect == "sqlite":
-        await on_sqlite_thread(client, in_transaction, _executemany, sql, params)
+        # In this process's turn at the write lock (gateway/core/writeturns.py).
+        await on_sqlite_thread(client, writeturns.in_turn, in_transaction, _executemany, sql, params)
     else:
         await client.execute_many(for_dialect(sql, client.capabilities.dialect), params)
 

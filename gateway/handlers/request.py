@@ -16,7 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gateway import vault
-from gateway.core import events, rows
+from gateway.core import events, rows, writeturns
 from gateway.core.language import LANGUAGES
 from gateway.core.models import InboundMessage, PaymentRequest, RequestKind
 from gateway.core.money import format_display
@@ -167,8 +167,9 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
     the request's id."""
     client = rows.sqlite_client()
     if client is not None:
-        return await rows.on_sqlite_thread(client, rows.in_transaction, _write_on_sqlite, client, request,
-                                           rows_naming, queued, now)
+        # In this process's turn at the write lock (gateway/core/writeturns.py).
+        return await rows.on_sqlite_thread(client, writeturns.in_turn, rows.in_transaction, _write_on_sqlite, client,
+                                           request, rows_naming, queued, now)
     async with in_transaction() as connection:
         made = rows.insert(PaymentRequest, connection)
         record = await connection.execute_insert(made.sql, made.values(request))

@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from gateway import vault
 from gateway.blobs import BlobStore
 from gateway.core.db import stored_time
-from gateway.core import rows
+from gateway.core import rows, writeturns
 from gateway.core.models import CLAIM_INDEX, InboundMessage, InboundRaw, InboundStatus
 from gateway.inbound import bodies
 from gateway.inbound.bodies import BodyWriter
@@ -157,8 +157,9 @@ def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> tuple[dict
     # claim lost to a power cut named a runner the power cut stopped too:
     # the message is claimed again, as when a lease runs out, with one
     # attempt fewer counted). Its fsync held every statement of this
-    # process behind it. The sealed copy is read after.
-    with rows.unflushed(connection):
+    # process behind it. In this process's turn at the write lock
+    # (writeturns.py), not SQLite's busy handler. The sealed copy is read after.
+    with writeturns.taken(connection), rows.unflushed(connection):
         cursor = connection.execute(
             "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
             f" WHERE id = ({PICK_ON_SQLITE}) RETURNING " + _columns(), values)

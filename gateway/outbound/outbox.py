@@ -27,7 +27,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway import vault
-from gateway.core import metrics, rows
+from gateway.core import metrics, rows, writeturns
 from gateway.core.clock import Clock
 from gateway.core.db import stored_time
 from gateway.core.health import Health, keep_running, outage
@@ -172,7 +172,8 @@ async def claim_due(now: datetime, lease: timedelta, owner: str, batch: int) -> 
     whose lease ran out), for ``owner`` until now + lease; oldest due first."""
     client = rows.sqlite_client()
     if client is not None:
-        return await rows.on_sqlite_thread(client, _claim_on_sqlite,
+        # In this process's turn at the write lock (gateway/core/writeturns.py).
+        return await rows.on_sqlite_thread(client, writeturns.in_turn, _claim_on_sqlite,
                                            [stored_time(now + lease), owner, *pick_values(now, batch)])
     due = Q(status=OutboundStatus.QUEUED, next_attempt_at__lte=now) & (
         Q(lease_until__isnull=True) | Q(lease_until__lt=now))
@@ -206,7 +207,8 @@ async def _mark_sent(values: list[list]) -> None:
     (see _mark_sent_on_sqlite)."""
     client = rows.sqlite_client()
     if client is not None:
-        await rows.on_sqlite_thread(client, _mark_sent_on_sqlite, values)
+        # In this process's turn at the write lock (gateway/core/writeturns.py).
+        await rows.on_sqlite_thread(client, writeturns.in_turn, _mark_sent_on_sqlite, values)
     else:
         await rows.execute_many(SENT, values)
 
