@@ -36,7 +36,12 @@ again in the same run, interleaved, with the code of REV (`git archive`
 into a temporary folder, run with this venv): the change beside what it
 changed.
 
-Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory] [--before REV]
+With --threads, the end-to-end lines also give the CPU a request by kind
+of thread (the crypto pool, asyncio's pool, aiosqlite's thread, the
+intake, the event loops), read from /proc with the gateway's threads named
+by bench/threadnames/sitecustomize.py on its PYTHONPATH.
+
+Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory] [--before REV] [--threads]
 Needs smtp-source (apt-get install postfix; its daemon is not started).
 """
 
@@ -89,16 +94,21 @@ def checkout(rev: str) -> Iterator[Path]:
         yield Path(folder)
 
 
+# With --threads: a sitecustomize.py on the gateway's path that names its OS threads.
+THREAD_NAMES = Path(__file__).resolve().parent / "threadnames"
+
+
 @contextmanager
 def gateway(data: Path, roles: str | None = None, extra_env: dict | None = None,
-            code: str = "now") -> Iterator[tuple[int, int]]:
+            code: str = "now", named_threads: bool = False) -> Iterator[tuple[int, int]]:
     """`clienttrack serve --demo` on ``data`` with CODE[code]; yields (its pid, its SMTP port)."""
     smtp_port, web_port = free_port(), free_port()
     args = [CLIENTTRACK, "serve", "--demo", "--data-dir", str(data), "--smtp-port", str(smtp_port),
             "--web-port", str(web_port)]
     if roles:
         args += ["--roles", roles]
-    with process(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}, code=CODE[code]) as proc:
+    with process(args, smtp_port, env={**GATEWAY_ENV, **(extra_env or {})}, code=CODE[code],
+                 also_path=THREAD_NAMES if named_threads else None) as proc:
         wait_for_port(web_port, timeout=60, proc=proc)
         yield proc.pid, smtp_port
 
@@ -278,14 +288,16 @@ def kdf_samples(count: int) -> list[tuple[float, float]]:
 
 
 def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | None = None,
-                     profile: str = "", code: str = "now") -> dict:
+                     profile: str = "", code: str = "now", threads: bool = False) -> dict:
     messages = [request_message(n, pdf) for n in range(requests)]
-    with tempfile.TemporaryDirectory() as data, gateway(Path(data), extra_env=extra_env, code=code) as (pid, port):
+    with tempfile.TemporaryDirectory() as data, \
+            gateway(Path(data), extra_env=extra_env, code=code, named_threads=threads) as (pid, port):
         settle(pid, 1.0)
         spy = profiled(pid, profile) if profile else nullcontext()
         spy.__enter__()
         outbox = Outbox(Path(data) / "outbox")
         before = procstat.tree_cpu(pid)
+        threads_before = procstat.thread_cpu(pid) if threads else {}
         started = time.perf_counter()
         sender = threading.Thread(target=send_all, args=(port, messages, senders))
         sender.start()
@@ -294,9 +306,10 @@ def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | 
         accepted = time.perf_counter() - started
         done = outbox.wait(requests, timeout=600) - started
         spent = procstat.tree_cpu(pid) - before
+        by_thread = procstat.cpu_by_kind(threads_before, procstat.thread_cpu(pid)) if threads else {}
         spy.__exit__(None, None, None)
     return {"accepted": accepted, "done": done, "rate": requests / done, "cpu_ms": spent / requests * 1000,
-            "processes": processes}
+            "processes": processes, "threads_ms": {kind: seconds / requests * 1000 for kind, seconds in by_thread.items()}}
 
 
 @contextmanager
@@ -314,7 +327,7 @@ def profiled(pid: int, out: str) -> Iterator[None]:
 
 
 def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_count: int = 10,
-               profile: str = "") -> None:
+               profile: str = "", threads: bool = False) -> None:
     pdf = pdf_bytes(pdf_size)
     cores = os.cpu_count() or 1
     kdf: list[tuple[float, float]] = kdf_samples(kdf_count)
@@ -323,7 +336,7 @@ def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_coun
         order = list(CODE) if round_number % 2 == 0 else list(reversed(CODE))
         for code in order:
             runs[code].append(end_to_end_round(requests, senders, pdf, profile=profile if code == "now" else "",
-                                               code=code))
+                                               code=code, threads=threads))
             kdf += kdf_samples(kdf_count)
     one = statistics.median(wall for wall, _ in kdf)
     one_cpu = statistics.median(cpu for _, cpu in kdf)
@@ -342,6 +355,16 @@ def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_coun
         print(f"    all accepted after {listed['accepted']} s; the last client mail after {listed['done']} s")
         print(f"    CPU a request (all gateway processes) {cpu_ms:.1f} ms; one derivation's CPU is "
               f"{one_cpu / (cpu_ms / 1000):.2f} of it (the ratio the cores would allow, the machine to itself)")
+        if threads:
+            print_threads(done)
+
+
+def print_threads(done: list[dict]) -> None:
+    """CPU a request by kind of thread, medians of the rounds (--threads)."""
+    kinds = {kind for run in done for kind in run["threads_ms"]}
+    medians = {kind: statistics.median(run["threads_ms"].get(kind, 0.0) for run in done) for kind in kinds}
+    print("    by thread (ms a request): " + ", ".join(
+        f"{kind} {ms:.1f}" for kind, ms in sorted(medians.items(), key=lambda item: -item[1]) if ms >= 0.05))
 
 
 # -- 3. memory ---------------------------------------------------------------------------------------------
@@ -425,6 +448,8 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--pdf-kb", type=int, default=100)
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the end-to-end run into this file")
+    parser.add_argument("--threads", action="store_true",
+                        help="end to end: CPU a request by kind of thread (the gateway's threads named for it)")
     parser.add_argument("--large-mb", type=int, default=18, help="the large message's PDF, in MB")
     parser.add_argument("--at-once", type=int, default=5)
     parser.add_argument("--before", default="", help="also measure the gateway at this commit (e.g. main), interleaved")
@@ -444,7 +469,8 @@ def run_parts(args: argparse.Namespace, parts: set[str]) -> None:
             sys.exit("smtp-source not found: apt-get install postfix (the daemon need not run)")
         acceptance(args.rounds, args.messages, args.sessions, args.size)
     if "end-to-end" in parts:
-        end_to_end(args.rounds, args.requests, args.senders, args.pdf_kb * 1000, profile=args.profile)
+        end_to_end(args.rounds, args.requests, args.senders, args.pdf_kb * 1000, profile=args.profile,
+                   threads=args.threads)
     if "memory" in parts:
         memory(args.large_mb, args.at_once)
 

@@ -42,14 +42,15 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
 
 
 @contextmanager
-def process(args: list[str], port: int, env: dict | None = None, code: Path = ROOT) -> Iterator[subprocess.Popen]:
+def process(args: list[str], port: int, env: dict | None = None, code: Path = ROOT,
+            also_path: Path | None = None) -> Iterator[subprocess.Popen]:
     """Start a server process, wait until it listens, stop it afterwards.
     ``clienttrack`` runs the code in ``code`` (this checkout, or another
     commit's tree: bench_end_to_end.py --before), whatever the venv was
-    installed from."""
+    installed from; ``also_path`` goes on its PYTHONPATH too (bench/threadnames)."""
     env = {**os.environ, **(env or {})}
     if args[0] == CLIENTTRACK:
-        env["PYTHONPATH"] = str(code)
+        env["PYTHONPATH"] = os.pathsep.join(str(folder) for folder in (code, also_path) if folder)
         args = [sys.executable, "-m", "gateway.cli", *args[1:]]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=code)
     try:

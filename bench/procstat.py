@@ -56,6 +56,47 @@ def tree_cpu(pid: int) -> float:
     return cpu_seconds(tree(pid))
 
 
+def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
+    """Every live thread of ``pid``'s tree: (pid, tid) -> (its kind, its
+    user + system CPU seconds). The kind is "supervisor" or "worker" (a
+    process whose parent is in the tree), then the thread's OS name without
+    its number (_thread_kind), "main" for a process's first."""
+    found: dict[tuple[int, int], tuple[str, float]] = {}
+    for process in tree(pid):
+        role = "supervisor" if process == pid else "worker"
+        try:
+            tids = [int(name) for name in os.listdir(f"/proc/{process}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                text = Path(f"/proc/{process}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            name = "main" if tid == process else _thread_kind(text[text.index("(") + 1:text.rindex(")")])
+            fields = text[text.rindex(")") + 2:].split()
+            found[(process, tid)] = (f"{role} {name}", (int(fields[11]) + int(fields[12])) / TICKS)
+    return found
+
+
+def _thread_kind(name: str) -> str:
+    """"crypto_1" -> "crypto"; aiosqlite's unnamed thread, "Thread-3 (_connection_worker_thread)" cut to
+    15 bytes, -> "aiosqlite"."""
+    if name.startswith("Thread-") and "(_conn" in name:
+        return "aiosqlite"
+    return name.rstrip("0123456789_-")
+
+
+def cpu_by_kind(before: dict[tuple[int, int], tuple[str, float]],
+                after: dict[tuple[int, int], tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each kind of thread spent between two thread_cpu()
+    readings (threads that ended between them are not counted)."""
+    spent: dict[str, float] = {}
+    for key, (kind, seconds) in after.items():
+        spent[kind] = spent.get(kind, 0.0) + seconds - before.get(key, (kind, 0.0))[1]
+    return spent
+
+
 def _status(pid: int, key: str) -> int:
     """A ``kB`` line of /proc/PID/status, in bytes (0 when gone)."""
     try:
