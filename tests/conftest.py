@@ -38,6 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "no_database: the test never opens one of the run's databases (none, or "
                                        "a cluster of its own whatever the pass), so the PostgreSQL pass "
                                        "leaves it out (tests/testdb.py); asking for one fails the test")
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's own behaviour (its connection's "
+                                       "settings, its pages), which PostgreSQL has no counterpart of: the "
+                                       "PostgreSQL pass leaves it out rather than skipping it")
     config.addinivalue_line("markers", "empty_database: on PostgreSQL the test's databases start empty, "
                                        "not at the latest migration (tests/testdb.py)")
     testdb.current = testdb.TestDatabases.chosen(config.getoption("--database"), dict(os.environ))
@@ -87,17 +90,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The longest tests first (LONGEST_FIRST), so none of them starts last
     and keeps one worker busy after the others ran out of tests: with
     --maxschedchunk=1 (pytest_configure) xdist hands tests out one at a time
-    in this order. The PostgreSQL pass runs the tests that use a database, only."""
+    in this order. The PostgreSQL pass runs the tests that use a database
+    and are not about SQLite alone (no_database, sqlite_only), only."""
     def rank(item: pytest.Item) -> int:
         return next((n for n, prefix in enumerate(LONGEST_FIRST) if item.nodeid.startswith(prefix)),
                     len(LONGEST_FIRST))
     items.sort(key=rank)  # stable: otherwise in the order collected
     if not testdb.current.postgres:
         return
-    left_out = [item for item in items if item.get_closest_marker("no_database")]
+    def sqlite_or_none(item: pytest.Item) -> bool:
+        return any(item.get_closest_marker(name) for name in ("no_database", "sqlite_only"))
+    left_out = [item for item in items if sqlite_or_none(item)]
     if left_out:
         config.hook.pytest_deselected(items=left_out)
-        items[:] = [item for item in items if not item.get_closest_marker("no_database")]
+        items[:] = [item for item in items if not sqlite_or_none(item)]
 
 
 def _share_httpx_tls_context() -> None:

@@ -206,14 +206,13 @@ async def test_a_maildir_batch_is_written_then_fsynced_once_then_marked_sent_eac
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 3
 
 
+@pytest.mark.sqlite_only  # SQLite's synchronous setting
 async def test_a_maildir_batch_is_marked_sent_without_a_flush_of_its_own(store, tmp_path):
     # Its files are in the Maildir for good before the mark, and a mark lost
     # to a power cut finds them again by their delivery ids (the test above:
     # "delivered before"); its own fsync held every statement of the process
     # behind it. Every other commit stays FULL.
     client = rows.sqlite_client()
-    if client is None:
-        pytest.skip("SQLite's synchronous setting")
     clock = Clock(START)
     runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
     queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(2)]

@@ -123,11 +123,10 @@ async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
     assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.PROCESSING
 
 
+@pytest.mark.sqlite_only  # SQLite's own connection: PostgreSQL keeps a large value out of line (TOAST)
 async def test_finishing_a_request_frees_the_sealed_copy_without_rewriting_it(world):
     deps, clock = world
     path = datadir.sqlite_path(deps.settings.database)
-    if path is None:
-        pytest.skip("SQLite's own connection: PostgreSQL keeps a large value out of line (TOAST)")
     firm = await Firm.get(domain="demo.localhost")
     staff = await Staff.get(firm=firm)
     scan = request_mail("Invoice 7 $10.00 to=jane@client.example pw=Blue42",
