@@ -19,6 +19,7 @@ import pytest
 
 from gateway import vault
 from gateway.admission import intake
+from gateway.core import writeturns
 from gateway.admission.intake import Intake, OrmIntake, Verdict
 from gateway.core import db
 from gateway.core.directory import seed_demo
@@ -154,7 +155,7 @@ async def test_an_intake_waits_its_turn_while_another_process_admits_and_then_ad
         # Another front process in the middle of its turn, for longer than
         # SQLite's busy timeout: its intake holds the turn and the write lock.
         other = sqlite3.connect(path, isolation_level=None)
-        turn = os.open(intake.turns_path(path), os.O_RDWR)
+        turn = os.open(writeturns.turns_path(path), os.O_RDWR)
         try:
             fcntl.flock(turn, fcntl.LOCK_EX)
             other.execute("BEGIN IMMEDIATE")

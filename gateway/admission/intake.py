@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import enum
-import fcntl
 import json
 import os
 import queue
@@ -55,7 +54,7 @@ from gateway.core.datadir import sqlite_path
 from gateway.core import rows
 from gateway.core.db import stored_time
 from gateway.core.models import AcceptedMessageId, InboundMessage, InboundRaw, InboundStatus
-from gateway.core.writeturns import turns_path
+from gateway.core import writeturns
 from gateway.inbound.queue import Arrival
 
 MAX_BATCH = 64
@@ -279,7 +278,7 @@ class SqliteIntake(Intake):
             opened.set_exception(exc)
             return
         try:
-            turns = os.open(turns_path(self.path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            turns = writeturns.open_turns(self.path)
         except BaseException as exc:
             connection.close()
             opened.set_exception(exc)
@@ -302,8 +301,7 @@ class SqliteIntake(Intake):
                 waiting = handed
             batch: Waiting = []
             try:
-                fcntl.flock(turns, fcntl.LOCK_EX)  # this process's turn (the module's docstring)
-                try:
+                with writeturns.turn(turns):  # this process's turn (the module's docstring)
                     stopping = self._take_handed(waiting) or stopping
                     batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
                     # A few statements a batch, not a few a message: each call
@@ -313,8 +311,6 @@ class SqliteIntake(Intake):
                     # the counts read cannot change before the inserts commit.
                     verdicts: list[Verdict] | Exception = rows.in_transaction(
                         connection, self._decide_and_write, [arrival for arrival, _ in batch])
-                finally:
-                    fcntl.flock(turns, fcntl.LOCK_UN)
             except Exception as exc:  # every waiter hears it, and answers 451
                 if not batch:
                     batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from tortoise import Model, connections
@@ -124,17 +124,18 @@ def unflushed(connection: sqlite3.Connection) -> Iterator[None]:
         connection.execute(f"PRAGMA synchronous = {int(setting)}")
 
 
-async def execute_many(sql: str, params: list[list]) -> None:
+async def execute_many(sql: str, params: list[list], *, flushed: bool = True) -> None:
     """One statement (``?`` placeholders) for each parameter list, in one
     transaction: on SQLite one function on the database's thread, in this
-    process's turn at the write lock."""
+    process's turn at the write lock (gateway/core/writeturns.py), and with
+    ``flushed=False`` its commit not flushed by itself (unflushed())."""
     client = connections.get("default")
     if client.capabilities.dialect == "sqlite":
-        # In this process's turn at the write lock (gateway/core/writeturns.py).
-        await on_sqlite_thread(client, writeturns.in_turn, in_transaction, _executemany, sql, params)
+        await on_sqlite_thread(client, writeturns.in_turn, _executemany_in_transaction, sql, params, flushed)
     else:
         await client.execute_many(for_dialect(sql, client.capabilities.dialect), params)
 
 
-def _executemany(connection: sqlite3.Connection, sql: str, params: list[list]) -> None:
-    connection.executemany(sql, params)
+def _executemany_in_transaction(connection: sqlite3.Connection, sql: str, params: list[list], flushed: bool) -> None:
+    with nullcontext() if flushed else unflushed(connection):
+        in_transaction(connection, lambda connection: connection.executemany(sql, params))

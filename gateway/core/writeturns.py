@@ -31,6 +31,23 @@ def turns_path(database_path: str) -> str:
     return f"{database_path}-intake"
 
 
+def open_turns(database_path: str) -> int:
+    """A descriptor of the turns file of that database, for turn(); each
+    writer opens its own (flock's turns are an open file's, not a process's)."""
+    return os.open(turns_path(database_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+@contextmanager
+def turn(turns: int) -> Iterator[None]:
+    """The turn of the writer that opened ``turns``: waits for it (the
+    kernel's queue), lets go of it after."""
+    fcntl.flock(turns, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(turns, fcntl.LOCK_UN)
+
+
 @contextmanager
 def taken(connection: sqlite3.Connection) -> Iterator[None]:
     """This process's turn at the write lock of ``connection``'s database
@@ -40,12 +57,12 @@ def taken(connection: sqlite3.Connection) -> Iterator[None]:
     if not path:
         yield
         return
-    turns = os.open(turns_path(path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    turns = open_turns(path)
     try:
-        fcntl.flock(turns, fcntl.LOCK_EX)
-        yield
+        with turn(turns):
+            yield
     finally:
-        os.close(turns)  # lets go of the turn too
+        os.close(turns)
 
 
 def in_turn(connection: sqlite3.Connection, work: Callable[..., T], *args: Any) -> T:

@@ -202,30 +202,6 @@ def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> list[Claim
     return [Claimed(*row[1:]) for row in claimed]
 
 
-async def _mark_sent(values: list[list]) -> None:
-    """SENT for each row of ``values``, in one transaction: the Maildir's
-    (see _mark_sent_on_sqlite)."""
-    client = rows.sqlite_client()
-    if client is not None:
-        # In this process's turn at the write lock (gateway/core/writeturns.py).
-        await rows.on_sqlite_thread(client, writeturns.in_turn, _mark_sent_on_sqlite, values)
-    else:
-        await rows.execute_many(SENT, values)
-
-
-def _mark_sent_on_sqlite(connection: sqlite3.Connection, values: list[list]) -> None:
-    """The mark, on the database's thread, its commit not flushed to disk by
-    itself (the next FULL commit flushes it with its own, in order): the
-    files are in the Maildir for good before it (each fsync'd, and new/),
-    and a mark lost to a power cut is a runner that stopped after writing:
-    the rows are claimed again when the lease runs out, and the Maildir
-    finds each file by its delivery id and writes nothing twice. Its fsync
-    held every statement of the process behind it. (The relay's mark,
-    deliver(), stays flushed: a mark lost there would send the mail again.)"""
-    with rows.unflushed(connection):
-        rows.in_transaction(connection, lambda connection: connection.executemany(SENT, values))
-
-
 class OutboxRunner:
     def __init__(
         self,
@@ -304,8 +280,18 @@ class OutboxRunner:
             sent = [(item, note) for item, note in zip(due, outcomes) if isinstance(note, str)]
             if sent:
                 sent_at = OutboundMessage._meta.fields_map["sent_at"].to_db_value(now, None)
-                await _mark_sent([[OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id,
-                                   item.lease_owner] for item, note in sent])
+                # The mark's commit is not flushed by itself (on SQLite; the
+                # next FULL commit flushes it, in order): the files are in the
+                # Maildir for good before it (each fsync'd, and new/), and a
+                # mark lost to a power cut is a runner that stopped after
+                # writing: the rows are claimed again when the lease runs out,
+                # and the Maildir finds each file by its delivery id and writes
+                # nothing twice. Its fsync held every statement of the process
+                # behind it. (The relay's mark, deliver(), stays flushed: a
+                # mark lost there would send the mail again.)
+                await rows.execute_many(SENT, [
+                    [OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id, item.lease_owner]
+                    for item, note in sent], flushed=False)
             for item, note in sent:
                 metrics.DELIVERIES.labels("sent").inc()
                 log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
