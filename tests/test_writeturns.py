@@ -51,3 +51,31 @@ async def test_a_claim_waits_for_an_intake_holding_the_turn_longer_than_the_busy
         finally:
             os.close(turn)
             other.close()
+
+
+def _descriptors_on(path: str) -> int:
+    """This process's open descriptors of the file at ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == path
+        except OSError:  # the listing's own descriptor, gone by now
+            pass
+    return count
+
+
+@pytest.mark.no_database  # a SQLite file of its own, whatever the pass
+async def test_the_database_thread_opens_the_turns_file_once_and_closes_it_with_the_database(tmp_path):
+    path = str(tmp_path / "t.db")
+    turns = writeturns.turns_path(path)
+    async with db.opened(f"sqlite://{path}"):
+        for claim in (_claim_inbound, _claim_outbound, _claim_inbound):
+            assert await (await claim())()
+        # Kept open between turns, not opened and closed at each.
+        assert _descriptors_on(turns) == 1
+    # The database's thread ends after its connection closes; its descriptor goes with it.
+    for _ in range(500):
+        if _descriptors_on(turns) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert _descriptors_on(turns) == 0
