@@ -1,7 +1,7 @@
 """Run every benchmark in bench/, one after another (`make bench`).
 
 Each prints its figures beside the baseline it measured in the same run.
-They need a few Debian tools: smtp-source (postfix), wrk, curl."""
+They need a few Debian tools: smtp-source (postfix), wrk, curl, valgrind."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TOOLS = {"smtp-source": "postfix", "wrk": "wrk", "curl": "curl"}
+TOOLS = {"smtp-source": "postfix", "wrk": "wrk", "curl": "curl", "callgrind_control": "valgrind"}
 
 
 def main() -> int:
