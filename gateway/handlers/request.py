@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from tortoise import Model
@@ -34,6 +35,8 @@ from gateway.vault.sealed import key_aad
 log = logging.getLogger("clienttrack.request")
 
 BODY_FILENAME = "message.txt"
+
+T = TypeVar("T")
 
 
 async def create_request(deps: Deps, queued: InboundMessage, context: MailContext, taken: Taken | None = None) -> None:
@@ -132,8 +135,10 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                          queue_id=queued.id),
         ]
 
+    # The mail due for this process's outbox claimed in the same hand-off, after the commit.
+    claim_ahead = deps.outbox.claim_ahead() if deps.outbox is not None else None
     try:
-        await write_request(request, rows_naming, queued, now)
+        _, claimed = await write_request(request, rows_naming, queued, now, after_commit=claim_ahead)
     except IntegrityError:
         # Another runner made it from the same message first: nothing to add.
         await storing.discard(deps.blobs, stored)
@@ -142,6 +147,8 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         return
     # Any other failure leaves the objects alone: a COMMIT that failed on
     # the way back may still have happened, and then rows name them.
+    if claimed:
+        deps.outbox.hand(claimed)
     deps.outbox_wake.set()
 
 
@@ -158,18 +165,22 @@ def _wrap_seal_and_compose(d: PaymentDirectives, data_key: bytes, params, aad: b
 
 
 async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[Model]],
-                        queued: InboundMessage, now: datetime) -> int:
+                        queued: InboundMessage, now: datetime,
+                        after_commit: Callable[[sqlite3.Connection], T] | None = None) -> tuple[int, T | None]:
     """In one transaction: the request, the rows ``rows_naming(its id)``
     gives (inserted in that order), and the queued message finished
     ("request R<id>", its sealed copy deleted); LeaseLost (nothing written) if this runner no longer
     holds the message. The statements are the ORM's (gateway/core/rows.py);
-    on SQLite all of it is one function on the database's thread. Returns
-    the request's id."""
+    on SQLite all of it is one function on the database's thread, and
+    ``after_commit(connection)`` runs there after the commit, in the same
+    hand-off. Returns the request's id and after_commit's result (None on
+    PostgreSQL, where it does not run, or when the database refused it:
+    the request is written all the same)."""
     client = rows.sqlite_client()
     if client is not None:
         # In this process's turn at the write lock (gateway/core/writeturns.py).
-        return await rows.on_sqlite_thread(client, writeturns.in_turn, rows.in_transaction, _write_on_sqlite, client,
-                                           request, rows_naming, queued, now)
+        return await rows.on_sqlite_thread(client, writeturns.in_turn, _write_then_on_sqlite, client, request,
+                                           rows_naming, queued, now, after_commit)
     async with in_transaction() as connection:
         made = rows.insert(PaymentRequest, connection)
         record = await connection.execute_insert(made.sql, made.values(request))
@@ -182,7 +193,21 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
         if finished != 1:
             raise inbound.lease_lost(queued)
         await connection.execute_query(rows.numbered(inbound.FORGET_RAW), [queued.id])
-        return request_id
+    return request_id, None
+
+
+def _write_then_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
+                          rows_naming: Callable[[int], list[Model]], queued: InboundMessage, now: datetime,
+                          after_commit: Callable[[sqlite3.Connection], T] | None) -> tuple[int, T | None]:
+    request_id = rows.in_transaction(connection, _write_on_sqlite, client, request, rows_naming, queued, now)
+    if after_commit is None:
+        return request_id, None
+    try:
+        return request_id, after_commit(connection)
+    except sqlite3.Error as exc:
+        log.warning("queue %s: request R%d written; what was to follow its commit failed (%s)",
+                    queued.id, request_id, exc)
+        return request_id, None
 
 
 def _write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
