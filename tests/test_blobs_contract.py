@@ -88,11 +88,24 @@ async def test_files_put_together_are_all_stored_or_none(store: BlobStore) -> No
     items = [item([b"the text"]), item([os.urandom(1000)]), item(Failing([b"x", b"y"])), item([b"after"])]
     with pytest.raises(OSError):
         await storing.put_items(store, items)
-    for made in items:
+    for name in storing.names_for([made.salt for made in items]):
         with pytest.raises(BlobMissing):
-            await read(store, storing.name_for(made.salt))
+            await read(store, name)
     stored = await storing.put_items(store, items[:2])
     assert [await read(store, s.blob) for s in stored] == [b"the text", items[1].chunks[0]]
+
+
+async def test_a_requests_files_are_named_into_one_folder_each_under_a_name_of_its_own(store: BlobStore) -> None:
+    """storing.put_items names a request's files into the first one's folder
+    (the file store then flushes that folder once for all of them)."""
+    items = [storing.SealedItem(f"f{n}.pdf", "application/pdf", 1, os.urandom(16), [bytes([n])]) for n in range(3)]
+    stored = await storing.put_items(store, items)
+    names = [s.blob for s in stored]
+    assert names[0] == storing.name_for(items[0].salt)
+    assert len({name.rpartition("/")[0] for name in names}) == 1 and len(set(names)) == 3
+    assert [name.rpartition("/")[2] for name in names] == \
+        [storing.name_for(item.salt).rpartition("/")[2] for item in items]
+    assert [await read(store, name) for name in names] == [b"\0", b"\1", b"\2"]
 
 
 async def test_unknown_and_deleted_names_are_missing(store: BlobStore) -> None:
@@ -178,6 +191,68 @@ async def test_a_write_that_fails_half_way_leaves_nothing_under_the_name(tmp_pat
     with pytest.raises(BlobMissing):
         await read(store, name)
     assert not [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()], "no temporary file left either"
+
+
+def watch_flushes(monkeypatch) -> list[tuple[str, str]]:
+    """The file system steps of the file store, in order: ("fsync", what)
+    and ("rename", to what), with paths as the kernel names them."""
+    steps: list[tuple[str, str]] = []
+    real_fsync, real_rename = os.fsync, os.rename
+
+    def fsync(fd: int) -> None:
+        steps.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(source, target) -> None:
+        real_rename(source, target)
+        steps.append(("rename", str(target)))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    return steps
+
+
+async def test_files_put_together_are_flushed_before_any_is_renamed_and_their_folder_once(
+        tmp_path: Path, monkeypatch) -> None:
+    """After a crash a name holds the whole object or nothing: each file's
+    bytes are flushed before its rename, and the folder after the renames
+    (before put_all returns). Files in one folder (a request's) flush it
+    once: three fsyncs for two files, not four."""
+    store = FileStore(tmp_path / "blobs")
+    first = new_name()
+    second, earlier = (f"{first.rpartition('/')[0]}/{secrets.token_hex(16)}" for _ in range(2))
+    await store.put(earlier, [b"an earlier request's (it made the folder)"])
+    steps = watch_flushes(monkeypatch)
+    await store.put_all([(first, [b"the text"]), (second, [b"the pdf"])])
+    folder = str(store.root / first.rpartition("/")[0])
+    assert [kind for kind, _ in steps] == ["fsync", "fsync", "rename", "rename", "fsync"]
+    assert [Path(what).parent for _, what in steps[:2]] == [Path(folder)] * 2
+    assert steps[2:] == [("rename", str(store.root / first)), ("rename", str(store.root / second)),
+                         ("fsync", folder)]
+    assert (await read(store, first), await read(store, second)) == (b"the text", b"the pdf")
+
+
+async def test_files_put_together_whose_flush_fails_leave_no_name_and_no_temporary_file(
+        tmp_path: Path, monkeypatch) -> None:
+    store = FileStore(tmp_path / "blobs")
+    first = new_name()
+    names = [first, f"{first.rpartition('/')[0]}/{secrets.token_hex(16)}", new_name()]
+    real_fsync = os.fsync
+    flushed = []
+
+    def fsync(fd: int) -> None:
+        flushed.append(fd)
+        if len(flushed) == 2:
+            raise OSError("I/O error")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError):
+        await store.put_all([(name, [b"sealed"]) for name in names])
+    for name in names:
+        with pytest.raises(BlobMissing):
+            await read(store, name)
+    assert not [p for p in store.root.rglob("*") if p.is_file()], "no temporary file left either"
 
 
 async def test_temporary_files_of_a_crash_are_swept_but_objects_never(tmp_path: Path) -> None:

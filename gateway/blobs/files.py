@@ -2,9 +2,13 @@
 
 A file is written under a temporary name in its final folder, fsynced,
 renamed into place and the folder fsynced, so after a crash the name holds
-the whole object or nothing. Folders are 0700 and files 0600, like the rest
-of the data directory. The blocking file work runs in threads so the event
-loop keeps serving while a 25 MB attachment is written or read.
+the whole object or nothing. Objects put together (put_all) are all
+written and fsynced, then all renamed, then each folder they went into
+fsynced once: a request's files, named into one folder
+(storing.names_for), cost one folder's fsync, not one each. Folders are
+0700 and files 0600, like the rest of the data directory. The blocking
+file work runs in threads so the event loop keeps serving while a 25 MB
+attachment is written or read.
 """
 
 from __future__ import annotations
@@ -43,17 +47,19 @@ class FileStore:
         await asyncio.to_thread(self._put_all, named)
 
     def _put_all(self, named: list[tuple[Path, Sequence[bytes]]]) -> None:
-        for path, pieces in named:
-            self._put(path, pieces)
+        opened: list[tuple[Path, int, list[Path]]] = []
+        try:
+            for path, pieces in named:
+                opened.append(_open_temporary(self.root, path))
+                _write_all(opened[-1][1], pieces)
+        except BaseException:
+            for temp, fd, _ in opened:
+                _discard(temp, fd)
+            raise
+        _install(opened, [path for path, _ in named])
 
     def _put(self, path: Path, pieces: Sequence[bytes]) -> None:
-        opened = temp, fd, _ = _open_temporary(self.root, path)
-        try:
-            _write_all(fd, pieces)
-        except BaseException:
-            _discard(temp, fd)
-            raise
-        _install(opened, path)
+        self._put_all([(path, pieces)])
 
     def writer(self, name: str) -> FileWriter:
         return FileWriter(self.root, self._path(name))
@@ -142,7 +148,7 @@ class FileWriter:
     def _finish(self) -> None:
         opened = self._opened or _open_temporary(self.root, self.path)
         self._opened = None
-        _install(opened, self.path)
+        _install([opened], [self.path])
 
     async def abort(self) -> None:
         if self._writing is not None:
@@ -164,21 +170,35 @@ def _open_temporary(root: Path, path: Path) -> tuple[Path, int, list[Path]]:
     return temp, os.open(temp, flags, 0o600), folders
 
 
-def _install(opened: tuple[Path, int, list[Path]], path: Path) -> None:
-    """The temporary file written (``_open_temporary``'s) flushed, closed and
-    renamed to ``path``, and the folders' entries flushed; on failure the
-    temporary file goes."""
-    temp, fd, folders = opened
+def _install(opened: list[tuple[Path, int, list[Path]]], paths: list[Path]) -> None:
+    """The temporary files written (``_open_temporary``'s) flushed and
+    closed, then renamed to ``paths``, then the folders' entries flushed,
+    each folder once. A rename is never flushed before its file's bytes
+    are (so a name holds the whole object or nothing); on failure the
+    temporary files not renamed yet go."""
+    at = 0
     try:
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(temp, path)
+        for at, (_, fd, _) in enumerate(opened):
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
     except BaseException:
-        temp.unlink(missing_ok=True)
+        for _, fd, _ in opened[at + 1:]:
+            os.close(fd)
+        for temp, _, _ in opened:
+            temp.unlink(missing_ok=True)
         raise
-    for folder in [path.parent, *folders]:
+    for at, ((temp, _, _), path) in enumerate(zip(opened, paths)):
+        try:
+            os.rename(temp, path)
+        except BaseException:
+            for left, _, _ in opened[at:]:
+                left.unlink(missing_ok=True)
+            raise
+    # Each folder once, however many of the objects went into it.
+    parents = [path.parent for path in paths] + [parent for _, _, made_in in opened for parent in made_in]
+    for folder in dict.fromkeys(parents):
         fsync_dir(folder)
 
 

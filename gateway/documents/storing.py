@@ -46,8 +46,24 @@ def name_for(file_salt: bytes) -> str:
     names never collide, yet a file always gets the same one, so moving it
     again after a crash (`blobs migrate`) overwrites rather than leaving a
     second copy. Hashed so the name shows nothing of the salt."""
-    digest = hashlib.sha256(b"clienttrack blob name:" + file_salt).hexdigest()
+    digest = _digest(file_salt)
     return f"f/{digest[:2]}/{digest[:32]}"
+
+
+def names_for(file_salts: list[bytes]) -> list[str]:
+    """The names of files stored together (a request's: put_items): each
+    file's own last part, as name_for gives it, but all in the first
+    file's folder, so the file store flushes one folder for them, not one
+    each. The rows keep the names (name_for is only for files that have
+    none yet: `blobs migrate`)."""
+    if not file_salts:
+        return []
+    folder = name_for(file_salts[0]).rpartition("/")[0]
+    return [f"{folder}/{_digest(salt)[:32]}" for salt in file_salts]
+
+
+def _digest(file_salt: bytes) -> str:
+    return hashlib.sha256(b"clienttrack blob name:" + file_salt).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -124,8 +140,9 @@ class StreamedFile:
 
 async def put_items(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
     """Each item's sealed chunks as one object; all or none of them (all
-    in one put_all: a request's files cost one hand-off, not one each)."""
-    stored = [Stored(item, name_for(item.salt)) for item in items]
+    in one put_all, in one folder: a request's files cost one hand-off and
+    one folder's fsync, not one each)."""
+    stored = [Stored(item, name) for item, name in zip(items, names_for([item.salt for item in items]))]
     try:
         await store.put_all([(s.blob, s.item.chunks) for s in stored])
     except BaseException:
