@@ -1,0 +1,126 @@
+"""Composing the two mails every request sends, in-process: the client's
+request mail (Composer.client_request, with the amount and dates written
+in the client's language as gateway/outbound/clientmail.py writes them)
+and the sender's confirmation (Composer.confirmation, as
+gateway/handlers/request.py's rows_naming asks for it).
+
+CPU a mail (time.process_time over many compositions, median of the
+rounds). With --before REV the same compositions run with the code of REV
+(`git archive` into a temporary folder), each round in a fresh process of
+its own, the two trees interleaved round by round in one run.
+
+    .venv/bin/python bench/bench_compose.py [--rounds 5] [--mails 400] [--before main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager, nullcontext
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 5, 14, 9, 30, tzinfo=timezone(timedelta(hours=-4)))
+
+
+def shapes() -> dict[str, callable]:
+    """What to time: one function a kind of mail, each making one mail."""
+    from gateway.core.paths import TEMPLATES_DIR
+    from gateway.outbound.compose import Composer, to_bytes
+    from gateway.outbound.words import words
+
+    composer = Composer(TEMPLATES_DIR / "email", hostname="gw.clienttrack.test")
+
+    def client(lang: str):
+        def make():
+            w = words(lang)
+            return to_bytes(composer.client_request(
+                firm_name="Smith & Jones Accounting", firm_domain="smith.clienttrack.test",
+                staff_email="anna@smith.example", staff_name="Anna Lee", client_email="jane@client.example",
+                title="", invoice="1042", amount=w.amount(125000, "CAD"), hint="Dog's name",
+                link="https://pay.clienttrack.test/r/Zx81kQmP0aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+                expires_on=w.date(date(2026, 6, 13)), now=NOW, card_fee="", kind="payment", lang=w.lang,
+                upload_items=(), can_reply=False, reminder_of=""))
+        return make
+
+    def confirmation():
+        return to_bytes(composer.confirmation(
+            firm_name="Smith & Jones Accounting", firm_domain="smith.clienttrack.test",
+            staff_email="anna@smith.example", client_email="jane@client.example", title="", invoice="1042",
+            amount="$1,250.00 CAD", hint="Dog's name", expires_on="2026-06-13",
+            attachment_names=["invoice-1042.pdf"], generated_password=None,
+            in_reply_to="<CAB123@mail.smith.example>", request_ref="R4711", now=NOW, card_fee="",
+            kind="payment", extra_rows=[]))
+
+    return {"client mail (en)": client("en"), "client mail (fr)": client("fr"), "confirmation": confirmation}
+
+
+def measure(mails: int) -> dict[str, float]:
+    """ms of CPU a mail, for each shape, in this process."""
+    made = shapes()
+    for make in made.values():  # templates compiled, caches warm: as in a worker after its first request
+        for _ in range(20):
+            make()
+    spent = {}
+    for name, make in made.items():
+        start = time.process_time()
+        for _ in range(mails):
+            make()
+        spent[name] = (time.process_time() - start) * 1000 / mails
+    return spent
+
+
+@contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """The tree of ``rev`` in a temporary folder (the repository is not touched)."""
+    with tempfile.TemporaryDirectory(prefix="bench-compose-") as folder:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        yield Path(folder)
+
+
+def one_round(code: Path, mails: int) -> dict[str, float]:
+    """A fresh process running the code in ``code``."""
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", str(mails)],
+                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"}, cwd=code,
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mails", type=int, default=400, help="mails of each shape a round")
+    parser.add_argument("--before", metavar="REV", help="measure REV's code too, rounds interleaved")
+    parser.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # a round's process
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure)))
+        return
+    with checkout(args.before) if args.before else nullcontext() as before:
+        trees = {"now": ROOT, **({f"before ({args.before})": before} if before else {})}
+        results: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
+        for _ in range(args.rounds):
+            for label, code in trees.items():
+                results[label].append(one_round(code, args.mails))
+    names = list(next(iter(results.values()))[0])
+    print(f"ms of CPU a mail (median of {args.rounds} rounds x {args.mails} mails; min-max)")
+    print(f"{'':24}" + "".join(f"{label:>32}" for label in results))
+    for name in names:
+        cells = []
+        for rounds in results.values():
+            values = [r[name] for r in rounds]
+            cells.append(f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})")
+        print(f"{name:24}" + "".join(f"{cell:>32}" for cell in cells))
+
+
+if __name__ == "__main__":
+    main()
