@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import html
@@ -530,6 +531,27 @@ def test_quoted_printable_decodes_as_the_email_packages_in_lines_of_76():
         assert ours_read.get_content() == theirs_read.get_content(), text
 
 
+def _quoted_printable_at_once(text: str) -> bytes:
+    """The whole text through binascii's encoder in one call (as the
+    composer did before it went line by line), lines kept within 76."""
+    encoded = binascii.b2a_qp(b"\r\n".join(text.encode("utf-8").splitlines()) + b"\r\n", istext=True)
+    return b"\r\n".join(line if len(line) <= 76 else line[:-3] + b"=\r\n" + line[-3:]
+                         for line in encoded.split(b"\r\n"))
+
+
+def test_quoted_printable_line_by_line_is_the_whole_text_at_once():
+    # Each line's encoding is remembered on its own: the encoder carries
+    # nothing from one line to the next, so the bytes are the same.
+    chance = random.Random(76)
+    pieces = ["a", " ", "\t", "=", ".", "é", "€", "\n", "\r\n", "\r", "x" * 70, "x" * 74, "From ", "\x7f", "_", "?",
+              "\u2028", "\x0c", "\x85", "\x00"]
+    texts = ["", "\n", "\r", "\n\n", "a\n", ".", "x" * 74 + " \n", "x" * 75 + "\t", "é" * 40 + " "]
+    texts += ["".join(chance.choice(pieces) for _ in range(chance.randint(1, 40))) for _ in range(2000)]
+    for text in texts:
+        assert compose._quoted_printable(text) == _quoted_printable_at_once(text), text
+        assert compose._quoted_printable(text, (text[:3] or "x",)) == _quoted_printable_at_once(text), text
+
+
 def test_templates_compiled_before_the_workers_fork_are_not_read_again(tmp_path, monkeypatch):
     # serve compiles them once before it forks (service.prepare); no mail
     # after that reads (or compiles) a template file, whichever Composer makes it.
@@ -547,3 +569,24 @@ def test_templates_compiled_before_the_workers_fork_are_not_read_again(tmp_path,
     assert to_bytes(made.client_request(**request_args())) and to_bytes(made.confirmation(**confirmation_args()))
     assert made.notice(firm_domain="smith.clienttrack.test", to="anna@smith.example", subject="Hello",
                        paragraphs=["Hi."], now=NOW)["Subject"] == "Hello"
+
+
+def test_no_line_holding_the_link_or_a_generated_password_is_remembered(composer):
+    # The work on a mail's lines (wrapping, quoted-printable) is remembered
+    # for the next mails, where the template's lines come again; a line with
+    # the link (its token opens the client's page) or a generated password
+    # must not outlive its mail. Two mails that differ only in them add nothing.
+    caches = (compose._quoted_printable_line, compose._wrapped_line)
+    for cache in caches:
+        cache.cache_clear()
+    long_firm = "Smith & Jones Accounting and Payroll Services of Greater Montreal"  # some lines wrapped
+    composer.client_request(**request_args(firm_name=long_firm))
+    composer.confirmation(**confirmation_args(firm_name=long_firm, generated_password=GENERATED_PASSWORD))
+    remembered = [cache.cache_info().currsize for cache in caches]
+    assert all(remembered)
+    other_link = LINK.replace("Zx81", "Qq42")
+    wire = to_bytes(composer.client_request(**request_args(firm_name=long_firm, link=other_link)))
+    assert other_link.encode() in wire.replace(b"=\r\n", b"")
+    wire = to_bytes(composer.confirmation(**confirmation_args(firm_name=long_firm, generated_password="Zz9-other-pw")))
+    assert b"Zz9-other-pw" in wire
+    assert [cache.cache_info().currsize for cache in caches] == remembered

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import escape
 
 from gateway.outbound.cleaning import (
     address, checked_link, checked_now, clean_lines, gateway_address, message_id_ref, one_line, shorten,
@@ -89,31 +90,44 @@ _BULLET = re.compile(r"^(\s*(?:[-*•]|\d+[.)])\s+)")
 _LABEL = re.compile(r"^(\s*[A-Z][A-Za-z ]{0,20}:\s{2,})\S")
 
 
-def _wrap_text(text: str, width: int = TEXT_WIDTH) -> str:
+def _wrap_text(text: str, width: int = TEXT_WIDTH, secret_values: tuple[str, ...] | None = None) -> str:
     """Wrap long prose lines of a rendered text part. Lines indented by
     exactly four spaces are preformatted (examples to copy) and lines holding
     a URL are left whole, so neither is ever broken. A wrapped bullet or
-    "Label:  value" line continues under its text."""
+    "Label:  value" line continues under its text. With ``secret_values``
+    (see Composer._build) the wrapping of a line is remembered, unless
+    the line holds one of them."""
     out: list[str] = []
     for line in text.splitlines():
         if len(line) <= width or _PREFORMATTED.match(line) or "://" in line:
             out.append(line)
-            continue
-        indent = line[: len(line) - len(line.lstrip(" "))]
-        hang = _BULLET.match(line) or _LABEL.match(line)
-        subsequent = " " * len(hang.group(1)) if hang else indent
-        out.extend(
-            textwrap.wrap(
-                line,
-                width=width,
-                initial_indent="",
-                subsequent_indent=subsequent,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            or [""]
-        )
+        elif secret_values is None or any(value in line for value in secret_values):
+            out.extend(_wrapped_line.__wrapped__(line, width))
+        else:
+            out.extend(_wrapped_line(line, width))
     return "\n".join(out).strip("\n") + "\n"
+
+
+# The long lines of a mail are mostly the same from one mail to the next
+# (the firm's and the sender's names in a sentence of the template), and
+# textwrap took a fifth of composing one. Keyed by the line itself: a
+# line's wrapping depends on nothing else.
+@functools.lru_cache(maxsize=1024)
+def _wrapped_line(line: str, width: int) -> tuple[str, ...]:
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    hang = _BULLET.match(line) or _LABEL.match(line)
+    subsequent = " " * len(hang.group(1)) if hang else indent
+    return tuple(
+        textwrap.wrap(
+            line,
+            width=width,
+            initial_indent="",
+            subsequent_indent=subsequent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        or [""]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -259,6 +273,7 @@ class Composer:
             subject=subject,
             auto_submitted="auto-generated",
             wire=True,
+            secret_values=(link,),
         )
 
     # -- replies to the staff member -----------------------------------------
@@ -341,7 +356,8 @@ class Composer:
             commands=commands,
         )
         return self._reply("confirmation", context, firm_domain=firm_domain, to=staff_email, subject=subject,
-                           in_reply_to=in_reply_to, now=now, wire=True)
+                           in_reply_to=in_reply_to, now=now, wire=True,
+                           secret_values=(generated_password,) if generated_password else ())
 
     def rejection(
         self,
@@ -414,18 +430,22 @@ class Composer:
 
     # -- assembly ---------------------------------------------------------------
 
-    def render(self, name: str, context: dict[str, Any]) -> tuple[str, str]:
-        """(text, html) for template ``name``; text is wrapped for mail."""
+    def render(self, name: str, context: dict[str, Any],
+               secret_values: tuple[str, ...] | None = None) -> tuple[str, str]:
+        """(text, html) for template ``name``; text is wrapped for mail
+        (``secret_values``: see _build)."""
         text = self._env.get_template(f"{name}.txt").render(**context)
         html = self._env.get_template(f"{name}.html").render(**context)
-        return _wrap_text(text), html
+        return _wrap_text(text, secret_values=secret_values), html
 
     def _reply(self, name: str, context: dict[str, Any], *, firm_domain: str, to: str, subject: str,
-                in_reply_to: str, now: datetime, wire: bool = False) -> Any:
+                in_reply_to: str, now: datetime, wire: bool = False,
+                secret_values: tuple[str, ...] | None = None) -> Any:
         """A mail from the gateway itself to staff: marked as an automatic
         reply, so no auto-responder answers it."""
         return self._build(name, context, now=now, sender=gateway_address(firm_domain, PRODUCT), to=address(to),
-                           subject=subject, auto_submitted="auto-replied", in_reply_to=in_reply_to, wire=wire)
+                           subject=subject, auto_submitted="auto-replied", in_reply_to=in_reply_to, wire=wire,
+                           secret_values=secret_values)
 
     def _build(
         self,
@@ -440,20 +460,30 @@ class Composer:
         reply_to: Address | None = None,
         in_reply_to: str = "",
         wire: bool = False,
+        secret_values: tuple[str, ...] | None = None,
     ) -> Any:
         """The mail as an EmailMessage, or with ``wire`` (the two mails every
         request sends) written straight to its wire form (Composed): the
         email package's header objects, content manager and generator cost
-        more than the rest of making a request, Argon2id aside."""
+        more than the rest of making a request, Argon2id aside.
+
+        ``secret_values``: the mail's secrets (the link, whose token opens the
+        client's page; a generated password), given when the mail is one of
+        those two: then what was worked out for its other lines (wrapping,
+        quoted-printable) is remembered for the next mails, where the same
+        template lines come again, and nothing holding a secret is. None (a
+        mail whose secrets this method does not know): nothing is remembered."""
         # Every template ends with the same line, in the mail's language (English
         # unless the caller gave the client's words).
         w = context.setdefault("w", words("en"))
         context.update(lang=w.lang, sent_by=w("sent_by", firm=context["firm_name"]))
-        text, html = self.render(name, context)
+        if secret_values is not None:  # as the HTML part writes them too
+            secret_values = tuple(dict.fromkeys([*secret_values, *map(str, map(escape, secret_values))]))
+        text, html = self.render(name, context, secret_values)
         if wire and self.wire:
             composed = _composed(text, html, now=now, sender=sender, to=to, subject=subject,
                                  auto_submitted=auto_submitted, reply_to=reply_to, in_reply_to=in_reply_to,
-                                 hostname=self.hostname)
+                                 hostname=self.hostname, secret_values=secret_values)
             if composed is not None:
                 return composed
         msg = EmailMessage()
@@ -576,25 +606,44 @@ def _mailbox(addr: Address) -> str | None:
     return f"{phrase} <{spec}>"
 
 
-def _quoted_printable(text: str) -> bytes:
+def _quoted_printable(text: str, secret_values: tuple[str, ...] | None = None) -> bytes:
     """UTF-8 text as quoted-printable with CRLF line ends and lines of at
     most 76 characters (RFC 2045), by binascii's encoder in C (the email
     package's, in Python, was a third of composing a mail). Mail clients
-    decode the same text from it as from the email package's encoding."""
-    lines = text.encode("utf-8").splitlines()  # at CR, LF and CRLF only, as the email package splits
-    encoded = binascii.b2a_qp(b"\r\n".join(lines) + b"\r\n", istext=True)
-    lines = encoded.split(b"\r\n")
-    if max(map(len, lines)) <= _QP_LINE:
+    decode the same text from it as from the email package's encoding.
+    Line by line: with ``secret_values`` (see Composer._build) each line's
+    encoding is remembered, unless the line holds one of them."""
+    if "\r" in text:  # line ends at CR, LF and CRLF, as the email package splits
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if len(lines) > 1 and not lines[-1]:
+        lines.pop()  # the end of the last line, not a line of its own
+    if secret_values is None:
+        return b"".join(map(_quoted_printable_line.__wrapped__, lines))
+    return b"".join(_quoted_printable_line.__wrapped__(line) if any(value in line for value in secret_values)
+                    else _quoted_printable_line(line) for line in lines)
+
+
+# binascii's encoder took 90 us for a 7 KB HTML part, and nearly every line
+# of it (long, full of "=") is the template's own, the same in every mail.
+# Each line is encoded on its own: the encoder keeps no state from one
+# line to the next (a soft break or an escape depends on the line alone).
+@functools.lru_cache(maxsize=2048)
+def _quoted_printable_line(line: str) -> bytes:
+    encoded = binascii.b2a_qp(line.encode("utf-8") + b"\r\n", istext=True)
+    pieces = encoded.split(b"\r\n")
+    if max(map(len, pieces)) <= _QP_LINE:
         return encoded
     # b2a_qp's one overrun: a space or tab that ends a line is written as
     # is, measured as one character, then escaped when the line break
     # comes ("=20"): a line of 77. A soft break before the escape keeps
     # both halves within 76.
-    return b"\r\n".join(line if len(line) <= _QP_LINE else line[:-3] + b"=\r\n" + line[-3:] for line in lines)
+    return b"\r\n".join(piece if len(piece) <= _QP_LINE else piece[:-3] + b"=\r\n" + piece[-3:] for piece in pieces)
 
 
 def _composed(text: str, html: str, *, now: datetime, sender: Address, to: Address, subject: str,
-              auto_submitted: str, reply_to: Address | None, in_reply_to: str, hostname: str) -> Composed | None:
+              auto_submitted: str, reply_to: Address | None, in_reply_to: str, hostname: str,
+              secret_values: tuple[str, ...] | None = None) -> Composed | None:
     """The mail _build would make, written straight to the wire; None when
     an address is of a kind left to the email package."""
     mailboxes = [_mailbox(sender), _mailbox(to), _mailbox(reply_to) if reply_to is not None else ""]
@@ -621,8 +670,8 @@ def _composed(text: str, html: str, *, now: datetime, sender: Address, to: Addre
         return None
     wire = b"".join([
         "".join(head).encode("ascii"),
-        (part % "plain").encode("ascii"), _quoted_printable(text), b"\r\n",
-        (part % "html").encode("ascii"), _quoted_printable(html), b"\r\n",
+        (part % "plain").encode("ascii"), _quoted_printable(text, secret_values), b"\r\n",
+        (part % "html").encode("ascii"), _quoted_printable(html, secret_values), b"\r\n",
         f"--{boundary}--\r\n".encode("ascii"),
     ])
     return Composed(wire, sender.addr_spec, to.addr_spec, subject)
