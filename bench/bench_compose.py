@@ -31,32 +31,39 @@ NOW = datetime(2026, 5, 14, 9, 30, tzinfo=timezone(timedelta(hours=-4)))
 
 
 def shapes() -> dict[str, callable]:
-    """What to time: one function a kind of mail, each making one mail."""
+    """What to time: one function a kind of mail, each making one mail.
+    Each mail is another request of one firm's batch: its own client,
+    invoice, amount and link (a cache of whole mails would not help)."""
+    import itertools
     from gateway.core.paths import TEMPLATES_DIR
     from gateway.outbound.compose import Composer, to_bytes
     from gateway.outbound.words import words
 
     composer = Composer(TEMPLATES_DIR / "email", hostname="gw.clienttrack.test")
 
+    numbers = itertools.count(1042)
+
     def client(lang: str):
         def make():
             w = words(lang)
+            n = next(numbers)
             return to_bytes(composer.client_request(
                 firm_name="Smith & Jones Accounting", firm_domain="smith.clienttrack.test",
-                staff_email="anna@smith.example", staff_name="Anna Lee", client_email="jane@client.example",
-                title="", invoice="1042", amount=w.amount(125000, "CAD"), hint="Dog's name",
-                link="https://pay.clienttrack.test/r/Zx81kQmP0aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+                staff_email="anna@smith.example", staff_name="Anna Lee", client_email=f"client{n}@client.example",
+                title="", invoice=str(n), amount=w.amount(100000 + 37 * n, "CAD"), hint="Dog's name",
+                link=f"https://pay.clienttrack.test/r/Zx81kQmP0aBcDeFgHiJkLmNoPqRsTuVwXyZ{n:010d}",
                 expires_on=w.date(date(2026, 6, 13)), now=NOW, card_fee="", kind="payment", lang=w.lang,
                 upload_items=(), can_reply=False, reminder_of=""))
         return make
 
     def confirmation():
+        n = next(numbers)
         return to_bytes(composer.confirmation(
             firm_name="Smith & Jones Accounting", firm_domain="smith.clienttrack.test",
-            staff_email="anna@smith.example", client_email="jane@client.example", title="", invoice="1042",
-            amount="$1,250.00 CAD", hint="Dog's name", expires_on="2026-06-13",
-            attachment_names=["invoice-1042.pdf"], generated_password=None,
-            in_reply_to="<CAB123@mail.smith.example>", request_ref="R4711", now=NOW, card_fee="",
+            staff_email="anna@smith.example", client_email=f"client{n}@client.example", title="", invoice=str(n),
+            amount=words("en").amount(100000 + 37 * n, "CAD"), hint="Dog's name", expires_on="2026-06-13",
+            attachment_names=[f"invoice-{n}.pdf"], generated_password=None,
+            in_reply_to=f"<CAB{n}@mail.smith.example>", request_ref=f"R{n}", now=NOW, card_fee="",
             kind="payment", extra_rows=[]))
 
     return {"client mail (en)": client("en"), "client mail (fr)": client("fr"), "confirmation": confirmation}
