@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 import email
 import email.policy
@@ -550,6 +551,20 @@ def test_quoted_printable_line_by_line_is_the_whole_text_at_once():
     for text in texts:
         assert compose._quoted_printable(text) == _quoted_printable_at_once(text), text
         assert compose._quoted_printable(text, (text[:3] or "x",)) == _quoted_printable_at_once(text), text
+
+
+def test_encoded_words_hold_whole_characters_each_as_many_as_fit():
+    chance = random.Random(2047)
+    alphabet = ["a", " ", "é", "€", "数", "\U0001f600", "=", "?"]
+    texts = ["", "a", "é" * 22 + "a", "é" * 23, "数" * 15, "\U0001f600" * 12]
+    texts += ["".join(chance.choice(alphabet) for _ in range(chance.randint(1, 120))) for _ in range(500)]
+    for text in texts:
+        words_out = compose._encoded_words(text)
+        pieces = [base64.b64decode(word[len("=?utf-8?b?"):-2]).decode("utf-8") for word in words_out]
+        assert "".join(pieces) == text
+        assert all(len(word) <= 75 and len(piece.encode()) <= 45 for word, piece in zip(words_out, pieces))
+        # Each word but the last is full: its next character would not have fit.
+        assert all(len((piece + following[0]).encode()) > 45 for piece, following in zip(pieces, pieces[1:]))
 
 
 def test_templates_compiled_before_the_workers_fork_are_not_read_again(tmp_path, monkeypatch):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from datetime import datetime
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -17,10 +16,14 @@ from urllib.parse import urlsplit
 from gateway.core.models import GATEWAY_LOCAL_PART, SECURE_LOCAL_PART
 
 _SUBJECT_PART_MAX = 120
-_BIDI_CONTROLS = dict.fromkeys(
-    map(ord, "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"), None
-)
-_BREAKING = {"Cc", "Zl", "Zp"}
+_BIDI_CHARS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_CONTROLS = dict.fromkeys(map(ord, _BIDI_CHARS), None)
+_BIDI = re.compile(f"[{_BIDI_CHARS}]")
+# What breaks a line or controls a terminal: the characters of Unicode's
+# categories Cc (C0, DEL, C1), Zl and Zp, as a class that a regular
+# expression replaces in C (tests/test_cleaning.py checks it against every
+# code point's category).
+_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
@@ -28,9 +31,11 @@ def one_line(value: object) -> str:
     """``value`` as a single line: control and line-separator characters
     (CR, LF, NUL, U+2028, ...) become a space, bidi overrides are dropped,
     runs of white space collapse to one space, ends are trimmed."""
-    text = str(value).translate(_BIDI_CONTROLS)
-    if not text.isprintable():  # printable text has none of the _BREAKING categories: spared the look-ups
-        text = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
+    text = str(value)
+    if not text.isascii():  # ASCII text has no bidi control
+        text = _BIDI.sub("", text)
+    if not text.isprintable():  # printable text has no _BREAKING character
+        text = _BREAKING.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -40,7 +45,7 @@ def clean_lines(value: object) -> list[str]:
     text = str(value).translate(_BIDI_CONTROLS).expandtabs(4)
     lines = []
     for raw in re.split(r"\r\n|[\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]", text):
-        line = "".join(" " if unicodedata.category(c) in _BREAKING else c for c in raw).rstrip()
+        line = _BREAKING.sub(" ", raw).rstrip()
         indent = len(line) - len(line.lstrip(" "))
         lines.append(" " * indent + " ".join(line.split()))
     while lines and not lines[0]:
