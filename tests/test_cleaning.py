@@ -37,3 +37,24 @@ def test_one_line(value, line):
 def test_clean_lines_keeps_breaks_and_indentation():
     assert clean_lines("\n  first\x00 line \u202e\r\n\r\n    indented\u2028last\n\n") == \
         ["  first line", "", "    indented", "last"]
+
+
+@pytest.mark.parametrize("spec", [
+    "jane@client.example", "Jane.Doe+tax@Client.Example", "a@b", "o'brien@x.example", "x_y{1}@sub-domain.example",
+    "#!$%&'*+-/=?^_`{|}~@x9.example", "pay@smith.clienttrack.test",
+    # not of the plainest kind: read by the email package's parser, as before
+    '"jane doe"@client.example', "jane@[127.0.0.1]", "jane@client_example.test", "jane@-client.example",
+])
+def test_an_address_is_the_one_the_email_package_reads(spec):
+    from email.headerregistry import Address
+    made = cleaning.address(spec, "Anna Lee")
+    read = Address(display_name="Anna Lee", addr_spec=spec)
+    assert (made.display_name, made.username, made.domain, made.addr_spec, str(made)) == \
+        (read.display_name, read.username, read.domain, read.addr_spec, str(read))
+
+
+@pytest.mark.parametrize("spec", ["jane", "jane@", "@client.example", "jane@client.example, evil@x", "<jane@x>",
+                                  "jane@client.example.", "jane.@client.example", "Éric@exemple.ca"])
+def test_what_is_not_one_mailbox_is_refused(spec):
+    with pytest.raises(ValueError):
+        cleaning.address(spec)
