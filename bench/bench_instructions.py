@@ -41,6 +41,16 @@ import bench_end_to_end as e2e  # noqa: E402
 from common import GATEWAY_ENV, free_port, wait_for_port  # noqa: E402
 
 KDF_FUNCTION = "kdf_argon2_derive"
+# Under valgrind a request takes a second or more of wall time, and an idle
+# runner looks for work every poll_seconds (0.2 s) and a lease is renewed
+# every lease_seconds / 3: counted per request, that idle work grew with
+# how slowly the machine ran (about 9 M instructions a request on a busy
+# one). The runners are woken by the intake and by each request anyway;
+# these make the idle polls rare. What still runs on a timer (uvicorn's
+# main loop ticks ten times a second, about 1 M instructions a second
+# under callgrind) is left in: two runs of the same code differ by up to
+# 3 % (46.7-48.4 M outside Argon2id), more on a busy machine.
+QUIET = {"CLIENTTRACK_POLL_SECONDS": "30", "CLIENTTRACK_LEASE_SECONDS": "600"}
 
 
 def instructions(code: Path, requests: int, warm: int, out: Path) -> dict:
@@ -48,7 +58,7 @@ def instructions(code: Path, requests: int, warm: int, out: Path) -> dict:
     pdf = e2e.pdf_bytes(100_000)
     with tempfile.TemporaryDirectory() as data:
         smtp_port, web_port = free_port(), free_port()
-        env = {**os.environ, **GATEWAY_ENV, "PYTHONPATH": str(code), "CLIENTTRACK_PROCESSES": "1"}
+        env = {**os.environ, **GATEWAY_ENV, **QUIET, "PYTHONPATH": str(code), "CLIENTTRACK_PROCESSES": "1"}
         proc = subprocess.Popen(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--dump-instr=no",
              "--compress-strings=no", "--compress-pos=no",
@@ -88,8 +98,8 @@ def _read(dump: Path) -> tuple[int, int]:
     report = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
                             check=True, capture_output=True, text=True).stdout
     total = int(re.search(r"^([\d,]+) \S* *PROGRAM TOTALS", report, re.M)[1].replace(",", ""))
-    kdf = max(int(found[1].replace(",", "")) for found in
-              re.finditer(rf"^\s*([\d,]+) .*:{KDF_FUNCTION}(?:'\d+)? ", report, re.M))
+    kdf = max((int(found[1].replace(",", "")) for found in
+               re.finditer(rf"^\s*([\d,]+) .*:{KDF_FUNCTION}(?:'\d+)? ", report, re.M)), default=0)
     return total, kdf
 
 
