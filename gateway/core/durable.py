@@ -18,6 +18,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def flush_file(path: Path) -> None:
+    """Flush what has been written to the file at ``path``, by whoever
+    wrote it (a flush is the file's, not one descriptor's); nothing if
+    there is no such file. Raises OSError like the system call."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 def _private_temporary(final: Path, data: bytes) -> Path:
     """``data`` in a new file beside ``final`` (mode 0600, flushed)."""
     tmp = final.with_name(f".{final.name}.{secrets.token_hex(8)}.tmp")

@@ -199,7 +199,14 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
 def _write_then_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
                           rows_naming: Callable[[int], list[Model]], queued: InboundMessage, now: datetime,
                           after_commit: Callable[[sqlite3.Connection], T] | None) -> tuple[int, T | None]:
-    request_id = rows.in_transaction(connection, _write_on_sqlite, client, request, rows_naming, queued, now)
+    # The commit is not flushed by itself: nothing of the request leaves
+    # the machine before the outbox flushes the log it is in, once a batch
+    # of mail, before any of it goes (outbox.flush_commits). Lost to a
+    # power cut, the request was never written: its queued message was not
+    # finished either, and is made into a request again (the blobs stored
+    # for the lost one are named by no row and cannot be opened).
+    with rows.unflushed(connection):
+        request_id = rows.in_transaction(connection, _write_on_sqlite, client, request, rows_naming, queued, now)
     if after_commit is None:
         return request_id, None
     try:

@@ -31,6 +31,7 @@ from gateway import vault
 from gateway.core import metrics, rows, writeturns
 from gateway.core.clock import Clock
 from gateway.core.db import stored_time
+from gateway.core.durable import flush_file
 from gateway.core.health import Health, keep_running, outage
 from gateway.core.models import OUTBOUND_CLAIM_INDEX, OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.bounced import NOTICE_KIND, BounceNotice, mark_bounced
@@ -203,6 +204,21 @@ def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> list[Claim
     return [Claimed(*row[1:]) for row in claimed]
 
 
+def flush_commits() -> None:
+    """Every commit made so far on disk for good, before mail that tells of
+    it leaves (a thread's work). On SQLite a request's commit is not
+    flushed by itself (handlers/request.py), nor are the claims: the
+    write-ahead log holds them in order, so one flush of it a batch of
+    mail, here, off the database's thread and outside its write lock,
+    does for all of them (at synchronous NORMAL SQLite leaves unflushed
+    only the log's frames written since its last flush; a checkpoint
+    flushes the log before it and the database after). Nothing to do on
+    PostgreSQL (its commits are flushed) or for a database in memory."""
+    client = rows.sqlite_client()
+    if client is not None and client.filename != ":memory:":
+        flush_file(Path(f"{client.filename}-wal"))
+
+
 class OutboxRunner:
     def __init__(
         self,
@@ -278,6 +294,8 @@ class OutboxRunner:
         if due and isinstance(self.transport, MaildirTransport):
             await self._deliver_to_maildir(due)
             return len(due)
+        if due:
+            await asyncio.to_thread(flush_commits)
         for index, item in enumerate(due):
             try:
                 await self.deliver(item)
@@ -345,6 +363,8 @@ class OutboxRunner:
             else:
                 # Named by the outbound id: a repeat after a crash writes nothing twice.
                 ready.append((index, (signed, envelope_from, item.rcpt_to, f"outbound-{item.id}")))
+        if ready:
+            flush_commits()
         written = self.transport.write_many([message for _, message in ready])
         for (index, _), outcome in zip(ready, written):
             outcomes[index] = outcome
