@@ -6,7 +6,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from gateway.blobs import BlobStore, open_store
 from gateway.core.clock import Clock
@@ -16,9 +16,6 @@ from gateway.core.settings import Settings
 from gateway.outbound.compose import Composer
 from gateway.payments.provider import PaymentProvider
 from gateway.payments.providers import provider_for
-
-if TYPE_CHECKING:
-    from gateway.outbound.outbox import OutboxRunner
 
 T = TypeVar("T")
 
@@ -56,9 +53,6 @@ class Deps:
     # Mail composed on the dashboard goes in here; the service sets it (the
     # web app may not import the admission stage itself).
     submit: Submit | None = None
-    # This process's outbox runner, when it runs one (the service sets it):
-    # a request's write claims the mail due for it (handlers/request.py).
-    outbox: OutboxRunner | None = None
     # Which loops can work now (/readyz), and who this process is in a lease.
     health: Health = field(default_factory=Health)
     owner: Owner = field(default_factory=this_process)

@@ -201,7 +201,6 @@ async def running(
                 lease=timedelta(seconds=settings.lease_seconds),
                 signer=Signer(KeyStore(settings.data_dir), clock, ed25519=settings.dkim_ed25519),
             )
-            deps.outbox = outbox_runner
             tasks.append(asyncio.create_task(outbox_runner.run(stopping, deps.health, settings.poll_seconds),
                                              name="outbox"))
             closers.append(transport.close)

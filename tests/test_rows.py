@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import sqlite3
-
 import pytest
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -81,8 +79,8 @@ async def test_the_rows_are_the_ones_the_orm_writes(world):
     queue_id = await enqueue(deps)
     queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
     assert queued is not None and queued.id == queue_id
-    request_id, _ = await write_request(a_request(firm, staff, "b" * 64, "<m2@demo.localhost>"),
-                                        lambda made: others(made, firm), queued, clock())
+    request_id = await write_request(a_request(firm, staff, "b" * 64, "<m2@demo.localhost>"),
+                                     lambda made: others(made, firm), queued, clock())
     ours = await PaymentRequest.get(id=request_id)
     assert ours.id != by_orm.id
     [orm_row], [our_row] = await stored(PaymentRequest, id=by_orm.id), await stored(PaymentRequest, id=request_id)
@@ -123,31 +121,6 @@ async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
         await write_request(a_request(firm, staff, "e" * 64), lambda made: others(made, firm), queued, clock())
     assert await PaymentRequest.all().count() == 1 and not await OutboundMessage.exists()
     assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.PROCESSING
-
-
-@pytest.mark.sqlite_only  # what follows the commit runs on SQLite's thread only
-async def test_what_follows_the_commit_failing_leaves_the_request_written(world):
-    deps, clock = world
-    firm = await Firm.get(domain="demo.localhost")
-    staff = await Staff.get(firm=firm)
-    await enqueue(deps)
-    queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
-
-    def refused(connection):
-        raise sqlite3.OperationalError("disk I/O error")
-
-    request_id, after = await write_request(a_request(firm, staff, "a" * 64), lambda made: others(made, firm), queued,
-                                            clock(), after_commit=refused)
-    assert after is None
-    assert await PaymentRequest.exists(id=request_id) and await OutboundMessage.filter(request_id=request_id).exists()
-    assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.DONE
-    # What it gives is returned with the request's id.
-    await enqueue(deps)
-    queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
-    _, after = await write_request(a_request(firm, staff, "b" * 64, "<m2@demo.localhost>"),
-                                   lambda made: others(made, firm), queued, clock(),
-                                   after_commit=lambda connection: connection.execute("SELECT 42").fetchone()[0])
-    assert after == 42
 
 
 @pytest.mark.sqlite_only  # SQLite's own connection: PostgreSQL keeps a large value out of line (TOAST)

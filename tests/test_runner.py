@@ -9,19 +9,14 @@ import pytest
 
 from gateway import vault
 from gateway.admission.intake import OrmIntake, Verdict
-from gateway.core import datadir, db, rows
+from gateway.core import datadir, db
 from gateway.core.directory import seed_demo
-from gateway.core.models import Event, InboundMessage, InboundRaw, InboundStatus, OutboundMessage, OutboundStatus, \
-    PaymentRequest
+from gateway.core.models import Event, InboundMessage, InboundRaw, InboundStatus, PaymentRequest
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
 from gateway.inbound import queue as inbound
 from gateway.inbound.runner import QueueRunner
-from gateway.outbound import outbox
 from gateway.outbound.compose import Composer
-from gateway.outbound.dkimkeys import KeyStore
-from gateway.outbound.maildir import MaildirTransport
-from gateway.outbound.signing import Signer
 from gateway.service import running
 from tests.conftest import GATEWAY, DEMO_STAFF, make_settings, request_mail, settled
 
@@ -156,28 +151,3 @@ async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):
         await settled()
         assert await PaymentRequest.all().count() == 3
         assert gw.deps.settings.data_dir == settings.data_dir
-
-
-async def test_a_requests_mail_is_claimed_for_this_process_outbox_by_the_requests_write(world, monkeypatch, tmp_path):
-    deps, clock = world
-    deps.outbox = outbox.OutboxRunner(
-        transport=MaildirTransport(tmp_path / "outbox"), composer=deps.composer, master_key=deps.master_key,
-        clock=clock, wake=deps.outbox_wake, max_attempts=4, retry_base_seconds=60, owner=str(deps.owner),
-        lease=timedelta(seconds=15), signer=Signer(KeyStore(deps.settings.data_dir), clock))
-    await enqueue(deps)
-    assert await QueueRunner(deps).process_next()
-    claims = []
-    claim_due = outbox.claim_due
-
-    async def counted(*args):
-        claims.append(args)
-        return await claim_due(*args)
-
-    monkeypatch.setattr(outbox, "claim_due", counted)
-    on_sqlite = rows.sqlite_client() is not None
-    # On SQLite in the write's own hand-off to the database's thread, after its commit, leased to this process.
-    assert await OutboundMessage.filter(lease_owner=str(deps.owner)).count() == (2 if on_sqlite else 0)
-    assert await deps.outbox.deliver_due() == 2
-    assert await OutboundMessage.filter(status=OutboundStatus.SENT).count() == 2
-    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 2
-    assert len(claims) == (0 if on_sqlite else 1)  # PostgreSQL: the outbox claims it itself, as before

@@ -9,7 +9,6 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from tortoise import Model
@@ -35,8 +34,6 @@ from gateway.vault.sealed import key_aad
 log = logging.getLogger("clienttrack.request")
 
 BODY_FILENAME = "message.txt"
-
-T = TypeVar("T")
 
 
 async def create_request(deps: Deps, queued: InboundMessage, context: MailContext, taken: Taken | None = None) -> None:
@@ -135,10 +132,8 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                          queue_id=queued.id),
         ]
 
-    # The mail due for this process's outbox claimed in the same hand-off, after the commit.
-    claim_ahead = deps.outbox.claim_ahead() if deps.outbox is not None else None
     try:
-        _, claimed = await write_request(request, rows_naming, queued, now, after_commit=claim_ahead)
+        await write_request(request, rows_naming, queued, now)
     except IntegrityError:
         # Another runner made it from the same message first: nothing to add.
         await storing.discard(deps.blobs, stored)
@@ -147,8 +142,6 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         return
     # Any other failure leaves the objects alone: a COMMIT that failed on
     # the way back may still have happened, and then rows name them.
-    if claimed:
-        deps.outbox.hand(claimed)
     deps.outbox_wake.set()
 
 
@@ -165,22 +158,18 @@ def _wrap_seal_and_compose(d: PaymentDirectives, data_key: bytes, params, aad: b
 
 
 async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[Model]],
-                        queued: InboundMessage, now: datetime,
-                        after_commit: Callable[[sqlite3.Connection], T] | None = None) -> tuple[int, T | None]:
+                        queued: InboundMessage, now: datetime) -> int:
     """In one transaction: the request, the rows ``rows_naming(its id)``
     gives (inserted in that order), and the queued message finished
     ("request R<id>", its sealed copy deleted); LeaseLost (nothing written) if this runner no longer
     holds the message. The statements are the ORM's (gateway/core/rows.py);
-    on SQLite all of it is one function on the database's thread, and
-    ``after_commit(connection)`` runs there after the commit, in the same
-    hand-off. Returns the request's id and after_commit's result (None on
-    PostgreSQL, where it does not run, or when the database refused it:
-    the request is written all the same)."""
+    on SQLite all of it is one function on the database's thread. Returns
+    the request's id."""
     client = rows.sqlite_client()
     if client is not None:
         # In this process's turn at the write lock (gateway/core/writeturns.py).
-        return await rows.on_sqlite_thread(client, writeturns.in_turn, _write_then_on_sqlite, client, request,
-                                           rows_naming, queued, now, after_commit)
+        return await rows.on_sqlite_thread(client, writeturns.in_turn, _unflushed_write_on_sqlite, client,
+                                           request, rows_naming, queued, now)
     async with in_transaction() as connection:
         made = rows.insert(PaymentRequest, connection)
         record = await connection.execute_insert(made.sql, made.values(request))
@@ -193,12 +182,12 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
         if finished != 1:
             raise inbound.lease_lost(queued)
         await connection.execute_query(rows.numbered(inbound.FORGET_RAW), [queued.id])
-    return request_id, None
+        return request_id
 
 
-def _write_then_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
-                          rows_naming: Callable[[int], list[Model]], queued: InboundMessage, now: datetime,
-                          after_commit: Callable[[sqlite3.Connection], T] | None) -> tuple[int, T | None]:
+def _unflushed_write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
+                               rows_naming: Callable[[int], list[Model]], queued: InboundMessage,
+                               now: datetime) -> int:
     # The commit is not flushed by itself: nothing of the request leaves
     # the machine before the outbox flushes the log it is in, once a batch
     # of mail, before any of it goes (outbox.flush_commits). Lost to a
@@ -206,15 +195,7 @@ def _write_then_on_sqlite(connection: sqlite3.Connection, client, request: Payme
     # finished either, and is made into a request again (the blobs stored
     # for the lost one are named by no row and cannot be opened).
     with rows.unflushed(connection):
-        request_id = rows.in_transaction(connection, _write_on_sqlite, client, request, rows_naming, queued, now)
-    if after_commit is None:
-        return request_id, None
-    try:
-        return request_id, after_commit(connection)
-    except sqlite3.Error as exc:
-        log.warning("queue %s: request R%d written; what was to follow its commit failed (%s)",
-                    queued.id, request_id, exc)
-        return request_id, None
+        return rows.in_transaction(connection, _write_on_sqlite, client, request, rows_naming, queued, now)
 
 
 def _write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,

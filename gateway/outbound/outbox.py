@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
-from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -249,9 +248,6 @@ class OutboxRunner:
         # keeper renews them while it lives): given back before anything
         # else once the database answers again.
         self.let_go: set[int] = set()
-        # Rows claimed for this runner by a writer that queued mail
-        # (claim_ahead), delivered before it claims anything itself.
-        self.handed: list[Claimed] = []
 
     async def run(self, stopping: asyncio.Event, health: Health, idle_seconds: float = 1.0) -> None:
         await keep_running("outbox", self._step, stopping=stopping, health=health,
@@ -265,32 +261,14 @@ class OutboxRunner:
         thread each batch)."""
         return await self.deliver_due(BATCH) == BATCH
 
-    def claim_ahead(self) -> Callable[[sqlite3.Connection], list[Claimed]]:
-        """The claim this runner would make now, as a function on SQLite's
-        database thread: a writer that queues mail runs it after its commit,
-        in the same hand-off (handlers/request.py), and hand()s the rows to
-        this runner, which then claims nothing itself (a trip to the
-        database's thread less). The same claim: every row due, oldest
-        first, leased to this runner."""
-        now = self.clock()
-        return partial(_claim_on_sqlite, values=[stored_time(now + self.lease), self.owner, *pick_values(now, BATCH)])
-
-    def hand(self, claimed: list[Claimed]) -> None:
-        """Rows claim_ahead()'s function claimed: delivered at the next step."""
-        self.handed += claimed
-        self.wake.set()
-
     async def deliver_due(self, batch: int = BATCH) -> int:
-        """Deliver what was handed to this runner, or else claim what is due
-        (a batch) and deliver it; how many it delivered or claimed."""
+        """Claim what is due (a batch) and deliver it; how many it claimed."""
         if self.let_go:
             handing = sorted(self.let_go)
             await OutboundMessage.filter(id__in=handing, lease_owner=self.owner, status=OutboundStatus.QUEUED).update(
                 lease_until=None, lease_owner="")
             self.let_go.difference_update(handing)
-        due, self.handed = self.handed[:batch], self.handed[batch:]
-        if not due:
-            due = await claim_due(self.clock(), self.lease, self.owner, batch)
+        due = await claim_due(self.clock(), self.lease, self.owner, batch)
         if due and isinstance(self.transport, MaildirTransport):
             await self._deliver_to_maildir(due)
             return len(due)
