@@ -19,14 +19,13 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, checkout
+
 NOW = datetime(2026, 5, 14, 9, 30, tzinfo=timezone(timedelta(hours=-4)))
 
 
@@ -82,16 +81,6 @@ def measure(mails: int) -> dict[str, float]:
             make()
         spent[name] = (time.process_time() - start) * 1000 / mails
     return spent
-
-
-@contextmanager
-def checkout(rev: str) -> Iterator[Path]:
-    """The tree of ``rev`` in a temporary folder (the repository is not touched)."""
-    with tempfile.TemporaryDirectory(prefix="bench-compose-") as folder:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-        yield Path(folder)
 
 
 def one_round(code: Path, mails: int) -> dict[str, float]:

@@ -71,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import private_postfix  # noqa: E402
 import procstat  # noqa: E402
-from common import CLIENTTRACK, GATEWAY_ENV, ROOT, free_port, process, wait_for_port  # noqa: E402
+from common import CLIENTTRACK, GATEWAY_ENV, ROOT, checkout, free_port, process, wait_for_port  # noqa: E402
 
 from gateway import vault  # noqa: E402
 
@@ -83,17 +83,6 @@ KDF_MEMORY_KIB, KDF_ITERATIONS = 19 * 1024, 2
 
 # The code the gateway runs: this checkout, or (--before) another commit's.
 CODE: dict[str, Path] = {"now": ROOT}
-
-
-@contextmanager
-def checkout(rev: str) -> Iterator[Path]:
-    """The tree of ``rev`` in a temporary folder (git archive: the
-    repository itself is not touched)."""
-    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
-                                 check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-        yield Path(folder)
 
 
 # With --threads: a sitecustomize.py on the gateway's path that names its OS threads.

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_end_to_end as e2e  # noqa: E402
-from common import GATEWAY_ENV, free_port, wait_for_port  # noqa: E402
+from common import GATEWAY_ENV, checkout, free_port, wait_for_port  # noqa: E402
 
 KDF_FUNCTION = "kdf_argon2_derive"
 # Under valgrind a request takes a second or more of wall time, and an idle
@@ -111,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     codes = {"gateway": e2e.ROOT}
     with tempfile.TemporaryDirectory() as scratch, \
-            (e2e.checkout(args.before) if args.before else nullcontext()) as before:
+            (checkout(args.before) if args.before else nullcontext()) as before:
         if before is not None:
             codes[f"gateway at {args.before}"] = before
         print(f"instructions a request (callgrind, serve --demo in one process, {args.requests} requests "

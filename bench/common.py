@@ -1,5 +1,5 @@
 """Helpers shared by the benchmarks: free ports, a gateway in its own
-process, waiting for a port, percentiles."""
+process, waiting for a port, another commit's tree (--before), percentiles."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,17 @@ def wait_for_port(port: int, timeout: float = 30.0, proc: subprocess.Popen | Non
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """The tree of ``rev`` in a temporary folder (git archive: the
+    repository itself is not touched), for a benchmark's --before."""
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev],
+                                 check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        yield Path(folder)
 
 
 @contextmanager
