@@ -27,12 +27,13 @@ import functools
 import re
 import secrets
 import textwrap
+from collections.abc import Callable
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import escape
@@ -90,6 +91,29 @@ _BULLET = re.compile(r"^(\s*(?:[-*•]|\d+[.)])\s+)")
 _LABEL = re.compile(r"^(\s*[A-Z][A-Za-z ]{0,20}:\s{2,})\S")
 
 
+T = TypeVar("T")
+
+
+def _line_by_line(remembered: Callable[..., T], text: str,
+                  secret_values: tuple[str, ...] | None) -> Callable[..., T]:
+    """What to call for each line of ``text`` instead of ``remembered`` (a
+    function of a line, under functools.lru_cache): the cached function,
+    except for a line holding one of ``secret_values`` (see Composer._build),
+    worked out afresh and not kept; with None, every line afresh."""
+    if secret_values is None:
+        return remembered.__wrapped__
+    present = [value for value in secret_values if value in text]
+    if not present:
+        return remembered
+
+    def each(line: str, *args: Any) -> T:
+        for value in present:  # a loop, not any() a line: a hundred lines a mail
+            if value in line:
+                return remembered.__wrapped__(line, *args)
+        return remembered(line, *args)
+    return each
+
+
 def _wrap_text(text: str, width: int = TEXT_WIDTH, secret_values: tuple[str, ...] | None = None) -> str:
     """Wrap long prose lines of a rendered text part. Lines indented by
     exactly four spaces are preformatted (examples to copy) and lines holding
@@ -97,14 +121,13 @@ def _wrap_text(text: str, width: int = TEXT_WIDTH, secret_values: tuple[str, ...
     "Label:  value" line continues under its text. With ``secret_values``
     (see Composer._build) the wrapping of a line is remembered, unless
     the line holds one of them."""
+    wrapped = _line_by_line(_wrapped_line, text, secret_values)
     out: list[str] = []
     for line in text.splitlines():
         if len(line) <= width or _PREFORMATTED.match(line) or "://" in line:
             out.append(line)
-        elif secret_values is None or any(value in line for value in secret_values):
-            out.extend(_wrapped_line.__wrapped__(line, width))
         else:
-            out.extend(_wrapped_line(line, width))
+            out.extend(wrapped(line, width))
     return "\n".join(out).strip("\n") + "\n"
 
 
@@ -618,20 +641,7 @@ def _quoted_printable(text: str, secret_values: tuple[str, ...] | None = None) -
     lines = text.split("\n")
     if len(lines) > 1 and not lines[-1]:
         lines.pop()  # the end of the last line, not a line of its own
-    if secret_values is None:
-        return b"".join(map(_quoted_printable_line.__wrapped__, lines))
-    present = [value for value in secret_values if value in text]
-    if not present:
-        return b"".join(map(_quoted_printable_line, lines))
-    encoded = []
-    for line in lines:  # a loop, not any() a line: a hundred lines a mail
-        for value in present:
-            if value in line:
-                encoded.append(_quoted_printable_line.__wrapped__(line))
-                break
-        else:
-            encoded.append(_quoted_printable_line(line))
-    return b"".join(encoded)
+    return b"".join(map(_line_by_line(_quoted_printable_line, text, secret_values), lines))
 
 
 # binascii's encoder took 90 us for a 7 KB HTML part, and nearly every line
