@@ -11,6 +11,7 @@ from typing import Any, Callable, Protocol, TypeVar
 from gateway.blobs import BlobStore, open_store
 from gateway.core.clock import Clock
 from gateway.core.health import Health
+from gateway.core.inflight import InFlight
 from gateway.core.owner import Owner, this_process
 from gateway.core.settings import Settings
 from gateway.outbound.compose import Composer
@@ -46,6 +47,9 @@ class Deps:
     crypto_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "crypto"))
     inbound_wake: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # The queue runners' messages under way, whose mail the outbox may wait
+    # a moment for to send it in the same batch (gateway/core/inflight.py).
+    mail_coming: InFlight = field(default_factory=InFlight)
     # The sandbox, Stripe or nothing, as the settings say; built once.
     payments: PaymentProvider | None = None
     # Where sealed files go (DATA_DIR/blobs/ or S3), as the settings say.

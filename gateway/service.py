@@ -196,7 +196,7 @@ async def running(
             )
             outbox_runner = OutboxRunner(
                 transport=transport, composer=deps.composer, master_key=master_key, clock=clock,
-                wake=deps.outbox_wake, max_attempts=settings.outbox_max_attempts,
+                wake=deps.outbox_wake, mail_coming=deps.mail_coming, max_attempts=settings.outbox_max_attempts,
                 retry_base_seconds=settings.outbox_retry_base_seconds, owner=str(deps.owner),
                 lease=timedelta(seconds=settings.lease_seconds),
                 signer=Signer(KeyStore(settings.data_dir), clock, ed25519=settings.dkim_ed25519),

@@ -58,7 +58,8 @@ class QueueRunner:
         if queued is None:
             return False
         try:
-            await self._work_on(queued)
+            with self.deps.mail_coming.working():
+                await self._work_on(queued)
         except Exception as exc:
             if outage(exc):
                 self.let_go.add(queued.id)

@@ -32,6 +32,7 @@ from gateway.core.clock import Clock
 from gateway.core.db import stored_time
 from gateway.core.durable import flush_file
 from gateway.core.health import Health, keep_running, outage
+from gateway.core.inflight import InFlight
 from gateway.core.models import OUTBOUND_CLAIM_INDEX, OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.bounced import NOTICE_KIND, BounceNotice, mark_bounced
 from gateway.outbound.compose import Composed, Composer, to_bytes
@@ -46,6 +47,12 @@ log = logging.getLogger("clienttrack.outbox")
 
 FAILURE_NOTICE = "delivery-failure"
 BATCH = 20  # messages a runner claims at once
+# How long mail that is due may wait for the mail of this process's work in
+# flight (gateway/core/inflight.py), to go out in one batch with it: under
+# load a process finishes a request every 50-100 ms, and a batch costs about
+# 1.2 ms of CPU whatever it holds. Nothing a reader of the mail notices; a
+# lone request's mail does not wait at all.
+GATHER_MOST = 0.25
 
 
 # A delivered message, as deliver() marks it (only while this runner holds it).
@@ -232,8 +239,12 @@ class OutboxRunner:
         owner: str,
         lease: timedelta,
         signer: Signer,
+        mail_coming: InFlight | None = None,
     ) -> None:
         self.owner = owner
+        self.mail_coming = mail_coming if mail_coming is not None else InFlight()
+        # The last batch was full: more is due now, and waiting would only delay it.
+        self.behind = False
         self.lease = lease
         self.transport = transport
         self.signer = signer
@@ -258,8 +269,20 @@ class OutboxRunner:
         batch that was not full took all that was due: what is queued since
         sets ``wake``, so the runner does not ask again at once (that claim
         found nothing most times, a statement and a trip to the database's
-        thread each batch)."""
-        return await self.deliver_due(BATCH) == BATCH
+        thread each batch).
+
+        Unless it is behind, the runner first waits (GATHER_MOST at most)
+        for this process's work in flight, whose mail then goes in the same
+        batch. Nothing is lost by waiting: the mail is in its rows, claimed
+        by whoever runs next if this process dies meanwhile. The wake-ups
+        of the mail queued while it waited are taken by this claim (each
+        was set after its commit, so its rows are there to claim), not by
+        a claim of their own after it."""
+        if not self.behind:
+            await self.mail_coming.ended(GATHER_MOST)
+            self.wake.clear()
+        self.behind = await self.deliver_due(BATCH) == BATCH
+        return self.behind
 
     async def deliver_due(self, batch: int = BATCH) -> int:
         """Claim what is due (a batch) and deliver it; how many it claimed."""
