@@ -36,10 +36,11 @@ again in the same run, interleaved, with the code of REV (`git archive`
 into a temporary folder, run with this venv): the change beside what it
 changed.
 
-With --threads, the end-to-end lines also give the CPU a request by kind
-of thread (the crypto pool, asyncio's pool, aiosqlite's thread, the
-intake, the event loops), read from /proc with the gateway's threads named
-by bench/threadnames/sitecustomize.py on its PYTHONPATH.
+With --threads, the end-to-end lines also give the CPU and the context
+switches a request (all, and those forced by the scheduler) by kind of
+thread (the crypto pool, asyncio's pool, aiosqlite's thread, the intake,
+the event loops), read from /proc with the gateway's threads named by
+bench/threadnames/sitecustomize.py on its PYTHONPATH.
 
 Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory] [--before REV] [--threads]
 Needs smtp-source (apt-get install postfix; its daemon is not started).
@@ -334,7 +335,10 @@ def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | 
         by_thread = procstat.cpu_by_kind(threads_before, procstat.thread_cpu(pid)) if threads else {}
         spy.__exit__(None, None, None)
     return {"accepted": accepted, "done": done, "rate": requests / done, "cpu_ms": spent / requests * 1000,
-            "load_cpu_ms": load_spent / requests * 1000, "processes": processes, "threads_ms": {kind: seconds / requests * 1000 for kind, seconds in by_thread.items()}}
+            "load_cpu_ms": load_spent / requests * 1000, "processes": processes,
+            "threads_ms": {kind: spent[0] / requests * 1000 for kind, spent in by_thread.items()},
+            "threads_switches": {kind: (spent[1] + spent[2]) / requests for kind, spent in by_thread.items()},
+            "threads_forced": {kind: spent[2] / requests for kind, spent in by_thread.items()}}
 
 
 def _own_cpu() -> float:
@@ -394,11 +398,16 @@ def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_coun
 
 
 def print_threads(done: list[dict]) -> None:
-    """CPU a request by kind of thread, medians of the rounds (--threads)."""
-    kinds = {kind for run in done for kind in run["threads_ms"]}
-    medians = {kind: statistics.median(run["threads_ms"].get(kind, 0.0) for run in done) for kind in kinds}
-    print("    by thread (ms a request): " + ", ".join(
-        f"{kind} {ms:.1f}" for kind, ms in sorted(medians.items(), key=lambda item: -item[1]) if ms >= 0.05))
+    """CPU and context switches a request by kind of thread, medians of the rounds (--threads)."""
+    for key, what, unit, least in (("threads_ms", "ms a request", "{:.1f}", 0.05),
+                                   ("threads_switches", "context switches a request", "{:.0f}", 0.5),
+                                   ("threads_forced", "of them forced (preempted)", "{:.0f}", 0.5)):
+        kinds = {kind for run in done for kind in run[key]}
+        medians = {kind: statistics.median(run[key].get(kind, 0.0) for run in done) for kind in kinds}
+        total = statistics.median(sum(run[key].values()) for run in done)
+        print(f"    by thread ({what}, all {unit.format(total)}): " + ", ".join(
+            f"{kind} {unit.format(value)}" for kind, value in sorted(medians.items(), key=lambda item: -item[1])
+            if value >= least))
 
 
 # -- 3. memory ---------------------------------------------------------------------------------------------
@@ -483,7 +492,8 @@ def main() -> None:
     parser.add_argument("--pdf-kb", type=int, default=100)
     parser.add_argument("--profile", default="", help="py-spy's collapsed stacks of the end-to-end run into this file")
     parser.add_argument("--threads", action="store_true",
-                        help="end to end: CPU a request by kind of thread (the gateway's threads named for it)")
+                        help="end to end: CPU and context switches a request by kind of thread "
+                             "(the gateway's threads named for it)")
     parser.add_argument("--large-mb", type=int, default=18, help="the large message's PDF, in MB")
     parser.add_argument("--at-once", type=int, default=5)
     parser.add_argument("--before", default="", help="also measure the gateway at this commit (e.g. main), interleaved")

@@ -56,12 +56,14 @@ def tree_cpu(pid: int) -> float:
     return cpu_seconds(tree(pid))
 
 
-def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
+def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float, tuple[int, int]]]:
     """Every live thread of ``pid``'s tree: (pid, tid) -> (its kind, its
-    user + system CPU seconds). The kind is "supervisor" or "worker" (a
-    process whose parent is in the tree), then the thread's OS name without
-    its number (_thread_kind), "main" for a process's first."""
-    found: dict[tuple[int, int], tuple[str, float]] = {}
+    user + system CPU seconds, its context switches so far: (voluntary,
+    forced: the scheduler took the core while it could run)). The kind is
+    "supervisor" or "worker" (a process whose parent is in the tree), then
+    the thread's OS name without its number (_thread_kind), "main" for a
+    process's first."""
+    found: dict[tuple[int, int], tuple[str, float, tuple[int, int]]] = {}
     for process in tree(pid):
         role = "supervisor" if process == pid else "worker"
         try:
@@ -71,11 +73,13 @@ def thread_cpu(pid: int) -> dict[tuple[int, int], tuple[str, float]]:
         for tid in tids:
             try:
                 text = Path(f"/proc/{process}/task/{tid}/stat").read_text()
+                status = Path(f"/proc/{process}/task/{tid}/status").read_text()
             except OSError:
                 continue
             name = "main" if tid == process else _thread_kind(text[text.index("(") + 1:text.rindex(")")])
             fields = text[text.rindex(")") + 2:].split()
-            found[(process, tid)] = (f"{role} {name}", (int(fields[11]) + int(fields[12])) / TICKS)
+            voluntary, forced = (int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+            found[(process, tid)] = (f"{role} {name}", (int(fields[11]) + int(fields[12])) / TICKS, (voluntary, forced))
     return found
 
 
@@ -87,13 +91,17 @@ def _thread_kind(name: str) -> str:
     return name.rstrip("0123456789_-")
 
 
-def cpu_by_kind(before: dict[tuple[int, int], tuple[str, float]],
-                after: dict[tuple[int, int], tuple[str, float]]) -> dict[str, float]:
-    """CPU seconds each kind of thread spent between two thread_cpu()
-    readings (threads that ended between them are not counted)."""
-    spent: dict[str, float] = {}
-    for key, (kind, seconds) in after.items():
-        spent[kind] = spent.get(kind, 0.0) + seconds - before.get(key, (kind, 0.0))[1]
+def cpu_by_kind(before: dict[tuple[int, int], tuple[str, float, tuple[int, int]]],
+                after: dict[tuple[int, int], tuple[str, float, tuple[int, int]]]) -> dict[str, tuple[float, int, int]]:
+    """CPU seconds and context switches (voluntary, forced) each kind of
+    thread spent between two thread_cpu() readings (threads that ended
+    between them are not counted)."""
+    spent: dict[str, tuple[float, int, int]] = {}
+    for key, (kind, seconds, (voluntary, forced)) in after.items():
+        _, seconds_before, (voluntary_before, forced_before) = before.get(key, (kind, 0.0, (0, 0)))
+        total = spent.get(kind, (0.0, 0, 0))
+        spent[kind] = (total[0] + seconds - seconds_before, total[1] + voluntary - voluntary_before,
+                       total[2] + forced - forced_before)
     return spent
 
 
