@@ -3,6 +3,7 @@ temporary DATA_DIR/blobs/, and S3 through moto's server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import stat
@@ -12,6 +13,7 @@ import pytest
 
 from gateway.blobs import BlobMissing, BlobStore, open_store
 from gateway.blobs.files import TEMP_PREFIX, FileStore
+from gateway.blobs.s3 import S3Store
 from gateway.documents import storing
 from tests.conftest import make_settings
 
@@ -253,6 +255,53 @@ async def test_files_put_together_whose_flush_fails_leave_no_name_and_no_tempora
         with pytest.raises(BlobMissing):
             await read(store, name)
     assert not [p for p in store.root.rglob("*") if p.is_file()], "no temporary file left either"
+
+
+async def test_files_put_together_whose_rename_fails_leave_none_of_them(tmp_path: Path, monkeypatch) -> None:
+    """A rename that fails after others took takes them back: put_all
+    (and put_all_blocking, which a request's crypto hand-off calls with no
+    put_items around it to delete what stayed) leaves all or none."""
+    store = FileStore(tmp_path / "blobs")
+    first = new_name()
+    names = [first, f"{first.rpartition('/')[0]}/{secrets.token_hex(16)}", new_name()]
+    real_rename = os.rename
+
+    def rename(source, target) -> None:
+        if str(target).endswith(names[1]):
+            raise OSError("I/O error")
+        real_rename(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError):
+        store.put_all_blocking([(name, [b"sealed"]) for name in names])
+    for name in names:
+        with pytest.raises(BlobMissing):
+            await read(store, name)
+    assert not [p for p in store.root.rglob("*") if p.is_file()], "no temporary file left either"
+
+
+async def test_items_put_from_a_thread_are_all_stored_or_none(store: BlobStore) -> None:
+    """storing.put_items_blocking (a request's crypto hand-off) where the
+    store can put without the event loop (the file store; S3 cannot, and
+    says so: its files are then given to put_items)."""
+    if store.put_all_blocking is None:
+        assert isinstance(store, S3Store)
+        return
+
+    class Failing(list):
+        def __iter__(self):
+            raise OSError("disk full")
+
+    items = [storing.SealedItem("f.pdf", "application/pdf", 1, os.urandom(16), chunks)
+             for chunks in ([b"the text"], [os.urandom(1000)], Failing([b"x"]))]
+    with pytest.raises(OSError):
+        await asyncio.to_thread(storing.put_items_blocking, store, items)
+    for name in storing.names_for([made.salt for made in items]):
+        with pytest.raises(BlobMissing):
+            await read(store, name)
+    stored = await asyncio.to_thread(storing.put_items_blocking, store, items[:2])
+    assert [s.blob for s in stored] == storing.names_for([made.salt for made in items[:2]])
+    assert [await read(store, s.blob) for s in stored] == [b"the text", items[1].chunks[0]]
 
 
 async def test_temporary_files_of_a_crash_are_swept_but_objects_never(tmp_path: Path) -> None:

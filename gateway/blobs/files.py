@@ -43,8 +43,10 @@ class FileStore:
         await asyncio.to_thread(self._put, self._path(name), pieces)
 
     async def put_all(self, objects: Sequence[tuple[str, Sequence[bytes]]]) -> None:
-        named = [(self._path(name), pieces) for name, pieces in objects]
-        await asyncio.to_thread(self._put_all, named)
+        await asyncio.to_thread(self.put_all_blocking, objects)
+
+    def put_all_blocking(self, objects: Sequence[tuple[str, Sequence[bytes]]]) -> None:
+        self._put_all([(self._path(name), pieces) for name, pieces in objects])
 
     def _put_all(self, named: list[tuple[Path, Sequence[bytes]]]) -> None:
         opened: list[tuple[Path, int, list[Path]]] = []
@@ -174,8 +176,8 @@ def _install(opened: list[tuple[Path, int, list[Path]]], paths: list[Path]) -> N
     """The temporary files written (``_open_temporary``'s) flushed and
     closed, then renamed to ``paths``, then the folders' entries flushed,
     each folder once. A rename is never flushed before its file's bytes
-    are (so a name holds the whole object or nothing); on failure the
-    temporary files not renamed yet go."""
+    are (so a name holds the whole object or nothing); on failure none of
+    the files stays, temporary or renamed."""
     at = 0
     try:
         for at, (_, fd, _) in enumerate(opened):
@@ -193,7 +195,8 @@ def _install(opened: list[tuple[Path, int, list[Path]]], paths: list[Path]) -> N
         try:
             os.rename(temp, path)
         except BaseException:
-            for left, _, _ in opened[at:]:
+            # None of them stays: those renamed already go too.
+            for left in [temp for temp, _, _ in opened[at:]] + paths[:at]:
                 left.unlink(missing_ok=True)
             raise
     # Each folder once, however many of the objects went into it.

@@ -27,6 +27,9 @@ MIN_PIECE = 4 * (65536 + 16)
 
 
 class S3Store:
+    # Its puts are requests on the event loop (BlobStore.put_all_blocking).
+    put_all_blocking = None
+
     def __init__(self, settings: Settings) -> None:
         url = urlsplit(settings.blob_url)
         options = {k: v[-1] for k, v in parse_qs(url.query).items()}

@@ -24,7 +24,7 @@ Every implementation passes the same contract (tests/test_blobs_contract.py):
 from __future__ import annotations
 
 import re
-from typing import AsyncIterator, Protocol, Sequence
+from typing import AsyncIterator, Callable, Protocol, Sequence
 
 # Lower-case letters, digits and dashes, in "/"-separated parts: safe as a
 # path under the store's folder and as an S3 key, and never "..".
@@ -52,6 +52,13 @@ class BlobWriter(Protocol):
 
 
 class BlobStore(Protocol):
+    # put_all as a blocking call, for a caller already on a thread of its
+    # own (a request's crypto hand-off: one trip through the event loop,
+    # not two); None where the puts are the event loop's own work (S3's
+    # requests): then put_all it is. When it raises, none of the objects
+    # is left.
+    put_all_blocking: Callable[[Sequence[tuple[str, Sequence[bytes]]]], None] | None
+
     async def put(self, name: str, pieces: Sequence[bytes]) -> None:
         """Store the pieces, in order, as one object called ``name``."""
 

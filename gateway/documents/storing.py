@@ -142,13 +142,25 @@ async def put_items(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
     """Each item's sealed chunks as one object; all or none of them (all
     in one put_all, in one folder: a request's files cost one hand-off and
     one folder's fsync, not one each)."""
-    stored = [Stored(item, name) for item, name in zip(items, names_for([item.salt for item in items]))]
+    stored = _named(items)
     try:
         await store.put_all([(s.blob, s.item.chunks) for s in stored])
     except BaseException:
         await discard(store, stored)  # those not stored are no error to delete
         raise
     return stored
+
+
+def put_items_blocking(store: BlobStore, items: list[SealedItem]) -> list[Stored]:
+    """put_items, from a thread, for a store whose put_all_blocking is not
+    None (its objects are then all stored, or none when it raises)."""
+    stored = _named(items)
+    store.put_all_blocking([(s.blob, s.item.chunks) for s in stored])
+    return stored
+
+
+def _named(items: list[SealedItem]) -> list[Stored]:
+    return [Stored(item, name) for item, name in zip(items, names_for([item.salt for item in items]))]
 
 
 async def record(request: PaymentRequest, stored: list[Stored], *, first_position: int = 0,

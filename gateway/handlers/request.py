@@ -16,6 +16,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gateway import vault
+from gateway.blobs import BlobStore
 from gateway.core import events, rows, writeturns
 from gateway.core.language import LANGUAGES
 from gateway.core.models import InboundMessage, PaymentRequest, RequestKind
@@ -77,13 +78,16 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         created_at=now,
         expires_at=d.expires_at,
     )
-    # The derivation, the sealing and the client's mail in one hand-off to
-    # the crypto pool (they ran one after the other anyway: each hand-off is
-    # a trip through the event loop, and the loop is spared the rendering).
-    request.wrapped_key, items, client_mail = await deps.in_crypto_pool(
-        _wrap_seal_and_compose, d, data_key, params, key_aad(token_hash), message.attachments,
-        partial(clientmail.compose, deps, request, firm, staff, token, now))
-    fresh = await storing.put_items(deps.blobs, items)
+    # The derivation, the sealing, the client's mail and the sealed files'
+    # put in one hand-off to the crypto pool (they ran one after the other
+    # anyway: each hand-off is a trip through the event loop, two context
+    # switches and a wake-up, and the loop is spared the rendering). A
+    # store whose puts are the loop's own (S3) is given the files after.
+    request.wrapped_key, items, fresh, client_mail = await deps.in_crypto_pool(
+        _wrap_seal_compose_and_store, d, data_key, params, key_aad(token_hash), message.attachments,
+        partial(clientmail.compose, deps, request, firm, staff, token, now), deps.blobs)
+    if fresh is None:
+        fresh = await storing.put_items(deps.blobs, items)
     # In the message's order: the text, then each attachment, stored now or as the message was read.
     later = iter(fresh[1:])
     stored = [fresh[0]] + [
@@ -145,16 +149,22 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     deps.outbox_wake.set()
 
 
-def _wrap_seal_and_compose(d: PaymentDirectives, data_key: bytes, params, aad: bytes, attachments,
-                           client_mail: Callable[[], Composed]) -> tuple[bytes, list[storing.SealedItem], Composed]:
+def _wrap_seal_compose_and_store(d: PaymentDirectives, data_key: bytes, params, aad: bytes, attachments,
+                                 client_mail: Callable[[], Composed], store: BlobStore,
+                                 ) -> tuple[bytes, list[storing.SealedItem], list[storing.Stored] | None, Composed]:
     """The data key wrapped under the password, the text and each
-    attachment not sealed yet sealed under it, and the client's mail
-    composed (CPU: the crypto pool's)."""
+    attachment not sealed yet sealed under it, the client's mail composed,
+    and the sealed files stored, unless the store puts them only from the
+    event loop (its put_all_blocking is None: then None for them). CPU and
+    disk: the crypto pool's. Stored last, so that nothing after it here
+    can fail and leave them named by no row."""
     wrapped = vault.wrap_with_password(d.password, data_key, params, aad)
     items = [storing.seal_item(data_key, BODY_FILENAME, "text/plain", d.message.encode())]
     items += [storing.seal_item(data_key, attachment.filename, attachment.content_type, attachment.data)
               for attachment in attachments if attachment.sealed is None]
-    return wrapped, items, client_mail()
+    composed = client_mail()
+    stored = storing.put_items_blocking(store, items) if store.put_all_blocking is not None else None
+    return wrapped, items, stored, composed
 
 
 async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[Model]],
