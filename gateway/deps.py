@@ -13,7 +13,7 @@ from gateway.core.clock import Clock
 from gateway.core.health import Health
 from gateway.core.inflight import InFlight
 from gateway.core.owner import Owner, this_process
-from gateway.core.settings import Settings
+from gateway.core.settings import Settings, usable_cpus
 from gateway.outbound.compose import Composer
 from gateway.payments.provider import PaymentProvider
 from gateway.payments.providers import provider_for
@@ -37,14 +37,25 @@ class Submit(Protocol):
     async def __call__(self, raw: bytes, *, sender: str, firm_domain: str, rcpt: str, peer: str) -> str: ...
 
 
+def crypto_threads(settings: Settings) -> int:
+    """This process's share of the cores, for derivations (the crypto
+    pool's threads): across `serve`'s processes as many derivations run at
+    once as there are cores. More (two a worker on two cores, before) only
+    time-sliced them on the cores, at a cost: a derivation's own CPU in the
+    gateway was 1-2.7 ms lower with one a worker (BENCHMARKS.md, issue 18,
+    stop 26)."""
+    return max(1, usable_cpus() // max(1, settings.worker_processes))
+
+
 @dataclass
 class Deps:
     settings: Settings
     master_key: bytes
     clock: Clock
     composer: Composer
-    # Key derivation takes ~20 MiB a go: a small pool bounds memory and CPU.
-    crypto_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, "crypto"))
+    # Key derivation takes ~20 MiB a go: a small pool bounds memory and CPU
+    # (crypto_threads; built from the settings when not given).
+    crypto_pool: ThreadPoolExecutor | None = None
     inbound_wake: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     # The queue runners' messages under way, whose mail the outbox may wait
@@ -62,6 +73,8 @@ class Deps:
     owner: Owner = field(default_factory=this_process)
 
     def __post_init__(self) -> None:
+        if self.crypto_pool is None:
+            self.crypto_pool = ThreadPoolExecutor(crypto_threads(self.settings), "crypto")
         if self.payments is None:
             self.payments = provider_for(self.settings, clock=self.clock)
         if self.blobs is None:

@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway import deps as deps_module
 from gateway.core import db, settings as settings_module
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
+from gateway.core.paths import TEMPLATES_DIR
+from gateway.outbound.compose import Composer
 from tests.conftest import database_url
 from tests.processes import Gateway, Sink, gateway_env
 from tests.test_processes import (
@@ -207,3 +210,19 @@ def test_serve_runs_a_worker_a_cpu_whatever_the_roles_unless_told_how_many():
     assert settings_module.load({"roles": "smtp,web"}, environ={}).worker_processes == cpus
     assert settings_module.load({"roles": "smtp,web", "processes": 3}, environ={}).worker_processes == 3
     assert settings_module.load({}, environ={"CLIENTTRACK_PROCESSES": "1"}).worker_processes == 1
+
+
+@pytest.mark.no_database
+def test_the_processes_derive_as_many_keys_at_once_as_there_are_cores(tmp_path, monkeypatch):
+    """Each process's crypto pool is its share of the cores: two workers on
+    two cores derive one key each at once, not two each time-sliced on one
+    core (BENCHMARKS.md, issue 18); one process alone uses every core."""
+    monkeypatch.setattr(deps_module, "usable_cpus", lambda: 4)
+    threads = {}
+    for processes in (1, 2, 3, 4, 8):
+        settings = settings_module.load({"processes": processes, "data_dir": str(tmp_path)}, environ={})
+        made = deps_module.Deps(settings, b"k" * 32, lambda: None,
+                                Composer(TEMPLATES_DIR / "email", hostname="gw.test"))
+        threads[processes] = made.crypto_pool._max_workers
+        made.crypto_pool.shutdown()
+    assert threads == {1: 4, 2: 2, 3: 1, 4: 1, 8: 1}
