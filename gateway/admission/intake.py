@@ -52,7 +52,7 @@ from tortoise.transactions import in_transaction
 from gateway.admission import sql
 from gateway.core.datadir import sqlite_path
 from gateway.core import rows
-from gateway.core.db import stored_time
+from gateway.core.db import stored_time, tortoise_url
 from gateway.core.models import AcceptedMessageId, InboundMessage, InboundRaw, InboundStatus
 from gateway.core import writeturns
 from gateway.inbound.queue import Arrival
@@ -255,13 +255,13 @@ class SqliteIntake(Intake):
 
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: the transaction is ours (BEGIN IMMEDIATE below).
-        # As durable as the ORM's connection (gateway/core/db.py): FULL, and a
-        # busy timeout for writers in other processes.
-        # The URL's parameters are PRAGMAs here too, as Tortoise makes them
-        # on the ORM's connection (a limit set there holds for both).
+        # The ORM's PRAGMAs (gateway/core/db.py tortoise_url: the URL's
+        # parameters, and the defaults it does not set): as durable as the
+        # ORM's connection (FULL), a busy timeout for writers in other
+        # processes, and the write-ahead log's size limit, which each
+        # connection applies when it starts the log over.
         connection = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
         try:
-            connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA journal_mode=WAL")
             for name, value in self.pragmas.items():
                 connection.execute(f"PRAGMA {name}={value}")
@@ -367,7 +367,7 @@ async def opened(database_url: str, sender_limit: int, firm_limit: int) -> Intak
     path = sqlite_path(database_url)
     if path is None:
         return OrmIntake(sender_limit, firm_limit)
-    intake = SqliteIntake(path, sender_limit, firm_limit, url_pragmas(database_url))
+    intake = SqliteIntake(path, sender_limit, firm_limit, url_pragmas(tortoise_url(database_url)))
     await intake.open()
     return intake
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qsl, urlsplit
 
 from tortoise import Tortoise
 from tortoise.backends.base.executor import EXECUTOR_CACHE
@@ -19,13 +20,36 @@ if TYPE_CHECKING:
 MODELS = schema.MODELS
 
 
+# The write-ahead log is cut back to this size when it starts over after a
+# checkpoint, and kept at up to this size otherwise. Tortoise's default
+# (16 KB) cut it back at each restart, about every 12 requests under load:
+# SQLite then grew the file again frame by frame (the kernel allocating
+# each page of it anew, and each commit's fdatasync flushing the file's
+# new size too), where writing into a log of its usual size reuses its
+# pages. Its usual size: SQLite checkpoints at 1000 pages (4 MB), a busy
+# gateway's log reached 4.9 MB; what a burst grows beyond the limit is
+# given back at the next restart.
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+# Each connection's PRAGMAs on a SQLite database, unless the URL sets its
+# own. FULL makes every commit durable before we answer 250 (unless the
+# code flushes it otherwise: gateway/core/rows.py unflushed); the busy
+# timeout lets processes that split the roles wait for each other's
+# write lock.
+SQLITE_PRAGMAS = {"synchronous": "FULL", "busy_timeout": "5000", "journal_size_limit": str(WAL_SIZE_LIMIT)}
+
+
 def tortoise_url(database_url: str) -> str:
-    # Tortoise turns URL query parameters into PRAGMAs. FULL makes every
-    # commit durable before we answer 250; the busy timeout lets processes
-    # that split the roles wait for each other's write lock.
-    if database_url.startswith("sqlite://") and "?" not in database_url:
-        return database_url + "?synchronous=FULL&busy_timeout=5000"
-    return database_url
+    """The URL the ORM opens (Tortoise turns its query parameters into
+    PRAGMAs): on SQLite, with each of SQLITE_PRAGMAS the URL does not set.
+    The admission's own connection takes the same (gateway/admission/intake.py)."""
+    if not database_url.startswith("sqlite://"):
+        return database_url
+    named = {name for name, _ in parse_qsl(urlsplit(database_url).query)}
+    added = "&".join(f"{name}={value}" for name, value in SQLITE_PRAGMAS.items() if name not in named)
+    if not added:
+        return database_url
+    return f"{database_url}{'&' if '?' in database_url else '?'}{added}"
 
 
 @contextlib.asynccontextmanager
