@@ -4,6 +4,7 @@ backoff, gives up on a permanent failure and tells the staff member."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -231,6 +232,33 @@ async def test_a_maildir_batch_is_marked_sent_without_a_flush_of_its_own(store, 
     assert setting == 2  # FULL
     assert [row.status for row in await OutboundMessage.filter(id__in=[item.id for item in queued])] == \
         [OutboundStatus.SENT] * 2
+
+
+@pytest.mark.sqlite_only  # SQLite's own pages: PostgreSQL keeps a large value out of line (TOAST)
+async def test_claiming_and_marking_sent_free_the_sealed_message_without_zeroing_it(store, tmp_path):
+    # The claim rewrites each row (the lease makes it longer), the mark drops
+    # the sealed message: the pages they free hold only its ciphertext and
+    # the row's later columns, and zeroing them wrote them to the log again.
+    client = rows.sqlite_client()
+    clock = Clock(START)
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
+    composer = Composer(TEMPLATES_DIR / "email", hostname="gw.test")
+    message = composer.notice(firm_domain="demo.localhost", to="jane@client.example", subject="Your scan",
+                              paragraphs=["Attached."], now=clock())
+    message.add_attachment(bytes(range(256)) * 400, maintype="application", subtype="pdf", filename="scan.pdf")
+    item = await outbox.enqueue(message, master_key=MASTER, kind="client-request", now=clock())
+    (setting,), = await rows.on_sqlite_thread(
+        client, lambda connection: connection.execute("PRAGMA secure_delete").fetchall())
+    await rows.on_sqlite_thread(client, lambda connection: connection.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
+    assert await runner.deliver_due() == 1
+    written = Path(f"{client.filename}-wal").stat().st_size
+    # The claim writes the sealed message's pages anew (~35 for 140 KB);
+    # zeroing the old ones, and the mark's, wrote twice as many again.
+    assert written < 1.5 * len(item.sealed_message)
+    assert (await OutboundMessage.get(id=item.id)).status is OutboundStatus.SENT
+    (after,), = await rows.on_sqlite_thread(
+        client, lambda connection: connection.execute("PRAGMA secure_delete").fetchall())
+    assert after == setting  # every other statement zeroes what it frees as before
 
 
 async def test_in_a_maildir_batch_only_the_message_that_failed_is_retried(store, tmp_path, monkeypatch):

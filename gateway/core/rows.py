@@ -124,18 +124,41 @@ def unflushed(connection: sqlite3.Connection) -> Iterator[None]:
         connection.execute(f"PRAGMA synchronous = {int(setting)}")
 
 
-async def execute_many(sql: str, params: list[list], *, flushed: bool = True) -> None:
+@contextmanager
+def freed_unzeroed(connection: sqlite3.Connection) -> Iterator[None]:
+    """Pages that statements inside free are not zeroed first (secure_delete
+    FAST; this SQLite is built with SECURE_DELETE on, as Debian's is, which
+    writes each freed page to the log once more, as zeros): only for
+    statements whose freed pages hold nothing but what was sealed under the
+    master key, or values the row they rewrite keeps. Every other statement
+    keeps the connection's setting, put back after."""
+    (setting,), = connection.execute("PRAGMA secure_delete").fetchall()
+    connection.execute("PRAGMA secure_delete = FAST")
+    try:
+        yield
+    finally:
+        connection.execute(f"PRAGMA secure_delete = {_SECURE_DELETE[setting]}")
+
+
+_SECURE_DELETE = {0: "OFF", 1: "ON", 2: "FAST"}  # as the PRAGMA reads, as it is set (2 would set ON)
+
+
+async def execute_many(sql: str, params: list[list], *, flushed: bool = True, zero_freed: bool = True) -> None:
     """One statement (``?`` placeholders) for each parameter list, in one
     transaction: on SQLite one function on the database's thread, in this
-    process's turn at the write lock (gateway/core/writeturns.py), and with
-    ``flushed=False`` its commit not flushed by itself (unflushed())."""
+    process's turn at the write lock (gateway/core/writeturns.py), with
+    ``flushed=False`` its commit not flushed by itself (unflushed()), with
+    ``zero_freed=False`` the pages it frees not zeroed (freed_unzeroed())."""
     client = connections.get("default")
     if client.capabilities.dialect == "sqlite":
-        await on_sqlite_thread(client, writeturns.in_turn, _executemany_in_transaction, sql, params, flushed)
+        await on_sqlite_thread(client, writeturns.in_turn, _executemany_in_transaction, sql, params, flushed,
+                               zero_freed)
     else:
         await client.execute_many(for_dialect(sql, client.capabilities.dialect), params)
 
 
-def _executemany_in_transaction(connection: sqlite3.Connection, sql: str, params: list[list], flushed: bool) -> None:
-    with nullcontext() if flushed else unflushed(connection):
+def _executemany_in_transaction(connection: sqlite3.Connection, sql: str, params: list[list], flushed: bool,
+                                zero_freed: bool) -> None:
+    with nullcontext() if flushed else unflushed(connection), \
+            nullcontext() if zero_freed else freed_unzeroed(connection):
         in_transaction(connection, lambda connection: connection.executemany(sql, params))

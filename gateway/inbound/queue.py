@@ -241,20 +241,11 @@ FORGET_RAW = "DELETE FROM inbound_raw WHERE id = ?"
 
 def forget_raw_on_sqlite(connection: sqlite3.Connection, queue_id: str) -> None:
     """FORGET_RAW on SQLite's own connection, the copy's pages freed without
-    being zeroed first (secure_delete FAST for this statement alone): they
-    hold only what was sealed under the master key, and zeroing them (this
-    SQLite is built with SECURE_DELETE, as Debian's is) wrote all ~35 of a
-    140 KB message's pages to the WAL once more. Every other deletion keeps
-    the connection's setting."""
-    (setting,) = connection.execute("PRAGMA secure_delete").fetchone()
-    connection.execute("PRAGMA secure_delete=FAST")
-    try:
+    being zeroed first (rows.freed_unzeroed): they hold only what was sealed
+    under the master key, and zeroing them wrote all ~35 of a 140 KB
+    message's pages to the WAL once more."""
+    with rows.freed_unzeroed(connection):
         connection.execute(FORGET_RAW, [queue_id])
-    finally:
-        connection.execute(f"PRAGMA secure_delete={_SECURE_DELETE[setting]}")
-
-
-_SECURE_DELETE = {0: "OFF", 1: "ON", 2: "FAST"}  # as the PRAGMA reads, as it is set (2 would set ON)
 
 
 def finish_values(message: InboundMessage, outcome: str, now: datetime) -> list:

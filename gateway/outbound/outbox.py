@@ -203,8 +203,16 @@ def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> list[Claim
     runner that the power cut stopped too, and the message is claimed
     again as if never claimed, as it would be when that runner's lease ran
     out. The rows are read as they are (times in the stored text, whose
-    order is the times' order), not as the ORM's models."""
-    with rows.unflushed(connection):
+    order is the times' order), not as the ORM's models.
+
+    The lease makes each row longer, and SQLite writes a row whose size
+    changes anew, its sealed message's overflow pages too: the old pages
+    are freed unzeroed (rows.freed_unzeroed), as they hold only the sealed
+    message's tail (under the master key) and the row's later columns (the
+    lease, times, the address told of a failure: no secret, and kept in
+    the new row). Zeroed, they were 4 more pages in the log a request (the
+    bench's two mails), and as many in the next checkpoint."""
+    with rows.unflushed(connection), rows.freed_unzeroed(connection):
         claimed = connection.execute(CLAIM_ON_SQLITE, values).fetchall()
     claimed.sort(key=lambda row: row[:2])
     return [Claimed(*row[1:]) for row in claimed]
@@ -329,10 +337,13 @@ class OutboxRunner:
                 # and the Maildir finds each file by its delivery id and writes
                 # nothing twice. Its fsync held every statement of the process
                 # behind it. (The relay's mark, deliver(), stays flushed: a
-                # mark lost there would send the mail again.)
+                # mark lost there would send the mail again.) The sealed
+                # message's pages it frees are not zeroed (rows.freed_unzeroed:
+                # ciphertext under the master key, and the row's later columns,
+                # no secret; as the claim's, _claim_on_sqlite).
                 await rows.execute_many(SENT, [
                     [OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id, item.lease_owner]
-                    for item, note in sent], flushed=False)
+                    for item, note in sent], flushed=False, zero_freed=False)
             for item, note in sent:
                 metrics.DELIVERIES.labels("sent").inc()
                 log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
