@@ -27,6 +27,7 @@ from gateway.admission.composed import Composed
 from gateway.admission.draining import Sessions
 from gateway.admission.keylookup import Resolver, dns_resolver
 from gateway.admission.smtp import Admission, protocol_factory
+from gateway.blobs import BlobStore, open_store
 from gateway.core import datadir, db
 from gateway.core.clock import Clock, system_clock
 from gateway.core.directory import DEMO_DOMAIN, DEMO_STAFF, seed_demo
@@ -35,6 +36,7 @@ from gateway.core.leases import LeaseKeeper
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.core.settings import Settings
 from gateway.deps import Deps
+from gateway.documents import storing
 from gateway.inbound.runner import QueueRunner
 from gateway.outbound.compose import Composer, compile_all
 from gateway.outbound.dkimkeys import KeyStore
@@ -94,6 +96,7 @@ async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
     compile_all(TEMPLATES_DIR / "email")
     datadir.prepare(settings.data_dir, settings.database)
     vault.load_or_create_master_key(settings.master_key_path)
+    await _make_blob_folders(open_store(settings))
     async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
         if settings.demo:
             await seed_demo(clock())
@@ -102,6 +105,18 @@ async def prepare(settings: Settings, clock: Clock = system_clock) -> None:
             # handlers (a lock held) after Python has joined it; a worker
             # forked then waited on that lock forever at its first mail.
             KeyStore(settings.data_dir).ensure(DEMO_DOMAIN, clock().date())
+
+
+async def _make_blob_folders(store: BlobStore) -> None:
+    """Every folder the blob store will put a request's files in, made and
+    flushed before anything serves, by one process (workers forked after
+    prepare() find them): a fresh store made them one by one inside
+    requests' puts, a mkdir and an fsync of its parent on most of its first
+    ~1,500 requests. Then closed."""
+    try:
+        await store.make_folders(storing.folders())
+    finally:
+        await store.close()
 
 
 def listening_socket(host: str, port: int, shared: bool = False, listen: bool = True) -> socket.socket:
@@ -134,6 +149,7 @@ async def running(
     datadir.prepare(settings.data_dir, settings.database)
     master_key = vault.load_or_create_master_key(settings.master_key_path)
     roles = set(settings.roles)
+    alone = listening is None  # not a worker of several, whose parent ran prepare()
     async with db.opened(settings.database, upgrade_on_start=settings.upgrade_on_start):
         if listening is None:
             if settings.demo:
@@ -142,6 +158,8 @@ async def running(
         settings = with_ports(settings, listening)
         smtp_sock, web_sock = listening.smtp, listening.web
         deps = Deps(settings, master_key, clock, Composer(TEMPLATES_DIR / "email", hostname=settings.hostname))
+        if alone:  # as prepare() does for workers
+            await deps.blobs.make_folders(storing.folders())
         stopping = asyncio.Event()
         tasks: list[asyncio.Task] = []
         closers: list[Callable[[], Awaitable[None]]] = []

@@ -110,6 +110,13 @@ async def test_a_requests_files_are_named_into_one_folder_each_under_a_name_of_i
     assert [await read(store, name) for name in names] == [b"\0", b"\1", b"\2"]
 
 
+async def test_objects_go_into_the_folders_made_ahead_of_them(store: BlobStore) -> None:
+    await store.make_folders(storing.folders())
+    names = [new_name() for _ in range(3)]
+    await store.put_all([(name, [name.encode()]) for name in names])
+    assert [await read(store, name) for name in names] == [name.encode() for name in names]
+
+
 async def test_unknown_and_deleted_names_are_missing(store: BlobStore) -> None:
     with pytest.raises(BlobMissing):
         await read(store, new_name())

@@ -5,7 +5,9 @@ renamed into place and the folder fsynced, so after a crash the name holds
 the whole object or nothing. Objects put together (put_all) are all
 written and fsynced, then all renamed, then each folder they went into
 fsynced once: a request's files, named into one folder
-(storing.names_for), cost one folder's fsync, not one each. Folders are
+(storing.names_for), cost one folder's fsync, not one each; the folders
+themselves are made ahead (make_folders, at the service's start), so a
+put makes none and flushes no folder's parent. Folders are
 0700 and files 0600, like the rest of the data directory. The blocking
 file work runs in threads so the event loop keeps serving while a 25 MB
 attachment is written or read.
@@ -62,6 +64,18 @@ class FileStore:
 
     def _put(self, path: Path, pieces: Sequence[bytes]) -> None:
         self._put_all([(path, pieces)])
+
+    async def make_folders(self, folders: Sequence[str]) -> None:
+        await asyncio.to_thread(self._make_each, [self._path(folder) for folder in folders])
+
+    def _make_each(self, folders: list[Path]) -> None:
+        """Each folder that is missing made, then each folder that got a new
+        entry flushed once (256 fan-out folders: one fsync, not one each
+        as puts made them, a mkdir inside a request's put). A put into a
+        folder that is missing after all (removed by hand) still makes it."""
+        parents = [parent for folder in folders for parent in _make_folders(self.root, folder)]
+        for parent in dict.fromkeys(parents):
+            fsync_dir(parent)
 
     def writer(self, name: str) -> FileWriter:
         return FileWriter(self.root, self._path(name))

@@ -57,6 +57,9 @@ class S3Store:
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=30)},
         )
 
+    async def make_folders(self, folders: Sequence[str]) -> None:
+        return None  # keys, not folders: a PUT makes whatever its name says
+
     def describe(self) -> str:
         where = f" at {self.endpoint}" if self.endpoint else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"

@@ -74,6 +74,10 @@ class BlobStore(Protocol):
     async def delete(self, name: str) -> None:
         """Delete the object for good; nothing happens if it is not there."""
 
+    async def make_folders(self, folders: Sequence[str]) -> None:
+        """Make, ahead of time, the folders objects will be named into, so
+        that no put has to (object storage has no folders: nothing to do)."""
+
     async def tidy(self) -> None:
         """Clear away what interrupted writes left (never an object)."""
 

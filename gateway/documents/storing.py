@@ -50,6 +50,12 @@ def name_for(file_salt: bytes) -> str:
     return f"f/{digest[:2]}/{digest[:32]}"
 
 
+def folders() -> list[str]:
+    """Every folder name_for names files into ("f/00" to "f/ff"): the
+    service has the store make them all at start (BlobStore.make_folders)."""
+    return [f"f/{index:02x}" for index in range(256)]
+
+
 def names_for(file_salts: list[bytes]) -> list[str]:
     """The names of files stored together (a request's: put_items): each
     file's own last part, as name_for gives it, but all in the first
