@@ -116,12 +116,8 @@ def unflushed(connection: sqlite3.Connection) -> Iterator[None]:
     NORMAL; in WAL mode the next FULL commit of any connection flushes it
     with its own): for a commit whose loss to a power cut loses nothing.
     The connection's setting is put back after."""
-    (setting,), = connection.execute("PRAGMA synchronous").fetchall()
-    connection.execute("PRAGMA synchronous = NORMAL")
-    try:
+    with _pragma_while(connection, "synchronous", "NORMAL", str):
         yield
-    finally:
-        connection.execute(f"PRAGMA synchronous = {int(setting)}")
 
 
 @contextmanager
@@ -132,15 +128,24 @@ def freed_unzeroed(connection: sqlite3.Connection) -> Iterator[None]:
     statements whose freed pages hold nothing but what was sealed under the
     master key, or values the row they rewrite keeps. Every other statement
     keeps the connection's setting, put back after."""
-    (setting,), = connection.execute("PRAGMA secure_delete").fetchall()
-    connection.execute("PRAGMA secure_delete = FAST")
-    try:
+    with _pragma_while(connection, "secure_delete", "FAST", _SECURE_DELETE.__getitem__):
         yield
-    finally:
-        connection.execute(f"PRAGMA secure_delete = {_SECURE_DELETE[setting]}")
 
 
 _SECURE_DELETE = {0: "OFF", 1: "ON", 2: "FAST"}  # as the PRAGMA reads, as it is set (2 would set ON)
+
+
+@contextmanager
+def _pragma_while(connection: sqlite3.Connection, pragma: str, value: str,
+                  as_set: Callable[[int], str]) -> Iterator[None]:
+    """``pragma`` at ``value`` inside; the connection's setting, read
+    before and written back as ``as_set`` spells it, after."""
+    (setting,), = connection.execute(f"PRAGMA {pragma}").fetchall()
+    connection.execute(f"PRAGMA {pragma} = {value}")
+    try:
+        yield
+    finally:
+        connection.execute(f"PRAGMA {pragma} = {as_set(setting)}")
 
 
 async def execute_many(sql: str, params: list[list], *, flushed: bool = True, zero_freed: bool = True) -> None:
