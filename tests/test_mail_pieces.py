@@ -363,3 +363,32 @@ def test_clean_base64_of_odd_shapes_is_taken_out_and_reads_the_same(shape):
            "a lone last sextet": b64.rstrip(b"=") + b"Q"}[shape]
     raw = _pdf_part_message(b"\r\n".join(b64[at:at + 76] for at in range(0, len(b64), 76)) + b"\r\n")
     assert_reads_the_same(raw, taken_out=1)
+
+
+def test_each_byte_value_in_the_base64_is_taken_out_or_refused_as_binascii_strict_decides():
+    """Every one of the 256 byte values put in a line of the part, where the
+    decoder (pybase64's SIMD one) checks it: a letter of the alphabet is
+    taken out and decoded as binascii decodes it (and as the whole parse
+    reads it); "=" ends the data there; any other byte (CR and LF alone
+    too) makes the message Unsplittable, and it is then read whole."""
+    import binascii
+
+    from gateway.mail.parse import parse_split
+
+    data = PDF[:3000]  # whole quads: no padding
+    crlf = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    at = 78 * 10 + 41  # in the 11th line, the second letter of its 11th quad
+    for value in range(256):
+        b64 = crlf[:at] + bytes([value]) + crlf[at + 1:]
+        raw = _pdf_part_message(b64)
+        if value in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=":
+            [part] = split(raw, lambda content_type, filename: Taken(content_type, filename)).elided.values()
+            if value == ord("="):  # the 200 quads before it; its quad's lone sextet dropped
+                assert bytes(part.data) == data[:600]
+            else:
+                assert bytes(part.data) == binascii.a2b_base64(b64.replace(b"\r\n", b""), strict_mode=True)
+            assert bytes(part.data) == parse(raw).attachments[0].data
+        else:
+            with pytest.raises(Unsplittable):
+                split(raw, lambda content_type, filename: Taken(content_type, filename))
+            assert parse_split(raw) == parse(raw)

@@ -11,6 +11,8 @@ import email.message
 import re
 from email import policy as email_policy
 
+import pybase64
+
 _POLICY = email_policy.default
 
 
@@ -131,7 +133,10 @@ def b64decode(data: bytes) -> bytes:
         cleaned = cleaned[:-1]
     cleaned += b"=" * (-len(cleaned) % 4)
     try:
-        return binascii.a2b_base64(cleaned)
+        # Cleaned, it is canonical base64, which pybase64's validating SIMD
+        # decoder reads as binascii does (non-zero bits in the last sextet
+        # ignored alike), ~60 times faster (tests/test_mailparse.py).
+        return pybase64.b64decode(cleaned, validate=True)
     except binascii.Error:  # pragma: no cover - cleaned input is valid
         return b""
 
