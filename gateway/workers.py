@@ -61,7 +61,7 @@ import time
 from dataclasses import dataclass, field
 
 from gateway import service
-from gateway.core import logs
+from gateway.core import eventloop, logs
 from gateway.core.settings import Settings
 
 log = logging.getLogger("clienttrack.serve")
@@ -83,7 +83,7 @@ def serve(settings: Settings) -> int:
     supervisor and its workers; the exit code."""
     if settings.worker_processes <= 1:
         try:
-            asyncio.run(service.serve(settings))
+            eventloop.run(service.serve(settings))
         except KeyboardInterrupt:
             pass
         return 0
@@ -210,7 +210,7 @@ class Supervisor:
                 signal.signal(signum, signal.SIG_DFL)  # until serve_worker's loop takes them
             _die_with_parent(os.getppid())
             logs.set_worker(number)
-            asyncio.run(serve_worker(self.settings, number, ready_w, mask))
+            eventloop.run(serve_worker(self.settings, number, ready_w, mask))
             code = 0
         except KeyboardInterrupt:
             code = 0
