@@ -47,13 +47,13 @@ def name_for(file_salt: bytes) -> str:
     again after a crash (`blobs migrate`) overwrites rather than leaving a
     second copy. Hashed so the name shows nothing of the salt."""
     digest = _digest(file_salt)
-    return f"f/{digest[:2]}/{digest[:32]}"
+    return f"{_folder(digest)}/{digest[:32]}"
 
 
 def folders() -> list[str]:
     """Every folder name_for names files into ("f/00" to "f/ff"): the
     service has the store make them all at start (BlobStore.make_folders)."""
-    return [f"f/{index:02x}" for index in range(256)]
+    return [_folder(f"{first:02x}") for first in range(256)]
 
 
 def names_for(file_salts: list[bytes]) -> list[str]:
@@ -64,12 +64,17 @@ def names_for(file_salts: list[bytes]) -> list[str]:
     none yet: `blobs migrate`)."""
     if not file_salts:
         return []
-    folder = name_for(file_salts[0]).rpartition("/")[0]
+    folder = _folder(_digest(file_salts[0]))
     return [f"{folder}/{_digest(salt)[:32]}" for salt in file_salts]
 
 
 def _digest(file_salt: bytes) -> str:
     return hashlib.sha256(b"clienttrack blob name:" + file_salt).hexdigest()
+
+
+def _folder(digest: str) -> str:
+    """The fan-out folder of a name whose hex digest this is: its first byte."""
+    return f"f/{digest[:2]}"
 
 
 @dataclass(frozen=True)
