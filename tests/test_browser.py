@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Locator, Page, expect
 
 from gateway.core.models import PaymentRequest, RequestStatus, UnlockGuard
 from gateway.service import Running, running
@@ -89,10 +89,21 @@ async def new_page(browser: Browser) -> tuple[Page, list[str]]:
     return page, errors
 
 
+async def follow(page: Page, target: Locator) -> None:
+    """Click what leads to another page, and return once that page has loaded.
+
+    A click returns before the browser has begun the navigation it causes, so
+    waiting for the load state alone can return at once, on the page before,
+    and what the test reads next may be read from the old page. Waiting for the
+    main frame to commit the new document first closes that gap."""
+    async with page.expect_event("framenavigated", lambda frame: frame == page.main_frame):
+        await target.click()
+    await page.wait_for_load_state()
+
+
 async def unlock_with(page: Page, password: str) -> None:
     await page.get_by_label("Password").fill(password)
-    await page.get_by_role("button", name="Open my message").click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("button", name="Open my message"))
 
 
 async def download_each(page: Page, files: dict[str, tuple[str, bytes]], folder: Path) -> None:
@@ -135,14 +146,14 @@ async def test_a_client_opens_reads_and_downloads_from_the_mailed_link(gateway, 
 
     await download_each(page, files, tmp_path)
 
-    await pay.click()
+    await follow(page, pay)
     await shoot(page, "pay")
-    await page.get_by_role("link", name="Back to the message").click()
-    await page.get_by_role("link", name="Français").click()
-    assert await page.get_by_role("heading", level=1).inner_text() == "Votre message de Demo Accounting"
+    await follow(page, page.get_by_role("link", name="Back to the message"))
+    await follow(page, page.get_by_role("link", name="Français"))
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Votre message de Demo Accounting")
     await shoot(page, "message-fr")
-    await page.get_by_role("button", name="Verrouiller ce message").click()
-    assert await page.get_by_label("Mot de passe").is_visible()
+    await follow(page, page.get_by_role("button", name="Verrouiller ce message"))
+    await expect(page.get_by_label("Mot de passe")).to_be_visible()
     await shoot(page, "unlock-fr")
 
     assert (await PaymentRequest.get()).status is RequestStatus.VIEWED

@@ -10,8 +10,8 @@ import re
 
 from gateway.core.models import PaymentRequest, RequestKind, RequestStatus
 from tests.conftest import DEMO_STAFF, mails_to, request_mail, send, settled
-from tests.test_browser import (IN_THE_BROWSERS_LOOP, browser, download_each, gateway,  # noqa: F401 (fixtures)
-                                new_page, shoot, unlock_with)
+from tests.test_browser import (IN_THE_BROWSERS_LOOP, browser, download_each, follow,  # noqa: F401 (fixtures)
+                                gateway, new_page, shoot, unlock_with)
 from tests.test_flow import only_link
 from tests.test_language import flat
 
@@ -78,14 +78,12 @@ async def test_a_french_request_is_in_french_from_the_mail_to_the_receipt(gatewa
     assert await page.get_by_role("heading", level=1).inner_text() == "Vous avez une demande de paiement sécurisée"
     assert "1 250,00 $ CAD" in flat(await page.locator("dl.summary").inner_text())
     await page.get_by_label("Mot de passe").fill("Bleu42")
-    await page.get_by_role("button", name="Ouvrir mon message").click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("button", name="Ouvrir mon message"))
     assert await page.get_by_role("heading", level=1).inner_text() == "Votre message de Demo Accounting"
     await shoot(page, "message-lang-fr")
-    await page.get_by_role("link", name=re.compile("^Payer")).click()
+    await follow(page, page.get_by_role("link", name=re.compile("^Payer")))
     await page.get_by_label("Numéro de carte").fill("4242 4242 4242 4242")
-    await page.get_by_role("button", name=re.compile("^Payer")).first.click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("button", name=re.compile("^Payer")).first)
     heading = await page.get_by_role("heading", level=1).inner_text()
     assert heading.startswith("Vous avez payé") and "Demo Accounting" in heading
     await shoot(page, "paid-lang-fr")
@@ -126,8 +124,7 @@ async def test_an_upload_request_shows_its_checklist_and_ticks_a_line_when_its_f
     await page.get_by_label("Your message").fill("Here is my T4; the letter follows.")
     assert await page.get_by_label("This reply is for").input_value() == "0"  # the first line still waiting
     await page.get_by_label("Files").set_input_files(str(slip))
-    await page.get_by_role("button", name="Send securely").click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("button", name="Send securely"))
 
     assert "Your reply was sent securely to Demo Accounting." in await page.get_by_role("status").first.inner_text()
     received = page.locator("ul.checklist li.received")
@@ -148,8 +145,7 @@ async def test_an_upload_request_shows_its_checklist_and_ticks_a_line_when_its_f
     assert "Here is my T4" not in await staff.locator("main").inner_text()
     await shoot(staff, "staff-reply-locked")
     await staff.get_by_label("Password").fill("Blue42")
-    await staff.get_by_role("button", name="Open the replies").click()
-    await staff.wait_for_load_state()
+    await follow(staff, staff.get_by_role("button", name="Open the replies"))
     assert "Here is my T4; the letter follows." in await staff.locator("article.reply").inner_text()
     async with staff.expect_download() as started:
         await staff.get_by_role("link", name="T4 slip.pdf").click()

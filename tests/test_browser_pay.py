@@ -20,13 +20,13 @@ from typing import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from gateway.core.models import Firm, PaymentRequest, RequestStatus
 from gateway.service import Running, running
 from tests.conftest import make_settings, mails_to, request_mail, send, settled
 from tests.payments_support import RecordedStripe
-from tests.test_browser import (IN_THE_BROWSERS_LOOP, LINK, browser, gateway,  # noqa: F401  (fixtures)
+from tests.test_browser import (IN_THE_BROWSERS_LOOP, LINK, browser, follow, gateway,  # noqa: F401  (fixtures)
                                 new_page, shoot, unlock_with)
 from tests.web_support import make_request
 
@@ -50,14 +50,12 @@ async def mailed_link(gw: Running, client: str) -> str:
 async def open_and_go_to_pay(page: Page, link: str) -> None:
     await page.goto(link)
     await unlock_with(page, "Blue42")
-    await page.get_by_role("link", name="Pay $100.00 CAD").click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("link", name="Pay $100.00 CAD"))
 
 
 async def pay_with(page: Page, card: str) -> None:
     await page.get_by_label("Card number").fill(card)
-    await page.get_by_role("button", name="Pay (TEST)").click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("button", name="Pay (TEST)"))
 
 
 async def requests_json(gw: Running) -> list[dict]:
@@ -94,12 +92,11 @@ async def test_the_demo_from_the_mail_to_you_paid_102_40(gateway, browser):  # n
 
     # The card is a credit card: its total, with the fee, is asked for before anything is charged.
     await pay_with(page, "4242 4242 4242 4242")
-    assert await page.get_by_role("heading", level=2, name="This card: $102.40 CAD").is_visible()
+    await expect(page.get_by_role("heading", level=2, name="This card: $102.40 CAD")).to_be_visible()
     assert "$100.00 CAD plus a $2.40 CAD card fee" in await page.locator(".confirm-total").inner_text()
-    assert await page.get_by_role("link", name="Use another card").is_visible()
+    await expect(page.get_by_role("link", name="Use another card")).to_be_visible()
     await shoot(page, "pay-sandbox-confirm")
-    await page.get_by_role("button", name="Pay $102.40 CAD (TEST)").click()
-    await page.wait_for_load_state()
+    await follow(page, page.get_by_role("button", name="Pay $102.40 CAD (TEST)"))
     assert await page.get_by_role("heading", level=1).inner_text() == "You paid $102.40 to Demo Accounting"
     request = await PaymentRequest.get()
     assert f"Reference: R{request.id}" in await page.locator(".reference").inner_text()
@@ -108,7 +105,7 @@ async def test_the_demo_from_the_mail_to_you_paid_102_40(gateway, browser):  # n
     await shoot(page, "paid")
 
     # Back on the message, it says paid; the pay page now leads to the thanks.
-    await page.get_by_role("link", name="Back to the message").click()
+    await follow(page, page.get_by_role("link", name="Back to the message"))
     assert "Paid on" in await page.locator(".notice.ok").inner_text()
     assert await page.get_by_role("link", name=re.compile("^Pay ")).count() == 0
     await page.goto(f"{link}/pay")
@@ -149,11 +146,11 @@ async def test_the_french_checkout_and_thanks(gateway, browser):  # noqa: F811
     page, errors = await new_page(browser)
     await page.goto(link + "?lang=fr")
     await page.get_by_label("Mot de passe").fill("Blue42")
-    await page.get_by_role("button", name="Ouvrir mon message").click()
-    await page.get_by_role("link", name=re.compile("^Payer ")).click()
+    await follow(page, page.get_by_role("button", name="Ouvrir mon message"))
+    await follow(page, page.get_by_role("link", name=re.compile("^Payer ")))
     await page.get_by_label("Province de facturation").select_option("QC")
     await page.get_by_label("Numéro de carte").fill("4242424242424242")
-    await page.get_by_role("button", name="Payer (TEST)").click()
+    await follow(page, page.get_by_role("button", name="Payer (TEST)"))
     heading = await page.get_by_role("heading", level=1).inner_text()
     assert heading == "Vous avez payé 100,00\u00a0$ à Demo Accounting"  # billed in Quebec: no fee
     await shoot(page, "paid-fr")

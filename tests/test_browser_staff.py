@@ -22,7 +22,7 @@ from gateway.service import running
 from tests import axe
 from tests.conftest import make_settings, mails_to, request_mail, send, settled
 from tests.staff_support import ADMIN, LINK, add_requests
-from tests.test_browser import (IN_THE_BROWSERS_LOOP, PDF, browser, gateway,  # noqa: F401  (fixtures)
+from tests.test_browser import (IN_THE_BROWSERS_LOOP, PDF, browser, follow, gateway,  # noqa: F401  (fixtures)
                                 new_page, shoot)
 
 pytest_plugins = ["tests.web_fixtures"]
@@ -41,8 +41,8 @@ async def mailed_link(gw, sender: str = ADMIN) -> str:
 
 async def sign_in(page: Page, link: str) -> None:
     await page.goto(link)
-    await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_url(re.compile(r"/staff/$"))
+    await follow(page, page.get_by_role("button", name="Sign in"))
+    await expect(page).to_have_url(re.compile(r"/staff/$"))
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -69,25 +69,25 @@ async def test_a_staff_member_from_the_dashboard_mail_through_every_page(gateway
     link = await mailed_link(gateway)
     await page.goto(link)
     await shoot(page, "staff-sign-in")
-    await page.get_by_role("button", name="Sign in").click()
+    await follow(page, page.get_by_role("button", name="Sign in"))
     await expect(page.get_by_role("heading", level=1)).to_have_text("The firm's payment requests")
     assert await client_cells(page).count() == 5
     await shoot(page, "staff-requests")
 
     # The table filtered to unpaid.
     await page.get_by_label("Status").select_option("unpaid")
-    await page.get_by_role("button", name="Show").click()
+    await follow(page, page.get_by_role("button", name="Show"))
     await expect(client_cells(page)).to_have_count(1)
     assert await client_cells(page).inner_text() == "jane@client.example"
     assert "status=unpaid" in page.url
     await shoot(page, "staff-requests-unpaid")
 
     # A request's page, and a remind.
-    await client_cells(page).click()
+    await follow(page, client_cells(page))
     await expect(page.get_by_role("heading", level=1)).to_have_text("Request to jane@client.example")
     assert "Opened by the client" not in await page.locator("ol.timeline").inner_text()
     await shoot(page, "staff-request")
-    await page.get_by_role("button", name="Remind the client").click()
+    await follow(page, page.get_by_role("button", name="Remind the client"))
     await expect(page.get_by_role("status")).to_contain_text("has been sent the request again")
     await expect(page.locator("ol.timeline")).to_contain_text("Reminder sent")
     await shoot(page, "staff-request-reminded")
@@ -95,7 +95,7 @@ async def test_a_staff_member_from_the_dashboard_mail_through_every_page(gateway
     assert len(mails_to(gateway, "jane@client.example")) == 2
 
     # A compose with two files that reaches the client's outbox; a mistake first.
-    await page.get_by_role("link", name="New request").first.click()
+    await follow(page, page.get_by_role("link", name="New request").first)
     await shoot(page, "staff-compose")
     await page.get_by_label("Client's email address").fill("carol@client.example")
     await page.get_by_label("Amount", exact=True).fill("99.999")
@@ -122,17 +122,17 @@ async def test_a_staff_member_from_the_dashboard_mail_through_every_page(gateway
     assert any(str(m["Subject"]).startswith("Sent: Invoice 2001") for m in mails_to(gateway, ADMIN))
 
     # An admin's level change.
-    await page.get_by_role("link", name="People").click()
+    await follow(page, page.get_by_role("link", name="People"))
     await shoot(page, "staff-people")
     await page.get_by_label("Level of sam@demo.localhost").select_option("report")
-    await page.get_by_role("button", name="Change sam@demo.localhost").click()
+    await follow(page, page.get_by_role("button", name="Change sam@demo.localhost"))
     await expect(page.get_by_role("status")).to_contain_text("sam@demo.localhost now has level report")
     assert (await Staff.get(email="sam@demo.localhost")).level is Level.REPORT
 
     # A report download.
-    await page.get_by_role("link", name="Reports").click()
+    await follow(page, page.get_by_role("link", name="Reports"))
     await page.get_by_label("Period").select_option("this-month")
-    await page.get_by_role("button", name="Show the summary").click()
+    await follow(page, page.get_by_role("button", name="Show the summary"))
     await expect(page.locator(".summary-table")).to_contain_text("CAD")
     await shoot(page, "staff-reports")
     async with page.expect_download() as started:
@@ -144,14 +144,14 @@ async def test_a_staff_member_from_the_dashboard_mail_through_every_page(gateway
     rows = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8-sig"))))
     assert {"1042", "1043", "2001"} <= {row[1] for row in rows[1:]}
 
-    await page.get_by_role("link", name="Payments setup").click()
+    await follow(page, page.get_by_role("link", name="Payments setup"))
     await shoot(page, "staff-payments")
-    await page.get_by_role("link", name="Français").click()
+    await follow(page, page.get_by_role("link", name="Français"))
     await expect(page.get_by_role("heading", level=1)).to_have_text("Configuration des paiements")
-    await page.get_by_role("link", name="Demandes").first.click()
+    await follow(page, page.get_by_role("link", name="Demandes").first)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Les demandes de paiement du cabinet")
     await shoot(page, "staff-requests-fr")
-    await page.get_by_role("button", name="Se déconnecter").click()
+    await follow(page, page.get_by_role("button", name="Se déconnecter"))
     await shoot(page, "staff-signed-out")
     assert errors == []
 
@@ -201,7 +201,7 @@ async def test_a_used_or_expired_link_says_how_to_get_a_new_one(clocked, clock, 
     fresh = await mailed_link(gateway)
     await other.goto(fresh)
     clock.advance(minutes=16)
-    await other.get_by_role("button", name="Sign in").click()
+    await follow(other, other.get_by_role("button", name="Sign in"))
     await expect(other.get_by_role("heading", level=1)).to_have_text("This sign-in link cannot be used")
 
 
