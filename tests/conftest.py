@@ -132,11 +132,20 @@ def _patient_httpx_clients() -> None:
     2 cores with other work, and at load average 20 a page that takes 50 ms
     alone took longer (a ReadTimeout failed test_web_staff_reports once).
     Clients the tests make without a timeout of their own wait 60 s; a test
-    that means a deadline passes one, and a hung server still fails."""
+    that means a deadline passes one, and a hung server still fails.
+
+    They also drop a kept-alive connection after 1 s idle, not httpx's 5 s:
+    uvicorn closes an idle one after 5 s, and a request sent on it just as
+    the server closes it fails with ReadError (a browser would retry; httpx
+    does not). Under load a test's client idled that long between two pages
+    and test_web_pay failed so. The server's timer starts before the client
+    has the response, so a client that gives up first never races it."""
     import httpx
 
     for client in (httpx.Client, httpx.AsyncClient):
         client.__init__.__kwdefaults__["timeout"] = httpx.Timeout(60.0)
+        client.__init__.__kwdefaults__["limits"] = httpx.Limits(max_connections=100, max_keepalive_connections=20,
+                                                                keepalive_expiry=1.0)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
