@@ -54,6 +54,17 @@ def test_processes_making_a_domains_first_keys_at_once_end_with_the_same_keys(tm
     assert len(list((tmp_path / "dkim" / "firm.example").glob("*.rsa.pem"))) == 1
 
 
+def test_a_process_that_finds_the_first_keys_made_but_not_yet_active_ends_with_those_keys(tmp_path):
+    # Another process between its key files and its active pointer (or one
+    # that crashed there). The threads above meet this only when one starts
+    # late (a busy machine): a second generation was made, unused.
+    theirs = KeyStore(tmp_path).ensure("firm.example", DAY)
+    folder = tmp_path / "dkim" / "firm.example"
+    (folder / "active").unlink()
+    assert KeyStore(tmp_path).ensure("firm.example", DAY) == theirs
+    assert sorted(p.name for p in folder.iterdir()) == ["active", "ct20260514.ed25519.key", "ct20260514.rsa.pem"]
+
+
 def test_rotation_makes_the_next_keys_then_activates_them(tmp_path):
     store = KeyStore(tmp_path)
     first = store.ensure("firm.example", DAY)

@@ -18,8 +18,9 @@ The old generation's files stay, so its records can be published a while
 longer for mail still in flight.
 
 Two processes making a domain's first keys at once end with the same keys:
-each file is made under a temporary name and hard-linked into place, which
-fails if it exists, and then both read what is there.
+the first generation's name is the day's (``ct`` and the date), each file is
+made under a temporary name and hard-linked into place, which fails if it
+exists, and then all read what is there.
 """
 
 from __future__ import annotations
@@ -155,8 +156,13 @@ class KeyStore:
         found = self.active(domain)
         if found is not None:
             return found
+        # The day's name, not the first free one: a process that comes while
+        # another has made its key files but not yet its pointer would find
+        # the name taken and make a second generation, left on disk unused.
+        # With the same name, whatever files another process made are used.
         folder = self._prepare(domain)
-        name = self._make(folder, today)
+        name = f"ct{today:%Y%m%d}"
+        self._make(folder, name)
         _link_new(folder / "active", f"{name}\n".encode())  # loses to a process that got there first
         return self.active(domain)  # type: ignore[return-value]
 
@@ -167,7 +173,8 @@ class KeyStore:
         if waiting is not None:
             return waiting
         folder = self._prepare(domain)
-        name = self._make(folder, today)
+        name = _unused_name(folder, today)
+        self._make(folder, name)
         replace_private(folder / "next", f"{name}\n".encode())
         return self.load(domain, name)
 
@@ -190,19 +197,27 @@ class KeyStore:
                 os.chmod(path, 0o700)  # mkdir's mode is cut by the umask
         return folder
 
-    def _make(self, folder: Path, today: date) -> str:
-        """A new generation's two key files; returns its name."""
-        base = f"ct{today:%Y%m%d}"
-        taken = {p.name.split(".")[0] for p in folder.iterdir()}
-        name = base if base not in taken else next(f"{base}n{i}" for i in range(2, 1000) if f"{base}n{i}" not in taken)
-        private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                    serialization.NoEncryption())
-        seed = ed25519.Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
-        _link_new(folder / f"{name}.rsa.pem", pem)
-        _link_new(folder / f"{name}.ed25519.key", base64.b64encode(seed) + b"\n")
-        return name
+    def _make(self, folder: Path, name: str) -> None:
+        """Generation ``name``'s two key files, each unless it exists (made by
+        another process at the same time, or before a crash: whole either
+        way, as _link_new writes them)."""
+        rsa_path, ed_path = folder / f"{name}.rsa.pem", folder / f"{name}.ed25519.key"
+        if not rsa_path.exists():
+            private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+            _link_new(rsa_path, private.private_bytes(serialization.Encoding.PEM,
+                                                      serialization.PrivateFormat.TraditionalOpenSSL,
+                                                      serialization.NoEncryption()))
+        if not ed_path.exists():
+            seed = ed25519.Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+            _link_new(ed_path, base64.b64encode(seed) + b"\n")
+
+
+def _unused_name(folder: Path, today: date) -> str:
+    """A name for a new generation made today that no file in ``folder`` has."""
+    base = f"ct{today:%Y%m%d}"
+    taken = {p.name.split(".")[0] for p in folder.iterdir()}
+    return base if base not in taken else next(f"{base}n{i}" for i in range(2, 1000) if f"{base}n{i}" not in taken)
 
 
 def _signs_true(key: rsa.RSAPrivateKey) -> None:
