@@ -123,11 +123,17 @@ async def test_kill_9_under_load_loses_and_doubles_nothing_and_a_restart_resumes
         killed_at = len(accepted)
         async with db.opened(url):
             held = await _held()
+            dead_owners = await _owners_of(held)
             restarted = Gateway("runner", tmp_path, env, "queue,outbox").start()  # at once, as systemd would
             restarted_at = time.monotonic()
             await asyncio.to_thread(restarted.wait_ready)
             startup = time.monotonic() - restarted_at  # Python's imports, mostly: ~1.5 s of CPU
-            resumed = await _until_done(held, restarted_at, timeout=60)
+            # Read once the new runner says it runs: its start took back what
+            # the dead one held (before its runners began), or nothing did.
+            still_held = await _owners_of(held) & dead_owners
+            # A generous guard only: when the held work is done depends on the
+            # machine's load (the backlog, the KDF), not on the lease.
+            resumed = await _until_done(held, restarted_at, timeout=600)
         await sending
         drain = await _drained(tmp_path, len(accepted), time.monotonic(), timeout=600)
     finally:
@@ -142,7 +148,8 @@ async def test_kill_9_under_load_loses_and_doubles_nothing_and_a_restart_resumes
     doubled = len(clients) - len(set(clients))
     report = (f"{KILL_MESSAGES} messages from {SENDERS} senders, the runner killed -9 after {killed_at} were "
               f"accepted, holding {len(held[0])} inbound and {len(held[1])} outbound: {len(accepted)} accepted, "
-              f"{len(lost)} lost, {doubled} doubled; what it held was done {resumed:.1f}s after the restart "
+              f"{len(lost)} lost, {doubled} doubled; held by the dead runner when the new one ran: "
+              f"{sorted(still_held)}; what it held was done {resumed:.1f}s after the restart "
               f"({startup:.1f}s of it starting up); "
               f"the queue drained {drain:.1f}s after the last message was accepted")
     print(report)
@@ -150,9 +157,10 @@ async def test_kill_9_under_load_loses_and_doubles_nothing_and_a_restart_resumes
     assert (lost, doubled) == (set(), 0), report
     assert mails.count("staff@demo.localhost") == KILL_MESSAGES, report  # one confirmation each
     assert held[0] or held[1], report  # the kill caught the runner holding work
-    # Not the 15 s lease nor anything like it: taken back as the process starts. (On a
-    # busy machine starting up alone can take most of 10 s: that is not counted.)
-    assert resumed - startup <= 10 and resumed <= 30, report
+    # Not the lease running out: taken back as the process starts. (This was
+    # "done within 10 s of starting", which a busy machine broke: the time
+    # is the backlog's, under load.)
+    assert still_held == set(), report
     counts = await _settle_counts(url)
     assert counts["unfinished"] == 0 and counts["outbound_waiting"] == 0 and counts["held"] == 0
 
@@ -163,6 +171,15 @@ async def _held() -> tuple[set[str], set[int]]:
     outbound = set(await OutboundMessage.filter(status=OutboundStatus.QUEUED).exclude(lease_owner="")
                    .values_list("id", flat=True))
     return inbound, outbound
+
+
+async def _owners_of(held: tuple[set[str], set[int]]) -> set[str]:
+    """The lease owners of those rows that are still held."""
+    inbound, outbound = held
+    return (set(await InboundMessage.filter(id__in=list(inbound) or [""], status=InboundStatus.PROCESSING)
+                .exclude(lease_owner="").values_list("lease_owner", flat=True))
+            | set(await OutboundMessage.filter(id__in=list(outbound) or [0], status=OutboundStatus.QUEUED)
+                  .exclude(lease_owner="").values_list("lease_owner", flat=True)))
 
 
 async def _until_done(held: tuple[set[str], set[int]], since: float, timeout: float) -> float:
