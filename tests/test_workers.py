@@ -110,7 +110,13 @@ async def test_a_worker_killed_9_is_started_again_and_what_it_held_is_finished(t
             killed = time.monotonic()
             await asyncio.to_thread(gateway.wait_for_log, "worker 2 started again")
             restarted = time.monotonic()
-            resumed = await _until_done(held, killed, timeout=60)
+            await asyncio.to_thread(_until_running_again, gateway, 2, victim)
+            # The new worker 2 took back what the dead one held as it started,
+            # before it said it runs (if worker 1's keeper had not already).
+            still_held = await _held_by(victim)
+            # A generous guard only: when the held work is done depends on the
+            # machine's load, not on the lease.
+            resumed = await _until_done(held, killed, timeout=600)
             await sending
             await _all_done(timeout=300)
     finally:
@@ -125,7 +131,10 @@ async def test_a_worker_killed_9_is_started_again_and_what_it_held_is_finished(t
     assert all(began < restarted for began in cut.values()), (restarted, cut)
     assert f"worker 2 (pid {victim}) was killed by SIGKILL" in log
     assert _workers(gateway)[2] != victim
-    assert resumed <= 30, f"what worker 2 held was done {resumed:.1f}s after the kill"
+    # Not the lease running out: taken back at once. (This was "done within
+    # 30 s of the kill", which is the backlog's time on a busy machine.)
+    assert still_held == (set(), set()), f"held by the killed worker when worker 2 ran again: {still_held}"
+    print(f"what worker 2 held was done {resumed:.1f}s after the kill")
     mails = _maildir(tmp_path / "data" / "outbox")
     clients = [to for to in mails if to.startswith("client")]
     # Every accepted request once; a cut session's message too if it was
@@ -135,6 +144,15 @@ async def test_a_worker_killed_9_is_started_again_and_what_it_held_is_finished(t
     assert code == 0
     counts = await _settle_counts(url)
     assert counts == {"unfinished": 0, "quarantined": 0, "outbound_waiting": 0, "held": 0}
+
+
+def _until_running_again(gateway: Gateway, number: int, dead: int, timeout: float = 120) -> None:
+    """Until worker ``number``'s new process (not pid ``dead``) logs that it runs."""
+    deadline = time.monotonic() + timeout
+    while _workers(gateway).get(number) == dead:
+        assert gateway.process.poll() is None, gateway.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"worker {number} not running again after {timeout}s"
+        time.sleep(0.05)
 
 
 async def _all_done(timeout: float) -> None:
