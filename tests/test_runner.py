@@ -3,8 +3,10 @@ resumes; nothing answered 250 is ever lost."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
+import aiosqlite
 import pytest
 
 from gateway import vault
@@ -136,6 +138,90 @@ async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
     assert await QueueRunner(deps).process_next()
     assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.QUARANTINED
     assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
+
+
+@pytest.mark.sqlite_only  # the hand-offs to the ORM's SQLite thread
+async def test_a_request_is_claimed_parsed_and_looked_up_in_one_trip_to_the_database(world, monkeypatch):
+    """The claim's hand-off to the database's thread also opens and parses
+    the message and reads its directory (the firm, the sender on its
+    staff, whether its Message-ID made a request already): two trips a
+    request in all (that one and the request's write), none to asyncio's
+    pool. Before, parsing was a trip to the pool and the directory one
+    more to the database's thread, each through the event loop."""
+    deps, clock = world
+    await enqueue(deps)
+    trips: list[str] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):
+        trips.append(getattr(fn, "__name__", "?"))
+        return await execute(self, fn, *args, **kwargs)
+
+    to_thread = asyncio.to_thread
+
+    async def to_pool(fn, *args, **kwargs):
+        trips.append(f"pool: {fn.__name__}")
+        return await to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    monkeypatch.setattr(asyncio, "to_thread", to_pool)
+    assert await QueueRunner(deps).process_next()
+    monkeypatch.undo()
+    assert len(trips) == 2 and not any(trip.startswith("pool") for trip in trips), trips
+    assert await PaymentRequest.all().count() == 1
+
+
+@pytest.mark.sqlite_only  # the hand-offs to the ORM's SQLite thread
+async def test_a_message_over_the_read_ahead_bound_is_parsed_off_the_database_thread(world, monkeypatch):
+    deps, clock = world
+    await enqueue(deps)
+    monkeypatch.setattr("gateway.inbound.runner.READ_AHEAD_MOST", 100)
+    pooled = []
+    to_thread = asyncio.to_thread
+
+    async def to_pool(fn, *args, **kwargs):
+        pooled.append(fn.__name__)
+        return await to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_pool)
+    assert await QueueRunner(deps).process_next()
+    assert pooled == ["parse_split"]
+    assert await PaymentRequest.all().count() == 1
+
+
+async def test_a_message_that_cannot_be_parsed_is_retried_then_quarantined(world, monkeypatch):
+    deps, clock = world
+    queue_id = await enqueue(deps)
+
+    def unreadable(raw):
+        raise ValueError("parser bug")
+
+    monkeypatch.setattr("gateway.inbound.runner.parse_split", unreadable)
+    runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
+    for attempt in range(1, 4):
+        assert await runner.process_next()
+        queued = await InboundMessage.get(id=queue_id)
+        assert queued.attempts == attempt and "parser bug" in queued.last_error
+        clock.now += timedelta(seconds=31)
+    assert queued.status is InboundStatus.QUARANTINED
+    assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
+    assert not await PaymentRequest.exists()
+
+
+async def test_a_message_whose_runners_died_is_quarantined_without_being_parsed_again(world, monkeypatch):
+    """Parsing may be what killed them (memory, a crash in C): the claim
+    that quarantines the message does not parse it once more."""
+    deps, clock = world
+    queue_id = await enqueue(deps)
+    lease = timedelta(seconds=deps.settings.lease_seconds)
+    for _ in range(3):
+        assert await inbound.claim(clock(), lease, "elsewhere/boot/1/1")
+        clock.now += lease + timedelta(seconds=1)
+    parsed = []
+    monkeypatch.setattr("gateway.inbound.runner.parse_split", parsed.append)
+    assert await QueueRunner(deps).process_next()
+    assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.QUARANTINED
+    assert parsed == []
 
 
 async def test_a_restart_resumes_messages_accepted_before_the_stop(tmp_path):

@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, TypeVar
 
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -28,6 +28,8 @@ from gateway.inbound import bodies
 from gateway.inbound.bodies import BodyWriter
 
 MAX_ATTEMPTS = 3
+
+T = TypeVar("T")
 
 
 def new_queue_id() -> str:
@@ -142,14 +144,38 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
     # SQLite has one writer at a time: one statement picks the oldest and
     # claims it, returning the row; the sealed message is read beside it,
     # both in one hand-off to the database's thread.
-    found = await rows.on_sqlite_thread(client, _claim_on_sqlite, [
-        InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)])
+    found = await rows.on_sqlite_thread(client, _claimed_on_sqlite, [
+        InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)], None)
+    return found[0] if found is not None else None
+
+
+async def claim_and_read(now: datetime, lease: timedelta, owner: str,
+                         read: Callable[[sqlite3.Connection, InboundMessage], T]) -> tuple[InboundMessage, T | None] | None:
+    """claim(), and on SQLite ``read(connection, message)`` right after it
+    on the database's thread, in the claim's hand-off: work on the message
+    done where the message already is, not a trip back through the event
+    loop and out again (each trip is a wake-up of the loop and two thread
+    switches). ``read`` runs after the claim's commit and must not raise:
+    what it returns comes back beside the message. Elsewhere (PostgreSQL)
+    only the claim, and None for ``read``'s part."""
+    client = rows.sqlite_client()
+    if client is None:
+        message = await claim(now, lease, owner)
+        return (message, None) if message is not None else None
+    return await rows.on_sqlite_thread(client, _claimed_on_sqlite, [
+        InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)], read)
+
+
+def _claimed_on_sqlite(connection: sqlite3.Connection, values: list,
+                       read: Callable[[sqlite3.Connection, InboundMessage], T] | None,
+                       ) -> tuple[InboundMessage, T | None] | None:
+    found = _claim_on_sqlite(connection, values)
     if found is None:
         return None
     row, sealed_raw = found
     message = InboundMessage._init_from_db(**row)
     message.sealed_raw = sealed_raw
-    return message
+    return message, read(connection, message) if read is not None else None
 
 
 def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> tuple[dict, bytes] | None:

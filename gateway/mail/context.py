@@ -85,8 +85,12 @@ async def load(
     request_ttl_days: int,
     command: Command | None,
     needed_level: Level,
+    directory: Directory | None = None,
 ) -> MailContext:
-    firm, staff, admins, already = await _directory(firm_domain, sender, message.message_id)
+    """``directory``: what directory_on_sqlite() read for this message
+    already (the queue runner reads it in the claim's hand-off), else read here."""
+    firm, staff, admins, already = directory if directory is not None else \
+        await _directory(firm_domain, sender, message.message_id)
     return MailContext(
         queue_id=queue_id,
         envelope_from=envelope_from,
@@ -105,21 +109,20 @@ async def load(
     )
 
 
-async def _directory(firm_domain: str, sender: str, message_id: str) -> tuple[Firm | None, Staff | None, list[str], bool]:
-    """The firm, the sender on its staff, its admins, and whether this
-    Message-ID from the sender made a request already."""
+# The firm, the sender on its staff, its admins, and whether this
+# Message-ID from the sender made a request already.
+Directory = tuple[Firm | None, Staff | None, list[str], bool]
+
+
+async def _directory(firm_domain: str, sender: str, message_id: str) -> Directory:
     client = rows.sqlite_client()
     if client is not None:
         # The same four queries as one function on SQLite's thread (one hand-off, not four).
-        firm_row, staff_row, admins, already = await rows.on_sqlite_thread(
-            client, _directory_on_sqlite, firm_domain, sender, message_id)
-        return (Firm._init_from_db(**firm_row) if firm_row is not None else None,
-                Staff._init_from_db(**staff_row) if staff_row is not None else None, admins, already)
+        return await rows.on_sqlite_thread(client, directory_on_sqlite, firm_domain, sender, message_id)
     return await _directory_by_orm(firm_domain, sender, message_id)
 
 
-async def _directory_by_orm(firm_domain: str, sender: str,
-                            message_id: str) -> tuple[Firm | None, Staff | None, list[str], bool]:
+async def _directory_by_orm(firm_domain: str, sender: str, message_id: str) -> Directory:
     firm = await Firm.get_or_none(domain=firm_domain)
     staff = None
     admins: list[str] = []
@@ -144,7 +147,8 @@ _ADMINS = "SELECT email FROM staff WHERE firm_id = ? AND level = ? ORDER BY emai
 _ALREADY = "SELECT 1 FROM payment_request WHERE firm_id = ? AND sender = ? AND source_message_id = ? LIMIT 1"
 
 
-def _directory_on_sqlite(connection, firm_domain: str, sender: str, message_id: str):
+def directory_on_sqlite(connection, firm_domain: str, sender: str, message_id: str) -> Directory:
+    """The directory's four queries on the ORM's SQLite connection, in its thread."""
     firm = connection.execute(_select(Firm, "domain = ?"), [firm_domain]).fetchone()
     if firm is None:
         return None, None, [], False
@@ -153,4 +157,5 @@ def _directory_on_sqlite(connection, firm_domain: str, sender: str, message_id: 
         if sender else None
     admins = [row[0] for row in connection.execute(_ADMINS, [firm_id, Level.ADMIN.value])]
     already = bool(message_id and sender and connection.execute(_ALREADY, [firm_id, sender, message_id]).fetchone())
-    return dict(firm), dict(staff) if staff is not None else None, admins, already
+    return (Firm._init_from_db(**dict(firm)), Staff._init_from_db(**dict(staff)) if staff is not None else None,
+            admins, already)
