@@ -9,11 +9,13 @@ from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
+import mailparser
 import pytest
 
 from gateway.mail.decoding import scrub
 from gateway.mail.files import safe_filename
 from gateway.mail.htmltext import html_to_text
+from gateway.mail import parse as parse_module
 from gateway.mail.parse import Attachment, ParsedMail, parse
 
 pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
@@ -663,3 +665,70 @@ def test_winmail_dat_relabelled_as_octet_stream_is_unpacked():
         b'application/ms-tnef; name="winmail.dat"', b'application/octet-stream; name="winmail.dat"'
     )
     assert names(parse(raw)) == ["AUTHORS", "README"]
+
+
+# --------------------------------------------------------------------------
+# mail-parser asked for the MIME tree alone
+# --------------------------------------------------------------------------
+
+
+def _tree_mails() -> list[bytes]:
+    """Messages of every shape mail-parser's own pass looks at: attachments
+    named and not, inline cid images, RTF, a multipart sent as an
+    attachment, forwarded messages (base64 too), TNEF, broken encodings and
+    charsets, a lost epilogue, no boundary, 8-bit bytes, garbage."""
+    logo = staff_mail()
+    logo.set_content("see the logo")
+    logo.add_alternative('<p>Hi <img src="cid:logo@x"></p>', subtype="html")
+    logo.get_payload()[1].add_related(b"\x89PNG", maintype="image", subtype="png", cid="<logo@x>")
+    logo.add_attachment(PDF, maintype="application", subtype="pdf", filename="inv 2026.pdf")
+    forwarded = staff_mail()
+    forwarded.set_content("fwd")
+    forwarded.add_attachment(logo)
+    return [
+        as_bytes(logo), as_bytes(logo, crlf=True), as_bytes(forwarded),
+        outlook_tnef_mail((SAMPLES / sorted(TNEF_SAMPLES)[0]).read_bytes()),
+        b"From: a@firm.example\nTo: x, <broken\nDate: not a date\nReceived: from nowhere\n"
+        b"Subject: =?x-unknown?q?caf=E9?=\nContent-Type: multipart/mixed; boundary=B\n\n"
+        b"--B\nContent-Type: text/plain; charset=latin-1\n\ncaf\xe9\n"
+        b"--B\nContent-Type: application/rtf\n\n{\\rtf1}\n"
+        b"--B\nContent-Disposition: attachment\n\nunnamed\n"
+        b"--B\nContent-Type: multipart/alternative; boundary=C\nContent-Disposition: attachment; filename=m.txt\n\n"
+        b"--C\nContent-Type: text/plain\n\ninner\n--C--\n"
+        b"--B\nContent-Type: application/pdf; name=x.pdf\nContent-Transfer-Encoding: base64 \n\nJVBER!!i0x\n"
+        b"--B--\nepilogue\n--B\nContent-Type: text/plain\n\nlost part\n--B--\n",
+        b"From: a@firm.example\nContent-Type: multipart/mixed; boundary=O\n\n"
+        b"--O\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\n"
+        + base64.encodebytes(b"Subject: inner\n\nbody\n") + b"--O--\n",
+        b"Content-Type: multipart/mixed\n\nno boundary at all\n",
+        b'Content-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: text/plain\n\nunterminated',
+        b"\x00\xff\xfe garbage without headers",
+        b"",
+    ]
+
+
+def _shape(message) -> list:
+    """Everything a part of a compat32 tree holds, part by part, and its bytes."""
+    shape = []
+    for part in message.walk():
+        payload = part._payload  # noqa: SLF001 - what the walk in parse.py reads
+        shape.append((part.get_unixfrom(), list(part.raw_items()), payload if isinstance(payload, str) else len(payload),
+                      part.preamble, part.epilogue, [type(d).__name__ for d in part.defects], part.get_default_type(),
+                      part.get_charset()))
+    return shape + [message.as_bytes()]
+
+
+@pytest.mark.parametrize("index", range(len(_tree_mails())))
+def test_the_tree_read_is_mail_parsers_tree_after_its_whole_pass(index):
+    raw = _tree_mails()[index]
+    assert _shape(parse_module._TreeOnly.from_bytes(raw).message) == _shape(mailparser.parse_from_bytes(raw).message)
+
+
+def test_reading_a_message_asks_mail_parser_for_its_tree_alone(monkeypatch):
+    # Its own pass (addresses, dates, Received headers, defects, its
+    # attachment list) was a third of reading a request, and nothing here
+    # reads what it finds.
+    passes = []
+    monkeypatch.setattr(mailparser.MailParser, "parse", lambda self: passes.append(self))
+    mail = parse(_tree_mails()[0])
+    assert names(mail) == ["inv 2026.pdf"] and mail.text == "see the logo\n" and passes == []

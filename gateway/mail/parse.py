@@ -150,6 +150,19 @@ def _first_header(message: email.message.Message, name: str) -> tuple[str, str]:
     return "", ""
 
 
+class _TreeOnly(mailparser.MailParser):
+    """mail-parser asked for the message's MIME tree alone
+    (MailParser.message: the stdlib's compat32 tree, built under its guard
+    against a message nested too deeply), not for its own pass over that
+    tree. Nothing here reads what the pass finds (addresses, dates,
+    Received headers, defects, its own attachment list: docs/mail-parsing.md
+    says why), it leaves the tree as it was (tests/test_mailparse.py holds
+    the two trees equal), and it was a third of reading a request."""
+
+    def parse(self) -> "_TreeOnly":
+        return self
+
+
 def _headers_only(raw: bytes) -> email.message.Message:
     return email.parser.BytesParser(policy=email_policy.compat32).parsebytes(raw, headersonly=True)
 
@@ -165,7 +178,7 @@ def parse(raw: bytes, elided: Mapping[str, Any] | None = None) -> ParsedMail:
 
     message: email.message.Message
     try:
-        message = mailparser.parse_from_bytes(raw).message
+        message = _TreeOnly.from_bytes(raw).message
     except Exception as exc:  # MailParserRecursionError, or a library bug
         log.warning("mail-parser failed: %r", exc)
         try:
