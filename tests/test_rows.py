@@ -12,7 +12,7 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from gateway import vault
-from gateway.core import datadir, rows
+from gateway.core import datadir, events, rows
 from gateway.core.models import (
     Event, Firm, InboundMessage, InboundRaw, InboundStatus, OutboundMessage, PaymentRequest, RequestKind, SealedFile, Staff,
 )
@@ -39,14 +39,15 @@ def others(request_id: int, firm: Firm) -> list:
     mail = Composed(rcpt_to="jane@client.example", mail_from="pay@demo.localhost", subject="Taxes",
                     wire=b"From: pay@demo.localhost\r\nTo: jane@client.example\r\nSubject: Taxes\r\n\r\nhello\r\n")
     return [
-        SealedFile(request_id=request_id, position=0, is_body=True, filename="message.txt",
-                   content_type="text/plain", size=5, file_salt=b"salt\x00", chunk_count=1, blob="f/00/ab"),
-        SealedFile(request_id=request_id, position=1, filename="a.pdf", content_type="application/pdf",
-                   size=100_000, file_salt=b"salt2", chunk_count=2, blob="f/01/cd", upload_item=1),
+        rows.New(SealedFile, dict(request_id=request_id, position=0, is_body=True, filename="message.txt",
+                                  content_type="text/plain", size=5, file_salt=b"salt\x00", chunk_count=1,
+                                  blob="f/00/ab")),
+        rows.New(SealedFile, dict(request_id=request_id, position=1, filename="a.pdf", content_type="application/pdf",
+                                  size=100_000, file_salt=b"salt2", chunk_count=2, blob="f/01/cd", upload_item=1)),
         outbox.prepared(mail, master_key=b"k" * 32, kind="client-request", now=START, request_id=request_id,
                         notify_on_failure="staff@demo.localhost"),
-        Event(at=START, actor="staff@demo.localhost", action="request.created", firm=firm, request_id=request_id,
-              detail={"kind": "payment", "amount": "$123.45", "attachments": 1}),
+        events.entry(START, "staff@demo.localhost", "request.created", firm=firm, request_id=request_id,
+                     kind="payment", amount="$123.45", attachments=1),
     ]
 
 
@@ -73,8 +74,8 @@ async def test_the_rows_are_the_ones_the_orm_writes(world):
     # Through the ORM, as the code before wrote them.
     by_orm = a_request(firm, staff, "a" * 64)
     await by_orm.save()
-    for row in others(by_orm.id, firm):
-        await row.save()
+    for row in others(by_orm.id, firm):  # each the ORM's instance, saved as the ORM saves it
+        await row.made().save()
     # Through write_request.
     queue_id = await enqueue(deps)
     queued = await inbound.claim(clock(), timedelta(minutes=5), "me")

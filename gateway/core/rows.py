@@ -16,7 +16,8 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, TypeVar
+from copy import deepcopy
+from typing import Any, NamedTuple, TypeVar
 
 from tortoise import Model, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -40,6 +41,19 @@ def for_dialect(sql: str, name: str) -> str:
     return numbered(sql) if name == "postgres" else sql
 
 
+class New(NamedTuple):
+    """A row to insert, without the model's instance: the values of the
+    fields given (a relation by its ``<name>_id``), the others at the
+    model's defaults. Building an instance (its __init__ and __setattr__,
+    a request's five rows) cost as much as converting its values."""
+    model: type[Model]
+    given: dict[str, Any]
+
+    def made(self) -> Model:
+        """The ORM's unsaved instance of the same row, for code that saves through the ORM."""
+        return self.model(**self.given)
+
+
 class Insert:
     """A model's INSERT as the ORM writes it (every column but the generated
     id), and each field's conversion to the database."""
@@ -50,6 +64,7 @@ class Insert:
         self.sql: str = executor.insert_query
         self.columns: list[str] = list(executor.regular_columns)
         self.fields: list[Field] = [model._meta.fields_map[name] for name in self.columns]
+        self._defaults = [_default_of(field) for field in self.fields]
 
     def values(self, instance: Model, **overrides: Any) -> list:
         """The row of an unsaved ``instance`` (as Model.save would write it);
@@ -59,6 +74,39 @@ class Insert:
             value = overrides[name] if name in overrides else getattr(instance, name)
             row.append(field.to_db_value(value, instance))
         return row
+
+    def row(self, new: New) -> list:
+        """The row ``new.made()`` would be saved as (values() of it), made
+        without the instance: a field given is read as the instance reads
+        it (to_python_value), the others take the default the instance
+        would, and each is converted to the database as values() converts it.
+        Not for a model with a field the instance sets itself at its save
+        (auto_now, an async default: none of the gateway's)."""
+        given = new.given
+        row = []
+        for name, field, default in zip(self.columns, self.fields, self._defaults):
+            if name in given:
+                value = given[name]
+                if value is None and not field.null:
+                    raise ValueError(f"{name} is non nullable field, but null was passed")
+                value = field.to_python_value(value)
+            else:
+                value = default()
+            row.append(field.to_db_value(value, self.model))
+        return row
+
+
+def _default_of(field: Field) -> Callable[[], Any]:
+    """What Model.__init__ gives ``field`` when it is not given, as a function."""
+    default = field.default
+    if callable(default):
+        return default
+    if default is not None:
+        return (lambda: default) if isinstance(default, (int, float, str, bool, bytes)) else (lambda: deepcopy(default))
+    if field.has_db_default():
+        value = field.get_db_default_value()
+        return lambda: value
+    return lambda: None
 
 
 _INSERTS: dict[tuple[type[Model], str, type], Insert] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from gateway import vault
 from gateway.blobs import BlobStore
+from gateway.core import rows
 from gateway.core.models import ClientReply, PaymentRequest, SealedFile
 
 log = logging.getLogger("clienttrack.documents")
@@ -179,17 +180,20 @@ async def record(request: PaymentRequest, stored: list[Stored], *, first_positio
     """The rows that name the objects (inside the caller's transaction). The
     first is the text (the staff's message, or the client's reply: then
     ``reply`` is set); the others follow at the next positions."""
-    await SealedFile.bulk_create(files(request.id, stored, first_position=first_position, reply=reply))
+    await SealedFile.bulk_create([row.made() for row in files(
+        request.id, stored, first_position=first_position, reply_id=reply.id if reply is not None else None)])
 
 
 def files(request_id: int | None, stored: list[Stored], *, first_position: int = 0,
-          reply: ClientReply | None = None) -> list[SealedFile]:
-    """record()'s rows, unsaved (for a caller that writes them itself:
+          reply_id: int | None = None) -> list[rows.New]:
+    """record()'s rows, as rows.New (for a caller that writes them itself:
     gateway/core/rows.py)."""
     return [
-        SealedFile(request_id=request_id, reply=reply, position=first_position + offset, is_body=offset == 0,
-                   filename=s.item.filename, content_type=s.item.content_type, size=s.item.size,
-                   file_salt=s.item.salt, chunk_count=s.item.chunk_count, blob=s.blob, upload_item=s.item.upload_item)
+        rows.New(SealedFile, {
+            "request_id": request_id, "reply_id": reply_id, "position": first_position + offset,
+            "is_body": offset == 0, "filename": s.item.filename, "content_type": s.item.content_type,
+            "size": s.item.size, "file_salt": s.item.salt, "chunk_count": s.item.chunk_count, "blob": s.blob,
+            "upload_item": s.item.upload_item})
         for offset, s in enumerate(stored)
     ]
 

@@ -103,7 +103,7 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         fee_row = f"passed on to the client: {line}" if line else \
             "passed on to the client where the card rules allow one (none for this firm's location)"
 
-    def rows_naming(request_id: int) -> list[Model]:
+    def rows_naming(request_id: int) -> list[rows.New]:
         """The rows that follow the request's: they name it (the
         confirmation by its number). Run where the rows are written."""
         confirmation = deps.composer.confirmation(
@@ -167,7 +167,7 @@ def _wrap_seal_compose_and_store(d: PaymentDirectives, data_key: bytes, params, 
     return wrapped, items, stored, composed
 
 
-async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[Model]],
+async def write_request(request: PaymentRequest, rows_naming: Callable[[int], list[rows.New]],
                         queued: InboundMessage, now: datetime) -> int:
     """In one transaction: the request, the rows ``rows_naming(its id)``
     gives (inserted in that order), and the queued message finished
@@ -186,7 +186,7 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
         request_id = record["id"]
         for model, group in _by_model(rows_naming(request_id)):
             statement = rows.insert(model, connection)
-            await connection.execute_many(statement.sql, [statement.values(row) for row in group])
+            await connection.execute_many(statement.sql, [statement.row(new) for new in group])
         finished, _ = await connection.execute_query(
             rows.numbered(inbound.FINISH), inbound.finish_values(queued, f"request R{request_id}", now))
         if finished != 1:
@@ -196,7 +196,7 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
 
 
 def _unflushed_write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
-                               rows_naming: Callable[[int], list[Model]], queued: InboundMessage,
+                               rows_naming: Callable[[int], list[rows.New]], queued: InboundMessage,
                                now: datetime) -> int:
     # The commit is not flushed by itself: nothing of the request leaves
     # the machine before the outbox flushes the log it is in, once a batch
@@ -209,26 +209,26 @@ def _unflushed_write_on_sqlite(connection: sqlite3.Connection, client, request: 
 
 
 def _write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
-                     rows_naming: Callable[[int], list[Model]], queued: InboundMessage, now: datetime) -> int:
+                     rows_naming: Callable[[int], list[rows.New]], queued: InboundMessage, now: datetime) -> int:
     made = rows.insert(PaymentRequest, client)
     request_id = connection.execute(made.sql, made.values(request)).lastrowid
     for model, group in _by_model(rows_naming(request_id)):
         statement = rows.insert(model, client)
-        connection.executemany(statement.sql, [statement.values(row) for row in group])
+        connection.executemany(statement.sql, [statement.row(new) for new in group])
     if connection.execute(inbound.FINISH, inbound.finish_values(queued, f"request R{request_id}", now)).rowcount != 1:
         raise inbound.lease_lost(queued)
     inbound.forget_raw_on_sqlite(connection, queued.id)
     return request_id
 
 
-def _by_model(made: list[Model]) -> list[tuple[type[Model], list[Model]]]:
+def _by_model(made: list[rows.New]) -> list[tuple[type[Model], list[rows.New]]]:
     """Consecutive rows of one model together (one executemany each), in order."""
-    groups: list[tuple[type[Model], list[Model]]] = []
-    for row in made:
-        if groups and groups[-1][0] is type(row):
-            groups[-1][1].append(row)
+    groups: list[tuple[type[Model], list[rows.New]]] = []
+    for new in made:
+        if groups and groups[-1][0] is new.model:
+            groups[-1][1].append(new)
         else:
-            groups.append((type(row), [row]))
+            groups.append((new.model, [new]))
     return groups
 
 

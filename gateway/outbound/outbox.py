@@ -75,7 +75,7 @@ async def enqueue(
 ) -> OutboundMessage:
     """Queue one message; call inside the transaction that caused it."""
     row = prepared(message, master_key=master_key, kind=kind, now=now,
-                   request_id=request.id if request is not None else None, notify_on_failure=notify_on_failure)
+                   request_id=request.id if request is not None else None, notify_on_failure=notify_on_failure).made()
     await row.save()
     return row
 
@@ -88,10 +88,11 @@ def prepared(
     now: datetime,
     request_id: int | None = None,
     notify_on_failure: str = "",
-) -> OutboundMessage:
-    """The row enqueue() saves, unsaved, for a caller that writes its rows
-    itself (gateway/core/rows.py)."""
-    return OutboundMessage(**_row(message, master_key, kind, now, notify_on_failure), request_id=request_id)
+) -> rows.New:
+    """The row enqueue() saves, as rows.New, for a caller that writes its
+    rows itself (gateway/core/rows.py)."""
+    return rows.New(OutboundMessage, {**_row(message, master_key, kind, now, notify_on_failure),
+                                      "request_id": request_id})
 
 
 def _row(message: EmailMessage | Composed, master_key: bytes, kind: str, now: datetime,
