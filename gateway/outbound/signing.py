@@ -81,39 +81,36 @@ def _domain_of(value: bytes) -> str:
 
 
 def _selected(fields: list[tuple[bytes, bytes]], names: tuple[bytes, ...]) -> list[tuple[bytes, bytes]]:
-    """The fields each name in ``names`` signs, as RFC 6376 5.4.2 picks
-    them: a name listed again takes the next one up; one listed more often
-    than it occurs signs its absence (dkim.select_headers' order)."""
-    chosen, below = [], {}
+    """The fields each name in ``names`` (lower case) signs, as RFC 6376
+    5.4.2 picks them: a name listed again takes the next one up; one listed
+    more often than it occurs signs its absence (dkim.select_headers'
+    order). A field's name is matched as relaxed.header writes it."""
+    found: dict[bytes, list[tuple[bytes, bytes]]] = {}
+    for field in fields:
+        found.setdefault(field[0].lower().rstrip(), []).append(field)
+    chosen = []
     for name in names:
-        index = below.get(name, len(fields))
-        while index > 0:
-            index -= 1
-            if fields[index][0] == name:
-                chosen.append(fields[index])
-                break
-        below[name] = index
+        below = found.get(name)
+        if below:
+            chosen.append(below.pop())
     return chosen
 
 
-def _signature_header(fields: list[tuple[bytes, bytes]], body_hash: bytes, *, algorithm: bytes, domain: bytes,
+def _signature_header(signed_fields: bytes, body_hash: bytes, *, algorithm: bytes, domain: bytes,
                       selector: bytes, signed_at: int, sign) -> bytes:
     """The DKIM-Signature header line(s) (CRLF), its b= made by ``sign``
-    from the SHA-256 digest of the signed headers; tags, their order and
-    the folding as dkim.DKIM.sign writes them (dkimpy 1.1)."""
+    from the SHA-256 digest of ``signed_fields`` (the fields it signs,
+    canonicalized, one after the other) and of itself; tags, their order
+    and the folding as dkim.DKIM.sign writes them (dkimpy 1.1)."""
     tags = [(b"v", b"1"), (b"a", algorithm), (b"c", b"/".join(CANONICALIZE)), (b"d", domain), (b"i", b"@" + domain),
             (b"q", b"dns/txt"), (b"s", selector), (b"t", str(signed_at).encode()), (b"h", b" : ".join(SIGNED_HEADERS)),
             (b"bh", base64.b64encode(body_hash))]
     laid_out = dkim.fold(b"; ".join(b"=".join(tag) for tag in tags + [(b"b", _PLACEHOLDER)]),
                          namelen=len(_HEADER_NAME))
     unsigned = laid_out.removesuffix(_PLACEHOLDER)  # b= empty, as the verifier hashes it
-    hashed = hashlib.sha256()
-    for name, value in _selected(fields, SIGNED_HEADERS):
-        hashed.update(name + b":" + value)
     # The signature's own header last, without its CRLF (RFC 6376 3.7).
     name, value = relaxed.header(_HEADER_NAME, b" " + unsigned)
-    hashed.update(name + b":" + value.rstrip())
-    signature = base64.b64encode(sign(hashed.digest()))
+    signature = base64.b64encode(sign(hashlib.sha256(signed_fields + name + b":" + value.rstrip()).digest()))
     value = dkim.fold(b"; ".join(b"=".join(tag) for tag in tags + [(b"b", signature)]) + b"\r\n",
                       namelen=len(_HEADER_NAME))
     return _HEADER_NAME + b": " + value
@@ -140,14 +137,16 @@ def signatures(fields: list[tuple[bytes, bytes]], body: bytes, generation: Gener
     other). Both are made by OpenSSL through `cryptography`, which lets go
     of the GIL (dkimpy's own RSA arithmetic took some 10 ms a message
     holding it)."""
-    canonical = [relaxed.header(name, value) for name, value in fields]
+    # Only the fields signed are canonicalized: the same for both signatures.
+    signed_fields = b"".join(name + b":" + value for name, value in
+                             (relaxed.header(*field) for field in _selected(fields, SIGNED_HEADERS)))
     body_hash = hashlib.sha256(relaxed.body(body)).digest()
     domain = generation.domain.encode()
-    out = _signature_header(canonical, body_hash, algorithm=b"rsa-sha256", domain=domain,
+    out = _signature_header(signed_fields, body_hash, algorithm=b"rsa-sha256", domain=domain,
                             selector=generation.rsa_selector.encode(), signed_at=signed_at,
                             sign=_rsa_signer(generation))
     if ed25519:
-        out = _signature_header(canonical, body_hash, algorithm=b"ed25519-sha256", domain=domain,
+        out = _signature_header(signed_fields, body_hash, algorithm=b"ed25519-sha256", domain=domain,
                                 selector=generation.ed25519_selector.encode(), signed_at=signed_at,
                                 sign=generation.ed25519_key.sign) + out
     return out
@@ -163,13 +162,19 @@ class Signer:
         self._loaded: dict[tuple[str, str], Generation] = {}
         # domain -> (its active pointer's stat, when read; the name it held)
         self._pointed: dict[str, tuple[tuple[int, int, int] | None, str]] = {}
+        # domain -> its active pointer's path (a Path made for each message
+        # was a tenth of a signature's work outside RSA)
+        self._pointers: dict[str, str] = {}
 
     def generation(self, domain: str, today: date) -> Generation:
         # The active pointer is looked at every time, a stat (reading it
         # cost more than the rest of choosing the key): `activate` in
         # another process replaces the file (a rename), so its inode and
         # mtime change and the next message signs with the new keys.
-        stamp = _stamp(self.keys.folder(domain) / "active")
+        pointer = self._pointers.get(domain)
+        if pointer is None:
+            pointer = self._pointers[domain] = str(self.keys.folder(domain) / "active")
+        stamp = _stamp(pointer)
         seen = self._pointed.get(domain)
         name = seen[1] if seen is not None and stamp is not None and seen[0] == stamp else self.keys.active_name(domain)
         cached = self._loaded.get((domain, name or ""))
@@ -188,7 +193,7 @@ class Signer:
         return signatures(fields, body, generation, ed25519=self.ed25519, signed_at=int(now.timestamp())) + message
 
 
-def _stamp(path) -> tuple[int, int, int] | None:
+def _stamp(path: str) -> tuple[int, int, int] | None:
     """What changes when the file is replaced or rewritten; None if there is none."""
     try:
         found = os.stat(path)
