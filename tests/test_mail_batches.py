@@ -33,8 +33,8 @@ def batches_written(monkeypatch) -> tuple[list[int], list[Path]]:
         sizes.append(len(messages))
         return real_write_many(self, messages)
 
-    def fsync_dir(path: Path) -> None:
-        synced.append(path)
+    def fsync_dir(path: str | Path) -> None:
+        synced.append(Path(path))
         real_fsync_dir(path)
 
     monkeypatch.setattr(MaildirTransport, "write_many", write_many)

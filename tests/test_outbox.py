@@ -193,7 +193,7 @@ async def test_a_maildir_batch_is_written_then_fsynced_once_then_marked_sent_eac
                             delivery_id=f"outbound-{queued[0].id}")
     synced = []
     real_fsync_dir = maildir.fsync_dir
-    monkeypatch.setattr(maildir, "fsync_dir", lambda path: (synced.append(path), real_fsync_dir(path)))
+    monkeypatch.setattr(maildir, "fsync_dir", lambda path: (synced.append(Path(path)), real_fsync_dir(path)))
     assert await runner.deliver_due()
     assert synced == [tmp_path / "outbox" / "new"]  # once for the batch
     names = sorted(path.name for path in (tmp_path / "outbox" / "new").iterdir())

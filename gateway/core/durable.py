@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | Path) -> None:
     """Flush a directory, so that the names created or renamed in it are on
     disk; raises OSError like the system call."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
