@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import logging
 import os
 import shutil
 import smtplib
@@ -154,6 +155,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {testdb.current.describe()}"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_as_found() -> Iterator[None]:
+    """A test that runs cli.main() in this process (test_datadir,
+    test_migrations) gets its logs.configure: a handler on the root writing
+    to the stderr of that moment, capsys's, closed when the test ends, and
+    the root at INFO. Every later log line of the worker (a gateway's
+    threads, other tests) then printed a "--- Logging error ---" traceback
+    into whatever test ran. The plain StreamHandlers a test added go, and
+    the root's level is put back; pytest's own handlers are subclasses."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if type(handler) is logging.StreamHandler and handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
