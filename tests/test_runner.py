@@ -58,6 +58,33 @@ async def enqueue(deps, subject="Invoice 7 $10.00 to=jane@client.example pw=Blue
     return await queue(request_mail(subject).as_bytes(), deps.master_key, deps.clock())
 
 
+async def tried_three_times(deps, clock, queue_id: str, error: str) -> QueueRunner:
+    """A runner tries the message three times, 31 s apart (its retry is 30 s),
+    each failing with ``error``; the message is then quarantined. The runner."""
+    runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
+    for attempt in range(1, 4):
+        assert await runner.process_next()
+        queued = await InboundMessage.get(id=queue_id)
+        assert queued.attempts == attempt
+        assert error in queued.last_error
+        clock.now += timedelta(seconds=31)
+    assert queued.status is InboundStatus.QUARANTINED
+    return runner
+
+
+def pool_calls(monkeypatch) -> list[str]:
+    """The names of the functions given to asyncio.to_thread (asyncio's pool) from now on."""
+    called: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def to_pool(fn, *args, **kwargs):
+        called.append(fn.__name__)
+        return await to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_pool)
+    return called
+
+
 async def test_a_message_that_crashes_three_times_is_quarantined_not_lost(world, monkeypatch):
     deps, clock = world
     queue_id = await enqueue(deps)
@@ -66,14 +93,7 @@ async def test_a_message_that_crashes_three_times_is_quarantined_not_lost(world,
         raise RuntimeError("handler bug")
 
     monkeypatch.setattr("gateway.inbound.runner.create_request", crash)
-    runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
-    for attempt in range(1, 4):
-        assert await runner.process_next()
-        queued = await InboundMessage.get(id=queue_id)
-        assert queued.attempts == attempt
-        assert "handler bug" in queued.last_error
-        clock.now += timedelta(seconds=31)
-    assert queued.status is InboundStatus.QUARANTINED
+    runner = await tried_three_times(deps, clock, queue_id, "handler bug")
     assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
     assert await Event.filter(action="inbound.quarantined").count() == 1
     assert not await runner.process_next()
@@ -157,17 +177,11 @@ async def test_a_request_is_claimed_parsed_and_looked_up_in_one_trip_to_the_data
         trips.append(getattr(fn, "__name__", "?"))
         return await execute(self, fn, *args, **kwargs)
 
-    to_thread = asyncio.to_thread
-
-    async def to_pool(fn, *args, **kwargs):
-        trips.append(f"pool: {fn.__name__}")
-        return await to_thread(fn, *args, **kwargs)
-
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
-    monkeypatch.setattr(asyncio, "to_thread", to_pool)
+    pooled = pool_calls(monkeypatch)
     assert await QueueRunner(deps).process_next()
     monkeypatch.undo()
-    assert len(trips) == 2 and not any(trip.startswith("pool") for trip in trips), trips
+    assert len(trips) == 2 and pooled == [], (trips, pooled)
     assert await PaymentRequest.all().count() == 1
 
 
@@ -176,14 +190,7 @@ async def test_a_message_over_the_read_ahead_bound_is_parsed_off_the_database_th
     deps, clock = world
     await enqueue(deps)
     monkeypatch.setattr("gateway.inbound.runner.READ_AHEAD_MOST", 100)
-    pooled = []
-    to_thread = asyncio.to_thread
-
-    async def to_pool(fn, *args, **kwargs):
-        pooled.append(fn.__name__)
-        return await to_thread(fn, *args, **kwargs)
-
-    monkeypatch.setattr(asyncio, "to_thread", to_pool)
+    pooled = pool_calls(monkeypatch)
     assert await QueueRunner(deps).process_next()
     assert pooled == ["parse_split"]
     assert await PaymentRequest.all().count() == 1
@@ -197,13 +204,7 @@ async def test_a_message_that_cannot_be_parsed_is_retried_then_quarantined(world
         raise ValueError("parser bug")
 
     monkeypatch.setattr("gateway.inbound.runner.parse_split", unreadable)
-    runner = QueueRunner(deps, retry_after=timedelta(seconds=30))
-    for attempt in range(1, 4):
-        assert await runner.process_next()
-        queued = await InboundMessage.get(id=queue_id)
-        assert queued.attempts == attempt and "parser bug" in queued.last_error
-        clock.now += timedelta(seconds=31)
-    assert queued.status is InboundStatus.QUARANTINED
+    await tried_three_times(deps, clock, queue_id, "parser bug")
     assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
     assert not await PaymentRequest.exists()
 

@@ -127,30 +127,13 @@ async def claim(now: datetime, lease: timedelta, owner: str) -> InboundMessage |
     """Take the oldest message that is queued or whose lease ran out, for
     ``owner`` until now + lease (renewed while the owner lives); with its
     sealed message (sealed_raw)."""
-    claimed = {"status": InboundStatus.PROCESSING, "attempts": F("attempts") + 1, "lease_until": now + lease,
-               "lease_owner": owner}
-    client = rows.sqlite_client()
-    if client is None:
-        # Runners skip the rows others are claiming instead of queueing behind them.
-        async with in_transaction() as connection:
-            candidate = await InboundMessage.filter(_claimable(now)).order_by("received_at").limit(1).only(
-                "id").select_for_update(skip_locked=True).using_db(connection).first()
-            if candidate is None:
-                return None
-            await InboundMessage.filter(id=candidate.id).using_db(connection).update(**claimed)
-        message = await InboundMessage.get(id=candidate.id)
-        message.sealed_raw = (await InboundRaw.get(id=candidate.id)).sealed_raw
-        return message
-    # SQLite has one writer at a time: one statement picks the oldest and
-    # claims it, returning the row; the sealed message is read beside it,
-    # both in one hand-off to the database's thread.
-    found = await rows.on_sqlite_thread(client, _claimed_on_sqlite, [
-        InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)], None)
-    return found[0] if found is not None else None
+    claimed = await claim_and_read(now, lease, owner, None)
+    return claimed[0] if claimed is not None else None
 
 
 async def claim_and_read(now: datetime, lease: timedelta, owner: str,
-                         read: Callable[[sqlite3.Connection, InboundMessage], T]) -> tuple[InboundMessage, T | None] | None:
+                         read: Callable[[sqlite3.Connection, InboundMessage], T] | None,
+                         ) -> tuple[InboundMessage, T | None] | None:
     """claim(), and on SQLite ``read(connection, message)`` right after it
     on the database's thread, in the claim's hand-off: work on the message
     done where the message already is, not a trip back through the event
@@ -160,10 +143,28 @@ async def claim_and_read(now: datetime, lease: timedelta, owner: str,
     only the claim, and None for ``read``'s part."""
     client = rows.sqlite_client()
     if client is None:
-        message = await claim(now, lease, owner)
+        message = await _claim_by_orm(now, lease, owner)
         return (message, None) if message is not None else None
+    # SQLite has one writer at a time: one statement picks the oldest and
+    # claims it, returning the row; the sealed message is read beside it,
+    # both in one hand-off to the database's thread.
     return await rows.on_sqlite_thread(client, _claimed_on_sqlite, [
         InboundStatus.PROCESSING.value, stored_time(now + lease), owner, *pick_values(now)], read)
+
+
+async def _claim_by_orm(now: datetime, lease: timedelta, owner: str) -> InboundMessage | None:
+    claimed = {"status": InboundStatus.PROCESSING, "attempts": F("attempts") + 1, "lease_until": now + lease,
+               "lease_owner": owner}
+    # Runners skip the rows others are claiming instead of queueing behind them.
+    async with in_transaction() as connection:
+        candidate = await InboundMessage.filter(_claimable(now)).order_by("received_at").limit(1).only(
+            "id").select_for_update(skip_locked=True).using_db(connection).first()
+        if candidate is None:
+            return None
+        await InboundMessage.filter(id=candidate.id).using_db(connection).update(**claimed)
+    message = await InboundMessage.get(id=candidate.id)
+    message.sealed_raw = (await InboundRaw.get(id=candidate.id)).sealed_raw
+    return message
 
 
 def _claimed_on_sqlite(connection: sqlite3.Connection, values: list,

@@ -72,11 +72,16 @@ def _compress(value: bytes) -> bytes:
     return b"".join(pieces)
 
 
+def header_name(name: bytes) -> bytes:
+    """A field's name as the relaxed header canonicalization writes it."""
+    return name.lower().rstrip()
+
+
 def header(name: bytes, value: bytes) -> tuple[bytes, bytes]:
     """(name, value) canonicalized: the name in lower case, the value
     unfolded, white space runs made one space and trimmed, CRLF after it."""
     value = value.replace(b"\r\n", b"").replace(b"\n", b"")
-    return name.lower().rstrip(), _compress(value).strip() + b"\r\n"
+    return header_name(name), _compress(value).strip() + b"\r\n"
 
 
 def body(content: bytes) -> bytes:

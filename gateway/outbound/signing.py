@@ -84,10 +84,10 @@ def _selected(fields: list[tuple[bytes, bytes]], names: tuple[bytes, ...]) -> li
     """The fields each name in ``names`` (lower case) signs, as RFC 6376
     5.4.2 picks them: a name listed again takes the next one up; one listed
     more often than it occurs signs its absence (dkim.select_headers'
-    order). A field's name is matched as relaxed.header writes it."""
+    order). A field's name is matched as relaxed.header_name writes it."""
     found: dict[bytes, list[tuple[bytes, bytes]]] = {}
     for field in fields:
-        found.setdefault(field[0].lower().rstrip(), []).append(field)
+        found.setdefault(relaxed.header_name(field[0]), []).append(field)
     chosen = []
     for name in names:
         below = found.get(name)
