@@ -42,6 +42,12 @@ thread (the crypto pool, asyncio's pool, aiosqlite's thread, the intake,
 the event loops), read from /proc with the gateway's threads named by
 bench/threadnames/sitecustomize.py on its PYTHONPATH.
 
+With --database postgres (or sqlite,postgres, rounds interleaved), the
+end-to-end rounds run the gateway on PostgreSQL: a throwaway cluster on
+loopback (tests/pgcluster.py) with fsync on, as SQLite runs at
+synchronous=FULL, a new database each round; CPU a request then counts
+the PostgreSQL server's processes with the gateway's.
+
 Run: .venv/bin/python bench/bench_end_to_end.py [--rounds 3] [--parts acceptance,end-to-end,memory] [--before REV] [--threads]
 Needs smtp-source (apt-get install postfix; its daemon is not started).
 """
@@ -62,7 +68,7 @@ import sys
 import tempfile
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
@@ -176,7 +182,7 @@ def acceptance(rounds: int, messages: int, sessions: int, size: int) -> None:
                 settle(pid)
                 before = procstat.tree_cpu(pid)
                 seconds = smtp_source(port, messages, sessions, size)
-                spent = procstat.tree_cpu(pid) - before
+                spent = procstat.tree_cpu(pid) + server_cpu() - before
             rates[name].append(messages / seconds)
             cpu[name].append(spent / messages * 1000)
     anchor = "postfix" if "postfix" in shapes else "sink"
@@ -312,15 +318,20 @@ def kdf_samples(count: int) -> list[tuple[float, float]]:
 
 
 def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | None = None,
-                     profile: str = "", code: str = "now", threads: bool = False) -> dict:
+                     profile: str = "", code: str = "now", threads: bool = False,
+                     database: "Database | None" = None) -> dict:
+    """One round; with ``database`` (PostgreSQL) the gateway runs on a fresh
+    database of that cluster, and the server's CPU counts with the gateway's."""
     payloads = [data_payload(request_message(n, pdf)) for n in range(requests)]
+    env = {**(extra_env or {}), **(database.next_url() if database else {})}
     with tempfile.TemporaryDirectory() as data, \
-            gateway(Path(data), extra_env=extra_env, code=code, named_threads=threads) as (pid, port):
+            gateway(Path(data), extra_env=env, code=code, named_threads=threads) as (pid, port):
         settle(pid, 1.0)
         spy = profiled(pid, profile) if profile else nullcontext()
         spy.__enter__()
         outbox = Outbox(Path(data) / "outbox")
-        before = procstat.tree_cpu(pid)
+        server_cpu = (lambda: procstat.tree_cpu(database.cluster.server_pid)) if database else (lambda: 0.0)
+        before = procstat.tree_cpu(pid) + server_cpu()
         threads_before = procstat.thread_cpu(pid) if threads else {}
         load_before = _own_cpu()
         started = time.perf_counter()
@@ -330,7 +341,7 @@ def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | 
         sender.join()
         accepted = time.perf_counter() - started
         done = outbox.wait(requests, timeout=600) - started
-        spent = procstat.tree_cpu(pid) - before
+        spent = procstat.tree_cpu(pid) + server_cpu() - before
         load_spent = _own_cpu() - load_before
         by_thread = procstat.cpu_by_kind(threads_before, procstat.thread_cpu(pid)) if threads else {}
         spy.__exit__(None, None, None)
@@ -339,6 +350,19 @@ def end_to_end_round(requests: int, senders: int, pdf: bytes, extra_env: dict | 
             "threads_ms": {kind: spent[0] / requests * 1000 for kind, spent in by_thread.items()},
             "threads_switches": {kind: (spent[1] + spent[2]) / requests for kind, spent in by_thread.items()},
             "threads_forced": {kind: spent[2] / requests for kind, spent in by_thread.items()}}
+
+
+class Database:
+    """A throwaway PostgreSQL cluster (fsync on, as SQLite's synchronous=FULL)
+    for --database postgres: a new database for each round."""
+
+    def __init__(self, cluster) -> None:
+        self.cluster = cluster
+        self.made = 0
+
+    def next_url(self) -> dict:
+        self.made += 1
+        return {"CLIENTTRACK_DATABASE_URL": self.cluster.create_database(f"bench_e2e_{self.made}")}
 
 
 def _own_cpu() -> float:
@@ -363,17 +387,23 @@ def profiled(pid: int, out: str) -> Iterator[None]:
 
 
 def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_count: int = 10,
-               profile: str = "", threads: bool = False) -> None:
-    pdf = pdf_bytes(pdf_size)
-    cores = os.cpu_count() or 1
-    kdf: list[tuple[float, float]] = kdf_samples(kdf_count)
-    runs: dict[str, list[dict]] = {code: [] for code in CODE}
-    for round_number in range(rounds):
-        order = list(CODE) if round_number % 2 == 0 else list(reversed(CODE))
-        for code in order:
-            runs[code].append(end_to_end_round(requests, senders, pdf, profile=profile if code == "now" else "",
-                                               code=code, threads=threads))
-            kdf += kdf_samples(kdf_count)
+               profile: str = "", threads: bool = False, databases: tuple[str, ...] = ("sqlite",)) -> None:
+    with ExitStack() as stack:
+        postgres = None
+        if "postgres" in databases:
+            from tests.pgcluster import Cluster
+            postgres = Database(stack.enter_context(Cluster(durable=True)))
+        shapes = [(code, db) for db in databases for code in CODE]
+        pdf = pdf_bytes(pdf_size)
+        cores = os.cpu_count() or 1
+        kdf: list[tuple[float, float]] = kdf_samples(kdf_count)
+        runs: dict[tuple[str, str], list[dict]] = {shape: [] for shape in shapes}
+        for round_number in range(rounds):
+            for code, db in shapes if round_number % 2 == 0 else list(reversed(shapes)):
+                runs[code, db].append(end_to_end_round(
+                    requests, senders, pdf, profile=profile if code == "now" else "", code=code, threads=threads,
+                    database=postgres if db == "postgres" else None))
+                kdf += kdf_samples(kdf_count)
     one = statistics.median(wall for wall, _ in kdf)
     one_cpu = statistics.median(cpu for _, cpu in kdf)
     bound = cores / one
@@ -381,16 +411,18 @@ def end_to_end(rounds: int, requests: int, senders: int, pdf_size: int, kdf_coun
           f"serve --demo; medians of {rounds} rounds, KDF sampled between them")
     print(f"  one Argon2id derivation (m=19 MiB, t=2, p=1): {one * 1000:.1f} ms wall, {one_cpu * 1000:.1f} ms CPU; "
           f"KDF bound {cores} cores / {one * 1000:.1f} ms = {bound:.0f} requests/s")
-    for code, done in runs.items():
+    for (code, db), done in runs.items():
         rate = statistics.median(run["rate"] for run in done)
         cpu_ms = statistics.median(run["cpu_ms"] for run in done)
         load_ms = statistics.median(run["load_cpu_ms"] for run in done)
         listed = {key: " ".join(f"{run[key]:.1f}" for run in done) for key in ("rate", "accepted", "done")}
         label = "gateway" if code == "now" else "gateway, before"
-        label += f" ({max(run['processes'] for run in done)} processes)"
+        label += f" ({max(run['processes'] for run in done)} processes"
+        label += ", PostgreSQL)" if db == "postgres" else ")"
+        whose = "all gateway processes and the PostgreSQL server" if db == "postgres" else "all gateway processes"
         print(f"  {label}: {rate:.1f} requests/s  ratio to the KDF bound {rate / bound:.2f}   rounds: {listed['rate']}")
         print(f"    all accepted after {listed['accepted']} s; the last client mail after {listed['done']} s")
-        print(f"    CPU a request (all gateway processes) {cpu_ms:.1f} ms; one derivation's CPU is "
+        print(f"    CPU a request ({whose}) {cpu_ms:.1f} ms; one derivation's CPU is "
               f"{one_cpu / (cpu_ms / 1000):.2f} of it (the ratio the cores would allow, the machine to itself)")
         print(f"    the load's own CPU (senders, outbox poll) {load_ms:.1f} ms a request, on the same cores")
         if threads:
@@ -496,6 +528,9 @@ def main() -> None:
                              "(the gateway's threads named for it)")
     parser.add_argument("--large-mb", type=int, default=18, help="the large message's PDF, in MB")
     parser.add_argument("--at-once", type=int, default=5)
+    parser.add_argument("--database", default="sqlite", choices=["sqlite", "postgres", "sqlite,postgres"],
+                        help="end to end: the database the gateway runs on (postgres: a throwaway cluster, "
+                             "fsync on, its server's CPU counted with the gateway's)")
     parser.add_argument("--before", default="", help="also measure the gateway at this commit (e.g. main), interleaved")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -514,7 +549,7 @@ def run_parts(args: argparse.Namespace, parts: set[str]) -> None:
         acceptance(args.rounds, args.messages, args.sessions, args.size)
     if "end-to-end" in parts:
         end_to_end(args.rounds, args.requests, args.senders, args.pdf_kb * 1000, profile=args.profile,
-                   threads=args.threads)
+                   threads=args.threads, databases=tuple(args.database.split(",")))
     if "memory" in parts:
         memory(args.large_mb, args.at_once)
 

@@ -120,6 +120,13 @@ class Cluster:
 
     # -- databases -------------------------------------------------------------
 
+    @property
+    def server_pid(self) -> int:
+        """The postmaster's process id (its backends are its children)."""
+        if self._server is None:
+            raise ClusterError("the cluster is not running")
+        return self._server.pid
+
     def url(self, database: str = "postgres") -> str:
         return f"postgres://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
