@@ -51,7 +51,7 @@ from tortoise.transactions import in_transaction
 
 from gateway.admission import sql
 from gateway.core.datadir import sqlite_path
-from gateway.core import rows
+from gateway.core import rows, sqlite_threads
 from gateway.core.db import stored_time, tortoise_url
 from gateway.core.models import AcceptedMessageId, InboundMessage, InboundRaw, InboundStatus
 from gateway.core import writeturns
@@ -253,27 +253,12 @@ class SqliteIntake(Intake):
             self._handed.put(self._pending)
             self._pending = []
 
-    def _connect(self) -> sqlite3.Connection:
-        # Autocommit mode: the transaction is ours (BEGIN IMMEDIATE below).
-        # The ORM's PRAGMAs (gateway/core/db.py tortoise_url: the URL's
-        # parameters, and the defaults it does not set): as durable as the
-        # ORM's connection (FULL), a busy timeout for writers in other
-        # processes, and the write-ahead log's size limit, which each
-        # connection applies when it starts the log over.
-        connection = sqlite3.connect(self.path, isolation_level=None, timeout=5.0, check_same_thread=False)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            for name, value in self.pragmas.items():
-                connection.execute(f"PRAGMA {name}={value}")
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
     def _serve(self, opened: concurrent.futures.Future) -> None:
         """The intake's thread, until close() hands in None."""
         try:
-            connection = self._connect()
+            # The ORM's PRAGMAs (gateway/core/db.py tortoise_url: the URL's
+            # parameters, and the defaults it does not set).
+            connection = sqlite_threads.connect(self.path, self.pragmas)
         except BaseException as exc:
             opened.set_exception(exc)
             return

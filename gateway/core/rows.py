@@ -135,12 +135,21 @@ async def on_sqlite_thread(client, work: Callable[..., T], *args: Any) -> T:
     SQLite's errors come out as the ORM's (IntegrityError, OperationalError),
     as they do from its statements."""
     async with client.acquire_connection() as connection:
-        try:
+        with orm_errors():
             return await connection._execute(work, connection._conn, *args)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
+
+
+@contextmanager
+def orm_errors() -> Iterator[None]:
+    """SQLite's errors inside raised as the ORM's (IntegrityError,
+    OperationalError), as its statements raise them: for work on a
+    connection of our own that callers handle as the ORM's."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc) from exc
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(exc) from exc
 
 
 def in_transaction(connection: sqlite3.Connection, work: Callable[..., T], *args: Any) -> T:
