@@ -6,7 +6,9 @@ message can carry any more (admission/replays.py), and dashboard sign-in
 links a day past their time and staff sessions idle too long; the
 documents of requests past their firm's retention period are deleted, a
 small batch at a time (gateway/documents/retention.py), and so are large
-messages' bodies the runner did not get to delete once they were done;
+messages' bodies the runner did not get to delete once they were done,
+and sealed objects no row names, a day after a crash left them
+(gateway/documents/orphans.py);
 and the firms' reminder schedules run (gateway/reminders/chase.py). (The
 pages already refuse expired requests by date; client sessions are purged
 by web/sessions.py as new ones start.)"""
@@ -22,7 +24,7 @@ from gateway.blobs import BlobStore
 from gateway.core import events
 from gateway.core.clock import Clock
 from gateway.core.models import AdmissionCount, PaymentRequest, RequestStatus
-from gateway.documents import retention
+from gateway.documents import orphans, retention
 from gateway.inbound import queue as inbound
 from gateway.payments import webhooks
 from gateway.reminders.chase import Chaser
@@ -39,6 +41,10 @@ RETENTION_BATCHES = 50
 # What a crash left half-written in the store is looked for at start and
 # then hourly (it lists every folder of DATA_DIR/blobs/).
 TIDY_EVERY = 60
+# Objects no row names (documents/orphans.py) are looked for at start and
+# then daily: they are swept only once a day old, and the sweep lists the
+# whole store.
+ORPHANS_EVERY = 24 * 60
 
 
 async def expire_requests(now: datetime) -> int:
@@ -82,6 +88,8 @@ async def run(clock: Clock, stopping: asyncio.Event, blobs: BlobStore, message_m
             await inbound.forget_done_bodies(blobs)
             if rounds % TIDY_EVERY == 0:
                 await blobs.tidy()
+            if rounds % ORPHANS_EVERY == 0:
+                await orphans.sweep(blobs)
             rounds += 1
         except Exception:
             log.exception("housekeeping failed; trying again in %.0fs", every_seconds)

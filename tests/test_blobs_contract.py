@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,15 @@ async def test_a_writer_given_nothing_stores_an_empty_object(store: BlobStore) -
     writer = store.writer(name)
     await writer.close()
     assert await read(store, name) == b""
+
+
+async def test_the_listing_names_every_object_with_when_it_was_written_and_no_write_under_way(
+        store: BlobStore) -> None:
+    before = time.time() - 5  # S3 keeps whole seconds, by the storage's clock
+    names = {new_name() for _ in range(3)} | {"inbound/0123456789abcdef"}
+    await store.put_all([(name, [b"sealed"]) for name in names])
+    if isinstance(store, FileStore):  # a write under way, as the file store has it
+        (store.root / next(iter(names))).with_name(f"{TEMP_PREFIX}under-way").write_bytes(b"half")
+    listed = [entry async for batch in store.listed() for entry in batch]
+    assert {name for name, _ in listed} == names
+    assert all(before <= written <= time.time() + 5 for _, written in listed)

@@ -97,6 +97,17 @@ class FileStore:
         finally:
             handle.close()
 
+    async def listed(self) -> AsyncIterator[list[tuple[str, float]]]:
+        """A folder's objects a batch (each folder read by a thread), a
+        file's time its modification time: its last write, which a rename
+        into place keeps."""
+        folders = [self.root]
+        while folders:
+            entries, inner = await asyncio.to_thread(_folder_entries, self.root, folders.pop())
+            folders += inner
+            if entries:
+                yield entries
+
     async def delete(self, name: str) -> None:
         path = self._path(name)
         await asyncio.to_thread(path.unlink, missing_ok=True)
@@ -217,6 +228,27 @@ def _install(opened: list[tuple[Path, int, list[Path]]], paths: list[Path]) -> N
     parents = [path.parent for path in paths] + [parent for _, _, made_in in opened for parent in made_in]
     for folder in dict.fromkeys(parents):
         fsync_dir(folder)
+
+
+def _folder_entries(root: Path, folder: Path) -> tuple[list[tuple[str, float]], list[Path]]:
+    """The objects in ``folder`` as (name, modification time), and the
+    folders in it; temporary files (a write under way) are no object."""
+    entries: list[tuple[str, float]] = []
+    inner: list[Path] = []
+    try:
+        found = list(os.scandir(folder))
+    except FileNotFoundError:  # removed meanwhile (by hand)
+        return entries, inner
+    prefix = "" if folder == root else folder.relative_to(root).as_posix() + "/"
+    for entry in found:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                inner.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False) and not entry.name.startswith(TEMP_PREFIX):
+                entries.append((prefix + entry.name, entry.stat(follow_symlinks=False).st_mtime))
+        except FileNotFoundError:  # deleted meanwhile
+            pass
+    return entries, inner
 
 
 def _write_all(fd: int, pieces: Sequence[bytes]) -> None:

@@ -96,6 +96,15 @@ class S3Store:
         async for piece in found.stream(min_chunk_size=MIN_PIECE):
             yield bytes(piece)
 
+    async def listed(self) -> AsyncIterator[list[tuple[str, float]]]:
+        """A listing's page a batch; an object's time its Last-Modified
+        (when its PUT stored it, by the storage's clock)."""
+        try:
+            async for page in obstore.list(self._client, chunk_size=1000):
+                yield [(meta["path"], meta["last_modified"].timestamp()) for meta in page]
+        except (BaseError, OSError) as exc:
+            raise BlobStoreError(f"listing the objects failed: {type(exc).__name__}") from exc
+
     async def delete(self, name: str) -> None:
         check_name(name)
         try:

@@ -15,6 +15,9 @@ Every implementation passes the same contract (tests/test_blobs_contract.py):
   (callers reframe them), and raises :class:`BlobMissing` for an unknown name.
 * ``delete`` is for good, and deleting what is not there is no error (so a
   deletion interrupted part-way can simply be done again).
+* ``listed`` names every object, with when it was last written (seconds
+  since the epoch, by the store's clock), a batch at a time; never a
+  temporary file of a write under way.
 * ``writer`` writes an object as its pieces come (a large message's body
   while it arrives): nothing is under the name until ``close``, which
   returns once the whole object is stored for good; ``abort`` leaves
@@ -73,6 +76,10 @@ class BlobStore(Protocol):
 
     async def delete(self, name: str) -> None:
         """Delete the object for good; nothing happens if it is not there."""
+
+    def listed(self) -> AsyncIterator[list[tuple[str, float]]]:
+        """Every object's (name, when it was last written), a batch at a
+        time (what documents/orphans.py sweeps from)."""
 
     async def make_folders(self, folders: Sequence[str]) -> None:
         """Make, ahead of time, the folders objects will be named into, so

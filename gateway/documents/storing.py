@@ -5,7 +5,8 @@ The store is written before the transaction so that no database
 transaction waits on a 25 MB upload. If the transaction then fails, the
 objects are deleted again; if the process dies in between, what is left
 can never be opened (its data key was wrapped only in the request row that
-was never committed) and nothing names it."""
+was never committed) and nothing names it: housekeeping deletes it a day
+later (documents/orphans.py)."""
 
 from __future__ import annotations
 

@@ -145,7 +145,8 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         await inbound.finish(queued, "duplicate", now)
         return
     # Any other failure leaves the objects alone: a COMMIT that failed on
-    # the way back may still have happened, and then rows name them.
+    # the way back may still have happened, and then rows name them (if
+    # none does, documents/orphans.py sweeps them a day later).
     deps.outbox_wake.set()
 
 
