@@ -38,7 +38,6 @@ import asyncio
 import concurrent.futures
 import enum
 import json
-import os
 import queue
 import re
 import sqlite3
@@ -263,7 +262,7 @@ class SqliteIntake(Intake):
             opened.set_exception(exc)
             return
         try:
-            turns = writeturns.open_turns(self.path)
+            turns = writeturns.Turns(self.path)
         except BaseException as exc:
             connection.close()
             opened.set_exception(exc)
@@ -272,10 +271,10 @@ class SqliteIntake(Intake):
         try:
             self._batches(connection, turns)
         finally:
-            os.close(turns)
+            turns.close()
             connection.close()
 
-    def _batches(self, connection: sqlite3.Connection, turns: int) -> None:
+    def _batches(self, connection: sqlite3.Connection, turns: writeturns.Turns) -> None:
         waiting: Waiting = []
         stopping = False
         while waiting or not stopping:
@@ -286,7 +285,7 @@ class SqliteIntake(Intake):
                 waiting = handed
             batch: Waiting = []
             try:
-                with writeturns.turn(turns):  # this process's turn (the module's docstring)
+                with turns.turn():  # this process's turn (the module's docstring)
                     stopping = self._take_handed(waiting) or stopping
                     batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
                     # A few statements a batch, not a few a message: each call

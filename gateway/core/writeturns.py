@@ -12,11 +12,27 @@ its time in those sleeps (bench_end_to_end's accept phase, 5 % after it):
 every runner of the process waits behind its database thread.
 
 A writer that does not take part still gets the lock as before, through
-the busy handler."""
+the busy handler.
+
+The kernel lets go of a turn when its holder dies, but not when it hangs
+(stopped, stuck in a disk write, in a debugger): every writer would wait
+behind it for good, and with them every statement of their processes'
+database threads (the web's reads too). So a turn is waited for at most
+WAIT_MOST: past WARN_AFTER the wait is logged with who holds the turn
+(its process id and command line, from /proc/locks), and past WAIT_MOST
+the step fails with TurnNotGiven, a TimeoutError: an outage, as a
+database that does not answer is (core/health.py outage). The intake
+answers 451 (the sending server tries again), a runner hands its message
+back and backs off, and the objects a request put are left to the orphan
+sweep (documents/orphans.py). A turn that is free is taken at once
+(flock LOCK_NB: the same one call as before); only a wait goes through a
+thread of its own (Turns._waiter), as flock's wait itself has no time
+limit."""
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -25,6 +41,19 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+log = logging.getLogger("clienttrack.writeturns")
+
+# A turn is held for one transaction of a few statements (milliseconds; a
+# flush of the log may take a second on a slow disk): a holder that keeps
+# it this long has stopped.
+WAIT_MOST = 30.0
+WARN_AFTER = 5.0
+
+
+class TurnNotGiven(TimeoutError):
+    """Another process held the write turn longer than WAIT_MOST: this step
+    fails, to be tried again, rather than wait for good."""
 
 
 def turns_path(database_path: str) -> str:
@@ -38,15 +67,146 @@ def open_turns(database_path: str) -> int:
     return os.open(turns_path(database_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
 
-@contextmanager
-def turn(turns: int) -> Iterator[None]:
-    """The turn of the writer that opened ``turns``: waits for it (the
-    kernel's queue), lets go of it after."""
-    fcntl.flock(turns, fcntl.LOCK_EX)
+class Turns:
+    """One writer's open turns file (open_turns), whose turn() waits at most
+    ``wait_most`` seconds (WAIT_MOST unless given). One writer: one thread
+    takes its turns."""
+
+    def __init__(self, database_path: str, wait_most: float | None = None) -> None:
+        self.path = turns_path(database_path)
+        self.fd = open_turns(database_path)
+        self._wait_most = wait_most  # None: WAIT_MOST
+        self._waiting: _Waiter | None = None
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """This writer's turn: taken (waited for at most ``wait_most``, or
+        TurnNotGiven), let go of after."""
+        if self._waiting is not None and self._waiting.blocked():
+            # Its flock would be granted beside ours (one open file) and
+            # then let go of, with ours: the turn is taken through it.
+            self._wait()
+        else:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._wait()
+        try:
+            yield
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def _wait(self) -> None:
+        if self._waiting is None:
+            self._waiting = _Waiter(self.fd)
+            self._waiting.start()
+        waiting = self._waiting
+        wait_most = WAIT_MOST if self._wait_most is None else self._wait_most
+        if waiting.given_within(min(WARN_AFTER, wait_most)):
+            return
+        log.warning("waiting for the write turn of %s (held by %s)", self.path, held_by(self.fd))
+        if waiting.given_within(max(0.0, wait_most - WARN_AFTER)) or waiting.given_up():
+            return
+        raise TurnNotGiven(f"the write turn of {self.path} was not given within {wait_most:g}s "
+                           f"(held by {held_by(self.fd)})")
+
+    def close(self) -> None:
+        if self._waiting is not None:
+            self._waiting.end()
+        os.close(self.fd)
+
+
+class _Waiter(threading.Thread):
+    """Waits for the turn (flock's wait: the kernel's queue) for a Turns,
+    whose thread waits for it with a time limit. It takes the turn on a
+    descriptor of its own (os.dup: the same open file, so the same turn),
+    so that a turns file closed while it waits is never another file by
+    then. A turn it gets after the asker gave up is let go of at once."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(name="write-turn", daemon=True)
+        self.fd = os.dup(fd)
+        self._state = threading.Condition()
+        self._asked = False  # a turn is wanted
+        self._given = False  # taken for the asker
+        self._in_flock = False
+        self._ending = False
+
+    def blocked(self) -> bool:
+        """Whether it is in flock's wait (for a turn given up since). Read
+        without the lock (a turn's cost): it goes into flock only when asked,
+        and the asker's last step (given_within or given_up) took the lock
+        after it said so."""
+        return self._in_flock
+
+    def given_within(self, seconds: float) -> bool:
+        """Asks for the turn (unless asked already) and waits for it at most
+        ``seconds``; still asked for if not given (given_up)."""
+        with self._state:
+            if not self._asked:
+                self._asked = True
+                self._state.notify_all()
+            if not self._state.wait_for(lambda: self._given, seconds):
+                return False
+            self._given = False
+            return True
+
+    def given_up(self) -> bool:
+        """No more asked for; True if it was given meanwhile (it is the asker's then)."""
+        with self._state:
+            self._asked = False
+            given, self._given = self._given, False
+            return given
+
+    def end(self) -> None:
+        with self._state:
+            self._ending = True
+            self._state.notify_all()
+
+    def run(self) -> None:
+        try:
+            while True:
+                with self._state:
+                    self._state.wait_for(lambda: self._asked or self._ending)
+                    if self._ending:
+                        return
+                    self._in_flock = True
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+                with self._state:
+                    self._in_flock = False
+                    if self._asked and not self._ending:
+                        self._asked, self._given = False, True
+                        self._state.notify_all()
+                    else:
+                        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            os.close(self.fd)
+
+
+def held_by(fd: int) -> str:
+    """Who holds the turn of this turns file, for people: the process ids
+    and command lines /proc/locks names, or "unknown"."""
+    found = os.fstat(fd)
+    inode = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
+    holders = []
     try:
-        yield
-    finally:
-        fcntl.flock(turns, fcntl.LOCK_UN)
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; a waiter's line has "->" after the number.
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+                    holders.append(f"process {fields[4]} ({_command(fields[4])})")
+    except OSError:
+        pass
+    return ", ".join(holders) or "unknown"
+
+
+def _command(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read(200).replace(b"\0", b" ").decode(errors="replace").strip() or "?"
+    except OSError:
+        return "gone"
 
 
 class _Turns:
@@ -62,11 +222,11 @@ class _Turns:
         self.connection = connection
         path = next(row[2] for row in connection.execute("PRAGMA database_list") if row[1] == "main")
         # None for a database in memory: no other process writes it.
-        self.turns = open_turns(path) if path else None
+        self.turns = Turns(path) if path else None
 
     def __del__(self) -> None:
         if self.turns is not None:
-            os.close(self.turns)
+            self.turns.close()
 
 
 _per_thread = threading.local()
@@ -84,7 +244,7 @@ def taken(connection: sqlite3.Connection) -> Iterator[None]:
     if held.turns is None:
         yield
         return
-    with turn(held.turns):
+    with held.turns.turn():
         yield
 
 
