@@ -14,6 +14,7 @@ from gateway.core.health import Health
 from gateway.core.inflight import InFlight
 from gateway.core.owner import Owner, this_process
 from gateway.core.settings import Settings, usable_cpus
+from gateway.core.sqlite_threads import ThreadConnections
 from gateway.outbound.compose import Composer
 from gateway.payments.provider import PaymentProvider
 from gateway.payments.providers import provider_for
@@ -56,6 +57,10 @@ class Deps:
     # Key derivation takes ~20 MiB a go: a small pool bounds memory and CPU
     # (crypto_threads; built from the settings when not given).
     crypto_pool: ThreadPoolExecutor | None = None
+    # The crypto threads' own connections to a SQLite file: a request's
+    # rows are written on the thread that sealed them (handlers/request.py).
+    # Closed after the pool has stopped.
+    crypto_connections: ThreadConnections = field(default_factory=ThreadConnections)
     inbound_wake: asyncio.Event = field(default_factory=asyncio.Event)
     outbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     # The queue runners' messages under way, whose mail the outbox may wait

@@ -245,6 +245,7 @@ async def running(
                 await _hand_back(keeper)
             await deps.blobs.close()
             deps.crypto_pool.shutdown(wait=True)
+            deps.crypto_connections.close()
 
 
 async def _hand_back(keeper: LeaseKeeper) -> None:

@@ -6,9 +6,10 @@ The disk is SQLite's own limit, PRAGMA max_page_count (a URL parameter
 becomes a PRAGMA on the ORM's connection and on SMTP intake's): at the
 file's size, anything that needs a new page fails with SQLITE_FULL,
 "database or disk is full", as on a full disk. Space comes back for the
-ORM's connection only (the runners'): the intake's keeps its limit, so the
-refused message is not sent again here. About SQLite, so on SQLite
-whatever database the run is for."""
+runners' connections only (the ORM's, and the crypto threads' own, which
+write the requests): the intake's keeps its limit, so the refused message
+is not sent again here. About SQLite, so on SQLite whatever database the
+run is for."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import logging
 import os
 import smtplib
 import sqlite3
+import threading
 
 import pytest
 from tortoise import connections
 
+from gateway.core import sqlite_threads
 from gateway.core.models import InboundMessage, InboundStatus
 from gateway.service import running
 from tests.conftest import CLIENT_THREADS, make_settings, mails_to, request_mail, send, settled
@@ -31,7 +34,7 @@ ROOM_AGAIN = 1_073_741_823  # SQLite's default max_page_count
 
 
 async def test_a_full_disk_is_logged_once_refused_452_and_what_was_taken_is_processed_once_space_returns(
-        tmp_path, caplog):
+        tmp_path, caplog, monkeypatch):
     path = tmp_path / "gateway.db"
     url = f"sqlite://{path}"
     # Taken while there was room: 250, queued (no runner here).
@@ -44,6 +47,7 @@ async def test_a_full_disk_is_logged_once_refused_452_and_what_was_taken_is_proc
         database.execute("VACUUM")
         pages = database.execute("PRAGMA page_count").fetchone()[0]
     full = f"{url}?max_page_count={pages}&synchronous=FULL&busy_timeout=5000"
+    runners = runners_own_connections(monkeypatch)
     with caplog.at_level(logging.INFO):
         async with running(make_settings(tmp_path, database_url=full)) as gw:
             loops = {name for name in gw.deps.health.loops if name.startswith("queue")}
@@ -59,6 +63,8 @@ async def test_a_full_disk_is_logged_once_refused_452_and_what_was_taken_is_proc
 
             # Space again: what was taken is processed, by the same loops.
             await connections.get("default").execute_script(f"PRAGMA max_page_count = {ROOM_AGAIN}")
+            for connection in runners:
+                connection.execute(f"PRAGMA max_page_count = {ROOM_AGAIN}")
             await settled(timeout=60)
             assert len(mails_to(gw, "client7@client.example")) == 1
             await _until(lambda: gw.deps.health.problems() == {})  # each loop, at its next try
@@ -75,6 +81,24 @@ async def test_a_full_disk_is_logged_once_refused_452_and_what_was_taken_is_proc
     assert cannot and all("database or disk is full" in m for m in cannot), health
     assert any("works again" in m for m in health), health
     assert sum("could not check or queue" in r.getMessage() for r in caplog.records) == 1  # the 452
+
+
+def runners_own_connections(monkeypatch) -> list[sqlite3.Connection]:
+    """The connections of their own the runners open from now on (the
+    crypto threads', gateway/core/sqlite_threads.py), not the intake's. (This
+    SQLite is serialized: a PRAGMA from the test's thread waits for the
+    statement the runner's thread may be running.)"""
+    opened: list[sqlite3.Connection] = []
+    real_connect = sqlite_threads.connect
+
+    def connect(path, pragmas):
+        connection = real_connect(path, pragmas)
+        if threading.current_thread().name != "intake":
+            opened.append(connection)
+        return connection
+
+    monkeypatch.setattr(sqlite_threads, "connect", connect)
+    return opened
 
 
 async def _reply(gw, message) -> tuple[int, bytes]:

@@ -12,11 +12,11 @@ from tortoise import connections
 from tortoise.exceptions import IntegrityError
 
 from gateway import vault
-from gateway.core import datadir, events, rows
+from gateway.core import datadir, events, rows, sqlite_threads
 from gateway.core.models import (
     Event, Firm, InboundMessage, InboundRaw, InboundStatus, OutboundMessage, PaymentRequest, RequestKind, SealedFile, Staff,
 )
-from gateway.handlers.request import write_request
+from gateway.handlers.request import write_request, write_request_here
 from gateway.inbound import queue as inbound
 from gateway.mail import context
 from gateway.outbound import outbox
@@ -51,6 +51,20 @@ def others(request_id: int, firm: Firm) -> list:
     ]
 
 
+@pytest.fixture(params=["the ORM's connection", pytest.param("a crypto thread's own", marks=pytest.mark.sqlite_only)])
+def write(request, world):  # noqa: F811 (world is a fixture)
+    """write_request, or the same write on a crypto thread's own SQLite
+    connection (write_request_here, as a request is made on SQLite)."""
+    if request.param == "the ORM's connection":
+        return write_request
+    deps, _ = world
+
+    async def on_crypto_thread(*args):
+        return await deps.in_crypto_pool(write_request_here, deps.crypto_connections, sqlite_threads.file_client(),
+                                          *args)
+    return on_crypto_thread
+
+
 async def stored(model, **where) -> list[dict]:
     """The rows as the database holds them, without their ids."""
     table = model._meta.db_table
@@ -67,7 +81,7 @@ async def stored(model, **where) -> list[dict]:
     return out
 
 
-async def test_the_rows_are_the_ones_the_orm_writes(world):
+async def test_the_rows_are_the_ones_the_orm_writes(world, write):
     deps, clock = world
     firm = await Firm.get(domain="demo.localhost")
     staff = await Staff.get(firm=firm)
@@ -76,11 +90,11 @@ async def test_the_rows_are_the_ones_the_orm_writes(world):
     await by_orm.save()
     for row in others(by_orm.id, firm):  # each the ORM's instance, saved as the ORM saves it
         await row.made().save()
-    # Through write_request.
+    # Through write_request (or the same write on a crypto thread's own connection).
     queue_id = await enqueue(deps)
     queued = await inbound.claim(clock(), timedelta(minutes=5), "me")
     assert queued is not None and queued.id == queue_id
-    request_id = await write_request(a_request(firm, staff, "b" * 64, "<m2@demo.localhost>"),
+    request_id = await write(a_request(firm, staff, "b" * 64, "<m2@demo.localhost>"),
                                      lambda made: others(made, firm), queued, clock())
     ours = await PaymentRequest.get(id=request_id)
     assert ours.id != by_orm.id
@@ -103,7 +117,7 @@ async def test_the_rows_are_the_ones_the_orm_writes(world):
     assert done.finished_at == clock()
 
 
-async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
+async def test_a_lost_lease_or_a_duplicate_writes_nothing(world, write):
     deps, clock = world
     firm = await Firm.get(domain="demo.localhost")
     staff = await Staff.get(firm=firm)
@@ -112,20 +126,20 @@ async def test_a_lost_lease_or_a_duplicate_writes_nothing(world):
     # Another runner took it meanwhile.
     await InboundMessage.filter(id=queued.id).update(lease_owner="someone else")
     with pytest.raises(inbound.LeaseLost):
-        await write_request(a_request(firm, staff, "c" * 64), lambda made: others(made, firm), queued, clock())
+        await write(a_request(firm, staff, "c" * 64), lambda made: others(made, firm), queued, clock())
     assert not await PaymentRequest.exists() and not await SealedFile.exists()
     assert not await OutboundMessage.exists() and not await Event.filter(action="request.created").exists()
     await InboundMessage.filter(id=queued.id).update(lease_owner="me")
     # The same sender's Message-ID made a request already (the unique key).
     await a_request(firm, staff, "d" * 64).save()
     with pytest.raises(IntegrityError):
-        await write_request(a_request(firm, staff, "e" * 64), lambda made: others(made, firm), queued, clock())
+        await write(a_request(firm, staff, "e" * 64), lambda made: others(made, firm), queued, clock())
     assert await PaymentRequest.all().count() == 1 and not await OutboundMessage.exists()
     assert (await InboundMessage.get(id=queued.id)).status is InboundStatus.PROCESSING
 
 
 @pytest.mark.sqlite_only  # SQLite's own connection: PostgreSQL keeps a large value out of line (TOAST)
-async def test_finishing_a_request_frees_the_sealed_copy_without_rewriting_it(world):
+async def test_finishing_a_request_frees_the_sealed_copy_without_rewriting_it(world, write):
     deps, clock = world
     path = datadir.sqlite_path(deps.settings.database)
     firm = await Firm.get(domain="demo.localhost")
@@ -137,7 +151,7 @@ async def test_finishing_a_request_frees_the_sealed_copy_without_rewriting_it(wo
     client = connections.get("default")
     _, [[setting]] = await client.execute_query("PRAGMA secure_delete")
     await client.execute_script("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL from its start: what the commit writes
-    await write_request(a_request(firm, staff, "a" * 64), lambda made: others(made, firm), queued, clock())
+    await write(a_request(firm, staff, "a" * 64), lambda made: others(made, firm), queued, clock())
     assert not await InboundRaw.filter(id=queue_id).exists()
     written = Path(path + "-wal").stat().st_size
     # The copy's ~170 pages were written to the WAL once more, zeroed (SECURE_DELETE's), with the request's rows.

@@ -13,7 +13,9 @@ from gateway import vault
 from gateway.admission.intake import OrmIntake, Verdict
 from gateway.core import datadir, db
 from gateway.core.directory import seed_demo
-from gateway.core.models import Event, InboundMessage, InboundRaw, InboundStatus, PaymentRequest
+from gateway.core.models import (
+    Event, InboundMessage, InboundRaw, InboundStatus, OutboundMessage, PaymentRequest, SealedFile,
+)
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
 from gateway.inbound import queue as inbound
@@ -161,13 +163,16 @@ async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
 
 
 @pytest.mark.sqlite_only  # the hand-offs to the ORM's SQLite thread
-async def test_a_request_is_claimed_parsed_and_looked_up_in_one_trip_to_the_database(world, monkeypatch):
+async def test_a_request_is_one_trip_to_the_database_and_one_to_the_crypto_pool(world, monkeypatch):
     """The claim's hand-off to the database's thread also opens and parses
     the message and reads its directory (the firm, the sender on its
-    staff, whether its Message-ID made a request already): two trips a
-    request in all (that one and the request's write), none to asyncio's
-    pool. Before, parsing was a trip to the pool and the directory one
-    more to the database's thread, each through the event loop."""
+    staff, whether its Message-ID made a request already); the crypto
+    pool's hand-off derives, seals, composes, stores the files and writes
+    the request's rows on the crypto thread's own connection. Two trips a
+    request in all, none to asyncio's pool. Before, parsing was a trip to
+    the pool, the directory one more to the database's thread, and the
+    request's write one more there after the crypto hand-off, each through
+    the event loop."""
     deps, clock = world
     await enqueue(deps)
     trips: list[str] = []
@@ -179,10 +184,42 @@ async def test_a_request_is_claimed_parsed_and_looked_up_in_one_trip_to_the_data
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
     pooled = pool_calls(monkeypatch)
+    crypto: list[str] = []
+    in_crypto_pool = deps.in_crypto_pool
+
+    async def crypto_counted(fn, *args):
+        crypto.append(getattr(fn, "__name__", "?"))
+        return await in_crypto_pool(fn, *args)
+
+    monkeypatch.setattr(deps, "in_crypto_pool", crypto_counted)
     assert await QueueRunner(deps).process_next()
     monkeypatch.undo()
-    assert len(trips) == 2 and pooled == [], (trips, pooled)
+    assert (trips, len(crypto), pooled) == (["_claimed_on_sqlite"], 1, []), (trips, crypto, pooled)
     assert await PaymentRequest.all().count() == 1
+
+
+async def test_two_runners_making_one_message_twice_make_one_request(world):
+    """The same message queued twice, both claimed (and their directory
+    read: no request yet) before either is made, worked on at once: one
+    request and one client mail; the other is finished as a duplicate and
+    its sealed files leave the store. The unique key decides, whichever
+    connection writes."""
+    deps, clock = world
+    raw = request_mail("Invoice 7 $10.00 to=jane@client.example pw=Blue42").as_bytes()
+    await queue(raw, deps.master_key, clock())
+    await queue(raw, deps.master_key, clock())
+    runners = [QueueRunner(deps), QueueRunner(deps)]
+    claimed = [await inbound.claim_and_read(clock(), timedelta(minutes=5), runner.owner, runner._read_ahead)
+               for runner in runners]
+    await asyncio.gather(*(runner._work_on(*held) for runner, held in zip(runners, claimed)))
+    [request] = await PaymentRequest.all()
+    outcomes = sorted(message.outcome for message in await InboundMessage.all())
+    assert outcomes == ["duplicate", f"request R{request.id}"]
+    assert await OutboundMessage.filter(kind="client-request").count() == 1
+    named = {f.blob for f in await SealedFile.all()}
+    root = deps.blobs.root
+    on_disk = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert on_disk == named, "the duplicate's files went"
 
 
 @pytest.mark.sqlite_only  # the hand-offs to the ORM's SQLite thread

@@ -17,7 +17,7 @@ from tortoise.transactions import in_transaction
 
 from gateway import vault
 from gateway.blobs import BlobStore
-from gateway.core import events, rows, writeturns
+from gateway.core import events, rows, sqlite_threads, writeturns
 from gateway.core.language import LANGUAGES
 from gateway.core.models import InboundMessage, PaymentRequest, RequestKind
 from gateway.core.money import format_display
@@ -78,32 +78,12 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
         created_at=now,
         expires_at=d.expires_at,
     )
-    # The derivation, the sealing, the client's mail and the sealed files'
-    # put in one hand-off to the crypto pool (they ran one after the other
-    # anyway: each hand-off is a trip through the event loop, two context
-    # switches and a wake-up, and the loop is spared the rendering). A
-    # store whose puts are the loop's own (S3) is given the files after.
-    request.wrapped_key, items, fresh, client_mail = await deps.in_crypto_pool(
-        _wrap_seal_compose_and_store, d, data_key, params, key_aad(token_hash), message.attachments,
-        partial(clientmail.compose, deps, request, firm, staff, token, now), deps.blobs)
-    if fresh is None:
-        fresh = await storing.put_items(deps.blobs, items)
-    # In the message's order: the text, then each attachment, stored now or as the message was read.
-    later = iter(fresh[1:])
-    stored = [fresh[0]] + [
-        attachment.sealed.stored_as(attachment.filename, attachment.content_type)
-        if attachment.sealed is not None else next(later)
-        for attachment in message.attachments
-    ]
-    if taken is not None:
-        taken.files = []  # the request's now: discarded below with the rest if it is not made
-
     if pass_fee:
         line = surcharge.fee_line(request, firm, deps.payments.config)
         fee_row = f"passed on to the client: {line}" if line else \
             "passed on to the client where the card rules allow one (none for this firm's location)"
 
-    def rows_naming(request_id: int) -> list[rows.New]:
+    def rows_naming(request_id: int, stored: list[storing.Stored], client_mail: Composed) -> list[rows.New]:
         """The rows that follow the request's: they name it (the
         confirmation by its number). Run where the rows are written."""
         confirmation = deps.composer.confirmation(
@@ -136,9 +116,34 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
                          queue_id=queued.id),
         ]
 
-    try:
-        await write_request(request, rows_naming, queued, now)
-    except IntegrityError:
+    # The derivation, the sealing, the client's mail and the sealed files'
+    # put in one hand-off to the crypto pool (they ran one after the other
+    # anyway: each hand-off is a trip through the event loop, two context
+    # switches and a wake-up, and the loop is spared the rendering).
+    sealed = partial(_wrap_seal_compose_and_store, d, data_key, params, key_aad(token_hash), message.attachments,
+                     partial(clientmail.compose, deps, request, firm, staff, token, now), deps.blobs)
+    client = sqlite_threads.file_client()
+    if client is not None and deps.blobs.put_all_blocking is not None:
+        # On a SQLite file the request's write too, in the same hand-off, on
+        # the crypto thread's own connection (_sealed_and_written).
+        request_id, stored = await deps.in_crypto_pool(_sealed_and_written, sealed, deps.crypto_connections, client,
+                                                       request, rows_naming, message.attachments, taken, queued, now)
+    else:
+        # A store whose puts are the loop's own (S3) is given the files
+        # after; the write is the ORM's connection's (PostgreSQL's, or
+        # SQLite's thread).
+        request.wrapped_key, items, fresh, client_mail = await deps.in_crypto_pool(sealed)
+        if fresh is None:
+            fresh = await storing.put_items(deps.blobs, items)
+        stored = _in_message_order(fresh, message.attachments)
+        if taken is not None:
+            taken.files = []  # the request's now: discarded below with the rest if it is not made
+        try:
+            request_id = await write_request(request, partial(rows_naming, stored=stored, client_mail=client_mail),
+                                             queued, now)
+        except IntegrityError:
+            request_id = None
+    if request_id is None:
         # Another runner made it from the same message first: nothing to add.
         await storing.discard(deps.blobs, stored)
         log.info("queue %s: duplicate of an existing request", queued.id)
@@ -148,6 +153,48 @@ async def create_request(deps: Deps, queued: InboundMessage, context: MailContex
     # the way back may still have happened, and then rows name them (if
     # none does, documents/orphans.py sweeps them a day later).
     deps.outbox_wake.set()
+
+
+def _in_message_order(fresh: list[storing.Stored], attachments) -> list[storing.Stored]:
+    """The request's files in the message's order: the text, then each
+    attachment, stored now (``fresh``, after the text) or as the message
+    was read (a large message's)."""
+    later = iter(fresh[1:])
+    return [fresh[0]] + [
+        attachment.sealed.stored_as(attachment.filename, attachment.content_type)
+        if attachment.sealed is not None else next(later)
+        for attachment in attachments
+    ]
+
+
+def _sealed_and_written(sealed: Callable[[], tuple], connections: sqlite_threads.ThreadConnections, client,
+                        request: PaymentRequest,
+                        rows_naming: Callable[..., list[rows.New]], attachments, taken: Taken | None,
+                        queued: InboundMessage, now: datetime) -> tuple[int | None, list[storing.Stored]]:
+    """On a crypto thread: ``sealed()`` (the derivation, sealing, the
+    client's mail, the files stored), then the request's write, as
+    write_request writes it on SQLite, on this thread's own connection
+    (``connections``, gateway/core/sqlite_threads.py): a trip back through the event loop and
+    out to the ORM's database thread fewer, and none of the process's other
+    statements held behind the write there. The request's id, or None
+    when the request was made already (the unique key on the firm, sender
+    and Message-ID: another runner, of any process, made it first); and
+    its stored files. The same statements in the same transaction and
+    turn at the write lock as on the database's thread: what is durable
+    when, and what a crash leaves, is as _unflushed_write_on_sqlite says
+    (the files stored first, so that no row ever names a missing one)."""
+    request.wrapped_key, _, fresh, client_mail = sealed()
+    stored = _in_message_order(fresh, attachments)
+    if taken is not None:
+        # The request's now (the loop awaits this hand-off: nothing reads
+        # it meanwhile); discarded with the rest if it is a duplicate.
+        taken.files = []
+    try:
+        request_id = write_request_here(connections, client, request,
+                                        partial(rows_naming, stored=stored, client_mail=client_mail), queued, now)
+    except IntegrityError:
+        return None, stored
+    return request_id, stored
 
 
 def _wrap_seal_compose_and_store(d: PaymentDirectives, data_key: bytes, params, aad: bytes, attachments,
@@ -194,6 +241,16 @@ async def write_request(request: PaymentRequest, rows_naming: Callable[[int], li
             raise inbound.lease_lost(queued)
         await connection.execute_query(rows.numbered(inbound.FORGET_RAW), [queued.id])
         return request_id
+
+
+def write_request_here(connections: sqlite_threads.ThreadConnections, client, request: PaymentRequest,
+                       rows_naming: Callable[[int], list[rows.New]], queued: InboundMessage, now: datetime) -> int:
+    """write_request on a SQLite file (``client``, the ORM's:
+    sqlite_threads.file_client()), from a worker thread, on its own
+    connection of ``connections``: the same statements, transaction and
+    turn at the write lock as on the ORM's database thread."""
+    return connections.run(client, writeturns.in_turn, _unflushed_write_on_sqlite, client, request, rows_naming,
+                           queued, now)
 
 
 def _unflushed_write_on_sqlite(connection: sqlite3.Connection, client, request: PaymentRequest,
