@@ -6,10 +6,10 @@ The disk is SQLite's own limit, PRAGMA max_page_count (a URL parameter
 becomes a PRAGMA on the ORM's connection and on SMTP intake's): at the
 file's size, anything that needs a new page fails with SQLITE_FULL,
 "database or disk is full", as on a full disk. Space comes back for the
-runners' connections only (the ORM's, and the crypto threads' own, which
-write the requests): the intake's keeps its limit, so the refused message
-is not sent again here. About SQLite, so on SQLite whatever database the
-run is for."""
+runners' connections only (the ORM's, and the runners' own: the crypto
+threads', which write the requests, and the outbox's): the intake's keeps
+its limit, so the refused message is not sent again here. About SQLite, so
+on SQLite whatever database the run is for."""
 
 from __future__ import annotations
 
@@ -85,9 +85,9 @@ async def test_a_full_disk_is_logged_once_refused_452_and_what_was_taken_is_proc
 
 def runners_own_connections(monkeypatch) -> list[sqlite3.Connection]:
     """The connections of their own the runners open from now on (the
-    crypto threads', gateway/core/sqlite_threads.py), not the intake's. (This
-    SQLite is serialized: a PRAGMA from the test's thread waits for the
-    statement the runner's thread may be running.)"""
+    crypto threads' and the outbox's, gateway/core/sqlite_threads.py), not
+    the intake's. (This SQLite is serialized: a PRAGMA from the test's
+    thread waits for the statement the runner's thread may be running.)"""
     opened: list[sqlite3.Connection] = []
     real_connect = sqlite_threads.connect
 

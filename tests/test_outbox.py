@@ -4,6 +4,10 @@ backoff, gives up on a permanent failure and tells the staff member."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import sqlite3
+import threading
 from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
@@ -11,9 +15,11 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from gateway import vault
-from gateway.core import db, rows
+from gateway.core import db, rows, sqlite_threads, writeturns
 from gateway.core.health import Health
+from gateway.core.leases import LeaseKeeper
 from gateway.core.models import OutboundMessage, OutboundStatus
+from gateway.core.owner import Owner, this_process
 from gateway.core.paths import TEMPLATES_DIR
 from gateway.outbound import maildir, outbox
 from gateway.outbound.compose import Composer, to_bytes
@@ -27,6 +33,7 @@ from tests.conftest import database_url
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 MASTER = vault.new_data_key()
+LEASE = timedelta(seconds=15)
 
 
 class Relay:
@@ -60,11 +67,11 @@ async def start_relay(handler: Relay) -> tuple[asyncio.AbstractServer, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-def make_runner(transport, clock, data_dir) -> outbox.OutboxRunner:
+def make_runner(transport, clock, data_dir, owner="test-runner") -> outbox.OutboxRunner:
     return outbox.OutboxRunner(
         transport=transport, composer=Composer(TEMPLATES_DIR / "email", hostname="gw.test"),
         master_key=MASTER, clock=clock, wake=asyncio.Event(), max_attempts=4, retry_base_seconds=60,
-        owner="test-runner", lease=timedelta(seconds=15),
+        owner=owner, lease=LEASE,
         signer=Signer(KeyStore(data_dir), clock),
     )
 
@@ -207,38 +214,58 @@ async def test_a_maildir_batch_is_written_then_fsynced_once_then_marked_sent_eac
     assert len(list((tmp_path / "outbox" / "new").iterdir())) == 3
 
 
+def outbox_connections(monkeypatch) -> list[tuple[sqlite3.Connection, list[str]]]:
+    """Each connection to SQLite the outbox opens of its own from now on
+    (gateway/core/sqlite_threads.py), with the statements run on it."""
+    opened: list[tuple[sqlite3.Connection, list[str]]] = []
+    real_connect = sqlite_threads.connect
+
+    def connect(path, pragmas):
+        connection, statements = real_connect(path, pragmas), []
+        connection.set_trace_callback(statements.append)
+        opened.append((connection, statements))
+        return connection
+
+    monkeypatch.setattr(sqlite_threads, "connect", connect)
+    return opened
+
+
+def pragma(connection: sqlite3.Connection, name: str) -> int:
+    (setting,), = connection.execute(f"PRAGMA {name}").fetchall()
+    return setting
+
+
+async def orm_pragma(name: str) -> int:
+    return await rows.on_sqlite_thread(rows.sqlite_client(), pragma, name)
+
+
 @pytest.mark.sqlite_only  # SQLite's synchronous setting
-async def test_a_maildir_batch_is_marked_sent_without_a_flush_of_its_own(store, tmp_path):
+async def test_a_maildir_batch_is_marked_sent_without_a_flush_of_its_own(store, tmp_path, monkeypatch):
     # Its files are in the Maildir for good before the mark, and a mark lost
     # to a power cut finds them again by their delivery ids (the test above:
     # "delivered before"); its own fsync held every statement of the process
-    # behind it. Every other commit stays FULL.
-    client = rows.sqlite_client()
+    # behind it. The outbox's own connection runs only its claims and marks;
+    # every other commit (the ORM's connection's) stays FULL.
+    opened = outbox_connections(monkeypatch)
     clock = Clock(START)
     runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
     queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(2)]
-    statements: list[str] = []
-    await rows.on_sqlite_thread(client, lambda connection: connection.set_trace_callback(statements.append))
     assert await runner.deliver_due() == 2
-    await rows.on_sqlite_thread(client, lambda connection: connection.set_trace_callback(None))
-    marks = [i for i, sql in enumerate(statements) if sql.startswith("UPDATE outbound_message SET status")]
-    assert len(marks) == 2
-    assert [sql for sql in statements[:marks[0]] if sql.startswith("PRAGMA synchronous =")][-1] == \
-        "PRAGMA synchronous = NORMAL"
-    assert [sql for sql in statements[marks[-1]:] if sql.startswith("PRAGMA synchronous =")][0] == \
-        "PRAGMA synchronous = 2"
-    (setting,), = await rows.on_sqlite_thread(
-        client, lambda connection: connection.execute("PRAGMA synchronous").fetchall())
-    assert setting == 2  # FULL
+    [(connection, statements)] = opened
+    assert len([sql for sql in statements if sql.startswith("UPDATE outbound_message SET status")]) == 2
+    assert pragma(connection, "synchronous") == 1  # NORMAL
+    assert await orm_pragma("synchronous") == 2  # FULL
     assert [row.status for row in await OutboundMessage.filter(id__in=[item.id for item in queued])] == \
         [OutboundStatus.SENT] * 2
+    await runner.close()
 
 
 @pytest.mark.sqlite_only  # SQLite's own pages: PostgreSQL keeps a large value out of line (TOAST)
-async def test_claiming_and_marking_sent_free_the_sealed_message_without_zeroing_it(store, tmp_path):
+async def test_claiming_and_marking_sent_free_the_sealed_message_without_zeroing_it(store, tmp_path, monkeypatch):
     # The claim rewrites each row (the lease makes it longer), the mark drops
     # the sealed message: the pages they free hold only its ciphertext and
     # the row's later columns, and zeroing them wrote them to the log again.
+    opened = outbox_connections(monkeypatch)
     client = rows.sqlite_client()
     clock = Clock(START)
     runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
@@ -247,8 +274,7 @@ async def test_claiming_and_marking_sent_free_the_sealed_message_without_zeroing
                               paragraphs=["Attached."], now=clock())
     message.add_attachment(bytes(range(256)) * 400, maintype="application", subtype="pdf", filename="scan.pdf")
     item = await outbox.enqueue(message, master_key=MASTER, kind="client-request", now=clock())
-    (setting,), = await rows.on_sqlite_thread(
-        client, lambda connection: connection.execute("PRAGMA secure_delete").fetchall())
+    setting = await orm_pragma("secure_delete")
     await rows.on_sqlite_thread(client, lambda connection: connection.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
     assert await runner.deliver_due() == 1
     written = Path(f"{client.filename}-wal").stat().st_size
@@ -256,9 +282,132 @@ async def test_claiming_and_marking_sent_free_the_sealed_message_without_zeroing
     # zeroing the old ones, and the mark's, wrote twice as many again.
     assert written < 1.5 * len(item.sealed_message)
     assert (await OutboundMessage.get(id=item.id)).status is OutboundStatus.SENT
-    (after,), = await rows.on_sqlite_thread(
-        client, lambda connection: connection.execute("PRAGMA secure_delete").fetchall())
-    assert after == setting  # every other statement zeroes what it frees as before
+    [(connection, _)] = opened
+    assert pragma(connection, "secure_delete") == 2  # FAST: the outbox's connection runs only its claims and marks
+    assert await orm_pragma("secure_delete") == setting  # every other statement zeroes what it frees as before
+    await runner.close()
+
+
+@pytest.mark.sqlite_only  # the outbox's own thread and connection
+async def test_a_maildir_batch_is_one_trip_off_the_event_loop(store, tmp_path, monkeypatch):
+    # Claimed, signed, written and marked sent in one hand-off to the
+    # outbox's thread. Through the ORM it was three, each a wake-up of the
+    # event loop from another thread: the claim and the mark on the ORM's
+    # database thread, the signing and writing in asyncio's pool.
+    clock = Clock(START)
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path)
+    for n in range(3):
+        await queue_notice(clock, to=f"client{n}@client.example")
+    loop = asyncio.get_running_loop()
+    woken = []
+    real_call_soon_threadsafe = loop.call_soon_threadsafe
+
+    def call_soon_threadsafe(callback, *args, **kwargs):
+        woken.append(callback)
+        return real_call_soon_threadsafe(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", call_soon_threadsafe)
+    assert await runner.deliver_due() == 3
+    monkeypatch.setattr(loop, "call_soon_threadsafe", real_call_soon_threadsafe)
+    assert len(woken) == 1, woken
+    assert await OutboundMessage.filter(status=OutboundStatus.SENT).count() == 3
+    await runner.close()
+
+
+@pytest.mark.sqlite_only  # the write turns of SQLite's writers (gateway/core/writeturns.py)
+async def test_an_idle_outbox_does_not_wait_for_the_write_lock(store, tmp_path):
+    # Another process's intake holds the turn and the write lock: with
+    # nothing due, the outbox's poll answers without waiting for them.
+    path = rows.sqlite_client().filename
+    runner = make_runner(MaildirTransport(tmp_path / "outbox"), Clock(START), tmp_path)
+    other = sqlite3.connect(path, isolation_level=None)
+    turn = os.open(writeturns.turns_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        other.execute("BEGIN IMMEDIATE")
+        assert await asyncio.wait_for(runner.deliver_due(), 60) == 0
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        fcntl.flock(turn, fcntl.LOCK_UN)
+        os.close(turn)
+        other.close()
+    await runner.close()
+
+
+async def test_runners_at_once_deliver_each_message_once(store, tmp_path):
+    # Each claims on its own (on SQLite each on a thread and connection of
+    # its own): no message is claimed by two, so none is written twice.
+    clock = Clock(START)
+    queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(12)]
+    runners = [make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path, owner=f"runner-{n}")
+               for n in range(3)]
+    while await OutboundMessage.filter(status=OutboundStatus.QUEUED).exists():
+        await asyncio.gather(*(runner.deliver_due(2) for runner in runners))
+    for runner in runners:
+        await runner.close()
+    for item in queued:
+        row = await OutboundMessage.get(id=item.id)
+        assert (row.status, row.attempts, row.last_error) == (OutboundStatus.SENT, 1, f"outbound-{item.id}.eml")
+    assert len(list((tmp_path / "outbox" / "new").iterdir())) == 12
+
+
+class Crash(BaseException):
+    """The process dying at that point: nothing after it runs."""
+
+
+def crash(*args, **kwargs):
+    raise Crash()
+
+
+async def test_a_runner_that_dies_after_its_claim_loses_nothing(store, tmp_path, monkeypatch):
+    clock = Clock(START)
+    new = tmp_path / "outbox" / "new"
+    dying = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path, owner="dying")
+    queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(3)]
+    monkeypatch.setattr(MaildirTransport, "write_many", crash)  # before any file is written
+    with pytest.raises(Crash):
+        await dying.deliver_due()
+    monkeypatch.undo()
+    await dying.close()
+    assert await OutboundMessage.filter(lease_owner="dying", status=OutboundStatus.QUEUED).count() == 3
+    assert not new.is_dir() or not list(new.iterdir())
+    # Once its lease ran out another runner takes them (a process started
+    # again on this machine takes them at once: the next test).
+    clock.now = START + LEASE + timedelta(seconds=1)
+    other = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path, owner="other")
+    assert await other.deliver_due() == 3
+    await other.close()
+    for item in queued:
+        row = await OutboundMessage.get(id=item.id)
+        assert (row.status, row.attempts, row.last_error) == (OutboundStatus.SENT, 1, f"outbound-{item.id}.eml")
+    assert sorted(path.name for path in new.iterdir()) == sorted(f"outbound-{item.id}.eml" for item in queued)
+
+
+async def test_a_runner_that_dies_between_writing_and_marking_sent_sends_nothing_twice(store, tmp_path, monkeypatch):
+    me = this_process()
+    dead = str(Owner(me.host, "otherboot", 1, "1"))  # a process of an earlier boot
+    clock = Clock(START)
+    new = tmp_path / "outbox" / "new"
+    dying = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path, owner=dead)
+    queued = [(await queue_notice(clock, to=f"client{n}@client.example"))[0] for n in range(3)]
+    monkeypatch.setattr(outbox, "_sent_rows", crash)  # the files are in new/, the mark not made
+    with pytest.raises(Crash):
+        await dying.deliver_due()
+    monkeypatch.undo()
+    await dying.close()
+    assert await OutboundMessage.filter(lease_owner=dead, status=OutboundStatus.QUEUED).count() == 3
+    assert len(list(new.iterdir())) == 3
+    # The next process on this machine takes back what the dead one held at
+    # once, and finds each file written already.
+    assert await LeaseKeeper(me, LEASE, clock).reclaim_dead() == 3
+    other = make_runner(MaildirTransport(tmp_path / "outbox"), clock, tmp_path, owner=str(me))
+    assert await other.deliver_due() == 3
+    await other.close()
+    for item in queued:
+        row = await OutboundMessage.get(id=item.id)
+        assert (row.status, row.last_error) == (OutboundStatus.SENT, f"outbound-{item.id}.eml (delivered before)")
+    assert sorted(path.name for path in new.iterdir()) == sorted(f"outbound-{item.id}.eml" for item in queued)
 
 
 async def test_in_a_maildir_batch_only_the_message_that_failed_is_retried(store, tmp_path, monkeypatch):
@@ -312,3 +461,7 @@ async def test_the_runner_delivers_more_than_a_batch_at_once_and_what_is_queued_
         stopping.set()
         await task
     assert await OutboundMessage.filter(status=OutboundStatus.SENT).count() == outbox.BATCH + 2
+    # Its own thread (on SQLite) ends with it.
+    for thread in threading.enumerate():
+        if thread.name.startswith("outbox"):
+            thread.join()

@@ -23,27 +23,44 @@ from gateway.core.models import InboundMessage, InboundStatus, PaymentRequest
 from gateway.inbound import queue as inbound
 from gateway.inbound.runner import QueueRunner
 from gateway.outbound import outbox
+from gateway.outbound.maildir import MaildirTransport
 from tests.test_intake import arrival
 from tests.test_leases import LEASE, NOW, _queue_inbound, _queue_outbound
-from tests.test_runner import START, enqueue, world  # noqa: F401 (world: a fixture)
+from tests.test_outbox import make_runner, queue_notice
+from tests.test_runner import START, Clock, enqueue, world  # noqa: F401 (world: a fixture)
 
 
-async def _claim_inbound():
+async def _claim_inbound(_folder=None):
     await _queue_inbound(1)
     return lambda: inbound.claim(NOW, LEASE, "me")
 
 
-async def _claim_outbound():
+async def _claim_outbound(_folder=None):
     await _queue_outbound(1)
     return lambda: outbox.claim_due(NOW, LEASE, "me", 4)
 
 
+async def _deliver_into_the_maildir(folder):
+    # The Maildir's batch claims on the outbox's own thread and connection.
+    clock = Clock(NOW)
+    await queue_notice(clock)
+    runner = make_runner(MaildirTransport(folder / "outbox"), clock, folder)
+
+    async def deliver() -> int:
+        try:
+            return await runner.deliver_due()
+        finally:
+            await runner.close()
+    return deliver
+
+
 @pytest.mark.no_database  # a SQLite file of its own, whatever the pass
-@pytest.mark.parametrize("claim", [_claim_inbound, _claim_outbound], ids=["inbound", "outbox"])
+@pytest.mark.parametrize("claim", [_claim_inbound, _claim_outbound, _deliver_into_the_maildir],
+                         ids=["inbound", "outbox", "outbox into the maildir"])
 async def test_a_claim_waits_for_an_intake_holding_the_turn_longer_than_the_busy_timeout(tmp_path, claim):
     path = str(tmp_path / "t.db")
     async with db.opened(f"sqlite://{path}?busy_timeout=50"):
-        claimed = await claim()
+        claimed = await claim(tmp_path)
         # Another process's intake in the middle of its turn: it holds the
         # turn and the write lock for longer than SQLite's busy timeout.
         other = sqlite3.connect(path, isolation_level=None)

@@ -27,12 +27,13 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gateway import vault
-from gateway.core import metrics, rows, writeturns
+from gateway.core import metrics, rows, sqlite_threads, writeturns
 from gateway.core.clock import Clock
 from gateway.core.db import stored_time
 from gateway.core.durable import flush_file
 from gateway.core.health import Health, keep_running, outage
 from gateway.core.inflight import InFlight
+from gateway.core.sqlite_threads import SqliteThread
 from gateway.core.models import OUTBOUND_CLAIM_INDEX, OutboundMessage, OutboundStatus, PaymentRequest
 from gateway.outbound.bounced import NOTICE_KIND, BounceNotice, mark_bounced
 from gateway.outbound.compose import Composed, Composer, to_bytes
@@ -214,9 +215,32 @@ def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> list[Claim
     the new row). Zeroed, they were 4 more pages in the log a request (the
     bench's two mails), and as many in the next checkpoint."""
     with rows.unflushed(connection), rows.freed_unzeroed(connection):
-        claimed = connection.execute(CLAIM_ON_SQLITE, values).fetchall()
+        return _claimed(connection, values)
+
+
+def _claimed(connection: sqlite3.Connection, values: list) -> list[Claimed]:
+    claimed = connection.execute(CLAIM_ON_SQLITE, values).fetchall()
     claimed.sort(key=lambda row: row[:2])
     return [Claimed(*row[1:]) for row in claimed]
+
+
+# The outbox's own connection on SQLite (OutboxRunner._batch_on_own_thread),
+# as the ORM's but for two PRAGMAs, set once for all it runs: the claim and
+# the Maildir batch's mark-sent, whose commits are not flushed by
+# themselves and whose freed pages are not zeroed (_claim_on_sqlite and
+# _deliver_to_maildir say why each is safe). Nothing else runs on it.
+OWN_CONNECTION_PRAGMAS = {"synchronous": "NORMAL", "secure_delete": "FAST"}
+
+
+def _sent(due: list[Claimed], outcomes: list[str | Exception]) -> list[tuple[Claimed, str]]:
+    """The messages of a Maildir batch that were delivered, and their notes."""
+    return [(item, note) for item, note in zip(due, outcomes) if isinstance(note, str)]
+
+
+def _sent_rows(sent: list[tuple[Claimed, str]], sent_at: object) -> list[list]:
+    """SENT's parameters for each message delivered (``sent_at`` as the database takes it)."""
+    return [[OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id, item.lease_owner]
+            for item, note in sent]
 
 
 def flush_commits() -> None:
@@ -229,9 +253,14 @@ def flush_commits() -> None:
     only the log's frames written since its last flush; a checkpoint
     flushes the log before it and the database after). Nothing to do on
     PostgreSQL (its commits are flushed) or for a database in memory."""
-    client = rows.sqlite_client()
-    if client is not None and client.filename != ":memory:":
-        flush_file(Path(f"{client.filename}-wal"))
+    client = sqlite_threads.file_client()
+    if client is not None:
+        flush_log(client.filename)
+
+
+def flush_log(path: str) -> None:
+    """flush_commits() for the SQLite file at ``path``."""
+    flush_file(Path(f"{path}-wal"))
 
 
 class OutboxRunner:
@@ -268,10 +297,22 @@ class OutboxRunner:
         # keeper renews them while it lives): given back before anything
         # else once the database answers again.
         self.let_go: set[int] = set()
+        # On SQLite, the thread and connection a Maildir batch runs on (_deliver_on_own_thread).
+        self._own: SqliteThread | None = None
 
     async def run(self, stopping: asyncio.Event, health: Health, idle_seconds: float = 1.0) -> None:
-        await keep_running("outbox", self._step, stopping=stopping, health=health,
-                           idle_seconds=idle_seconds, wake=self.wake)
+        try:
+            await keep_running("outbox", self._step, stopping=stopping, health=health,
+                               idle_seconds=idle_seconds, wake=self.wake)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """The outbox's own thread and connection end, if it made them (a
+        later batch makes them again)."""
+        if self._own is not None:
+            own, self._own = self._own, None
+            await own.close()
 
     async def _step(self) -> bool:
         """A batch delivered; True if it was full (more may be due now). A
@@ -300,6 +341,10 @@ class OutboxRunner:
             await OutboundMessage.filter(id__in=handing, lease_owner=self.owner, status=OutboundStatus.QUEUED).update(
                 lease_until=None, lease_owner="")
             self.let_go.difference_update(handing)
+        if isinstance(self.transport, MaildirTransport):
+            client = sqlite_threads.file_client()
+            if client is not None:
+                return await self._deliver_on_own_thread(client, batch)
         due = await claim_due(self.clock(), self.lease, self.owner, batch)
         if due and isinstance(self.transport, MaildirTransport):
             await self._deliver_to_maildir(due)
@@ -320,16 +365,68 @@ class OutboxRunner:
         """The row, only while this runner still holds it."""
         return OutboundMessage.filter(id=item.id, lease_owner=item.lease_owner)
 
+    async def _deliver_on_own_thread(self, client, batch: int) -> int:
+        """deliver_due() into the Maildir on SQLite: a batch claimed, signed,
+        written and marked sent in one trip to the outbox's own thread, on
+        its own connection (_batch_on_own_thread). Through the ORM that was
+        three trips from the event loop and back, each a wake-up of the
+        loop and two thread switches: the claim and the mark on the ORM's
+        database thread (holding up the rest of the process's statements),
+        the signing and writing in asyncio's pool between them."""
+        if self._own is None:  # made at the first batch, ended by close()
+            self._own = SqliteThread("outbox", **OWN_CONNECTION_PRAGMAS)
+        due, outcomes = await self._own.run(client, self._batch_on_own_thread, client.filename, self.clock(), batch)
+        await self._recorded(due, outcomes)
+        return len(due)
+
+    def _batch_on_own_thread(self, connection: sqlite3.Connection, path: str, now: datetime,
+                             batch: int) -> tuple[list[Claimed], list[str | Exception] | Exception]:
+        """What was claimed, and each one's outcome (_sign_and_write), or
+        what failed once they were claimed (the rows then go back: _recorded).
+
+        Each step as through the ORM, in the same order, so a crash or a
+        power cut between any two loses nothing and at worst sends again:
+        after the claim (unflushed) and before the files are in new/, the
+        claim is lost or names a runner that is gone, and the rows are
+        claimed again when its lease runs out (or at once by the next
+        process on this machine, gateway/core/leases.py); after the files
+        are in new/ (each fsync'd, then new/) and before the mark
+        (unflushed) is on disk, they are claimed again the same way, and
+        the Maildir finds each file by its delivery id and writes nothing
+        twice. A message is marked sent only once its file is in new/ for
+        good, and the log is flushed before any file is written (flush_log:
+        the commits the mail tells of)."""
+        # An idle poll finds nothing due on the claim's index alone, without
+        # a turn at the write lock (where an intake's batch may be).
+        if connection.execute(PICK_ON_SQLITE, pick_values(now, 1)).fetchone() is None:
+            return [], []
+        with writeturns.taken(connection):
+            due = _claimed(connection, [stored_time(now + self.lease), self.owner, *pick_values(now, batch)])
+        if not due:
+            return due, []
+        try:
+            outcomes = self._sign_and_write(due, path)
+            sent = _sent(due, outcomes)
+            if sent:
+                marks = _sent_rows(sent, stored_time(self.clock()))
+                with writeturns.taken(connection):
+                    rows.in_transaction(connection, lambda connection: connection.executemany(SENT, marks))
+        except Exception as exc:
+            return due, exc
+        return due, outcomes
+
     async def _deliver_to_maildir(self, due: list[Claimed]) -> None:
-        """deliver() for a batch, into the Maildir: signed and written on one
+        """deliver() for a batch, into the Maildir, through the ORM (on
+        PostgreSQL, or SQLite in memory): signed and written on one
         thread, new/ fsync'd once for all of them, and those delivered
         marked sent in one transaction."""
+        client = sqlite_threads.file_client()
         try:
-            outcomes = await asyncio.to_thread(self._sign_and_write, due)
-            now = self.clock()
-            sent = [(item, note) for item, note in zip(due, outcomes) if isinstance(note, str)]
+            outcomes: list[str | Exception] | Exception = await asyncio.to_thread(
+                self._sign_and_write, due, client.filename if client is not None else None)
+            sent = _sent(due, outcomes)
             if sent:
-                sent_at = OutboundMessage._meta.fields_map["sent_at"].to_db_value(now, None)
+                sent_at = OutboundMessage._meta.fields_map["sent_at"].to_db_value(self.clock(), None)
                 # The mark's commit is not flushed by itself (on SQLite; the
                 # next FULL commit flushes it, in order): the files are in the
                 # Maildir for good before it (each fsync'd, and new/), and a
@@ -342,10 +439,20 @@ class OutboxRunner:
                 # message's pages it frees are not zeroed (rows.freed_unzeroed:
                 # ciphertext under the master key, and the row's later columns,
                 # no secret; as the claim's, _claim_on_sqlite).
-                await rows.execute_many(SENT, [
-                    [OutboundStatus.SENT.value, item.attempts + 1, sent_at, note[:2000], item.id, item.lease_owner]
-                    for item, note in sent], flushed=False, zero_freed=False)
-            for item, note in sent:
+                await rows.execute_many(SENT, _sent_rows(sent, sent_at), flushed=False, zero_freed=False)
+        except Exception as exc:
+            outcomes = exc
+        await self._recorded(due, outcomes)
+
+    async def _recorded(self, due: list[Claimed], outcomes: list[str | Exception] | Exception) -> None:
+        """A Maildir batch's outcomes told (those sent were marked so): the
+        failures retried or given up (_failed). What failed outside the
+        mail (the database, the disk: outage) gives the whole batch back."""
+        try:
+            if isinstance(outcomes, Exception):
+                raise outcomes
+            now = self.clock()
+            for item, note in _sent(due, outcomes):
                 metrics.DELIVERIES.labels("sent").inc()
                 log.info("outbound %s %s to %s delivered: %s", item.id, item.kind, item.rcpt_to, note)
             for index, (item, outcome) in enumerate(zip(due, outcomes)):
@@ -362,9 +469,10 @@ class OutboxRunner:
                 self.let_go.update(row.id for row in due)
             raise
 
-    def _sign_and_write(self, due: list[Claimed]) -> list[str | Exception]:
+    def _sign_and_write(self, due: list[Claimed], database: str | None) -> list[str | Exception]:
         """Each message opened, signed and written to the Maildir (a thread's
-        work); its note, or what failed."""
+        work), after the log of the SQLite file ``database`` (if any) is
+        flushed; its note, or what failed."""
         outcomes: list[str | Exception | None] = [None] * len(due)
         ready: list[tuple[int, tuple[bytes, str, str, str]]] = []
         for index, item in enumerate(due):
@@ -376,8 +484,8 @@ class OutboxRunner:
             else:
                 # Named by the outbound id: a repeat after a crash writes nothing twice.
                 ready.append((index, (signed, envelope_from, item.rcpt_to, f"outbound-{item.id}")))
-        if ready:
-            flush_commits()
+        if ready and database is not None:
+            flush_log(database)
         written = self.transport.write_many([message for _, message in ready])
         for (index, _), outcome in zip(ready, written):
             outcomes[index] = outcome
