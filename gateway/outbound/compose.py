@@ -42,6 +42,7 @@ from gateway.outbound.cleaning import (
     address, checked_link, checked_now, clean_lines, gateway_address, message_id_ref, one_line, shorten,
 )
 from gateway.core.language import Words
+from gateway.outbound.frames import Blank, Frames, filled
 from gateway.outbound.words import words
 
 __all__ = [
@@ -212,6 +213,7 @@ class Composer:
             raise ValueError(f"not a usable host name for Message-IDs: {hostname!r}")
         self.hostname = hostname
         self._env = templates(templates_dir)
+        self._frames = Frames()
 
     # -- the client's mail -------------------------------------------------
 
@@ -264,16 +266,18 @@ class Composer:
         if reminder_of:
             subject = w("subject_reminder", subject=subject)
 
+        # The mail's own values are Blanks (frames.py): the rest of the
+        # context is the shape its template frame is kept for.
         rows = []
         if title and title.lower() != f"invoice {invoice}".lower():
-            rows.append((w("regarding"), title))
+            rows.append((w("regarding"), Blank(title)))
         if invoice:
-            rows.append((w("invoice"), invoice))
+            rows.append((w("invoice"), Blank(invoice)))
         if not message:
-            rows.append((w("amount_due"), amount))
+            rows.append((w("amount_due"), Blank(amount)))
         if card_fee and not message:
-            rows.append((w("card_fee"), one_line(card_fee)))
-        rows.append((w("link_expires"), expires_on))
+            rows.append((w("card_fee"), Blank(one_line(card_fee))))
+        rows.append((w("link_expires"), Blank(expires_on)))
 
         if message:
             preheader = w("preheader_message", firm=firm)
@@ -283,18 +287,18 @@ class Composer:
         context = dict(
             w=w,
             kind=kind,
-            firm_name=firm,
-            subject=subject,
-            preheader=preheader,
+            firm_name=Blank(firm),
+            subject=Blank(subject),
+            preheader=Blank(preheader),
             rows=rows,
-            hint=hint,
-            link=link,
-            expires_on=expires_on,
-            staff_name=one_line(staff_name) or staff.addr_spec,
-            staff_email=staff.addr_spec,
-            upload_items=[one_line(item) for item in upload_items if one_line(item)],
+            hint=Blank(hint),
+            link=Blank(link),
+            expires_on=Blank(expires_on),
+            staff_name=Blank(one_line(staff_name) or staff.addr_spec),
+            staff_email=Blank(staff.addr_spec),
+            upload_items=[Blank(one_line(item)) for item in upload_items if one_line(item)],
             can_reply=can_reply,
-            reminder_of=one_line(reminder_of),
+            reminder_of=Blank(one_line(reminder_of)),
         )
         return self._build(
             "client_request",
@@ -351,41 +355,42 @@ class Composer:
         subject = f"Sent: {what} to {client.addr_spec}"
 
         names = [n for n in (one_line(n) for n in attachment_names) if n]
-        rows = [("Client", client.addr_spec)]
+        # The mail's own values are Blanks (frames.py), as in client_request.
+        rows = [("Client", Blank(client.addr_spec))]
         if invoice:
-            rows.append(("Invoice", invoice))
+            rows.append(("Invoice", Blank(invoice)))
         if not message:
-            rows.append(("Amount", amount))
+            rows.append(("Amount", Blank(amount)))
         if card_fee:
-            rows.append(("Card fee", one_line(card_fee)))
+            rows.append(("Card fee", Blank(one_line(card_fee))))
         if title and title.lower() != f"invoice {invoice}".lower():
-            rows.append(("Regarding", title))
-        rows.append(("Password hint", hint or "(none)"))
-        rows.append(("Link expires", expires_on))
-        rows.append(("Attachments", ", ".join(names) if names else "none"))
-        rows += [(one_line(label), one_line(value)) for label, value in extra_rows]
+            rows.append(("Regarding", Blank(title)))
+        rows.append(("Password hint", Blank(hint or "(none)")))
+        rows.append(("Link expires", Blank(expires_on)))
+        rows.append(("Attachments", Blank(", ".join(names) if names else "none")))
+        rows += [(one_line(label), Blank(one_line(value))) for label, value in extra_rows]
         if ref:
-            rows.append(("Reference", ref))
+            rows.append(("Reference", Blank(ref)))
 
         key = invoice if invoice and " " not in invoice else ref
         gateway = gateway_address(firm_domain)
         commands = []
-        if key:
+        if key:  # sized: the text part pads them ("%-18s")
             commands = [
-                (f"status {key}", "see where it stands"),
-                (f"remind {key}", "send the client the link again"),
-                (f"cancel {key}", "withdraw the request"),
+                (Blank(f"status {key}", sized=True), "see where it stands"),
+                (Blank(f"remind {key}", sized=True), "send the client the link again"),
+                (Blank(f"cancel {key}", sized=True), "withdraw the request"),
             ]
         context = dict(
-            firm_name=firm,
-            subject=subject,
-            preheader=f"Secure message sent to {client.addr_spec}." if message else
-            f"{amount} requested from {client.addr_spec}.",
+            firm_name=Blank(firm),
+            subject=Blank(subject),
+            preheader=Blank(f"Secure message sent to {client.addr_spec}." if message else
+                            f"{amount} requested from {client.addr_spec}."),
             what="secure message" if message else "secure payment request",
-            client_email=client.addr_spec,
+            client_email=Blank(client.addr_spec),
             rows=rows,
-            generated_password=generated_password,
-            gateway_address=gateway.addr_spec,
+            generated_password=Blank(generated_password) if generated_password is not None else None,
+            gateway_address=Blank(gateway.addr_spec),
             commands=commands,
         )
         return self._reply("confirmation", context, firm_domain=firm_domain, to=staff_email, subject=subject,
@@ -466,9 +471,15 @@ class Composer:
     def render(self, name: str, context: dict[str, Any],
                secret_values: tuple[str, ...] | None = None) -> tuple[str, str]:
         """(text, html) for template ``name``; text is wrapped for mail
-        (``secret_values``: see _build)."""
-        text = self._env.get_template(f"{name}.txt").render(**context)
-        html = self._env.get_template(f"{name}.html").render(**context)
+        (``secret_values``: see _build). Blanks in ``context`` are the
+        mail's own values: with ``secret_values`` (the two mails of every
+        request) the templates are rendered from frames (frames.py)."""
+        parts = (self._env.get_template(f"{name}.txt"), self._env.get_template(f"{name}.html"))
+        if secret_values is None:
+            context = filled(context)
+            text, html = (template.render(**context) for template in parts)
+        else:
+            text, html = self._frames.render(parts, context)
         return _wrap_text(text, secret_values=secret_values), html
 
     def _reply(self, name: str, context: dict[str, Any], *, firm_domain: str, to: str, subject: str,
@@ -509,7 +520,7 @@ class Composer:
         # Every template ends with the same line, in the mail's language (English
         # unless the caller gave the client's words).
         w = context.setdefault("w", words("en"))
-        context.update(lang=w.lang, sent_by=w("sent_by", firm=context["firm_name"]))
+        context.update(lang=w.lang, sent_by=Blank(w("sent_by", firm=filled(context["firm_name"]))))
         if secret_values is not None:  # as the HTML part writes them too
             secret_values = tuple(dict.fromkeys([*secret_values, *map(str, map(escape, secret_values))]))
         text, html = self.render(name, context, secret_values)

@@ -13,9 +13,11 @@ _LOCALES = Path(__file__).resolve().parent / "locales"
 _CATALOGUE: dict[str, dict[str, str]] = {
     lang: json.loads((_LOCALES / f"{lang}.json").read_text(encoding="utf-8")) for lang in LANGUAGES
 }
+# One Words a language: the same object every time, so that a mail's
+# template frames (gateway/outbound/frames.py) can know it by identity.
+_WORDS = {lang: Words(lang, strings) for lang, strings in _CATALOGUE.items()}
 
 
 def words(lang: str) -> Words:
     """The mail's words in ``lang`` (a stored request language: "" is English)."""
-    lang = chosen(lang)
-    return Words(lang, _CATALOGUE[lang])
+    return _WORDS[chosen(lang)]
