@@ -8,7 +8,9 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import errno
 import ipaddress
+import os
 import socket
 import ssl
 import stat
@@ -23,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from gateway.outbound import maildir
 from gateway.outbound.maildir import MaildirTransport
 from gateway.outbound.outbox import transport_for
 from gateway.outbound.relay import RelayTransport
@@ -215,6 +218,55 @@ async def test_maildir_disk_problem_is_temporary_and_leaves_nothing(tmp_path):
     (outbox / "new").write_bytes(b"not a directory")
     with pytest.raises(TemporaryFailure, match="maildir"):
         await t.deliver(MESSAGE, "a@firm.example", "b@example.com")
+    assert list((outbox / "tmp").iterdir()) == []  # no half-delivered leftovers
+
+
+def _spied_file_calls(monkeypatch, fail_fsync_of: str = "") -> list[tuple[str, ...]]:
+    """The Maildir's fsyncs (by the path of what was flushed) and renames, in
+    order, through the real calls; an fsync of a path holding
+    ``fail_fsync_of`` fails as a disk's would (EIO)."""
+    calls: list[tuple[str, ...]] = []
+    real_fsync, real_rename = maildir.os.fsync, maildir.os.rename
+
+    def fsync(fd):
+        path = os.readlink(f"/proc/self/fd/{fd}")
+        calls.append(("fsync", path))
+        if fail_fsync_of and fail_fsync_of in path:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(fd)
+
+    def rename(source, target):
+        calls.append(("rename", str(source), str(target)))
+        real_rename(source, target)
+
+    monkeypatch.setattr(maildir.os, "fsync", fsync)
+    monkeypatch.setattr(maildir.os, "rename", rename)
+    return calls
+
+
+def test_a_maildir_batch_flushes_each_file_before_it_is_in_new_and_new_after_them_all(tmp_path, monkeypatch):
+    # Power lost at any moment leaves in new/ only whole messages, and once
+    # the batch returns they stay there (the outbox marks them sent then).
+    outbox = tmp_path / "outbox"
+    t = MaildirTransport(outbox)
+    t.write_many([])  # the folders made
+    calls = _spied_file_calls(monkeypatch)
+    notes = t.write_many([(MESSAGE, "a@firm.example", f"b{n}@example.com", f"outbound-{n}") for n in range(3)])
+    assert notes == [f"outbound-{n}.eml" for n in range(3)]
+    renames = [i for i, call in enumerate(calls) if call[0] == "rename"]
+    for i in renames:
+        assert ("fsync", calls[i][1]) in calls[:i]  # its bytes flushed before it is in new/
+    assert calls[renames[-1] + 1:] == [("fsync", str(outbox / "new"))]
+
+
+def test_a_maildir_batch_whose_flush_fails_for_one_file_delivers_the_others(tmp_path, monkeypatch):
+    outbox = tmp_path / "outbox"
+    t = MaildirTransport(outbox)
+    _spied_file_calls(monkeypatch, fail_fsync_of="outbound-1.eml")
+    notes = t.write_many([(MESSAGE, "a@firm.example", f"b{n}@example.com", f"outbound-{n}") for n in range(3)])
+    assert notes[0] == "outbound-0.eml" and notes[2] == "outbound-2.eml"
+    assert isinstance(notes[1], TemporaryFailure) and "Input/output error" in str(notes[1])
+    assert sorted(p.name for p in (outbox / "new").iterdir()) == ["outbound-0.eml", "outbound-2.eml"]
     assert list((outbox / "tmp").iterdir()) == []  # no half-delivered leftovers
 
 

@@ -87,31 +87,54 @@ class MaildirTransport:
         deliver() would have raised (a message that failed was not
         delivered; those that did not fail are in new/ for good)."""
         outcomes: list[str | DeliveryFailure] = []
-        written: list[tuple[int, str, str, str]] = []
+        written: list[tuple[int, str, str, int]] = []
         try:
             self._prepare()
         except OSError as exc:
             return [self._failure(exc)] * len(messages)
         read = None  # cur/'s names, listed once for the batch (it holds all the mail a reader has seen)
-        for index, (message, mail_from, rcpt_to, delivery_id) in enumerate(messages):
-            try:
-                check_envelope(message, mail_from, rcpt_to)
-                if read is None and delivery_id is not None:
-                    read = self._read_names()
-                name, repeat = self._name(delivery_id, read)
-                if repeat:
-                    outcomes.append(f"{name} (delivered before)")
-                    continue
-                tmp, new = self._write_tmp(return_path(mail_from) + bytes(message), name, delivery_id is None)
-            except DeliveryFailure as exc:
-                outcomes.append(exc)
-            except OSError as exc:
-                outcomes.append(self._failure(exc))
-            else:
-                outcomes.append(name)
-                written.append((index, tmp, new, name))
+        try:
+            for index, (message, mail_from, rcpt_to, delivery_id) in enumerate(messages):
+                try:
+                    check_envelope(message, mail_from, rcpt_to)
+                    if read is None and delivery_id is not None:
+                        read = self._read_names()
+                    name, repeat = self._name(delivery_id, read)
+                    if repeat:
+                        outcomes.append(f"{name} (delivered before)")
+                        continue
+                    tmp, fd = self._unflushed_tmp(return_path(mail_from) + bytes(message), name, delivery_id is None)
+                except DeliveryFailure as exc:
+                    outcomes.append(exc)
+                except OSError as exc:
+                    outcomes.append(self._failure(exc))
+                else:
+                    outcomes.append(name)
+                    written.append((index, tmp, f"{self._new}/{name}", fd))
+            # Every file written before the first is flushed: the kernel's
+            # writeback of the later ones is under way by the time each is
+            # flushed. Flushed one after the other as they were written, each
+            # flush waited for its file alone (~3 more switches of the
+            # thread a batch of four, and ~0.15 ms of CPU).
+            flushed = []
+            while written:
+                index, tmp, new, fd = written.pop(0)
+                try:
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                except OSError as exc:
+                    _unlink(tmp)
+                    outcomes[index] = self._failure(exc)
+                else:
+                    flushed.append((index, tmp, new))
+        finally:
+            for index, tmp, new, fd in written:  # what a failure above left open
+                os.close(fd)
+                _unlink(tmp)
         renamed = []
-        for index, tmp, new, name in written:
+        for index, tmp, new in flushed:
             try:
                 os.rename(tmp, new)
             except OSError as exc:
@@ -169,16 +192,9 @@ class MaildirTransport:
 
     def _write_tmp(self, data: bytes, name: str, exclusive: bool) -> tuple[str, str]:
         """``data`` in tmp/``name``, fsync'd; (that file, its place in new/)."""
-        tmp = f"{self._tmp}/{name}"
-        # Not O_EXCL with a delivery id: a tmp/ file a dead runner left is rewritten whole.
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(tmp, flags, 0o600)
+        tmp, fd = self._unflushed_tmp(data, name, exclusive)
         try:
             try:
-                view = memoryview(data)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
                 os.fsync(fd)
             finally:
                 os.close(fd)
@@ -186,6 +202,23 @@ class MaildirTransport:
             _unlink(tmp)
             raise
         return tmp, f"{self._new}/{name}"
+
+    def _unflushed_tmp(self, data: bytes, name: str, exclusive: bool) -> tuple[str, int]:
+        """``data`` in tmp/``name``, not yet flushed; (that file, its open descriptor)."""
+        tmp = f"{self._tmp}/{name}"
+        # Not O_EXCL with a delivery id: a tmp/ file a dead runner left is rewritten whole.
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except BaseException:
+            os.close(fd)
+            _unlink(tmp)
+            raise
+        return tmp, fd
 
     def _write(self, data: bytes, delivery_id: str | None = None) -> str:
         self._prepare()
