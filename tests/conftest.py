@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import email
+import fcntl
 import email.policy
 import logging
 import os
 import shutil
 import smtplib
+import sqlite3
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,6 +24,7 @@ import pytest
 import pytest_asyncio
 
 from gateway.core import settings as settings_module
+from gateway.core import writeturns
 from gateway.core.models import InboundMessage, InboundStatus, OutboundMessage, OutboundStatus
 from gateway.service import Running, running
 from tests import testdb
@@ -248,6 +252,38 @@ async def chromium():
         )
         yield browser
         await browser.close()
+
+
+class WriterInItsTurn:
+    """Another process's writer in the middle of its turn (as an intake's
+    batch is): it holds the write turn (gateway/core/writeturns.py) and
+    SQLite's write lock until done()."""
+
+    def __init__(self, path: str) -> None:
+        self.connection = sqlite3.connect(path, isolation_level=None)
+        self.turn = writeturns.open_turns(path)
+        fcntl.flock(self.turn, fcntl.LOCK_EX)
+        self.connection.execute("BEGIN IMMEDIATE")
+
+    def done(self) -> None:
+        """Its transaction committed, its turn let go of."""
+        self.connection.execute("COMMIT")
+        fcntl.flock(self.turn, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.connection.in_transaction:
+            self.connection.execute("ROLLBACK")
+        os.close(self.turn)  # lets go of the turn, if still held
+        self.connection.close()
+
+
+@contextmanager
+def writer_in_its_turn(path: str) -> Iterator[WriterInItsTurn]:
+    writer = WriterInItsTurn(path)
+    try:
+        yield writer
+    finally:
+        writer.close()
 
 
 def request_mail(subject: str, *, sender: str = DEMO_STAFF, body: str = "Hello Jane,\nyour invoice is attached.\n",

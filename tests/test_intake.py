@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import fcntl
-import os
-import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -19,13 +16,12 @@ import pytest
 
 from gateway import vault
 from gateway.admission import intake
-from gateway.core import writeturns
 from gateway.admission.intake import Intake, OrmIntake, Verdict
 from gateway.core import db
 from gateway.core.directory import seed_demo
 from gateway.core.models import AcceptedMessageId, Firm, InboundMessage, InboundRaw, InboundStatus, Staff
 from gateway.inbound import queue as inbound
-from tests.conftest import database_url
+from tests.conftest import database_url, writer_in_its_turn
 from tests.test_runner import START
 
 KEY = vault.new_data_key()
@@ -154,23 +150,17 @@ async def test_an_intake_waits_its_turn_while_another_process_admits_and_then_ad
         taking = await intake.opened(url, 100, 1000)
         # Another front process in the middle of its turn, for longer than
         # SQLite's busy timeout: its intake holds the turn and the write lock.
-        other = sqlite3.connect(path, isolation_level=None)
-        turn = os.open(writeturns.turns_path(path), os.O_RDWR)
         try:
-            fcntl.flock(turn, fcntl.LOCK_EX)
-            other.execute("BEGIN IMMEDIATE")
-            first = asyncio.ensure_future(taking.admit(arrival()))
-            await asyncio.sleep(0.2)
-            later = asyncio.ensure_future(taking.admit(arrival()))
-            await asyncio.sleep(0.1)
-            assert not first.done() and not later.done()
-            other.execute("COMMIT")
-            fcntl.flock(turn, fcntl.LOCK_UN)
-            # Neither got "database is locked" (a 451 to the client).
-            assert await asyncio.gather(first, later) == [Verdict.ADMITTED] * 2
+            with writer_in_its_turn(path) as other:
+                first = asyncio.ensure_future(taking.admit(arrival()))
+                await asyncio.sleep(0.2)
+                later = asyncio.ensure_future(taking.admit(arrival()))
+                await asyncio.sleep(0.1)
+                assert not first.done() and not later.done()
+                other.done()
+                # Neither got "database is locked" (a 451 to the client).
+                assert await asyncio.gather(first, later) == [Verdict.ADMITTED] * 2
         finally:
-            os.close(turn)
-            other.close()
             await taking.close()
         assert await InboundMessage.all().count() == 2
 

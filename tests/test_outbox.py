@@ -4,8 +4,6 @@ backoff, gives up on a permanent failure and tells the staff member."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from gateway import vault
-from gateway.core import db, rows, sqlite_threads, writeturns
+from gateway.core import db, rows, sqlite_threads
 from gateway.core.health import Health
 from gateway.core.leases import LeaseKeeper
 from gateway.core.models import OutboundMessage, OutboundStatus
@@ -29,7 +27,7 @@ from gateway.outbound.dkimkeys import KeyStore
 from gateway.outbound.signing import Signer
 from gateway.vault import verp
 from tests.test_runner import Clock
-from tests.conftest import database_url
+from tests.conftest import database_url, writer_in_its_turn
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 MASTER = vault.new_data_key()
@@ -320,18 +318,8 @@ async def test_an_idle_outbox_does_not_wait_for_the_write_lock(store, tmp_path):
     # nothing due, the outbox's poll answers without waiting for them.
     path = rows.sqlite_client().filename
     runner = make_runner(MaildirTransport(tmp_path / "outbox"), Clock(START), tmp_path)
-    other = sqlite3.connect(path, isolation_level=None)
-    turn = os.open(writeturns.turns_path(path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(turn, fcntl.LOCK_EX)
-        other.execute("BEGIN IMMEDIATE")
+    with writer_in_its_turn(path):
         assert await asyncio.wait_for(runner.deliver_due(), 60) == 0
-    finally:
-        if other.in_transaction:
-            other.execute("ROLLBACK")
-        fcntl.flock(turn, fcntl.LOCK_UN)
-        os.close(turn)
-        other.close()
     await runner.close()
 
 

@@ -74,6 +74,15 @@ async def tried_three_times(deps, clock, queue_id: str, error: str) -> QueueRunn
     return runner
 
 
+async def died_holding_it_three_times(deps, clock) -> None:
+    """Three runners of another process claim the message in turn and each
+    dies holding it (its lease runs out)."""
+    lease = timedelta(seconds=deps.settings.lease_seconds)
+    for _ in range(3):
+        assert await inbound.claim(clock(), lease, "elsewhere/boot/1/1")
+        clock.now += lease + timedelta(seconds=1)
+
+
 def pool_calls(monkeypatch) -> list[str]:
     """The names of the functions given to asyncio.to_thread (asyncio's pool) from now on."""
     called: list[str] = []
@@ -153,10 +162,7 @@ async def test_a_message_whose_runner_died_is_claimed_again_after_its_lease(worl
 async def test_runner_that_keeps_dying_quarantines_on_the_fourth_claim(world):
     deps, clock = world
     queue_id = await enqueue(deps)
-    lease = timedelta(seconds=deps.settings.lease_seconds)
-    for _ in range(3):
-        assert await inbound.claim(clock(), lease, "elsewhere/boot/1/1")
-        clock.now += lease + timedelta(seconds=1)
+    await died_holding_it_three_times(deps, clock)
     assert await QueueRunner(deps).process_next()
     assert (await InboundMessage.get(id=queue_id)).status is InboundStatus.QUARANTINED
     assert await InboundRaw.filter(id=queue_id).exists()  # kept for an operator
@@ -251,10 +257,7 @@ async def test_a_message_whose_runners_died_is_quarantined_without_being_parsed_
     that quarantines the message does not parse it once more."""
     deps, clock = world
     queue_id = await enqueue(deps)
-    lease = timedelta(seconds=deps.settings.lease_seconds)
-    for _ in range(3):
-        assert await inbound.claim(clock(), lease, "elsewhere/boot/1/1")
-        clock.now += lease + timedelta(seconds=1)
+    await died_holding_it_three_times(deps, clock)
     parsed = []
     monkeypatch.setattr("gateway.inbound.runner.parse_split", parsed.append)
     assert await QueueRunner(deps).process_next()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -27,6 +26,7 @@ from gateway.outbound.maildir import MaildirTransport
 from tests.test_intake import arrival
 from tests.test_leases import LEASE, NOW, _queue_inbound, _queue_outbound
 from tests.test_outbox import make_runner, queue_notice
+from tests.conftest import writer_in_its_turn
 from tests.test_runner import START, Clock, enqueue, world  # noqa: F401 (world: a fixture)
 
 
@@ -63,21 +63,13 @@ async def test_a_claim_waits_for_an_intake_holding_the_turn_longer_than_the_busy
         claimed = await claim(tmp_path)
         # Another process's intake in the middle of its turn: it holds the
         # turn and the write lock for longer than SQLite's busy timeout.
-        other = sqlite3.connect(path, isolation_level=None)
-        turn = os.open(writeturns.turns_path(path), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(turn, fcntl.LOCK_EX)
-            other.execute("BEGIN IMMEDIATE")
+        with writer_in_its_turn(path) as other:
             claiming = asyncio.ensure_future(claimed())
             await asyncio.sleep(0.3)
             assert not claiming.done()
-            other.execute("COMMIT")
-            fcntl.flock(turn, fcntl.LOCK_UN)
+            other.done()
             # Not "database is locked" (the runner would back off and retry).
             assert await claiming
-        finally:
-            os.close(turn)
-            other.close()
 
 
 def _descriptors_on(path: str) -> int:

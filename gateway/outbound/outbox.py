@@ -420,10 +420,10 @@ class OutboxRunner:
         PostgreSQL, or SQLite in memory): signed and written on one
         thread, new/ fsync'd once for all of them, and those delivered
         marked sent in one transaction."""
-        client = sqlite_threads.file_client()
         try:
-            outcomes: list[str | Exception] | Exception = await asyncio.to_thread(
-                self._sign_and_write, due, client.filename if client is not None else None)
+            # No SQLite file here (_step sends those batches to the
+            # outbox's own thread): no log of ours to flush first.
+            outcomes: list[str | Exception] | Exception = await asyncio.to_thread(self._sign_and_write, due, None)
             sent = _sent(due, outcomes)
             if sent:
                 sent_at = OutboundMessage._meta.fields_map["sent_at"].to_db_value(self.clock(), None)
