@@ -9,7 +9,6 @@ is quarantined: kept, sealed, for an operator to look at.
 
 from __future__ import annotations
 
-import functools
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from tortoise.transactions import in_transaction
 from gateway import vault
 from gateway.blobs import BlobStore
 from gateway.core.db import stored_time
-from gateway.core import rows, writeturns
+from gateway.core import readrows, rows, writeturns
 from gateway.core.models import CLAIM_INDEX, InboundMessage, InboundRaw, InboundStatus
 from gateway.inbound import bodies
 from gateway.inbound.bodies import BodyWriter
@@ -170,32 +169,30 @@ async def _claim_by_orm(now: datetime, lease: timedelta, owner: str) -> InboundM
 def _claimed_on_sqlite(connection: sqlite3.Connection, values: list,
                        read: Callable[[sqlite3.Connection, InboundMessage], T] | None,
                        ) -> tuple[InboundMessage, T | None] | None:
-    found = _claim_on_sqlite(connection, values)
-    if found is None:
+    message = _claim_on_sqlite(connection, values)
+    if message is None:
         return None
-    row, sealed_raw = found
-    message = InboundMessage._init_from_db(**row)
-    message.sealed_raw = sealed_raw
     return message, read(connection, message) if read is not None else None
 
 
-def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> tuple[dict, bytes] | None:
+def _claim_on_sqlite(connection: sqlite3.Connection, values: list) -> InboundMessage | None:
     # Autocommit: the claim commits by itself, not flushed by itself (a
     # claim lost to a power cut named a runner the power cut stopped too:
     # the message is claimed again, as when a lease runs out, with one
     # attempt fewer counted). Its fsync held every statement of this
     # process behind it. In this process's turn at the write lock
     # (writeturns.py), not SQLite's busy handler. The sealed copy is read after.
+    read_message = readrows.reader(InboundMessage)
     with writeturns.taken(connection), rows.unflushed(connection):
-        cursor = connection.execute(
+        found = connection.execute(
             "UPDATE inbound_message SET status = ?, attempts = attempts + 1, lease_until = ?, lease_owner = ?"
-            f" WHERE id = ({PICK_ON_SQLITE}) RETURNING " + _columns(), values)
-        found = cursor.fetchall()
+            f" WHERE id = ({PICK_ON_SQLITE}) RETURNING {read_message.projection}", values).fetchall()
     if not found:
         return None
-    row = dict(zip((column[0] for column in cursor.description), found[0]))
-    (sealed_raw,) = connection.execute(READ_RAW, [row["id"]]).fetchone()
-    return row, sealed_raw
+    # Made by readrows, not the ORM's per-field parsing (its three times read by a regular expression).
+    message = read_message.made(found[0])
+    (message.sealed_raw,) = connection.execute(READ_RAW, [message.id]).fetchone()
+    return message
 
 
 READ_RAW = "SELECT sealed_raw FROM inbound_raw WHERE id = ?"
@@ -210,12 +207,6 @@ PICK_ON_SQLITE = (f"SELECT id FROM inbound_message INDEXED BY {CLAIM_INDEX} WHER
 
 def pick_values(now: datetime) -> list:
     return [InboundStatus.QUEUED.value, InboundStatus.PROCESSING.value, stored_time(now)]
-
-
-@functools.cache
-def _columns() -> str:
-    """The ORM's columns of InboundMessage (known once Tortoise is set up)."""
-    return ", ".join(InboundMessage._meta.fields_db_projection.values())
 
 
 async def hand_back(ids: list[str], owner: str) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
-from gateway.core import rows
+from gateway.core import readrows, rows
 from gateway.core.models import Firm, Level, PaymentRequest, RequestKind, Staff
 from gateway.core.settings import zone
 from gateway.mail import directives
@@ -137,10 +137,9 @@ async def _directory_by_orm(firm_domain: str, sender: str, message_id: str) -> D
 
 @functools.cache
 def _select(model, where: str) -> str:
-    """The ORM's columns for ``model`` (known once Tortoise has set up the
-    relations: not at import)."""
-    columns = ", ".join(model._meta.fields_db_projection.values())
-    return f"SELECT {columns} FROM {model._meta.db_table} WHERE {where} LIMIT 1"
+    """The columns readrows reads ``model`` from (known once Tortoise has
+    set up the relations: not at import)."""
+    return f"SELECT {readrows.reader(model).projection} FROM {model._meta.db_table} WHERE {where} LIMIT 1"
 
 
 _ADMINS = "SELECT email FROM staff WHERE firm_id = ? AND level = ? ORDER BY email"
@@ -148,14 +147,15 @@ _ALREADY = "SELECT 1 FROM payment_request WHERE firm_id = ? AND sender = ? AND s
 
 
 def directory_on_sqlite(connection, firm_domain: str, sender: str, message_id: str) -> Directory:
-    """The directory's four queries on the ORM's SQLite connection, in its thread."""
+    """The directory's four queries on the ORM's SQLite connection, in its
+    thread; the firm and the staff member made by readrows, not the ORM's
+    per-field parsing (two thirds of this function's time)."""
     firm = connection.execute(_select(Firm, "domain = ?"), [firm_domain]).fetchone()
     if firm is None:
         return None, None, [], False
-    firm_id = firm["id"]
-    staff = connection.execute(_select(Staff, "firm_id = ? AND email = ?"), [firm_id, sender]).fetchone() \
+    firm = readrows.reader(Firm).made(firm)
+    staff = connection.execute(_select(Staff, "firm_id = ? AND email = ?"), [firm.id, sender]).fetchone() \
         if sender else None
-    admins = [row[0] for row in connection.execute(_ADMINS, [firm_id, Level.ADMIN.value])]
-    already = bool(message_id and sender and connection.execute(_ALREADY, [firm_id, sender, message_id]).fetchone())
-    return (Firm._init_from_db(**dict(firm)), Staff._init_from_db(**dict(staff)) if staff is not None else None,
-            admins, already)
+    admins = [row[0] for row in connection.execute(_ADMINS, [firm.id, Level.ADMIN.value])]
+    already = bool(message_id and sender and connection.execute(_ALREADY, [firm.id, sender, message_id]).fetchone())
+    return firm, readrows.reader(Staff).made(staff) if staff is not None else None, admins, already
