@@ -24,7 +24,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.fields.base import Field
 
-from gateway.core import writeturns
+from gateway.core import dbvalues, writeturns
 
 T = TypeVar("T")
 
@@ -56,7 +56,9 @@ class New(NamedTuple):
 
 class Insert:
     """A model's INSERT as the ORM writes it (every column but the generated
-    id), and each field's conversion to the database."""
+    id), and each field's conversion to the database (gateway/core/dbvalues.py:
+    the ORM's own, without its per-call dispatch for a value of the field's
+    own type)."""
 
     def __init__(self, model: type[Model], client: BaseDBAsyncClient) -> None:
         executor = client.executor_class(model=model, db=client)
@@ -65,14 +67,16 @@ class Insert:
         self.columns: list[str] = list(executor.regular_columns)
         self.fields: list[Field] = [model._meta.fields_map[name] for name in self.columns]
         self._defaults = [_default_of(field) for field in self.fields]
+        self._to_db = [dbvalues.to_db(field) for field in self.fields]
+        self._given_to_db = [dbvalues.given_to_db(field, model) for field in self.fields]
 
     def values(self, instance: Model, **overrides: Any) -> list:
         """The row of an unsaved ``instance`` (as Model.save would write it);
         ``overrides``: columns whose value is known only now (a foreign key)."""
         row = []
-        for name, field in zip(self.columns, self.fields):
+        for name, to_db in zip(self.columns, self._to_db):
             value = overrides[name] if name in overrides else getattr(instance, name)
-            row.append(field.to_db_value(value, instance))
+            row.append(to_db(value, instance))
         return row
 
     def row(self, new: New) -> list:
@@ -84,15 +88,15 @@ class Insert:
         (auto_now, an async default: none of the gateway's)."""
         given = new.given
         row = []
-        for name, field, default in zip(self.columns, self.fields, self._defaults):
+        for name, field, default, given_to_db, to_db in zip(self.columns, self.fields, self._defaults,
+                                                             self._given_to_db, self._to_db):
             if name in given:
                 value = given[name]
                 if value is None and not field.null:
                     raise ValueError(f"{name} is non nullable field, but null was passed")
-                value = field.to_python_value(value)
+                row.append(given_to_db(value))
             else:
-                value = default()
-            row.append(field.to_db_value(value, self.model))
+                row.append(to_db(default(), self.model))
         return row
 
 
