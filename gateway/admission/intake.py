@@ -30,6 +30,15 @@ goes on as soon as the last one commits, and takes everything that reached
 its thread meanwhile. Without it they met at SQLite's write lock, whose
 busy handler sleeps 1, 2, 5, 10 ms... and retries: two front processes
 accepted no faster than one (BENCHMARKS.md, issue 18).
+
+The intake's thread waits for the turn in flock itself, for as long as
+it takes, and the wait's time limit (writeturns.WAIT_MOST: a holder that
+hangs) is kept by the event loop instead: what was handed in and not
+taken into a batch within the limit is answered TurnNotGiven (451, the
+sending server tries again) and never written (_Handed). Through a
+writeturns.Turns, every contended turn went through a waiter thread: two
+more context switches each, ~1 a message while two front processes
+accept (stop 29, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -37,11 +46,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import enum
+import fcntl
 import json
+import os
 import queue
 import re
 import sqlite3
 import threading
+import time
 from collections import Counter
 from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
@@ -218,6 +230,22 @@ class OrmIntake(Intake):
         return verdicts
 
 
+class _Handed:
+    """What one turn of the event loop handed to the intake's thread. Once
+    the thread has the write turn it takes it into a batch, unless the
+    loop gave up on it first (the turn did not come within
+    writeturns.WAIT_MOST: answered TurnNotGiven); never both
+    (SqliteIntake._taking)."""
+
+    __slots__ = ("waiting", "since", "taken", "given_up")
+
+    def __init__(self, waiting: Waiting) -> None:
+        self.waiting = waiting
+        self.since = time.monotonic()
+        self.taken = False
+        self.given_up = False
+
+
 class SqliteIntake(Intake):
     """A thread of its own with its own connection to the SQLite file, fed
     through a queue: what arrives in one turn of the event loop goes in as
@@ -228,7 +256,9 @@ class SqliteIntake(Intake):
         super().__init__(sender_limit, firm_limit)
         self.path = path
         self.pragmas = pragmas or {}
-        self._handed: queue.SimpleQueue[Waiting | None] = queue.SimpleQueue()
+        self._handed: queue.SimpleQueue[_Handed | None] = queue.SimpleQueue()
+        self._taking = threading.Lock()  # a hand-off taken into a batch, or given up on
+        self._turns = -1  # the thread's descriptor of the turns file (held_by names who holds it)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -249,8 +279,25 @@ class SqliteIntake(Intake):
 
     def _hand_over(self) -> None:
         if self._pending:
-            self._handed.put(self._pending)
+            handed = _Handed(self._pending)
             self._pending = []
+            self._handed.put(handed)
+            self._loop.call_later(min(writeturns.WARN_AFTER, writeturns.WAIT_MOST), self._still_waiting, handed)
+
+    def _still_waiting(self, handed: _Handed) -> None:
+        """Past WARN_AFTER a hand-off not yet taken is logged; past
+        WAIT_MOST it is given up on, and its sessions answer 451."""
+        with self._taking:
+            if handed.taken:
+                return
+            waited = time.monotonic() - handed.since
+            handed.given_up = waited >= writeturns.WAIT_MOST
+        if not handed.given_up:
+            writeturns.warn_waiting(writeturns.turns_path(self.path), self._turns)
+            self._loop.call_later(writeturns.WAIT_MOST - waited, self._still_waiting, handed)
+            return
+        _answer(handed.waiting, writeturns.not_given(writeturns.turns_path(self.path), self._turns,
+                                                     writeturns.WAIT_MOST))
 
     def _serve(self, opened: concurrent.futures.Future) -> None:
         """The intake's thread, until close() hands in None."""
@@ -262,47 +309,53 @@ class SqliteIntake(Intake):
             opened.set_exception(exc)
             return
         try:
-            turns = writeturns.Turns(self.path)
+            self._turns = writeturns.open_turns(self.path)
         except BaseException as exc:
             connection.close()
             opened.set_exception(exc)
             return
         opened.set_result(None)
         try:
-            self._batches(connection, turns)
+            self._batches(connection, self._turns)
         finally:
-            turns.close()
+            os.close(self._turns)
             connection.close()
 
-    def _batches(self, connection: sqlite3.Connection, turns: writeturns.Turns) -> None:
-        waiting: Waiting = []
+    def _batches(self, connection: sqlite3.Connection, turns: int) -> None:
+        handoffs: list[_Handed] = []
         stopping = False
-        while waiting or not stopping:
-            if not waiting:
+        while handoffs or not stopping:
+            if not handoffs:
                 handed = self._handed.get()
                 if handed is None:
                     return
-                waiting = handed
+                handoffs.append(handed)
             batch: Waiting = []
             try:
-                with turns.turn():  # this process's turn (the module's docstring)
-                    stopping = self._take_handed(waiting) or stopping
-                    batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+                # This process's turn (the module's docstring), waited for
+                # here however long: the loop gives up on what waits too long.
+                fcntl.flock(turns, fcntl.LOCK_EX)
+                try:
+                    stopping = self._take_handed(handoffs) or stopping
+                    batch = self._batch(handoffs)
                     # A few statements a batch, not a few a message: each call
                     # into SQLite lets go of the GIL and takes it back, and every
                     # such hand-over cost the event loop's thread more than the
                     # SQL itself. IMMEDIATE: the write lock from the start, so
                     # the counts read cannot change before the inserts commit.
                     verdicts: list[Verdict] | Exception = rows.in_transaction(
-                        connection, self._decide_and_write, [arrival for arrival, _ in batch])
+                        connection, self._decide_and_write, [arrival for arrival, _ in batch]) if batch else []
+                finally:
+                    fcntl.flock(turns, fcntl.LOCK_UN)
             except Exception as exc:  # every waiter hears it, and answers 451
                 if not batch:
-                    batch, waiting = waiting[:MAX_BATCH], waiting[MAX_BATCH:]
+                    batch = self._batch(handoffs)
                 verdicts = exc
-            self._loop.call_soon_threadsafe(_answer, batch, verdicts)
+            if batch:
+                self._loop.call_soon_threadsafe(_answer, batch, verdicts)
 
-    def _take_handed(self, waiting: Waiting) -> bool:
-        """Everything handed in meanwhile, onto ``waiting``; True if close()'s None was among it."""
+    def _take_handed(self, handoffs: list[_Handed]) -> bool:
+        """Every hand-off made meanwhile, onto ``handoffs``; True if close()'s None was among it."""
         stopping = False
         while True:
             try:
@@ -312,7 +365,20 @@ class SqliteIntake(Intake):
             if handed is None:
                 stopping = True
             else:
-                waiting.extend(handed)
+                handoffs.append(handed)
+
+    def _batch(self, handoffs: list[_Handed]) -> Waiting:
+        """The next batch: hand-offs taken from the front of ``handoffs``
+        (whole, up to MAX_BATCH messages or the first past it), less those
+        the loop gave up on (answered 451 already: never written)."""
+        batch: Waiting = []
+        with self._taking:
+            while handoffs and len(batch) < MAX_BATCH:
+                handed = handoffs.pop(0)
+                if not handed.given_up:
+                    handed.taken = True
+                    batch.extend(handed.waiting)
+        return batch
 
     def _decide_and_write(self, connection: sqlite3.Connection, batch: list[Arrival]) -> list[Verdict]:
         counts = {}
@@ -342,7 +408,9 @@ class SqliteIntake(Intake):
             return
         self._hand_over()
         self._handed.put(None)
-        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        # At most WAIT_MOST: a thread still waiting for a turn a hung
+        # process holds has had its hand-offs answered by then.
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join, writeturns.WAIT_MOST)
         self._thread = None
 
 

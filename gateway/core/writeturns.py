@@ -27,7 +27,9 @@ back and backs off, and the objects a request put are left to the orphan
 sweep (documents/orphans.py). A turn that is free is taken at once
 (flock LOCK_NB: the same one call as before); only a wait goes through a
 thread of its own (Turns._waiter), as flock's wait itself has no time
-limit."""
+limit. The admission intake waits in flock on its own thread instead and
+its event loop keeps the limit (admission/intake.py): its contended turns
+are most of all, and the waiter's hand-off cost each two context switches."""
 
 from __future__ import annotations
 
@@ -76,15 +78,17 @@ class Turns:
         self.path = turns_path(database_path)
         self.fd = open_turns(database_path)
         self._wait_most = wait_most  # None: WAIT_MOST
-        self._waiting: _Waiter | None = None
+        self._waiter: _Waiter | None = None
 
     @contextmanager
     def turn(self) -> Iterator[None]:
         """This writer's turn: taken (waited for at most ``wait_most``, or
         TurnNotGiven), let go of after."""
-        if self._waiting is not None and self._waiting.blocked():
-            # Its flock would be granted beside ours (one open file) and
-            # then let go of, with ours: the turn is taken through it.
+        waiter = self._waiter
+        if waiter is not None and waiter.pending:
+            # A wait given up on is still in flock: its flock would be
+            # granted beside ours (one open file) and then let go of, with
+            # ours. The turn is taken through it.
             self._wait()
         else:
             try:
@@ -97,22 +101,22 @@ class Turns:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def _wait(self) -> None:
-        if self._waiting is None:
-            self._waiting = _Waiter(self.fd)
-            self._waiting.start()
-        waiting = self._waiting
+        if self._waiter is None:
+            self._waiter = _Waiter(self.fd)
+            self._waiter.start()
+        waiter = self._waiter
         wait_most = WAIT_MOST if self._wait_most is None else self._wait_most
-        if waiting.given_within(min(WARN_AFTER, wait_most)):
+        waiter.ask()
+        if waiter.given_within(min(WARN_AFTER, wait_most)):
             return
-        log.warning("waiting for the write turn of %s (held by %s)", self.path, held_by(self.fd))
-        if waiting.given_within(max(0.0, wait_most - WARN_AFTER)) or waiting.given_up():
+        warn_waiting(self.path, self.fd)
+        if waiter.given_within(max(0.0, wait_most - WARN_AFTER)) or waiter.given_up():
             return
-        raise TurnNotGiven(f"the write turn of {self.path} was not given within {wait_most:g}s "
-                           f"(held by {held_by(self.fd)})")
+        raise not_given(self.path, self.fd, wait_most)
 
     def close(self) -> None:
-        if self._waiting is not None:
-            self._waiting.end()
+        if self._waiter is not None:
+            self._waiter.end()
         os.close(self.fd)
 
 
@@ -121,66 +125,82 @@ class _Waiter(threading.Thread):
     whose thread waits for it with a time limit. It takes the turn on a
     descriptor of its own (os.dup: the same open file, so the same turn),
     so that a turns file closed while it waits is never another file by
-    then. A turn it gets after the asker gave up is let go of at once."""
+    then. A turn it gets after the asker gave up is let go of at once.
+
+    The asker and the waiter signal each other through two locks used as
+    semaphores (``_asked``, ``_given``: one release, one acquire, in C),
+    not a Condition: a contended turn of the intake's goes through here,
+    and a Condition's wait is a dozen Python steps and a new lock on each
+    side. ``_state`` orders giving the turn against giving it up."""
 
     def __init__(self, fd: int) -> None:
         super().__init__(name="write-turn", daemon=True)
         self.fd = os.dup(fd)
-        self._state = threading.Condition()
-        self._asked = False  # a turn is wanted
-        self._given = False  # taken for the asker
-        self._in_flock = False
+        self._asked = threading.Lock()  # released: a turn is wanted (or the waiter is to end)
+        self._asked.acquire()
+        self._given = threading.Lock()  # released: the turn is taken for the asker
+        self._given.acquire()
+        self._state = threading.Lock()
+        # Asked and not yet out of flock. Set only by the asker's thread,
+        # so it reads it without the lock.
+        self.pending = False
+        self._given_up = False  # the asker no longer waits: a turn got is let go of
         self._ending = False
 
-    def blocked(self) -> bool:
-        """Whether it is in flock's wait (for a turn given up since). Read
-        without the lock (a turn's cost): it goes into flock only when asked,
-        and the asker's last step (given_within or given_up) took the lock
-        after it said so."""
-        return self._in_flock
+    def ask(self) -> None:
+        """Asks for the turn; one still pending (given up on) is the asker's again."""
+        with self._state:
+            self._given_up = False
+            if not self.pending:
+                self.pending = True
+                self._asked.release()
 
     def given_within(self, seconds: float) -> bool:
-        """Asks for the turn (unless asked already) and waits for it at most
-        ``seconds``; still asked for if not given (given_up)."""
-        with self._state:
-            if not self._asked:
-                self._asked = True
-                self._state.notify_all()
-            if not self._state.wait_for(lambda: self._given, seconds):
-                return False
-            self._given = False
-            return True
+        """Whether the turn asked for came within ``seconds`` (it is the asker's then)."""
+        return self._given.acquire(timeout=seconds)
 
     def given_up(self) -> bool:
         """No more asked for; True if it was given meanwhile (it is the asker's then)."""
         with self._state:
-            self._asked = False
-            given, self._given = self._given, False
-            return given
+            if self._given.acquire(blocking=False):
+                return True
+            self._given_up = True
+            return False
 
     def end(self) -> None:
         with self._state:
             self._ending = True
-            self._state.notify_all()
+            if not self.pending:
+                self._asked.release()
 
     def run(self) -> None:
         try:
             while True:
-                with self._state:
-                    self._state.wait_for(lambda: self._asked or self._ending)
-                    if self._ending:
-                        return
-                    self._in_flock = True
+                self._asked.acquire()
+                if self._ending:
+                    return
                 fcntl.flock(self.fd, fcntl.LOCK_EX)
                 with self._state:
-                    self._in_flock = False
-                    if self._asked and not self._ending:
-                        self._asked, self._given = False, True
-                        self._state.notify_all()
-                    else:
+                    self.pending = False
+                    if self._given_up or self._ending:
+                        self._given_up = False
                         fcntl.flock(self.fd, fcntl.LOCK_UN)
+                    else:
+                        self._given.release()
+                    if self._ending:
+                        return
         finally:
             os.close(self.fd)
+
+
+def warn_waiting(path: str, fd: int) -> None:
+    """Logs a wait for the turn of ``path`` (open as ``fd``) past WARN_AFTER."""
+    log.warning("waiting for the write turn of %s (held by %s)", path, held_by(fd))
+
+
+def not_given(path: str, fd: int, wait_most: float) -> TurnNotGiven:
+    """The failure of a wait for the turn of ``path`` (open as ``fd``) past ``wait_most``."""
+    return TurnNotGiven(f"the write turn of {path} was not given within {wait_most:g}s (held by {held_by(fd)})")
 
 
 def held_by(fd: int) -> str:
