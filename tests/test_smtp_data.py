@@ -5,11 +5,12 @@ both, in the same pieces, over real sockets."""
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 from aiosmtpd.smtp import SMTP
 
-from gateway.admission.data import DataState, Unstuffer
+from gateway.admission.data import DataState, Unstuffer, dot_line, end_of_data
 from gateway.admission.draining import DrainingSMTP, Sessions
 
 pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
@@ -92,6 +93,8 @@ def _cases() -> dict[str, list[bytes]]:
         "exactly the size limit": [b"S: x\r\n\r\n" + b"y" * (LIMIT - 10) + b"\r\n.\r\n"],
         "one over the size limit": [b"S: x\r\n\r\n" + b"y" * (LIMIT - 9) + b"\r\n.\r\n"],
         "big base64 in one piece": [b"Subject: x\r\n\r\n" + b64[:78 * 40] + b".\r\n"],
+        "dots in words, a stuffed line after base64": [b"Subject: a.b. c.\r\n\r\n" + b64[:78 * 40] + b"..x.\r\ny.\r\n.\r\n"],
+        "the end in a piece of its own after dots in words": [b"S: a.b.\r\n\r\nx.\r\n", b".\r\n"],
     }
 
 
@@ -131,3 +134,15 @@ def test_the_unstuffer_undoes_dots_only_at_line_starts():
     assert unstuffer.feed(b".c\r\n") == b".c\r\n"
     assert unstuffer.feed(b".\r\n", last=True) == b""
     assert unstuffer.state is DataState.NOMINAL
+
+
+def test_line_starting_dots_and_the_end_of_data_are_found_where_bytes_find_finds_them():
+    # Through the dots (data.dot_line), not bytes.find's own search: the
+    # same answers, in texts made of the octets that matter.
+    pick = random.Random(29)
+    for _ in range(20_000):
+        # Up to 120 octets: past the dots looked at one by one, too.
+        text = bytes(pick.choice(b"\r\n.a") for _ in range(pick.randrange(0, 120)))
+        start = pick.randrange(0, len(text) + 1)
+        assert dot_line(text, start) == text.find(b"\r\n.", start), (text, start)
+        assert end_of_data(bytearray(text)) == text.find(b"\r\n.\r\n"), text

@@ -78,6 +78,8 @@ class Unstuffer:
             return b""
         if lines.startswith(b"."):
             lines = lines[1:]
+        if dot_line(lines) < 0:
+            return lines
         return lines.replace(b"\r\n.", b"\r\n")
 
     @staticmethod
@@ -94,6 +96,45 @@ class Unstuffer:
                 return True
             start = end + 2
         return False
+
+
+# Dots looked at one by one before bytes.find's own search takes over: a
+# text with dots in most lines (or a client sending dots by the megabyte)
+# would cost a Python step a dot.
+DOTS_ONE_BY_ONE = 32
+
+
+def dot_line(text: bytes | bytearray, start: int = 0) -> int:
+    """Where the first CRLF "." at or after ``start`` in ``text`` begins (a
+    line that starts with a dot: dot-stuffed, or the end of data), or -1:
+    ``text.find(CRLF ".", start)``.
+
+    Found through the dots, one octet looked for at a time (memchr): the
+    bulk of a message is base64, which has none. bytes.find of CRLF "." or
+    of the end of data looks at nearly every octet in Python's own loop, as
+    base64 is full of the octets of those needles' filter (~0.5 ns an
+    octet here: 0.17 ms for a 140 KB message's searches, before and in
+    the unstuffing's replace)."""
+    dot = text.find(b".", start + 2)
+    for _ in range(DOTS_ONE_BY_ONE):
+        if dot < 0:
+            return -1
+        if text[dot - 1] == 10 and text[dot - 2] == 13:
+            return dot - 2
+        dot = text.find(b".", dot + 1)
+    # Every dot before this one was looked at.
+    return text.find(b"\r\n.", dot - 2) if dot >= 0 else -1
+
+
+def end_of_data(text: bytes | bytearray) -> int:
+    """``text.find(CRLF "." CRLF)``, through dot_line (a few of its lines
+    starting with a dot, then bytes.find)."""
+    line = dot_line(text)
+    for _ in range(DOTS_ONE_BY_ONE):
+        if line < 0 or text[line + 3:line + 5] == b"\r\n":
+            return line
+        line = dot_line(text, line + 1)
+    return text.find(b"\r\n.\r\n", line) if line >= 0 else -1
 
 
 Blocks = Callable[[], Awaitable[tuple[bytes, bool]]]

@@ -45,6 +45,7 @@ from typing import Awaitable, Callable
 import aiosmtpd.smtp as aiosmtpd_smtp
 from aiosmtpd.smtp import MISSING, sanitized_log, syntax
 
+from gateway.admission.data import end_of_data
 from gateway.admission.protocol import QuickSMTP
 
 _log = aiosmtpd_smtp.log
@@ -400,11 +401,16 @@ class DirectSMTP(QuickSMTP):
         if found >= 0:
             end = found + len(END_OF_DATA) - len(self._data_tail)
         else:
-            found = inbox.find(END_OF_DATA)
+            found = end_of_data(inbox)
             end = found + len(END_OF_DATA) if found >= 0 else len(inbox)
-        block = bytes(inbox[:end])
-        del inbox[:end]
-        self._data_tail = (self._data_tail + block)[-4:]
+        if end == len(inbox):  # the common case: all of it, one copy
+            block = bytes(inbox)
+            inbox.clear()
+        else:
+            with memoryview(inbox) as taken:
+                block = bytes(taken[:end])
+            del inbox[:end]
+        self._data_tail = (self._data_tail + block[-4:])[-4:]
         self._in_data = found < 0
         if self._reading_paused and len(inbox) <= INBOX_LIMIT and self.transport is not None:
             self._reading_paused = False
