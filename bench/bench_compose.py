@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import subprocess
-import sys
 import time
-from contextlib import nullcontext
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
-from common import ROOT, checkout
+from common import interleaved, print_medians
 
 NOW = datetime(2026, 5, 14, 9, 30, tzinfo=timezone(timedelta(hours=-4)))
 
@@ -83,14 +78,6 @@ def measure(mails: int) -> dict[str, float]:
     return spent
 
 
-def one_round(code: Path, mails: int) -> dict[str, float]:
-    """A fresh process running the code in ``code``."""
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", str(mails)],
-                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"}, cwd=code,
-                          check=True, capture_output=True, text=True)
-    return json.loads(done.stdout)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
@@ -101,21 +88,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
-    with checkout(args.before) if args.before else nullcontext() as before:
-        trees = {"now": ROOT, **({f"before ({args.before})": before} if before else {})}
-        results: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
-        for _ in range(args.rounds):
-            for label, code in trees.items():
-                results[label].append(one_round(code, args.mails))
-    names = list(next(iter(results.values()))[0])
-    print(f"ms of CPU a mail (median of {args.rounds} rounds x {args.mails} mails; min-max)")
-    print(f"{'':24}" + "".join(f"{label:>32}" for label in results))
-    for name in names:
-        cells = []
-        for rounds in results.values():
-            values = [r[name] for r in rounds]
-            cells.append(f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})")
-        print(f"{name:24}" + "".join(f"{cell:>32}" for cell in cells))
+    results = interleaved(__file__, args.mails, args.rounds, args.before)
+    print_medians(results, f"ms of CPU a mail (median of {args.rounds} rounds x {args.mails} mails; min-max)", 3, 24, 32)
 
 
 if __name__ == "__main__":

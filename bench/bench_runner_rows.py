@@ -21,16 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-from common import ROOT, checkout
+from common import interleaved, print_medians
 
 NOW = datetime(2026, 5, 14, 13, 30, 0, 123456, tzinfo=timezone.utc)
 
@@ -101,14 +96,6 @@ async def measured(calls: int) -> dict[str, float]:
             return await rows.on_sqlite_thread(client, on_thread)
 
 
-def one_round(code: Path, calls: int) -> dict[str, float]:
-    """A fresh process running the code in ``code``."""
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", str(calls)],
-                          env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"}, cwd=code,
-                          check=True, capture_output=True, text=True)
-    return json.loads(done.stdout)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
@@ -119,21 +106,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(asyncio.run(measured(args.measure))))
         return
-    with checkout(args.before) if args.before else nullcontext() as before:
-        trees = {"now": ROOT, **({f"before ({args.before})": before} if before else {})}
-        results: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
-        for _ in range(args.rounds):
-            for label, code in trees.items():
-                results[label].append(one_round(code, args.calls))
-    names = list(next(iter(results.values()))[0])
-    print(f"us of CPU a call (median of {args.rounds} rounds x {args.calls} calls; min-max)")
-    print(f"{'':16}" + "".join(f"{label:>28}" for label in results))
-    for name in names:
-        cells = []
-        for rounds in results.values():
-            values = [r[name] for r in rounds]
-            cells.append(f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})")
-        print(f"{name:16}" + "".join(f"{cell:>28}" for cell in cells))
+    results = interleaved(__file__, args.calls, args.rounds, args.before)
+    print_medians(results, f"us of CPU a call (median of {args.rounds} rounds x {args.calls} calls; min-max)", 1, 16, 28)
 
 
 if __name__ == "__main__":

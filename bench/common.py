@@ -1,16 +1,19 @@
 """Helpers shared by the benchmarks: free ports, a gateway in its own
-process, waiting for a port, another commit's tree (--before), percentiles."""
+process, waiting for a port, another commit's tree (--before), in-process
+measurements run per tree with rounds interleaved, percentiles."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import statistics
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -51,6 +54,35 @@ def checkout(rev: str) -> Iterator[Path]:
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
         yield Path(folder)
+
+
+def interleaved(script: str, count: int, rounds: int, before: str | None) -> dict[str, list[dict[str, float]]]:
+    """Each round, ``script --measure count`` in a fresh process on this
+    checkout's code and, with ``before``, on that commit's: the figures
+    (the JSON object the script prints) of each round, by tree."""
+    with checkout(before) if before else nullcontext() as tree:
+        trees = {"now": ROOT, **({f"before ({before})": tree} if tree else {})}
+        results: dict[str, list[dict[str, float]]] = {label: [] for label in trees}
+        for _ in range(rounds):
+            for label, code in trees.items():
+                done = subprocess.run([sys.executable, str(Path(script).resolve()), "--measure", str(count)],
+                                      env={"PYTHONPATH": str(code), "PATH": "/usr/bin:/bin"}, cwd=code,
+                                      check=True, capture_output=True, text=True)
+                results[label].append(json.loads(done.stdout))
+    return results
+
+
+def print_medians(results: dict[str, list[dict[str, float]]], heading: str, digits: int,
+                  name_width: int, cell_width: int) -> None:
+    """``interleaved``'s figures: each one's median (min-max) by tree."""
+    print(heading)
+    print(" " * name_width + "".join(f"{label:>{cell_width}}" for label in results))
+    for name in next(iter(results.values()))[0]:
+        cells = []
+        for rounds in results.values():
+            values = [r[name] for r in rounds]
+            cells.append(f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})")
+        print(f"{name:{name_width}}" + "".join(f"{cell:>{cell_width}}" for cell in cells))
 
 
 @contextmanager
