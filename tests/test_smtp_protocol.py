@@ -6,8 +6,6 @@ as aiosmtpd does."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import time
 import weakref
 
 import aiosmtpd
@@ -15,7 +13,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, _AuthMechAttr
 
 from gateway.admission import direct, protocol
-from gateway.admission.draining import SHUTTING_DOWN, DrainingSMTP, Sessions
+from gateway.admission.draining import DrainingSMTP, Sessions
 from gateway.admission.protocol import QuickSMTP
 
 pytestmark = pytest.mark.no_database  # the PostgreSQL pass leaves these out (tests/testdb.py)
@@ -307,109 +305,3 @@ async def test_a_client_sending_while_a_command_waits_is_held_back_then_answered
 async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
     writer.write(data)
     await writer.drain()
-
-
-class RcptWaits(Handler):
-    """RCPT waits until the test lets it go, and says when it has begun."""
-
-    def __init__(self) -> None:
-        self.began = asyncio.Event()
-        self.go = asyncio.Event()
-
-    async def handle_RCPT(self, server, session, envelope, address, options):
-        self.began.set()
-        await self.go.wait()
-        return await super().handle_RCPT(server, session, envelope, address, options)
-
-
-async def _session(handler, sessions: Sessions | None = None) -> tuple[asyncio.Server, socket.socket]:
-    """A DrainingSMTP server on loopback and a client socket, past the greeting."""
-    loop = asyncio.get_running_loop()
-    sessions = sessions or Sessions()
-    server = await loop.create_server(lambda: DrainingSMTP(handler, sessions=sessions, **OPTIONS), "127.0.0.1", 0)
-    client = socket.create_connection(server.sockets[0].getsockname()[:2])
-    client.setblocking(False)
-    assert (await _replies_of(client, 1)).startswith(b"220 ")
-    return server, client
-
-
-async def _replies_of(client: socket.socket, count: int) -> bytes:
-    """The next ``count`` replies (each up to its last line, "250 " not
-    "250-"), however they arrive."""
-    received = b""
-    while sum(line[3:4] == b" " for line in received.split(b"\r\n")[:-1]) < count:
-        received += await asyncio.get_running_loop().sock_recv(client, 4096)
-    return received
-
-
-async def test_a_pipelining_client_is_answered_in_one_write_a_group_in_order_and_completely():
-    # RFC 2920: a client that sends MAIL, RCPT and DATA at once may have
-    # the replies in one piece; they come in order, none missing.
-    handler = RcptWaits()
-    server, client = await _session(handler)
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(30):
-            await loop.sock_sendall(client, b"EHLO c.example\r\n")
-            assert (await _replies_of(client, 1)).startswith(b"250-test.localhost\r\n")  # up to its last line
-            await loop.sock_sendall(client, b"MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n")
-            await handler.began.wait()
-            # MAIL is answered, RCPT is being answered: MAIL's reply waits
-            # for RCPT's (sent at once, it would be in the client's socket:
-            # loopback delivers within the server's write).
-            with pytest.raises(BlockingIOError):
-                client.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            handler.go.set()
-            # All three in one write: one segment, read whole at once.
-            first = await loop.sock_recv(client, 4096)
-            assert first == b"250 OK\r\n250 OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-            # The end of data with the next command: both answered, then the close.
-            await loop.sock_sendall(client, b"Subject: x\r\n\r\nhello\r\n.\r\nQUIT\r\n")
-            answers = await _replies_of(client, 2)
-            assert answers.startswith(b"250 kept 21 from a@b.example options []") and answers.endswith(b"\r\n221 Bye\r\n")
-            assert await loop.sock_recv(client, 4096) == b""  # closed after the 221
-    finally:
-        client.close()
-        server.close()
-        await server.wait_closed()
-
-
-async def test_a_client_that_waits_for_each_reply_is_answered_at_once():
-    handler = RcptWaits()
-    handler.go.set()
-    server, client = await _session(handler)
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(30):
-            for command, reply in ((b"EHLO c.example", b"250-test.localhost"), (b"MAIL FROM:<a@b.example>", b"250 OK"),
-                                   (b"RCPT TO:<x@y.example>", b"250 OK"), (b"DATA", b"354 End data"),
-                                   (b"Subject: x\r\n\r\nhello\r\n.", b"250 kept "), (b"RSET", b"250 OK"),
-                                   (b"QUIT", b"221 Bye")):
-                await loop.sock_sendall(client, command + b"\r\n")
-                # Nothing more is sent until the reply came: a held reply would never come.
-                assert (await _replies_of(client, 1)).startswith(reply)
-    finally:
-        client.close()
-        server.close()
-        await server.wait_closed()
-
-
-async def test_a_session_shut_down_while_replies_are_held_gets_them_before_the_421():
-    handler, sessions = RcptWaits(), Sessions()
-    server, client = await _session(handler, sessions)
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(30):
-            await loop.sock_sendall(client, b"EHLO c.example\r\n")
-            await _replies_of(client, 1)
-            await loop.sock_sendall(client, b"MAIL FROM:<a@b.example>\r\nRCPT TO:<x@y.example>\r\nDATA\r\n")
-            await handler.began.wait()  # MAIL answered (its reply held), RCPT being answered
-            await sessions.drain(time.monotonic())  # the service stops: nobody is in DATA
-            received = b""
-            while chunk := await loop.sock_recv(client, 4096):
-                received += chunk
-            assert received == b"250 OK\r\n" + SHUTTING_DOWN
-    finally:
-        client.close()
-        server.close()
-        await server.wait_closed()

@@ -8,17 +8,6 @@ pieces of a line or two). Under ``smtp-source`` (a new connection a
 message) that machinery cost about as much as everything else the
 admission path does.
 
-A client that pipelines (RFC 2920: MAIL, RCPT and DATA sent at once; the
-next message's commands, or QUIT, right after the end of data) is
-answered in one write a group: a reply is held while the client's next
-command line is already in the buffer (that command's reply goes out
-with it), and everything held goes out as soon as no complete command
-waits (the session waits for the client then), at DATA's 354 and before
-the session closes. A reply of several lines (EHLO's five) goes out in
-one write too. One write is one system call, and one segment for the
-client to read. A client that waits for each reply never has a next
-line waiting, so it is answered at once, as before.
-
 :class:`DirectSMTP` keeps aiosmtpd's commands (its ``smtp_*`` methods, its
 replies byte for byte: tests/test_smtp_protocol.py) and replaces the loop
 around them: ``data_received`` splits the lines itself, exactly as
@@ -54,12 +43,6 @@ _log = aiosmtpd_smtp.log
 # one read more may arrive (asyncio reads up to 256 KiB at a time), as it
 # did into aiosmtpd's StreamReader.
 INBOX_LIMIT = 64 * 1024
-# Replies held for a pipelining client's next commands, at most (one
-# group's are a few hundred octets): a client sending a flood of empty
-# lines would otherwise have ~11 octets of replies held for each of its
-# octets waiting, and the session would read on without the transport's
-# limit (pause_writing) ever stopping it.
-HELD_LIMIT = 4096
 # DATA ends at CRLF "." CRLF; the CRLF of the DATA line counts as the first.
 END_OF_DATA = b"\r\n.\r\n"
 # A line longer than the limit, dropped up to its end (aiosmtpd answers it
@@ -84,8 +67,6 @@ class DirectSMTP(QuickSMTP):
         self._data_tail = b""
         self._eof = False
         self._at_once = False  # a command is being answered outside a task
-        self._held = bytearray()  # replies held for the next (pipelined) command's
-        self._in_data = False  # between DATA's 354 and its end: the buffer holds the message
 
     # -- the transport's callbacks
 
@@ -123,7 +104,6 @@ class DirectSMTP(QuickSMTP):
         _log.info("%r EOF received", self.session.peer)
         # aiosmtpd cancels the session's task, which closes the transport.
         self._eof = True
-        self._send_held()
         if self._running is not None:
             self._running.cancel()
         elif self.transport is not None:
@@ -205,14 +185,10 @@ class DirectSMTP(QuickSMTP):
         except StopIteration:
             return
         finally:
-            # Its replies in one write (EHLO's are five lines), unless held
-            # for the next command's.
             self._at_once = False
-            if not self._answering_ahead():
-                self._send_held()
         answering.close()  # aiosmtpd's code waited after all: not a session to go on with
         _log.error("%r %s waited for something outside a task; session closed", self.session.peer, command)
-        self._close()
+        self.transport.close()
 
     def _parse(self, line: bytes | object) -> tuple[str, Callable[[str | None], Awaitable[None]], str | None] | None:
         """The command, its method and its argument; None when the line is
@@ -262,7 +238,7 @@ class DirectSMTP(QuickSMTP):
             if self._bogus_budget < 1:
                 _log.warning("%r too many bogus commands", session.peer)
                 self._write("502 5.5.1 Too many unrecognized commands, goodbye.")
-                self._close()
+                self.transport.close()
                 return None
             self._write(f'500 Error: command "{command}" not recognized')
             return None
@@ -276,7 +252,7 @@ class DirectSMTP(QuickSMTP):
             # aiosmtpd's session ends here: it closes its writer and returns.
             _log.info("%r Connection lost during _handle_client()", self.session.peer)
             if self.transport is not None:
-                self._close()
+                self.transport.close()
             if isinstance(lost, asyncio.CancelledError):
                 raise
         except Exception as error:
@@ -298,7 +274,7 @@ class DirectSMTP(QuickSMTP):
         if self.transport is None:
             return
         if self._eof:  # the command went on after the client was gone (or failed): no more
-            self._close()
+            self.transport.close()
         else:
             self._serve()
 
@@ -313,52 +289,15 @@ class DirectSMTP(QuickSMTP):
             return
         status = await self._call_handler_hook("QUIT")
         await self.push("221 Bye" if status is MISSING else status)
-        self._close()
-
-    def _timeout_cb(self) -> None:
-        if self._direct:
-            self._send_held()
-        super()._timeout_cb()
+        self.transport.close()
 
     # -- replies
 
     def _write(self, status: str | bytes) -> None:
         if isinstance(status, str):
             status = bytes(status, "utf-8" if self.enable_SMTPUTF8 else "ascii")
+        self.transport.write(status + b"\r\n")
         _log.debug("%r << %r", self.session.peer, status)
-        if self._at_once or self._answering_ahead():
-            # The rest of this command's reply, or the next command's (the
-            # client pipelines), goes out with it (the module's docstring).
-            self._held += status + b"\r\n"
-        elif self._held:
-            self._held += status + b"\r\n"
-            self._send_held()
-        else:
-            self.transport.write(status + b"\r\n")
-
-    def _answering_ahead(self) -> bool:
-        """Whether the client's next command line is here already (outside DATA)."""
-        return not self._in_data and b"\n" in self._inbox and len(self._held) < HELD_LIMIT
-
-    def _send_held(self) -> None:
-        """The replies held, written now (one write)."""
-        if self._held and self.transport is not None:
-            self.transport.write(bytes(self._held))
-        self._held.clear()
-
-    def _close(self) -> None:
-        """Ends the session: the replies held are written first."""
-        if self._direct:
-            self._send_held()
-        self.transport.close()
-
-    def shut_down(self, reply: bytes) -> None:
-        """``reply`` (a 421), after the replies held, and the session closed."""
-        if self.transport is not None and not self.transport.is_closing():
-            if self._direct:
-                self._send_held()
-            self.transport.write(reply)
-            self.transport.close()
 
     async def push(self, status: str | bytes) -> None:
         if not self._direct:
@@ -379,10 +318,6 @@ class DirectSMTP(QuickSMTP):
         if not self._direct:
             raise RuntimeError("aiosmtpd's own session reads DATA from its stream")
         self._data_tail = b"\r\n"  # the DATA line's CRLF: the first of the end's
-        # The 354 goes out now, whatever followed DATA (the client waits for
-        # it: RFC 2920 3.1), and no reply is held until the end of data.
-        self._send_held()
-        self._in_data = True
         return self._data_block
 
     async def _data_block(self) -> tuple[bytes, bool]:
@@ -411,7 +346,6 @@ class DirectSMTP(QuickSMTP):
                 block = bytes(taken[:end])
             del inbox[:end]
         self._data_tail = (self._data_tail + block[-4:])[-4:]
-        self._in_data = found < 0
         if self._reading_paused and len(inbox) <= INBOX_LIMIT and self.transport is not None:
             self._reading_paused = False
             self.transport.resume_reading()

@@ -93,7 +93,7 @@ class Sessions:
     places for large messages."""
 
     def __init__(self, large_sessions: int = 8) -> None:
-        self.open: set[DrainingSMTP] = set()
+        self.open: set[asyncio.Transport] = set()
         self.in_data = 0
         self.closing = False
         self.large = LargeSlots(large_sessions)
@@ -113,8 +113,10 @@ class Sessions:
                 await asyncio.wait_for(self._changed.wait(), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 break
-        for session in list(self.open):
-            session.shut_down(SHUTTING_DOWN)
+        for transport in list(self.open):
+            if not transport.is_closing():
+                transport.write(SHUTTING_DOWN)
+                transport.close()
         return self.in_data
 
 
@@ -139,10 +141,10 @@ class DrainingSMTP(DirectSMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._sessions.open.add(self)
+        self._sessions.open.add(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._sessions.open.discard(self)
+        self._sessions.open.discard(self.transport)
         self._give_back_large()
         super().connection_lost(exc)
 
@@ -195,7 +197,7 @@ class DrainingSMTP(DirectSMTP):
                 state = await read_data(blocks, Unstuffer(self.data_size_limit), collected.write)
             except _TooManyLarge:
                 await self.push(TOO_MANY_LARGE_WAITED)
-                self._close()
+                self.transport.close()
                 return
             if state is DataState.NOMINAL and collected.header_too_large:
                 state = None
