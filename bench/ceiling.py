@@ -7,10 +7,11 @@ below that bound, however little Python it runs:
 
 - two derivations at once are slower than one alone: each fills and
   reads 19 MiB, and the cores share the last-level cache and the memory;
-- each request also makes work in OpenSSL that no change of ours takes
-  away: its two mails' DKIM signatures (RSA-2048 over a SHA-256 digest,
-  as gateway/outbound/signing.py makes them), the sealing of its file
-  (gateway.vault.sealing) and the decoding of the file's base64.
+- each request also makes work in C (OpenSSL; binascii for the base64)
+  that no change of ours takes away: its two mails' DKIM signatures
+  (RSA-2048 over a SHA-256 digest, as gateway/outbound/signing.py makes
+  them), the sealing of its file (gateway.vault.sealing) and the
+  decoding of the file's base64.
 
 This runs one process a core, each repeating the work for SECONDS:
 derivations only, then a request's native work (a derivation and the
