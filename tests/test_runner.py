@@ -20,6 +20,7 @@ from gateway.core.paths import TEMPLATES_DIR
 from gateway.deps import Deps
 from gateway.inbound import queue as inbound
 from gateway.inbound.runner import QueueRunner
+from gateway.mail import context as mail_context
 from gateway.outbound.compose import Composer
 from gateway.service import running
 from tests.conftest import GATEWAY, DEMO_STAFF, make_settings, request_mail, settled
@@ -204,13 +205,27 @@ async def test_a_request_is_one_trip_to_the_database_and_one_to_the_crypto_pool(
     assert await PaymentRequest.all().count() == 1
 
 
-async def test_two_runners_making_one_message_twice_make_one_request(world):
+async def test_two_runners_making_one_message_twice_make_one_request(world, monkeypatch):
     """The same message queued twice, both claimed (and their directory
     read: no request yet) before either is made, worked on at once: one
     request and one client mail; the other is finished as a duplicate and
     its sealed files leave the store. The unique key decides, whichever
     connection writes."""
     deps, clock = world
+    # On SQLite each directory is read in its claim's hand-off; elsewhere
+    # each runner reads it while it works, and on a busy machine one runner
+    # could make its request before the other had read: the other would
+    # then see it there and be discarded by the duplicate rule, not reach
+    # the unique key. Both read before either goes on.
+    both_read = asyncio.Barrier(2)
+    directory = mail_context._directory
+
+    async def read_then_meet(*args):
+        found = await directory(*args)
+        await both_read.wait()
+        return found
+
+    monkeypatch.setattr(mail_context, "_directory", read_then_meet)
     raw = request_mail("Invoice 7 $10.00 to=jane@client.example pw=Blue42").as_bytes()
     await queue(raw, deps.master_key, clock())
     await queue(raw, deps.master_key, clock())
