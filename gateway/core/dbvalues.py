@@ -43,15 +43,7 @@ def to_db(field: Field) -> ToDb:
     on without it (rows.Insert.values: the values of a model's instance)."""
     slow = field.to_db_value
     fast = _fast(field)
-    if fast is None:
-        return slow
-
-    def converted(value: Any, instance: Any) -> Any:
-        if value is None:
-            return None if field.null else slow(value, instance)
-        result = fast(value)
-        return slow(value, instance) if result is _SLOW else result
-    return converted
+    return slow if fast is None else _fast_or_slow(fast, slow, field.null)
 
 
 def given_to_db(field: Field, model: type[Model]) -> GivenToDb:
@@ -62,23 +54,27 @@ def given_to_db(field: Field, model: type[Model]) -> GivenToDb:
     def slow(value: Any) -> Any:
         return field.to_db_value(field.to_python_value(value), model)
     fast = _fast(field)
-    if fast is None:
+    if fast is None or (isinstance(field, DatetimeField) and not get_use_tz()):
         return slow
     if isinstance(field, DatetimeField):
-        if not get_use_tz():
-            return slow
         zone = get_default_timezone()
-        in_zone = fast
+        aware = fast
 
         def fast(value: Any) -> Any:
-            result = in_zone(value)
+            result = aware(value)
             return result if result is _SLOW else result.astimezone(zone)
+    return _fast_or_slow(fast, slow, field.null)
 
-    def converted(value: Any) -> Any:
+
+def _fast_or_slow(fast: Callable[[Any], Any], slow: Callable[..., Any], nullable: bool) -> Callable[..., Any]:
+    """``fast(value)`` where it converts the value, else ``slow(value,
+    *rest)`` (which also decides what None becomes in a field that takes
+    none)."""
+    def converted(value: Any, *rest: Any) -> Any:
         if value is None:
-            return None if field.null else slow(value)
+            return None if nullable else slow(value, *rest)
         result = fast(value)
-        return slow(value) if result is _SLOW else result
+        return slow(value, *rest) if result is _SLOW else result
     return converted
 
 

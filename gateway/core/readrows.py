@@ -72,24 +72,21 @@ def _python_value(field: Field) -> Callable[[Any], Any]:
     text fromisoformat refuses is left to the field's own parser."""
     to_python = field.to_python_value
     if isinstance(field, DatetimeField):
-        def as_datetime(value: Any) -> Any:
-            if isinstance(value, str):
-                try:
-                    value = datetime.fromisoformat(value)
-                except ValueError:
-                    pass
-            return to_python(value)
-        return as_datetime
-    if isinstance(field, DateField):
-        def as_date(value: Any) -> Any:
-            if isinstance(value, str):
-                try:
-                    return date.fromisoformat(value)
-                except ValueError:
-                    pass
-            return to_python(value)
-        return as_date
-    return to_python
+        parse, then = datetime.fromisoformat, to_python
+    elif isinstance(field, DateField):
+        parse, then = date.fromisoformat, None  # a date needs nothing more
+    else:
+        return to_python
+
+    def converted(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = parse(value)
+            except ValueError:
+                return to_python(value)
+            return parsed if then is None else then(parsed)
+        return to_python(value)
+    return converted
 
 
 @functools.cache
